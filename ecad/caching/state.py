@@ -1,0 +1,87 @@
+"""Per-call state of a schedule applied to a transformer: which step and branch is running."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from diffusers.hooks.hooks import BaseState, StateManager
+
+from ecad.errors import ScheduleMismatchError
+
+__all__ = ["CallState", "ContextProbe"]
+
+DEFAULT_BRANCH = "default"
+
+
+class ContextProbe(StateManager):
+    """Receives diffusers' ``cache_context`` (e.g. ``"cond"``/``"uncond"`` in FLUX true-CFG), so
+    each guidance branch keeps its own caches. Pipelines that batch both halves (PixArt) set no
+    context; they run as one branch."""
+
+    def __init__(self) -> None:
+        super().__init__(BaseState)
+
+    @property
+    def branch(self) -> str:
+        return self._context.name if self._context is not None else DEFAULT_BRANCH
+
+    def reset(self, *args: Any, **kwargs: Any) -> None:
+        self._context = None
+
+
+class CallState:
+    """Tracks the denoising step of the current pipeline call.
+
+    With a sampler (a pipeline was given) the step is the sampler's own ``step_index``, so it
+    follows the sampler for direct ``pipe(...)`` calls; a ``None`` index means a new denoising
+    loop has begun. Without one (a bare transformer), forward calls of each branch are counted.
+    """
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.step = 0
+        self.branch = DEFAULT_BRANCH
+        self._calls: dict[str, int] = {}
+        self._listeners: list[Any] = []
+
+    def add_listener(self, hook: Any) -> None:
+        """``hook.drop_caches()`` is called whenever the caches must be emptied."""
+        self._listeners.append(hook)
+
+    def begin_forward(self, sampler: Any | None, branch: str) -> None:
+        index = getattr(sampler, "step_index", None) if sampler is not None else None
+        if sampler is not None and hasattr(sampler, "step_index"):
+            if index is None:  # sampler not stepped yet: first step of a new call
+                if self.step != 0:
+                    self.drop_caches()
+                timesteps = getattr(sampler, "timesteps", None)
+                if timesteps is not None and len(timesteps) != self.steps:
+                    raise ScheduleMismatchError(
+                        f"schedule has {self.steps} steps but the sampler runs {len(timesteps)};"
+                        f" call the pipeline with num_inference_steps={self.steps} or use a "
+                        f"schedule made for {len(timesteps)} steps"
+                    )
+                index = 0
+            step = int(index)
+        else:
+            step = self._calls.get(branch, 0)
+            if step >= self.steps:  # a new denoising loop on a bare transformer
+                step = 0
+            self._calls[branch] = step + 1
+        if step >= self.steps:
+            raise ScheduleMismatchError(
+                f"denoising step {step} is past the schedule's {self.steps} steps; call with "
+                f"num_inference_steps={self.steps}"
+            )
+        self.step = step
+        self.branch = branch
+
+    def drop_caches(self) -> None:
+        for hook in self._listeners:
+            hook.drop_caches()
+
+    def reset(self) -> None:
+        self.step = 0
+        self.branch = DEFAULT_BRANCH
+        self._calls.clear()
+        self.drop_caches()

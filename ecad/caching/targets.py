@@ -1,0 +1,64 @@
+"""Where a schedule's slots live inside a model: the one place that knows module paths.
+
+Hooks stay generic; this module resolves ``(pipeline or transformer, layout)`` to the transformer,
+the sampler that drives it and the component module of every slot, and fails loudly when the
+model's block counts are not the ones the schedule was made for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ecad.errors import ScheduleMismatchError
+from ecad.schedules import ScheduleLayout
+
+__all__ = ["split_target", "component_modules"]
+
+
+def split_target(pipe_or_transformer: Any) -> tuple[torch.nn.Module, Any | None]:
+    """Return ``(transformer, pipeline_or_None)`` for a diffusers pipeline or a bare transformer."""
+    if isinstance(pipe_or_transformer, torch.nn.Module):
+        return pipe_or_transformer, None
+    transformer = getattr(pipe_or_transformer, "transformer", None)
+    if not isinstance(transformer, torch.nn.Module):
+        raise ScheduleMismatchError(
+            f"expected a diffusers pipeline with a .transformer or a transformer module, got "
+            f"{type(pipe_or_transformer).__name__}"
+        )
+    return transformer, pipe_or_transformer
+
+
+def component_modules(transformer: torch.nn.Module, layout: ScheduleLayout) -> list[torch.nn.Module]:
+    """The module of every slot of ``layout``, in slot order."""
+    family = layout.family
+    cls = type(transformer).__name__
+    if cls != family.transformer_class:
+        raise ScheduleMismatchError(
+            f"schedule is for {family.name} ({family.transformer_class}) but the model is a {cls}"
+        )
+    blocks_of: dict[str, Any] = {}
+    for group in family.block_groups:
+        blocks = getattr(transformer, group.module_list, None)
+        expected = layout.num_blocks(group.name)
+        if blocks is None or len(blocks) != expected:
+            found = "none" if blocks is None else len(blocks)
+            raise ScheduleMismatchError(
+                f"schedule has {expected} {group.name} blocks but {cls}.{group.module_list} has "
+                f"{found}; use a schedule made for this model's layout"
+            )
+        blocks_of[group.name] = (group, blocks)
+    modules: list[torch.nn.Module] = []
+    for slot in layout.slots:
+        group, blocks = blocks_of[slot.group]
+        module = blocks[slot.block]
+        for attr in group.component_paths[slot.component].split("."):
+            module = getattr(module, attr, None)
+            if module is None:
+                raise ScheduleMismatchError(
+                    f"{cls} block {slot.block_key} has no component module "
+                    f"{group.component_paths[slot.component]!r} for {slot.component!r}"
+                )
+        modules.append(module)
+    return modules

@@ -1,0 +1,1 @@
+"""The ``ecad`` command line: the composition root, one module per command group."""

@@ -1,0 +1,115 @@
+"""The declarative record that describes one model family.
+
+A family says which transformer blocks exist, which components of a block a schedule can cache,
+how to reach each component module, what the family's sampling defaults are, and how to build the
+full-size (for cost tables) and tiny (for tests and CPU demos) versions of its transformer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["BlockGroup", "ModelFamily", "Slot"]
+
+
+@dataclass(frozen=True)
+class BlockGroup:
+    """A run of identical blocks in a transformer (e.g. FLUX's 19 double blocks).
+
+    Attributes:
+        name: short name of the group (``"double"``, ``"single"``, ``"blocks"``).
+        module_list: attribute of the transformer holding the ``nn.ModuleList`` of blocks.
+        num_blocks: number of blocks in the full-size architecture.
+        components: cacheable component names, in genome order.
+        component_paths: attribute path inside one block for each component.
+        json_prefix: prefix of the block key in published schedule files (``""`` gives ``"0"``,
+            ``"single_"`` gives ``"single_0"``).
+        roles: role of each component, one of ``"self_attention"``, ``"cross_attention"``,
+            ``"mlp"`` (heuristics such as TGATE select components by role).
+    """
+
+    name: str
+    module_list: str
+    num_blocks: int
+    components: tuple[str, ...]
+    component_paths: Mapping[str, str]
+    json_prefix: str = ""
+    roles: Mapping[str, str] = field(default_factory=dict)
+
+    def block_key(self, index: int) -> str:
+        return f"{self.json_prefix}{index}"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One column of a schedule: a component of one block."""
+
+    group: str
+    block: int
+    component: str
+    block_key: str
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """Everything the library needs to know about one family of diffusion transformers.
+
+    Attributes:
+        name: canonical family name used on the CLI and in specs (``"pixart-alpha"``).
+        aliases: other names accepted for it (published pipeline names like ``"pixart_sigma"``).
+        pipeline_class: diffusers pipeline class name.
+        transformer_class: diffusers transformer class name.
+        block_groups: the cacheable block groups, in genome order.
+        default_weights: hub id (or local directory) of the full pipeline.
+        default_steps / default_guidance / default_resolution: sampling defaults.
+        default_dtype: ``"float16"`` or ``"bfloat16"``.
+        max_sequence_length: text tokens the pipeline encodes a prompt to.
+        transformer_config: config of the full-size transformer (for meta-device cost tables).
+        build_tiny_pipeline: builds a tiny random-weight pipeline of the same architecture.
+    """
+
+    name: str
+    pipeline_class: str
+    transformer_class: str
+    block_groups: tuple[BlockGroup, ...]
+    default_weights: str
+    default_steps: int
+    default_guidance: float
+    default_resolution: int
+    default_dtype: str
+    max_sequence_length: int
+    transformer_config: Mapping[str, Any]
+    build_tiny_pipeline: Callable[..., Any] = field(repr=False, compare=False)
+    aliases: tuple[str, ...] = ()
+    vae_scale_factor: int = 8
+    patch_size: int = 2
+
+    def components_with_role(self, *roles: str) -> tuple[str, ...]:
+        return tuple(
+            c for g in self.block_groups for c in g.components if g.roles.get(c) in roles
+        )
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """All component names of the family, in genome order (no duplicates)."""
+        seen: list[str] = []
+        for group in self.block_groups:
+            seen.extend(c for c in group.components if c not in seen)
+        return tuple(seen)
+
+    def slots(self, num_blocks: Mapping[str, int] | None = None) -> tuple[Slot, ...]:
+        """The schedule columns, in genome order: group by group, block by block, component by
+        component. ``num_blocks`` overrides the block count of a group (tiny models)."""
+        out: list[Slot] = []
+        for group in self.block_groups:
+            count = (num_blocks or {}).get(group.name, group.num_blocks)
+            for block in range(count):
+                for component in group.components:
+                    out.append(Slot(group.name, block, component, group.block_key(block)))
+        return tuple(out)
+
+    def resolution_multiple(self) -> int:
+        """Image sizes must be a multiple of this (latent downsampling times patch size)."""
+        return self.vae_scale_factor * self.patch_size

@@ -1,0 +1,60 @@
+"""FLUX.1-dev: 19 double-stream blocks and 38 single-stream blocks."""
+
+from __future__ import annotations
+
+from ecad.families.family import BlockGroup, ModelFamily
+from ecad.families.tiny import build_tiny_flux
+
+__all__ = ["FLUX_DEV"]
+
+_DOUBLE = BlockGroup(
+    name="double",
+    module_list="transformer_blocks",
+    num_blocks=19,
+    # ``full_attn`` is the joint attention of both streams (one module, one output pair).
+    components=("full_attn", "full_ff", "full_ff_context"),
+    component_paths={"full_attn": "attn", "full_ff": "ff", "full_ff_context": "ff_context"},
+    roles={"full_attn": "self_attention", "full_ff": "mlp", "full_ff_context": "mlp"},
+)
+_SINGLE = BlockGroup(
+    name="single",
+    module_list="single_transformer_blocks",
+    num_blocks=38,
+    components=("single_attn", "single_proj_mlp", "single_proj_out"),
+    component_paths={
+        "single_attn": "attn",
+        "single_proj_mlp": "proj_mlp",
+        "single_proj_out": "proj_out",
+    },
+    json_prefix="single_",
+    # proj_out mixes the attention and MLP paths; it is treated as MLP-like.
+    roles={"single_attn": "self_attention", "single_proj_mlp": "mlp", "single_proj_out": "mlp"},
+)
+
+FLUX_DEV = ModelFamily(
+    name="flux-dev",
+    aliases=("flux", "flux_dev", "flux.1-dev"),
+    pipeline_class="FluxPipeline",
+    transformer_class="FluxTransformer2DModel",
+    block_groups=(_DOUBLE, _SINGLE),
+    default_weights="black-forest-labs/FLUX.1-dev",
+    default_steps=20,
+    default_guidance=5.0,
+    default_resolution=1024,
+    default_dtype="bfloat16",
+    max_sequence_length=512,
+    transformer_config={
+        "attention_head_dim": 128,
+        "guidance_embeds": True,
+        "in_channels": 64,
+        "joint_attention_dim": 4096,
+        "num_attention_heads": 24,
+        "num_layers": 19,
+        "num_single_layers": 38,
+        "patch_size": 1,
+        "pooled_projection_dim": 768,
+        "axes_dims_rope": [16, 56, 56],
+    },
+    build_tiny_pipeline=build_tiny_flux,
+    patch_size=2,  # latents are packed 2x2 before the transformer
+)

@@ -1,0 +1,230 @@
+"""Read and write schedules in the published ECAD JSON format.
+
+Format::
+
+    {"cache_schedule": {"num_blocks": 28, "num_inference_steps": 20, "name": "...",
+                        "attributes": {...},
+                        "schedule": {"000": {"0": {"attn1": true, "attn2": true, "ff": true}, ...}},
+                        "num_single_blocks": 38},          # FLUX only
+     "config": {...}, "metrics": {...}}                    # both optional
+
+Steps are keyed ``"000"``, ``"001"``, ...; blocks ``"0"``, ``"1"``, ... and, for FLUX single
+blocks, ``"single_0"``, .... The genome order comes from the family layout, never from key order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecad.errors import ScheduleFormatError
+from ecad.families import FAMILIES, ModelFamily, get_family
+from ecad.schedules.layout import ScheduleLayout
+from ecad.schedules.schedule import Schedule, ScheduleMetadata
+
+__all__ = ["read_schedule", "parse_schedule", "schedule_to_json", "write_schedule"]
+
+
+def read_schedule(path: str | os.PathLike, family: str | ModelFamily | None = None) -> Schedule:
+    """Load a schedule file. ``family`` pins the expected family (else it is inferred)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ScheduleFormatError(f"{p}: cannot read schedule file ({exc.strerror})") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScheduleFormatError(
+            f"{p}: not valid JSON (truncated or corrupt?) at line {exc.lineno} column {exc.colno}:"
+            f" {exc.msg}"
+        ) from exc
+    return parse_schedule(data, family=family, source=str(p))
+
+
+def _infer_family(components: set[str], data: Mapping[str, Any], where: str) -> ModelFamily:
+    config = data.get("config") or {}
+    pipeline = config.get("pipeline") if isinstance(config, Mapping) else None
+    named = pipeline.get("name") if isinstance(pipeline, Mapping) else None
+    candidates = [f for f in FAMILIES.values() if components <= set(f.components)]
+    if named:
+        try:
+            fam = get_family(str(named))
+            if fam in candidates:
+                return fam
+        except ScheduleFormatError:
+            pass
+        except Exception:  # an unknown published pipeline name is not an error by itself
+            pass
+    if not candidates:
+        raise ScheduleFormatError(
+            f"{where}: components {sorted(components)} match no model family; known components: "
+            + "; ".join(f"{f.name}: {list(f.components)}" for f in FAMILIES.values())
+        )
+    return candidates[0]
+
+
+def _block_counts(family: ModelFamily, step0: Mapping[str, Any], cs: Mapping[str, Any]) -> dict:
+    counts: dict[str, int] = {}
+    for group in family.block_groups:
+        header = "num_single_blocks" if group.json_prefix else "num_blocks"
+        declared = cs.get(header)
+        found = sum(1 for k in step0 if _group_of(family, k) is group)
+        counts[group.name] = int(declared) if isinstance(declared, int) else found
+    return counts
+
+
+def _group_of(family: ModelFamily, block_key: str):
+    for group in sorted(family.block_groups, key=lambda g: -len(g.json_prefix)):
+        rest = block_key[len(group.json_prefix):] if block_key.startswith(group.json_prefix) else None
+        if rest is not None and rest.isdigit():
+            return group
+    return None
+
+
+def parse_schedule(
+    data: Any, family: str | ModelFamily | None = None, source: str = "<schedule>"
+) -> Schedule:
+    """Validate a parsed schedule document and build a :class:`Schedule`.
+
+    Every error names the source, and where it applies the step, block and component.
+    """
+    if not isinstance(data, Mapping) or not isinstance(data.get("cache_schedule"), Mapping):
+        raise ScheduleFormatError(f"{source}: missing top-level object 'cache_schedule'")
+    cs = data["cache_schedule"]
+    raw = cs.get("schedule")
+    if not isinstance(raw, Mapping) or not raw:
+        raise ScheduleFormatError(f"{source}: 'cache_schedule.schedule' must be a non-empty object")
+
+    step_ids: dict[int, str] = {}
+    for key in raw:
+        if not str(key).isdigit():
+            raise ScheduleFormatError(f"{source}: step key {key!r} is not a step number like '000'")
+        step_ids[int(key)] = key
+    steps = max(step_ids) + 1
+    missing = [i for i in range(steps) if i not in step_ids]
+    if missing:
+        raise ScheduleFormatError(
+            f"{source}: missing step {missing[0]:03d} (steps must run 000..{steps - 1:03d})"
+        )
+
+    first = raw[step_ids[0]]
+    if not isinstance(first, Mapping) or not first:
+        raise ScheduleFormatError(f"{source}: step {step_ids[0]} must map block ids to components")
+    seen_components = {
+        c for block in first.values() if isinstance(block, Mapping) for c in block
+    }
+    if family is not None:
+        fam = get_family(family)
+        foreign = seen_components - set(fam.components)
+        if foreign:
+            owner = [f.name for f in FAMILIES.values() if foreign <= set(f.components)]
+            hint = f" (this looks like a {owner[0]} schedule)" if owner else ""
+            raise ScheduleFormatError(
+                f"{source}: schedule is not for family {fam.name}{hint}: step {step_ids[0]} has "
+                f"component(s) {sorted(foreign)}; {fam.name} components are {list(fam.components)}"
+            )
+    else:
+        fam = _infer_family(seen_components, data, source)
+
+    layout = ScheduleLayout.for_family(fam, _block_counts(fam, first, cs))
+    bits = np.ones((steps, layout.num_slots), dtype=bool)
+    expected_blocks = {s.block_key for s in layout.slots}
+    for i in range(steps):
+        step_key = step_ids[i]
+        step = raw[step_key]
+        if not isinstance(step, Mapping):
+            raise ScheduleFormatError(f"{source}: step {step_key} must be an object of blocks")
+        unknown = [b for b in step if b not in expected_blocks]
+        if unknown:
+            raise ScheduleFormatError(
+                f"{source}: step {step_key}, block {unknown[0]!r}: unknown block for "
+                f"{layout.describe()}"
+            )
+        for col, slot in enumerate(layout.slots):
+            block = step.get(slot.block_key)
+            if block is None:
+                raise ScheduleFormatError(
+                    f"{source}: step {step_key}, block {slot.block_key}: missing "
+                    f"(expected {layout.describe()})"
+                )
+            if not isinstance(block, Mapping):
+                raise ScheduleFormatError(
+                    f"{source}: step {step_key}, block {slot.block_key}: must be an object of "
+                    "component: true/false"
+                )
+            group = next(g for g in fam.block_groups if g.name == slot.group)
+            extra = [c for c in block if c not in group.components]
+            if extra:
+                raise ScheduleFormatError(
+                    f"{source}: step {step_key}, block {slot.block_key}, component {extra[0]!r}:"
+                    f" unknown component (expected {list(group.components)})"
+                )
+            if slot.component not in block:
+                raise ScheduleFormatError(
+                    f"{source}: step {step_key}, block {slot.block_key}, component "
+                    f"{slot.component!r}: missing"
+                )
+            value = block[slot.component]
+            if not isinstance(value, bool):
+                raise ScheduleFormatError(
+                    f"{source}: step {step_key}, block {slot.block_key}, component "
+                    f"{slot.component!r}: value {value!r} is not a boolean (true = recompute)"
+                )
+            bits[i, col] = value
+
+    declared = cs.get("num_inference_steps")
+    meta = ScheduleMetadata(
+        name=str(cs.get("name", Path(source).stem)),
+        attributes=dict(cs.get("attributes") or {}),
+        config=data.get("config"),
+        metrics=data.get("metrics"),
+        declared_steps=declared if isinstance(declared, int) and declared != steps else None,
+    )
+    return Schedule(layout, bits, meta)
+
+
+def schedule_to_json(schedule: Schedule) -> dict[str, Any]:
+    """The published-format document for ``schedule`` (key order as in the published files)."""
+    layout = schedule.layout
+    fam = layout.family
+    body: dict[str, Any] = {}
+    bits = schedule.bits
+    for i in range(schedule.steps):
+        step: dict[str, dict[str, bool]] = {}
+        for col, slot in enumerate(layout.slots):
+            step.setdefault(slot.block_key, {})[slot.component] = bool(bits[i, col])
+        body[f"{i:03d}"] = step
+    meta = schedule.metadata
+    cs: dict[str, Any] = {}
+    for group in fam.block_groups:
+        if not group.json_prefix:
+            cs["num_blocks"] = layout.num_blocks(group.name)
+    cs["num_inference_steps"] = meta.declared_steps or schedule.steps
+    cs["name"] = meta.name
+    cs["attributes"] = dict(meta.attributes)
+    cs["schedule"] = body
+    for group in fam.block_groups:
+        if group.json_prefix:
+            cs["num_single_blocks"] = layout.num_blocks(group.name)
+    doc: dict[str, Any] = {"cache_schedule": cs}
+    if meta.config is not None:
+        doc["config"] = meta.config
+    if meta.metrics is not None:
+        doc["metrics"] = meta.metrics
+    return doc
+
+
+def write_schedule(schedule: Schedule, path: str | os.PathLike) -> Path:
+    """Write ``schedule`` atomically (temp file + rename) in the published format."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(schedule_to_json(schedule), indent=4))
+    os.replace(tmp, p)
+    return p

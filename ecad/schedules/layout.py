@@ -1,0 +1,67 @@
+"""The column layout of a schedule: which (block, component) slot each column is."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+from ecad.errors import ScheduleMismatchError
+from ecad.families import ModelFamily, Slot, get_family
+
+__all__ = ["ScheduleLayout"]
+
+
+@dataclass(frozen=True)
+class ScheduleLayout:
+    """A family plus the number of blocks in each of its groups.
+
+    Full-size models use the family's block counts; tiny test models have fewer blocks but the
+    same components, so the layout records the counts explicitly.
+    """
+
+    family_name: str
+    block_counts: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def for_family(
+        cls, family: ModelFamily | str, block_counts: Mapping[str, int] | None = None
+    ) -> ScheduleLayout:
+        fam = get_family(family) if isinstance(family, str) else family
+        counts = dict(block_counts or {})
+        unknown = set(counts) - {g.name for g in fam.block_groups}
+        if unknown:
+            raise ScheduleMismatchError(
+                f"family {fam.name!r} has no block group {sorted(unknown)}; "
+                f"groups are {[g.name for g in fam.block_groups]}"
+            )
+        return cls(
+            fam.name,
+            tuple((g.name, int(counts.get(g.name, g.num_blocks))) for g in fam.block_groups),
+        )
+
+    @property
+    def family(self) -> ModelFamily:
+        return get_family(self.family_name)
+
+    @cached_property
+    def slots(self) -> tuple[Slot, ...]:
+        return self.family.slots(dict(self.block_counts))
+
+    @property
+    def num_slots(self) -> int:
+        return len(self.slots)
+
+    def num_blocks(self, group: str) -> int:
+        return dict(self.block_counts)[group]
+
+    def is_compatible(self, other: ScheduleLayout) -> bool:
+        """Same slots in the same order (PixArt-α and PixArt-Σ schedules transfer to each other)."""
+        return self.slots == other.slots
+
+    def describe(self) -> str:
+        parts = [
+            f"{count} blocks" if group == "blocks" else f"{count} {group} blocks"
+            for group, count in self.block_counts
+        ]
+        return f"{self.family_name} ({', '.join(parts)})"
