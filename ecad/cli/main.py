@@ -1,12 +1,60 @@
-"""Entry point of the ``ecad`` command."""
+"""Entry point of the ``ecad`` command: one group, subcommands registered from their modules."""
+
+from __future__ import annotations
+
+import logging
+import sys
 
 import click
 
+from ecad import __version__
+from ecad.cli.cost import cost
+from ecad.cli.generate import embed, generate
+from ecad.cli.schedule import schedule
+from ecad.cli.tiny import tiny
+from ecad.errors import EcadError
 
-@click.group()
-def cli() -> None:
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ecad")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def cli(verbose: bool) -> None:
     """ECAD: learn and apply caching schedules for diffusion transformers."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    _quiet_libraries(verbose)
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    """diffusers/transformers print loading bars and notices; keep the CLI output ours."""
+    if verbose:
+        return
+    try:
+        import diffusers.utils.logging as dlog
+        import transformers.utils.logging as tlog
+    except ImportError:  # pragma: no cover - both are hard dependencies
+        return
+    dlog.disable_progress_bar()
+    dlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+    tlog.set_verbosity_error()
+
+
+for command in (schedule, cost, embed, generate, tiny):
+    cli.add_command(command)
 
 
 def main() -> None:
-    cli()
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except EcadError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

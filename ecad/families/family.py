@@ -58,6 +58,7 @@ class ModelFamily:
 
     Attributes:
         name: canonical family name used on the CLI and in specs (``"pixart-alpha"``).
+        kind: pipeline calling convention, ``"pixart"`` or ``"flux"`` (see ``ecad.generation``).
         aliases: other names accepted for it (published pipeline names like ``"pixart_sigma"``).
         pipeline_class: diffusers pipeline class name.
         transformer_class: diffusers transformer class name.
@@ -71,6 +72,7 @@ class ModelFamily:
     """
 
     name: str
+    kind: str
     pipeline_class: str
     transformer_class: str
     block_groups: tuple[BlockGroup, ...]

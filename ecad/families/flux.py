@@ -34,6 +34,7 @@ _SINGLE = BlockGroup(
 FLUX_DEV = ModelFamily(
     name="flux-dev",
     aliases=("flux", "flux_dev", "flux.1-dev"),
+    kind="flux",
     pipeline_class="FluxPipeline",
     transformer_class="FluxTransformer2DModel",
     block_groups=(_DOUBLE, _SINGLE),

@@ -1,0 +1,126 @@
+"""``ecad schedule``: make heuristic schedules, write the baselines, summarise a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ecad.cli.options import family_option
+from ecad.cost import macs_table
+from ecad.families import family_names, get_family
+from ecad.schedules import ScheduleLayout, read_schedule, write_schedule
+from ecad.schedules.baselines import baseline_schedules
+from ecad.schedules.heuristics import (
+    attention_every,
+    evenly_spaced,
+    fora,
+    no_cache,
+    random_schedule,
+    tgate,
+)
+from ecad.schedules.summary import reuse_bar, summarize
+
+
+@click.group()
+def schedule() -> None:
+    """Make, inspect and convert caching schedules."""
+
+
+def _parse_blocks(values: tuple[str, ...]) -> dict[str, int]:
+    out = {}
+    for item in values:
+        group, _, count = item.partition("=")
+        if not count.isdigit():
+            raise click.BadParameter(f"{item!r}: use GROUP=COUNT, e.g. blocks=2",
+                                     param_hint="--num-blocks")
+        out[group] = int(count)
+    return out
+
+
+@schedule.command()
+@click.argument("kind", type=click.Choice(
+    ["no-cache", "fora", "attention-every", "tgate", "evenly-spaced", "random"]))
+@family_option
+@click.option("--steps", type=int, default=None, help="Denoising steps (family default).")
+@click.option("--n", type=int, default=3, show_default=True, help="fora/attention-every period.")
+@click.option("--k", type=int, default=2, show_default=True, help="tgate self-attention period.")
+@click.option("--m", type=int, default=8, show_default=True, help="tgate: cross-attn frozen from.")
+@click.option("--component", default=None, help="evenly-spaced: the component to reuse.")
+@click.option("--num-reuse-steps", type=int, default=5, show_default=True)
+@click.option("--blocks", default=None, help="evenly-spaced: comma-separated block indices.")
+@click.option("--p-reuse", type=float, default=0.5, show_default=True, help="random: P(reuse).")
+@click.option("--seed", type=int, default=0, show_default=True, help="random: seed.")
+@click.option("--num-blocks", multiple=True, help="GROUP=COUNT for small models (blocks=2).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def make(kind: str, family_name: str, steps: int | None, n: int, k: int, m: int,
+         component: str | None, num_reuse_steps: int, blocks: str | None, p_reuse: float,
+         seed: int, num_blocks: tuple[str, ...], output: Path) -> None:
+    """Write a heuristic schedule of KIND to OUTPUT (published JSON format)."""
+    family = get_family(family_name)
+    layout = ScheduleLayout.for_family(family, _parse_blocks(num_blocks))
+    steps = steps or family.default_steps
+    if kind == "no-cache":
+        result = no_cache(layout, steps)
+    elif kind == "fora":
+        result = fora(layout, steps, n)
+    elif kind == "attention-every":
+        result = attention_every(layout, steps, n)
+    elif kind == "tgate":
+        result = tgate(layout, steps, k, m)
+    elif kind == "evenly-spaced":
+        if component is None:
+            raise click.BadParameter(f"choose one of {list(family.components)}",
+                                     param_hint="--component")
+        block_list = [int(b) for b in blocks.split(",")] if blocks else None
+        result = evenly_spaced(layout, steps, component, num_reuse_steps, block_list)
+    else:
+        result = random_schedule(layout, steps, p_reuse, seed)
+    write_schedule(result, output)
+    click.echo(f"wrote {result!r} to {output}")
+
+
+@schedule.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--family", "families", multiple=True, type=click.Choice(family_names()),
+              help="Families to write (default: all).")
+def baselines(directory: Path, families: tuple[str, ...]) -> None:
+    """Write the heuristic baselines of each family under DIRECTORY/<family>/."""
+    for name in families or family_names():
+        family = get_family(name)
+        layout = ScheduleLayout.for_family(family)
+        for sched in baseline_schedules(layout, family.default_steps):
+            path = write_schedule(sched, directory / name / f"{sched.metadata.name}.json")
+            click.echo(f"wrote {path}")
+
+
+@schedule.command()
+@click.argument("schedule_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--resolution", type=int, default=None, help="Resolution for the cost column.")
+@click.option("--steps/--no-steps", "per_step", default=True, help="Show the per-step table.")
+def show(schedule_file: Path, resolution: int | None, per_step: bool) -> None:
+    """Summarise SCHEDULE_FILE: reuse per component and per step, and its cost."""
+    sched = read_schedule(schedule_file)
+    info = summarize(sched)
+    click.echo(f"{info['name']}  [{info['layout']}, {info['steps']} steps, "
+               f"digest {info['digest'][:12]}]")
+    click.echo(f"reuse overall      {info['reuse_fraction']:6.1%}  "
+               f"({info['reused_slots']}/{info['slots']} slots ever reused)")
+    for comp, frac in info["reuse_by_component"].items():
+        click.echo(f"  {comp:<17}{frac:6.1%}  {reuse_bar(frac)}")
+    full_size = all(
+        count == g.num_blocks
+        for (_, count), g in zip(sched.layout.block_counts, sched.layout.family.block_groups)
+    )
+    if full_size:
+        config = sched.metadata.config or {}
+        res = resolution or config.get("height") or sched.layout.family.default_resolution
+        for mode in ("macs", "macs-linear"):
+            table = macs_table(sched.layout.family, int(res), 2, mode)
+            rel = table.relative_cost(sched)
+            click.echo(f"cost ({mode:<11}) {rel:6.1%} of no-cache at {res}px "
+                       f"(predicted {1 / rel:.2f}x)")
+    if per_step:
+        click.echo("step  reuse")
+        for i, frac in enumerate(info["reuse_by_step"]):
+            click.echo(f"{i:>4}  {frac:6.1%}  {reuse_bar(frac)}")

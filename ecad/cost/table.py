@@ -1,0 +1,128 @@
+"""Cost tables: what each schedule slot costs per denoising step, and what a schedule costs."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecad.errors import ConfigError, ScheduleMismatchError
+from ecad.schedules import Schedule, ScheduleLayout
+
+__all__ = ["CostTable", "COST_MODES"]
+
+#: ``macs``: every matmul incl. attention; ``macs-linear``: linear/conv layers only (the
+#: published ECAD numbers); ``latency``: milliseconds measured on a GPU.
+COST_MODES = ("macs", "macs-linear", "latency")
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """Per-step cost of each slot, plus the per-step cost of everything outside the slots.
+
+    A step costs ``base + sum(slot_costs[s] for slots s recomputed at that step)``; step 0
+    computes every slot. Units: MACs for the ``macs*`` modes, milliseconds for ``latency``.
+    """
+
+    layout: ScheduleLayout
+    mode: str
+    resolution: int
+    batch: int
+    base: float
+    slot_costs: np.ndarray
+    unit: str = "MACs"
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in COST_MODES:
+            raise ConfigError(f"cost mode {self.mode!r} unknown; choose one of {COST_MODES}")
+        if len(self.slot_costs) != self.layout.num_slots:
+            raise ConfigError(
+                f"cost table has {len(self.slot_costs)} slots, layout {self.layout.describe()} "
+                f"has {self.layout.num_slots}"
+            )
+
+    def _check(self, schedule: Schedule) -> None:
+        if not self.layout.is_compatible(schedule.layout):
+            raise ScheduleMismatchError(
+                f"cost table is for {self.layout.describe()}, schedule is for "
+                f"{schedule.layout.describe()}"
+            )
+
+    def step_costs(self, schedule: Schedule) -> np.ndarray:
+        """Cost of every step of ``schedule`` (``[steps]``)."""
+        self._check(schedule)
+        return self.base + schedule.effective().astype(np.float64) @ self.slot_costs
+
+    def schedule_cost(self, schedule: Schedule) -> float:
+        return float(self.step_costs(schedule).sum())
+
+    def full_cost(self, steps: int) -> float:
+        """Cost of the no-cache schedule of ``steps`` steps."""
+        return float(steps * (self.base + self.slot_costs.sum()))
+
+    def relative_cost(self, schedule: Schedule) -> float:
+        """Schedule cost / no-cache cost (1.0 = no saving)."""
+        return self.schedule_cost(schedule) / self.full_cost(schedule.steps)
+
+    def predicted_speedup(self, schedule: Schedule) -> float:
+        return 1.0 / self.relative_cost(schedule)
+
+    def component_costs(self) -> dict[str, float]:
+        """Summed per-step cost of each component name over all blocks."""
+        out: dict[str, float] = {}
+        for slot, cost in zip(self.layout.slots, self.slot_costs):
+            out[slot.component] = out.get(slot.component, 0.0) + float(cost)
+        return out
+
+    # plain-data I/O (JSON) -----------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "family": self.layout.family_name,
+            "block_counts": dict(self.layout.block_counts),
+            "mode": self.mode,
+            "unit": self.unit,
+            "resolution": self.resolution,
+            "batch": self.batch,
+            "base": self.base,
+            "slot_costs": [float(c) for c in self.slot_costs],
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: str = "<cost table>") -> CostTable:
+        try:
+            layout = ScheduleLayout.for_family(data["family"], data["block_counts"])
+            return cls(
+                layout=layout,
+                mode=data["mode"],
+                resolution=int(data["resolution"]),
+                batch=int(data["batch"]),
+                base=float(data["base"]),
+                slot_costs=np.asarray(data["slot_costs"], dtype=np.float64),
+                unit=data.get("unit", "MACs"),
+                source=data.get("source", source),
+            )
+        except KeyError as exc:
+            raise ConfigError(f"{source}: cost table lacks field {exc.args[0]!r}") from exc
+
+    def save(self, path: str | os.PathLike) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(self.to_json(), indent=2))
+        os.replace(tmp, p)
+        return p
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CostTable:
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{p}: cannot read cost table ({exc})") from exc
+        return cls.from_json(data, source=str(p))

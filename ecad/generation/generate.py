@@ -1,0 +1,121 @@
+"""Batched, deterministic image generation from precomputed prompt embeddings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ecad.caching import apply_schedule, remove_schedule
+from ecad.errors import ConfigError, ScheduleMismatchError
+from ecad.families import ModelFamily
+from ecad.generation.adapters import adapter_for
+from ecad.generation.embeddings import PromptEmbeddings
+from ecad.generation.seeds import image_generator, image_seed
+from ecad.schedules import Schedule
+
+__all__ = ["GenerationSettings", "GeneratedImage", "generate_images", "image_filename", "save_image"]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Sampling settings shared by every image of a run."""
+
+    height: int
+    width: int
+    steps: int
+    guidance: float
+    seed: int = 0
+    num_images_per_prompt: int = 1
+    batch_size: int = 4
+    output_type: str = "pil"
+
+    def validate(self, family: ModelFamily) -> None:
+        multiple = family.resolution_multiple()
+        for name in ("height", "width"):
+            value = getattr(self, name)
+            if value <= 0 or value % multiple:
+                raise ConfigError(
+                    f"{name}={value} must be a positive multiple of {multiple} for {family.name} "
+                    f"(VAE factor {family.vae_scale_factor} x patch {family.patch_size})"
+                )
+        for name in ("steps", "num_images_per_prompt", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    prompt_index: int
+    image_index: int
+    seed: int
+    image: Any  # PIL.Image.Image, or a tensor for latent / pt output
+
+
+def image_filename(prompt_index: int, image_index: int) -> str:
+    return f"p{prompt_index:05d}_i{image_index:03d}.png"
+
+
+def save_image(image: GeneratedImage, directory: str | os.PathLike) -> Path:
+    """Write a PIL image atomically as ``p{prompt}_i{image}.png``."""
+    out = Path(directory) / image_filename(image.prompt_index, image.image_index)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    image.image.save(tmp, format="PNG")
+    os.replace(tmp, out)
+    return out
+
+
+@torch.no_grad()
+def generate_images(
+    pipe: Any,
+    family: ModelFamily,
+    embeddings: PromptEmbeddings,
+    settings: GenerationSettings,
+    schedule: Schedule | None = None,
+    pairs: Sequence[tuple[int, int]] | None = None,
+) -> Iterator[GeneratedImage]:
+    """Generate the images of ``pairs`` (prompt index, image index), default all, in batches.
+
+    The initial noise of each image comes from its own seed, so results do not depend on the
+    batch size or order. ``schedule`` is applied for the run and removed afterwards.
+    """
+    settings.validate(family)
+    if schedule is not None and schedule.steps != settings.steps:
+        raise ScheduleMismatchError(
+            f"schedule {schedule.metadata.name!r} has {schedule.steps} steps but generation uses "
+            f"{settings.steps}; pass --steps {schedule.steps} or another schedule"
+        )
+    if pairs is None:
+        pairs = [(p, i) for p in range(len(embeddings)) for i in range(settings.num_images_per_prompt)]
+    bad = [p for p, _ in pairs if not 0 <= p < len(embeddings)]
+    if bad:
+        raise ConfigError(f"prompt index {bad[0]} out of range (0..{len(embeddings) - 1})")
+    adapter = adapter_for(family)
+    device = pipe._execution_device
+    dtype = pipe.transformer.dtype
+    if schedule is not None:
+        apply_schedule(pipe, schedule)
+    try:
+        for start in range(0, len(pairs), settings.batch_size):
+            batch = list(pairs[start : start + settings.batch_size])
+            gens = [image_generator(settings.seed, p, i) for p, i in batch]
+            latents = adapter.latents(pipe, gens, settings.height, settings.width)
+            result = pipe(
+                **adapter.call_kwargs(embeddings.rows([p for p, _ in batch], device, dtype)),
+                latents=latents.to(device=device, dtype=dtype),
+                num_inference_steps=settings.steps,
+                guidance_scale=settings.guidance,
+                height=settings.height,
+                width=settings.width,
+                num_images_per_prompt=1,
+                output_type=settings.output_type,
+            )
+            for (p, i), image in zip(batch, result.images):
+                yield GeneratedImage(p, i, image_seed(settings.seed, p, i), image)
+    finally:
+        if schedule is not None:
+            remove_schedule(pipe)
