@@ -7,11 +7,11 @@ answer, a worker that went away); everything else is a user or programming error
 from __future__ import annotations
 
 __all__ = [
-    "EcadError",
     "ConfigError",
+    "EcadError",
+    "FamilyError",
     "ScheduleFormatError",
     "ScheduleMismatchError",
-    "FamilyError",
     "TransientError",
 ]
 
@@ -29,7 +29,9 @@ class FamilyError(ConfigError):
 
 
 class ScheduleFormatError(ConfigError):
-    """A schedule file or array is malformed. The message names the file, step, block and component."""
+    """A schedule file or array is malformed.
+
+    The message names the file, step, block and component."""
 
 
 class ScheduleMismatchError(ConfigError):

@@ -19,7 +19,7 @@ from ecad.caching.state import CallState, ContextProbe
 from ecad.caching.targets import component_modules, split_target
 from ecad.schedules import Schedule
 
-__all__ = ["ScheduleCacheConfig", "apply_schedule", "remove_schedule", "cache_stats"]
+__all__ = ["ScheduleCacheConfig", "apply_schedule", "cache_stats", "remove_schedule"]
 
 DENOISER_HOOK = "ecad_schedule_denoiser"
 COMPONENT_HOOK = "ecad_schedule_component"
@@ -127,7 +127,9 @@ def apply_schedule(pipe_or_transformer: Any, schedule: Schedule | ScheduleCacheC
         >>> images = pipe(prompt, num_inference_steps=schedule.steps).images  # doctest: +SKIP
         >>> remove_schedule(pipe)  # doctest: +SKIP
     """
-    config = schedule if isinstance(schedule, ScheduleCacheConfig) else ScheduleCacheConfig(schedule)
+    config = (
+        schedule if isinstance(schedule, ScheduleCacheConfig) else ScheduleCacheConfig(schedule)
+    )
     sched = config.schedule
     transformer, pipeline = split_target(pipe_or_transformer)
     modules = component_modules(transformer, sched.layout)
@@ -141,9 +143,7 @@ def apply_schedule(pipe_or_transformer: Any, schedule: Schedule | ScheduleCacheC
     for col in sched.reused_slots():
         hook = _ComponentHook(call, effective[:, col])
         call.add_listener(hook)
-        HookRegistry.check_if_exists_or_initialize(modules[col]).register_hook(
-            hook, COMPONENT_HOOK
-        )
+        HookRegistry.check_if_exists_or_initialize(modules[col]).register_hook(hook, COMPONENT_HOOK)
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
 
 

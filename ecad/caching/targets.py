@@ -14,7 +14,7 @@ import torch
 from ecad.errors import ScheduleMismatchError
 from ecad.schedules import ScheduleLayout
 
-__all__ = ["split_target", "component_modules"]
+__all__ = ["component_modules", "split_target"]
 
 
 def split_target(pipe_or_transformer: Any) -> tuple[torch.nn.Module, Any | None]:
@@ -30,7 +30,9 @@ def split_target(pipe_or_transformer: Any) -> tuple[torch.nn.Module, Any | None]
     return transformer, pipe_or_transformer
 
 
-def component_modules(transformer: torch.nn.Module, layout: ScheduleLayout) -> list[torch.nn.Module]:
+def component_modules(
+    transformer: torch.nn.Module, layout: ScheduleLayout
+) -> list[torch.nn.Module]:
     """The module of every slot of ``layout``, in slot order."""
     family = layout.family
     cls = type(transformer).__name__

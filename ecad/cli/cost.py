@@ -13,18 +13,44 @@ from ecad.schedules import read_schedule
 
 @click.command()
 @click.argument("schedule_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--resolution", type=int, default=None, help="Image size (default: the file's "
-              "config height, else the family default).")
-@click.option("--batch", type=int, default=2, show_default=True,
-              help="Rows per transformer call (PixArt CFG: 2 per image).")
-@click.option("--mode", type=click.Choice(["macs", "macs-linear"]), default="macs",
-              show_default=True, help="macs-linear reproduces the published ECAD numbers.")
+@click.option(
+    "--resolution",
+    type=int,
+    default=None,
+    help="Image size (default: the file's config height, else the family default).",
+)
+@click.option(
+    "--batch",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Rows per transformer call (PixArt CFG: 2 per image).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["macs", "macs-linear"]),
+    default="macs",
+    show_default=True,
+    help="macs-linear reproduces the published ECAD numbers.",
+)
 @click.option("--text-tokens", type=int, default=None, help="Override the text length.")
-@click.option("--table", "table_file", type=click.Path(exists=True, path_type=Path),
-              default=None, help="Use a saved cost table (e.g. measured latency) instead.")
+@click.option(
+    "--table",
+    "table_file",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Use a saved cost table (e.g. measured latency) instead.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def cost(schedule_file: Path, resolution: int | None, batch: int, mode: str,
-         text_tokens: int | None, table_file: Path | None, as_json: bool) -> None:
+def cost(
+    schedule_file: Path,
+    resolution: int | None,
+    batch: int,
+    mode: str,
+    text_tokens: int | None,
+    table_file: Path | None,
+    as_json: bool,
+) -> None:
     """Print the total and relative cost of SCHEDULE_FILE."""
     schedule = read_schedule(schedule_file)
     if table_file is not None:

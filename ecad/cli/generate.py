@@ -33,8 +33,9 @@ def _prompts(prompt: tuple[str, ...], prompt_file: Path | None, fmt: str | None)
     return list(prompt)
 
 
-def _embed(family: ModelFamily, weights: str | None, prompts: list[str], device: str,
-           dtype: str | None) -> PromptEmbeddings:
+def _embed(
+    family: ModelFamily, weights: str | None, prompts: list[str], device: str, dtype: str | None
+) -> PromptEmbeddings:
     encoder = load_pipeline(family, weights, device=device, dtype=dtype, denoiser=False)
     emb = embed_prompts(encoder, family, prompts, weights or family.default_weights)
     del encoder  # the text encoders are needed once; free them before the denoiser loads
@@ -43,8 +44,12 @@ def _embed(family: ModelFamily, weights: str | None, prompts: list[str], device:
 
 prompt_options = [
     click.option("--prompt", multiple=True, help="A prompt (repeatable)."),
-    click.option("--prompt-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                 default=None, help="Prompt file: .txt (one a line), .json, .tsv (Prompt)."),
+    click.option(
+        "--prompt-file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="Prompt file: .txt (one a line), .json, .tsv (Prompt).",
+    ),
     click.option("--prompt-format", type=click.Choice(["text", "json", "tsv"]), default=None),
 ]
 
@@ -54,6 +59,7 @@ def _with(options):
         for opt in reversed(options):
             f = opt(f)
         return f
+
     return deco
 
 
@@ -63,11 +69,23 @@ def _with(options):
 @_with(prompt_options)
 @device_option
 @dtype_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Embeddings file (.safetensors).")
-def embed(family_name: str, weights: str | None, prompt: tuple[str, ...],
-          prompt_file: Path | None, prompt_format: str | None, device: str, dtype: str | None,
-          output: Path) -> None:
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Embeddings file (.safetensors).",
+)
+def embed(
+    family_name: str,
+    weights: str | None,
+    prompt: tuple[str, ...],
+    prompt_file: Path | None,
+    prompt_format: str | None,
+    device: str,
+    dtype: str | None,
+    output: Path,
+) -> None:
     """Embed prompts once with the family's text encoders and save them as safetensors."""
     family = get_family(family_name)
     emb = _embed(family, weights, _prompts(prompt, prompt_file, prompt_format), device, dtype)
@@ -78,11 +96,20 @@ def embed(family_name: str, weights: str | None, prompt: tuple[str, ...],
 @click.command()
 @family_option
 @weights_option
-@click.option("--schedule", "schedule_file", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), default=None, help="Schedule JSON (default: no caching).")
+@click.option(
+    "--schedule",
+    "schedule_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Schedule JSON (default: no caching).",
+)
 @_with(prompt_options)
-@click.option("--embeddings", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Precomputed embeddings from `ecad embed`.")
+@click.option(
+    "--embeddings",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Precomputed embeddings from `ecad embed`.",
+)
 @click.option("--num-images-per-prompt", type=int, default=1, show_default=True)
 @click.option("--batch-size", type=int, default=4, show_default=True)
 @click.option("--steps", type=int, default=None, help="Default: the schedule's, else family's.")
@@ -94,21 +121,39 @@ def embed(family_name: str, weights: str | None, prompt: tuple[str, ...],
 @device_option
 @dtype_option
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-def generate(family_name: str, weights: str | None, schedule_file: Path | None,
-             prompt: tuple[str, ...], prompt_file: Path | None, prompt_format: str | None,
-             embeddings: Path | None, num_images_per_prompt: int, batch_size: int,
-             steps: int | None, guidance: float | None, resolution: int | None,
-             height: int | None, width: int | None, seed: int, device: str, dtype: str | None,
-             output_dir: Path) -> None:
+def generate(
+    family_name: str,
+    weights: str | None,
+    schedule_file: Path | None,
+    prompt: tuple[str, ...],
+    prompt_file: Path | None,
+    prompt_format: str | None,
+    embeddings: Path | None,
+    num_images_per_prompt: int,
+    batch_size: int,
+    steps: int | None,
+    guidance: float | None,
+    resolution: int | None,
+    height: int | None,
+    width: int | None,
+    seed: int,
+    device: str,
+    dtype: str | None,
+    output_dir: Path,
+) -> None:
     """Generate images with a cached pipeline and write them as PNG files."""
     family = get_family(family_name)
     sched = read_schedule(schedule_file, family=family) if schedule_file else None
     steps = steps or (sched.steps if sched else family.default_steps)
     size = resolution or family.default_resolution
     settings = GenerationSettings(
-        height=height or size, width=width or size, steps=steps,
-        guidance=family.default_guidance if guidance is None else guidance, seed=seed,
-        num_images_per_prompt=num_images_per_prompt, batch_size=batch_size,
+        height=height or size,
+        width=width or size,
+        steps=steps,
+        guidance=family.default_guidance if guidance is None else guidance,
+        seed=seed,
+        num_images_per_prompt=num_images_per_prompt,
+        batch_size=batch_size,
     )
     settings.validate(family)
     if embeddings is not None:
@@ -121,11 +166,18 @@ def generate(family_name: str, weights: str | None, schedule_file: Path | None,
     output_dir.mkdir(parents=True, exist_ok=True)
     total = len(emb) * num_images_per_prompt
     written = []
-    with click.progressbar(length=total, label="generating", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(
+        length=total, label="generating", file=click.get_text_stream("stderr")
+    ) as bar:
         for image in generate_images(pipe, family, emb, settings, sched):
-            written.append({"file": save_image(image, output_dir).name, "prompt_index":
-                            image.prompt_index, "image_index": image.image_index,
-                            "seed": image.seed})
+            written.append(
+                {
+                    "file": save_image(image, output_dir).name,
+                    "prompt_index": image.prompt_index,
+                    "image_index": image.image_index,
+                    "seed": image.seed,
+                }
+            )
             bar.update(1)
     manifest = {
         "family": family.name,

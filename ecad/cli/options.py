@@ -21,6 +21,7 @@ weights_option = click.option(
 )
 device_option = click.option("--device", default="cpu", show_default=True, help="torch device.")
 dtype_option = click.option(
-    "--dtype", default=None, help="float32/float16/bfloat16 (default: float32 on CPU, else the "
-    "family's)."
+    "--dtype",
+    default=None,
+    help="float32/float16/bfloat16 (default: float32 on CPU, else the family's).",
 )

@@ -32,15 +32,18 @@ def _parse_blocks(values: tuple[str, ...]) -> dict[str, int]:
     for item in values:
         group, _, count = item.partition("=")
         if not count.isdigit():
-            raise click.BadParameter(f"{item!r}: use GROUP=COUNT, e.g. blocks=2",
-                                     param_hint="--num-blocks")
+            raise click.BadParameter(
+                f"{item!r}: use GROUP=COUNT, e.g. blocks=2", param_hint="--num-blocks"
+            )
         out[group] = int(count)
     return out
 
 
 @schedule.command()
-@click.argument("kind", type=click.Choice(
-    ["no-cache", "fora", "attention-every", "tgate", "evenly-spaced", "random"]))
+@click.argument(
+    "kind",
+    type=click.Choice(["no-cache", "fora", "attention-every", "tgate", "evenly-spaced", "random"]),
+)
 @family_option
 @click.option("--steps", type=int, default=None, help="Denoising steps (family default).")
 @click.option("--n", type=int, default=3, show_default=True, help="fora/attention-every period.")
@@ -53,9 +56,21 @@ def _parse_blocks(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--seed", type=int, default=0, show_default=True, help="random: seed.")
 @click.option("--num-blocks", multiple=True, help="GROUP=COUNT for small models (blocks=2).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def make(kind: str, family_name: str, steps: int | None, n: int, k: int, m: int,
-         component: str | None, num_reuse_steps: int, blocks: str | None, p_reuse: float,
-         seed: int, num_blocks: tuple[str, ...], output: Path) -> None:
+def make(
+    kind: str,
+    family_name: str,
+    steps: int | None,
+    n: int,
+    k: int,
+    m: int,
+    component: str | None,
+    num_reuse_steps: int,
+    blocks: str | None,
+    p_reuse: float,
+    seed: int,
+    num_blocks: tuple[str, ...],
+    output: Path,
+) -> None:
     """Write a heuristic schedule of KIND to OUTPUT (published JSON format)."""
     family = get_family(family_name)
     layout = ScheduleLayout.for_family(family, _parse_blocks(num_blocks))
@@ -70,8 +85,9 @@ def make(kind: str, family_name: str, steps: int | None, n: int, k: int, m: int,
         result = tgate(layout, steps, k, m)
     elif kind == "evenly-spaced":
         if component is None:
-            raise click.BadParameter(f"choose one of {list(family.components)}",
-                                     param_hint="--component")
+            raise click.BadParameter(
+                f"choose one of {list(family.components)}", param_hint="--component"
+            )
         block_list = [int(b) for b in blocks.split(",")] if blocks else None
         result = evenly_spaced(layout, steps, component, num_reuse_steps, block_list)
     else:
@@ -82,8 +98,13 @@ def make(kind: str, family_name: str, steps: int | None, n: int, k: int, m: int,
 
 @schedule.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--family", "families", multiple=True, type=click.Choice(family_names()),
-              help="Families to write (default: all).")
+@click.option(
+    "--family",
+    "families",
+    multiple=True,
+    type=click.Choice(family_names()),
+    help="Families to write (default: all).",
+)
 def baselines(directory: Path, families: tuple[str, ...]) -> None:
     """Write the heuristic baselines of each family under DIRECTORY/<family>/."""
     for name in families or family_names():
@@ -102,10 +123,13 @@ def show(schedule_file: Path, resolution: int | None, per_step: bool) -> None:
     """Summarise SCHEDULE_FILE: reuse per component and per step, and its cost."""
     sched = read_schedule(schedule_file)
     info = summarize(sched)
-    click.echo(f"{info['name']}  [{info['layout']}, {info['steps']} steps, "
-               f"digest {info['digest'][:12]}]")
-    click.echo(f"reuse overall      {info['reuse_fraction']:6.1%}  "
-               f"({info['reused_slots']}/{info['slots']} slots ever reused)")
+    click.echo(
+        f"{info['name']}  [{info['layout']}, {info['steps']} steps, digest {info['digest'][:12]}]"
+    )
+    click.echo(
+        f"reuse overall      {info['reuse_fraction']:6.1%}  "
+        f"({info['reused_slots']}/{info['slots']} slots ever reused)"
+    )
     for comp, frac in info["reuse_by_component"].items():
         click.echo(f"  {comp:<17}{frac:6.1%}  {reuse_bar(frac)}")
     full_size = all(
@@ -118,8 +142,9 @@ def show(schedule_file: Path, resolution: int | None, per_step: bool) -> None:
         for mode in ("macs", "macs-linear"):
             table = macs_table(sched.layout.family, int(res), 2, mode)
             rel = table.relative_cost(sched)
-            click.echo(f"cost ({mode:<11}) {rel:6.1%} of no-cache at {res}px "
-                       f"(predicted {1 / rel:.2f}x)")
+            click.echo(
+                f"cost ({mode:<11}) {rel:6.1%} of no-cache at {res}px (predicted {1 / rel:.2f}x)"
+            )
     if per_step:
         click.echo("step  reuse")
         for i, frac in enumerate(info["reuse_by_step"]):

@@ -15,7 +15,7 @@ from ecad.errors import ConfigError
 from ecad.families import ModelFamily, get_family
 from ecad.schedules import ScheduleLayout
 
-__all__ = ["macs_table", "LINEAR_OPS"]
+__all__ = ["LINEAR_OPS", "macs_table"]
 
 #: Operators counted by the ``macs-linear`` mode: linear layers (addmm/mm) and the patch-embedding
 #: convolution, i.e. everything but the attention matmuls. This reproduces the published ECAD MACs.

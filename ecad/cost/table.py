@@ -13,7 +13,7 @@ import numpy as np
 from ecad.errors import ConfigError, ScheduleMismatchError
 from ecad.schedules import Schedule, ScheduleLayout
 
-__all__ = ["CostTable", "COST_MODES"]
+__all__ = ["COST_MODES", "CostTable"]
 
 #: ``macs``: every matmul incl. attention; ``macs-linear``: linear/conv layers only (the
 #: published ECAD numbers); ``latency``: milliseconds measured on a GPU.

@@ -7,7 +7,7 @@ from ecad.families.family import BlockGroup, ModelFamily, Slot
 from ecad.families.flux import FLUX_DEV
 from ecad.families.pixart import PIXART_ALPHA, PIXART_SIGMA
 
-__all__ = ["BlockGroup", "ModelFamily", "Slot", "FAMILIES", "get_family", "family_names"]
+__all__ = ["FAMILIES", "BlockGroup", "ModelFamily", "Slot", "family_names", "get_family"]
 
 FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (PIXART_ALPHA, PIXART_SIGMA, FLUX_DEV)}
 _ALIASES = {alias.lower(): f.name for f in FAMILIES.values() for alias in (f.name, *f.aliases)}

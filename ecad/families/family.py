@@ -89,9 +89,7 @@ class ModelFamily:
     patch_size: int = 2
 
     def components_with_role(self, *roles: str) -> tuple[str, ...]:
-        return tuple(
-            c for g in self.block_groups for c in g.components if g.roles.get(c) in roles
-        )
+        return tuple(c for g in self.block_groups for c in g.components if g.roles.get(c) in roles)
 
     @property
     def components(self) -> tuple[str, ...]:

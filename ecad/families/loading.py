@@ -23,7 +23,9 @@ def parse_dtype(name: str | torch.dtype) -> torch.dtype:
     if isinstance(name, torch.dtype):
         return name
     key = str(name).replace("torch.", "").lower()
-    key = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "half": "float16"}.get(key, key)
+    key = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "half": "float16"}.get(
+        key, key
+    )
     if key not in _DTYPES:
         raise ConfigError(f"dtype {name!r} is not supported; choose one of {sorted(_DTYPES)}")
     return _DTYPES[key]

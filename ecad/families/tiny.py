@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["build_tiny_pixart", "build_tiny_flux", "byte_tokenizer"]
+__all__ = ["build_tiny_flux", "build_tiny_pixart", "byte_tokenizer"]
 
 TINY_RESOLUTION = 64
 _SPECIALS = ("<pad>", "</s>", "<unk>")
@@ -107,7 +107,9 @@ def build_tiny_pixart(pipeline_class: str, num_layers: int = 2, seed: int = 0) -
 
 
 def build_tiny_flux(
-    pipeline_class: str = "FluxPipeline", num_layers: int = 2, num_single_layers: int = 2,
+    pipeline_class: str = "FluxPipeline",
+    num_layers: int = 2,
+    num_single_layers: int = 2,
     seed: int = 0,
 ) -> Any:
     """A FLUX.1-dev-shaped pipeline (guidance-embedded) with tiny random weights."""
@@ -146,7 +148,9 @@ def build_tiny_flux(
     return pipe_cls(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=_tiny_vae(
-            shift_factor=0.0609, scaling_factor=1.5035, use_quant_conv=False,
+            shift_factor=0.0609,
+            scaling_factor=1.5035,
+            use_quant_conv=False,
             use_post_quant_conv=False,
         ),
         text_encoder=clip,

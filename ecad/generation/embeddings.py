@@ -68,8 +68,12 @@ class PromptEmbeddings:
         except Exception as exc:  # safetensors raises several types for a bad file
             raise ConfigError(f"{p}: not a readable embeddings file ({exc})") from exc
         if "family" not in meta or "prompts" not in meta:
-            raise ConfigError(f"{p}: embeddings file has no family/prompts metadata; rerun ecad embed")
-        emb = cls(meta["family"], meta.get("weights", ""), tuple(json.loads(meta["prompts"])), tensors)
+            raise ConfigError(
+                f"{p}: embeddings file has no family/prompts metadata; rerun ecad embed"
+            )
+        emb = cls(
+            meta["family"], meta.get("weights", ""), tuple(json.loads(meta["prompts"])), tensors
+        )
         if family is not None and get_family(emb.family) is not family:
             raise ConfigError(f"{p}: embeddings are for {emb.family}, not {family.name}")
         expected = set(adapter_for(get_family(emb.family)).embedding_names)
@@ -80,7 +84,10 @@ class PromptEmbeddings:
 
 @torch.no_grad()
 def embed_prompts(
-    pipe: Any, family: ModelFamily, prompts: Sequence[str], weights: str = "",
+    pipe: Any,
+    family: ModelFamily,
+    prompts: Sequence[str],
+    weights: str = "",
     batch_size: int = 16,
 ) -> PromptEmbeddings:
     """Run the pipeline's text encoders once over ``prompts`` (in batches)."""

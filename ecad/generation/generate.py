@@ -18,7 +18,13 @@ from ecad.generation.embeddings import PromptEmbeddings
 from ecad.generation.seeds import image_generator, image_seed
 from ecad.schedules import Schedule
 
-__all__ = ["GenerationSettings", "GeneratedImage", "generate_images", "image_filename", "save_image"]
+__all__ = [
+    "GeneratedImage",
+    "GenerationSettings",
+    "generate_images",
+    "image_filename",
+    "save_image",
+]
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,9 @@ def generate_images(
             f"{settings.steps}; pass --steps {schedule.steps} or another schedule"
         )
     if pairs is None:
-        pairs = [(p, i) for p in range(len(embeddings)) for i in range(settings.num_images_per_prompt)]
+        pairs = [
+            (p, i) for p in range(len(embeddings)) for i in range(settings.num_images_per_prompt)
+        ]
     bad = [p for p, _ in pairs if not 0 <= p < len(embeddings)]
     if bad:
         raise ConfigError(f"prompt index {bad[0]} out of range (0..{len(embeddings) - 1})")

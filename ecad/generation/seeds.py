@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["image_seed", "image_generator"]
+__all__ = ["image_generator", "image_seed"]
 
 
 def image_seed(base_seed: int, prompt_index: int, image_index: int) -> int:
@@ -16,4 +16,6 @@ def image_seed(base_seed: int, prompt_index: int, image_index: int) -> int:
 
 
 def image_generator(base_seed: int, prompt_index: int, image_index: int) -> torch.Generator:
-    return torch.Generator(device="cpu").manual_seed(image_seed(base_seed, prompt_index, image_index))
+    return torch.Generator(device="cpu").manual_seed(
+        image_seed(base_seed, prompt_index, image_index)
+    )

@@ -109,7 +109,10 @@ def evenly_spaced(
     if num_reuse_steps:
         bits[np.ix_(reuse_steps, np.flatnonzero(cols))] = False
     return _make(
-        layout, bits, f"evenly-{component}-{num_reuse_steps}", component=component,
+        layout,
+        bits,
+        f"evenly-{component}-{num_reuse_steps}",
+        component=component,
         reuse_steps=[int(s) for s in reuse_steps],
     )
 

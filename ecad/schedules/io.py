@@ -27,7 +27,7 @@ from ecad.families import FAMILIES, ModelFamily, get_family
 from ecad.schedules.layout import ScheduleLayout
 from ecad.schedules.schedule import Schedule, ScheduleMetadata
 
-__all__ = ["read_schedule", "parse_schedule", "schedule_to_json", "write_schedule"]
+__all__ = ["parse_schedule", "read_schedule", "schedule_to_json", "write_schedule"]
 
 
 def read_schedule(path: str | os.PathLike, family: str | ModelFamily | None = None) -> Schedule:
@@ -81,7 +81,9 @@ def _block_counts(family: ModelFamily, step0: Mapping[str, Any], cs: Mapping[str
 
 def _group_of(family: ModelFamily, block_key: str):
     for group in sorted(family.block_groups, key=lambda g: -len(g.json_prefix)):
-        rest = block_key[len(group.json_prefix):] if block_key.startswith(group.json_prefix) else None
+        rest = (
+            block_key[len(group.json_prefix) :] if block_key.startswith(group.json_prefix) else None
+        )
         if rest is not None and rest.isdigit():
             return group
     return None
@@ -116,9 +118,7 @@ def parse_schedule(
     first = raw[step_ids[0]]
     if not isinstance(first, Mapping) or not first:
         raise ScheduleFormatError(f"{source}: step {step_ids[0]} must map block ids to components")
-    seen_components = {
-        c for block in first.values() if isinstance(block, Mapping) for c in block
-    }
+    seen_components = {c for block in first.values() if isinstance(block, Mapping) for c in block}
     if family is not None:
         fam = get_family(family)
         foreign = seen_components - set(fam.components)

@@ -48,7 +48,7 @@ class Schedule:
         0.0
     """
 
-    __slots__ = ("_bits", "layout", "metadata", "_digest")
+    __slots__ = ("_bits", "_digest", "layout", "metadata")
 
     def __init__(
         self,

@@ -29,7 +29,7 @@ def summarize(schedule: Schedule) -> dict[str, Any]:
         "reuse_fraction": float(reuse.mean()),
         "reuse_by_component": per_component,
         "reuse_by_step": [float(x) for x in reuse.mean(axis=1)],
-        "reused_slots": int(len(schedule.reused_slots())),
+        "reused_slots": len(schedule.reused_slots()),
     }
 
 

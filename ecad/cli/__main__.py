@@ -1,0 +1,3 @@
+from ecad.cli.main import main
+
+main()

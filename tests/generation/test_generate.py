@@ -1,0 +1,109 @@
+import pytest
+import torch
+
+from ecad.errors import ConfigError, ScheduleMismatchError
+from ecad.families import get_family
+from ecad.families.loading import load_pipeline
+from ecad.generation import GenerationSettings, PromptEmbeddings, embed_prompts, generate_images
+from ecad.generation.seeds import image_seed
+from ecad.schedules import ScheduleLayout
+from ecad.schedules.heuristics import fora
+from tests.conftest import FAMILY_NAMES
+
+PROMPTS = ["a red cube", "two cats on a sofa", "the word ECAD in neon"]
+
+
+@pytest.fixture(scope="module", params=FAMILY_NAMES)
+def loaded(request, tiny_dirs, tmp_path_factory):
+    family = get_family(request.param)
+    weights = str(tiny_dirs[request.param])
+    encoder = load_pipeline(family, weights, denoiser=False)
+    path = tmp_path_factory.mktemp("emb") / "e.safetensors"
+    embed_prompts(encoder, family, PROMPTS, weights).save(path)
+    return (
+        family,
+        load_pipeline(family, weights, text_encoders=False),
+        PromptEmbeddings.load(path, family),
+    )
+
+
+def _settings(family, **kw):
+    base = dict(
+        height=64,
+        width=64,
+        steps=4,
+        guidance=family.default_guidance,
+        num_images_per_prompt=2,
+        batch_size=4,
+        output_type="pt",
+    )
+    base.update(kw)
+    return GenerationSettings(**base)
+
+
+def test_seeds_independent_of_batch_and_order(loaded):
+    family, pipe, emb = loaded
+    a = {
+        (g.prompt_index, g.image_index): g.image
+        for g in generate_images(pipe, family, emb, _settings(family))
+    }
+    assert len(a) == 6
+    order = [(2, 1), (0, 0), (1, 1)]
+    b = {
+        (g.prompt_index, g.image_index): g.image
+        for g in generate_images(pipe, family, emb, _settings(family, batch_size=1), pairs=order)
+    }
+    for key in order:
+        torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=0)
+    assert not torch.allclose(a[(0, 0)], a[(0, 1)])  # different seeds per image index
+    assert image_seed(0, 1, 2) == image_seed(0, 1, 2) != image_seed(0, 2, 1)
+
+
+def test_embeddings_match_prompt_path(loaded, tiny_dirs):
+    family, pipe, emb = loaded
+    full = load_pipeline(family, str(tiny_dirs[family.name]))
+    settings = _settings(family, num_images_per_prompt=1)
+    from_emb = next(iter(generate_images(pipe, family, emb, settings, pairs=[(1, 0)]))).image
+    from ecad.generation.adapters import adapter_for
+    from ecad.generation.seeds import image_generator
+
+    adapter = adapter_for(family)
+    latents = adapter.latents(full, [image_generator(0, 1, 0)], 64, 64)
+    kwargs = dict(
+        prompt=PROMPTS[1],
+        latents=latents,
+        num_inference_steps=4,
+        height=64,
+        width=64,
+        guidance_scale=family.default_guidance,
+        output_type="pt",
+    )
+    if family.kind == "pixart":
+        kwargs.update(use_resolution_binning=False, clean_caption=False)
+    direct = full(**kwargs).images[0]
+    torch.testing.assert_close(from_emb, direct, atol=1e-5, rtol=0)
+
+
+def test_schedule_applied_for_the_run_only(loaded):
+    family, pipe, emb = loaded
+    counts = {g.name: len(getattr(pipe.transformer, g.module_list)) for g in family.block_groups}
+    schedule = fora(ScheduleLayout.for_family(family, counts), 4, 2)
+    settings = _settings(family, num_images_per_prompt=1)
+    plain = [g.image for g in generate_images(pipe, family, emb, settings)]
+    cached = [g.image for g in generate_images(pipe, family, emb, settings, schedule)]
+    assert not torch.equal(plain[0], cached[0])
+    again = [g.image for g in generate_images(pipe, family, emb, settings)]
+    assert all(torch.equal(x, y) for x, y in zip(plain, again))
+    with pytest.raises(ScheduleMismatchError, match="4 steps"):
+        next(iter(generate_images(pipe, family, emb, _settings(family, steps=5), schedule)))
+
+
+def test_bad_settings(loaded, tmp_path):
+    family, pipe, emb = loaded
+    with pytest.raises(ConfigError, match="multiple of 16"):
+        next(iter(generate_images(pipe, family, emb, _settings(family, height=60))))
+    with pytest.raises(ConfigError, match="out of range"):
+        next(iter(generate_images(pipe, family, emb, _settings(family), pairs=[(9, 0)])))
+    (tmp_path / "x.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ConfigError, match="not a readable embeddings file"):
+        PromptEmbeddings.load(tmp_path / "x.safetensors")
