@@ -9,8 +9,7 @@ import pytest
 
 from ecad.errors import ConfigError
 from ecad.prompts import PromptSet, load_prompts
-
-from ..conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 
 def test_drawbench_text(reference_dir: Path) -> None:
