@@ -11,6 +11,7 @@ from ecad import __version__
 from ecad.cli.cost import cost
 from ecad.cli.generate import embed, generate
 from ecad.cli.schedule import schedule
+from ecad.cli.search import pareto, report, search, validate
 from ecad.cli.score import score
 from ecad.cli.tiny import tiny
 from ecad.errors import EcadError
@@ -43,7 +44,7 @@ def _quiet_libraries(verbose: bool) -> None:
     tlog.set_verbosity_error()
 
 
-for command in (schedule, cost, embed, generate, tiny, score):
+for command in (schedule, cost, embed, generate, tiny, score, validate, search, pareto, report):
     cli.add_command(command)
 
 

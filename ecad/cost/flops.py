@@ -3,6 +3,7 @@ built on the meta device: no weights are allocated, so even FLUX takes about a s
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
@@ -22,9 +23,10 @@ __all__ = ["LINEAR_OPS", "macs_table"]
 LINEAR_OPS = frozenset({"aten.addmm", "aten.mm", "aten.convolution", "aten._convolution"})
 
 
-def _meta_inputs(family: ModelFamily, resolution: int, batch: int, text: int) -> dict[str, Any]:
+def _meta_inputs(
+    family: ModelFamily, cfg: dict[str, Any], resolution: int, batch: int, text: int
+) -> dict[str, Any]:
     latent = resolution // family.vae_scale_factor
-    cfg = family.transformer_config
     if family.kind == "pixart":
         return {
             "hidden_states": torch.randn(batch, cfg["in_channels"], latent, latent),
@@ -52,7 +54,9 @@ def _total(counts: dict[Any, int], linear_only: bool) -> float:
 
 
 @lru_cache(maxsize=32)
-def _table(family_name: str, resolution: int, batch: int, mode: str, text: int) -> CostTable:
+def _table(
+    family_name: str, resolution: int, batch: int, mode: str, text: int, config_json: str
+) -> CostTable:
     import diffusers
 
     family = get_family(family_name)
@@ -63,20 +67,21 @@ def _table(family_name: str, resolution: int, batch: int, mode: str, text: int) 
         )
     if batch < 1:
         raise ConfigError(f"batch must be >= 1, got {batch}")
-    config = dict(family.transformer_config)
+    config = json.loads(config_json)
     if family.kind == "pixart":
         config["sample_size"] = resolution // family.vae_scale_factor
     model_cls = getattr(diffusers, family.transformer_class)
     with torch.device("meta"):
-        model = model_cls(**config)
-        inputs = _meta_inputs(family, resolution, batch, text)
+        model = model_cls.from_config(config)
+        inputs = _meta_inputs(family, dict(model.config), resolution, batch, text)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(**inputs)
     counts = counter.get_flop_counts()
     root = type(model).__name__
     linear_only = mode == "macs-linear"
-    layout = ScheduleLayout.for_family(family)
+    block_counts = {g.name: len(getattr(model, g.module_list)) for g in family.block_groups}
+    layout = ScheduleLayout.for_family(family, block_counts)
     slot_costs = np.zeros(layout.num_slots)
     groups = {g.name: g for g in family.block_groups}
     for i, slot in enumerate(layout.slots):
@@ -105,6 +110,7 @@ def macs_table(
     batch: int = 2,
     mode: str = "macs",
     text_tokens: int | None = None,
+    transformer_config: dict[str, Any] | None = None,
 ) -> CostTable:
     """MACs per slot and step for the full-size ``family`` transformer.
 
@@ -113,6 +119,8 @@ def macs_table(
     ``mode`` is ``"macs"`` (attention included) or ``"macs-linear"`` (published-compatible).
     ``text_tokens`` defaults to the family's ``max_sequence_length`` (the published PixArt-Σ
     files were counted with 120 tokens, PixArt-α's length, where the Σ pipeline uses 300).
+    ``transformer_config`` replaces the full-size config (e.g. a tiny model's config.json); the
+    table's layout then has that model's block counts.
     """
     if mode not in ("macs", "macs-linear"):
         raise ConfigError(f"macs_table mode must be 'macs' or 'macs-linear', got {mode!r}")
@@ -120,4 +128,6 @@ def macs_table(
     text = int(text_tokens or fam.max_sequence_length)
     if text < 1:
         raise ConfigError(f"text_tokens must be >= 1, got {text_tokens}")
-    return _table(fam.name, int(resolution), int(batch), mode, text)
+    config = dict(transformer_config or fam.transformer_config)
+    key = json.dumps(config, sort_keys=True)
+    return _table(fam.name, int(resolution), int(batch), mode, text, key)

@@ -1,0 +1,328 @@
+"""Evaluating a candidate schedule: shards of (prompt, seed) pairs -> generate -> store images
+-> score -> aggregate. The single-machine runner and the Celery workers call the same functions;
+every output is content-addressed in the object store, so finished work is never redone.
+
+Store layout (keys)::
+
+    schedules/<schedule digest>.json           the candidate (published JSON format)
+    embeddings/<embeddings key>.safetensors    prompt embeddings, computed once per model+prompts
+    images/<generation key>/pNNNNN_iNNN.png    a candidate's images
+    images/<generation key>/shard-NNNN.json    marker: that shard's images are all stored
+    scores/<evaluation key>/shard-NNNN.json    per-image scores of one shard
+    evaluations/<evaluation key>.json          the aggregate (mean quality, per prompt)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ecad.schedules import Schedule, parse_schedule, schedule_to_json
+from ecad.search.setting import EvaluationSetting, evaluation_key, layout_for
+from ecad.search.spec import SearchSpec
+from ecad.store import ObjectStore
+
+__all__ = ["Candidate", "Evaluator", "evaluation_record_key", "score_key", "shard_marker_key"]
+
+log = logging.getLogger(__name__)
+
+
+def shard_marker_key(generation_key: str, shard: int) -> str:
+    return f"images/{generation_key}/shard-{shard:04d}.json"
+
+
+def image_key(generation_key: str, prompt: int, image: int) -> str:
+    return f"images/{generation_key}/p{prompt:05d}_i{image:03d}.png"
+
+
+def score_key(eval_key: str, shard: int) -> str:
+    return f"scores/{eval_key}/shard-{shard:04d}.json"
+
+
+def evaluation_record_key(eval_key: str) -> str:
+    return f"evaluations/{eval_key}.json"
+
+
+def schedule_key(digest: str) -> str:
+    return f"schedules/{digest}.json"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A schedule with its content addresses in this search setting."""
+
+    schedule: Schedule
+    generation_key: str
+    evaluation_key: str
+    reference_generation_key: str | None
+
+    @property
+    def digest(self) -> str:
+        return self.schedule.digest()
+
+
+class Evaluator:
+    """Generation and scoring for one search spec; models load lazily, once per instance.
+
+    Everything public here is idempotent: a shard whose output exists is skipped.
+    """
+
+    def __init__(
+        self, spec: SearchSpec, store: ObjectStore, device: str = "cpu", dtype: str | None = None
+    ) -> None:
+        self.spec = spec
+        self.store = store
+        self.device = device
+        self.dtype = dtype
+        self.setting = EvaluationSetting.from_spec(spec)
+        self.layout = layout_for(spec)
+        self.shards = self.setting.shards(spec.shard_size)
+        self._lock = threading.Lock()
+        self._pipe: Any = None
+        self._embeddings: Any = None
+        self._scorer: Any = None
+
+    # candidates --------------------------------------------------------------------------
+    def reference_schedule(self) -> Schedule:
+        return Schedule.full(self.layout, self.setting.steps, name="no-cache")
+
+    def candidate(self, schedule: Schedule) -> Candidate:
+        gen = self.setting.generation_key(schedule)
+        ref = None
+        if self.needs_references:
+            ref = self.setting.generation_key(self.reference_schedule())
+        return Candidate(schedule, gen, evaluation_key(gen, self.spec.quality), ref)
+
+    def candidate_from_genome(self, genome: np.ndarray, name: str = "candidate") -> Candidate:
+        return self.candidate(Schedule.from_genome(self.layout, self.setting.steps, genome, name))
+
+    def publish_schedule(self, schedule: Schedule) -> str:
+        """Store the schedule so tasks can refer to it by digest; returns the digest."""
+        key = schedule_key(schedule.digest())
+        if not self.store.exists(key):
+            self.store.put(key, json.dumps(schedule_to_json(schedule)).encode())
+        return schedule.digest()
+
+    def load_schedule(self, digest: str) -> Schedule:
+        data = self.store.get_json(schedule_key(digest))
+        return parse_schedule(data, family=self.spec.family, source=schedule_key(digest))
+
+    # lazily loaded models ------------------------------------------------------------------
+    @property
+    def needs_references(self) -> bool:
+        return self.spec.quality["scorer"] == "fidelity"
+
+    def _family(self):
+        from ecad.families import get_family
+
+        return get_family(self.spec.family)
+
+    def embeddings(self):
+        from ecad.generation import embed_prompts
+
+        with self._lock:
+            if self._embeddings is not None:
+                return self._embeddings
+            key = f"embeddings/{self.setting.embeddings_key()}.safetensors"
+            if not self.store.exists(key):
+                from ecad.families.loading import load_pipeline
+
+                encoder = load_pipeline(
+                    self._family(),
+                    self.spec.weights,
+                    device=self.device,
+                    dtype=self.dtype,
+                    denoiser=False,
+                )
+                emb = embed_prompts(
+                    encoder, self._family(), self.setting.prompts, self.setting.weights_id
+                )
+                del encoder
+                self.store.put(key, _safetensors_bytes(emb))
+            self._embeddings = _load_embeddings(self.store.get(key), self._family())
+            return self._embeddings
+
+    def pipeline(self):
+        from ecad.families.loading import load_pipeline
+
+        with self._lock:
+            if self._pipe is None:
+                self._pipe = load_pipeline(
+                    self._family(),
+                    self.spec.weights,
+                    device=self.device,
+                    dtype=self.dtype,
+                    text_encoders=False,
+                )
+            return self._pipe
+
+    def scorer(self):
+        from ecad.scoring import get_scorer
+
+        with self._lock:
+            if self._scorer is None:
+                name, options = scorer_options(self.spec.quality)
+                self._scorer = get_scorer(name, device=self.device, **options)
+            return self._scorer
+
+    # work ----------------------------------------------------------------------------------
+    def generate_shard(self, schedule: Schedule, shard: int) -> bool:
+        """Generate and store one shard's images. Returns False if it was already stored."""
+        from ecad.generation import GenerationSettings, generate_images
+
+        gen_key = self.setting.generation_key(schedule)
+        marker = shard_marker_key(gen_key, shard)
+        if self.store.exists(marker):
+            return False
+        pairs = self.shards[shard]
+        settings = GenerationSettings(
+            height=self.setting.resolution,
+            width=self.setting.resolution,
+            steps=self.setting.steps,
+            guidance=self.setting.guidance,
+            seed=self.setting.image_seed,
+            batch_size=self.spec.batch_size,
+        )
+        files = []
+        for image in generate_images(
+            self.pipeline(), self._family(), self.embeddings(), settings, schedule, pairs=pairs
+        ):
+            buf = io.BytesIO()
+            image.image.save(buf, format="PNG")
+            key = image_key(gen_key, image.prompt_index, image.image_index)
+            self.store.put(key, buf.getvalue())
+            files.append(
+                {
+                    "key": key,
+                    "prompt": image.prompt_index,
+                    "image": image.image_index,
+                    "seed": image.seed,
+                }
+            )
+        self.store.put_json(marker, {"schedule": schedule.digest(), "images": files})
+        return True
+
+    def _images(self, gen_key: str, pairs: list[tuple[int, int]]) -> list[Any]:
+        from PIL import Image
+
+        out = []
+        for p, i in pairs:
+            img = Image.open(io.BytesIO(self.store.get(image_key(gen_key, p, i))))
+            img.load()
+            out.append(img.convert("RGB"))
+        return out
+
+    def score_shard(self, candidate: Candidate, shard: int) -> bool:
+        """Score one shard (its images, and references, must be stored). False if done before."""
+        key = score_key(candidate.evaluation_key, shard)
+        if self.store.exists(key):
+            return False
+        pairs = self.shards[shard]
+        images = self._images(candidate.generation_key, pairs)
+        refs = None
+        if candidate.reference_generation_key is not None:
+            refs = self._images(candidate.reference_generation_key, pairs)
+        prompts = [self.setting.prompts[p] for p, _ in pairs]
+        scorer = self.scorer()
+        scores = np.asarray(scorer.score(images, prompts, references=refs), dtype=np.float64)
+        self.store.put_json(
+            key,
+            {
+                "pairs": [list(pr) for pr in pairs],
+                "scores": [_finite_or_str(s) for s in scores],
+                "higher_is_better": bool(getattr(scorer, "higher_is_better", True)),
+            },
+        )
+        return True
+
+    def shard_done(self, candidate: Candidate, shard: int) -> bool:
+        return self.store.exists(score_key(candidate.evaluation_key, shard))
+
+    def images_done(self, generation_key: str, shard: int) -> bool:
+        return self.store.exists(shard_marker_key(generation_key, shard))
+
+    def aggregate(self, candidate: Candidate) -> dict[str, Any]:
+        """Combine the shard scores into the evaluation record (written once)."""
+        key = evaluation_record_key(candidate.evaluation_key)
+        if self.store.exists(key):
+            return self.store.get_json(key)
+        per_image: dict[str, float] = {}
+        higher = True
+        for shard in range(len(self.shards)):
+            data = self.store.get_json(score_key(candidate.evaluation_key, shard))
+            higher = data["higher_is_better"]
+            for (p, i), s in zip(data["pairs"], data["scores"]):
+                per_image[f"{p}:{i}"] = float(s)
+        values = np.array(list(per_image.values()))
+        quality = float(np.mean(values if higher else -values))
+        by_prompt: dict[int, list[float]] = {}
+        for name, s in per_image.items():
+            by_prompt.setdefault(int(name.split(":")[0]), []).append(s)
+        record = {
+            "schedule": candidate.digest,
+            "generation_key": candidate.generation_key,
+            "quality": quality,
+            "quality_spec": self.spec.quality,
+            "higher_is_better": higher,
+            "num_images": len(per_image),
+            "per_prompt": {str(p): float(np.mean(v)) for p, v in sorted(by_prompt.items())},
+        }
+        self.store.put_json(key, record)
+        return record
+
+    def evaluate_locally(self, candidate: Candidate) -> tuple[dict[str, Any], bool]:
+        """Run whatever is missing for ``candidate`` in this process. Returns (record, cached)."""
+        key = evaluation_record_key(candidate.evaluation_key)
+        if self.store.exists(key):
+            return self.store.get_json(key), True
+        if candidate.reference_generation_key is not None:
+            for shard in range(len(self.shards)):
+                self.generate_shard(self.reference_schedule(), shard)
+        for shard in range(len(self.shards)):
+            self.generate_shard(candidate.schedule, shard)
+            self.score_shard(candidate, shard)
+        return self.aggregate(candidate), False
+
+
+def scorer_options(quality: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Spec ``quality`` section -> (registered scorer name, its options).
+
+    ``fidelity`` takes ``metric`` (``ssim`` default, ``psnr``, ``lpips``); ``clip`` is the
+    ``clip-score`` scorer; ``hv_reference`` is the search's, not the scorer's.
+    """
+    options = {k: v for k, v in quality.items() if k not in ("scorer", "metric", "hv_reference")}
+    scorer = quality["scorer"]
+    if scorer == "fidelity":
+        return quality.get("metric", "ssim"), options
+    return {"clip": "clip-score"}.get(scorer, scorer), options
+
+
+def _finite_or_str(value: float) -> float | str:
+    # JSON has no inf/nan; PSNR of identical images is inf.
+    return float(value) if np.isfinite(value) else str(value)
+
+
+def _safetensors_bytes(emb) -> bytes:
+    from safetensors.torch import save
+
+    meta = {"family": emb.family, "weights": emb.weights, "prompts": json.dumps(list(emb.prompts))}
+    return save({k: v.contiguous().cpu() for k, v in emb.tensors.items()}, metadata=meta)
+
+
+def _load_embeddings(data: bytes, family):
+    from safetensors.torch import load
+
+    from ecad.generation import PromptEmbeddings
+
+    # Reparse metadata from the header (safetensors' load() drops it).
+    header_len = int.from_bytes(data[:8], "little")
+    meta = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
+    return PromptEmbeddings(
+        meta["family"], meta.get("weights", ""), tuple(json.loads(meta["prompts"])), load(data)
+    )

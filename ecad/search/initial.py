@@ -1,0 +1,73 @@
+"""Initial populations: random, a heuristic mix, a directory of schedules, or another search's
+front (transfer, e.g. PixArt-α -> Σ or 256 -> 1024)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ecad.errors import ConfigError
+from ecad.schedules import Schedule, ScheduleLayout, read_schedule
+from ecad.schedules.heuristics import attention_every, fora, random_schedule, tgate
+from ecad.store import ObjectStore
+
+__all__ = ["initial_genomes"]
+
+
+def _heuristic(item: str, layout: ScheduleLayout, steps: int, seed: int) -> Schedule:
+    name, *args = item.split(":")
+    try:
+        if name == "fora":
+            return fora(layout, steps, int(args[0]))
+        if name == "attention-every":
+            return attention_every(layout, steps, int(args[0]))
+        if name == "tgate":
+            return tgate(layout, steps, int(args[0]), int(args[1]))
+        if name == "random":
+            return random_schedule(layout, steps, float(args[0]), seed)
+    except (IndexError, ValueError) as exc:
+        raise ConfigError(f"initial_population.heuristics: bad item {item!r} ({exc})") from exc
+    raise ConfigError(f"initial_population.heuristics: unknown heuristic {item!r}")
+
+
+def _fit(schedule: Schedule, layout: ScheduleLayout, steps: int, where: str) -> np.ndarray:
+    if not schedule.layout.is_compatible(layout):
+        raise ConfigError(
+            f"{where}: schedule layout {schedule.layout.describe()} does not match "
+            f"the search's {layout.describe()}"
+        )
+    if schedule.steps != steps:
+        raise ConfigError(f"{where}: schedule has {schedule.steps} steps, the search {steps}")
+    return schedule.genome()
+
+
+def initial_genomes(
+    spec_initial: dict, layout: ScheduleLayout, steps: int, seed: int, store: ObjectStore
+) -> np.ndarray | None:
+    """Seed genomes for the first generation, or ``None`` for pymoo's random sampling."""
+    kind = spec_initial["kind"]
+    if kind == "random":
+        return None
+    if kind == "heuristics":
+        rows = [
+            _heuristic(item, layout, steps, seed + n).genome()
+            for n, item in enumerate(spec_initial["items"])
+        ]
+        return np.asarray(rows, dtype=bool)
+    if kind == "schedules_dir":
+        files = sorted(Path(spec_initial["path"]).glob("*.json"))
+        rows = [_fit(read_schedule(f), layout, steps, str(f)) for f in files]
+        return np.asarray(rows, dtype=bool)
+    if kind == "from_search":
+        from ecad.search.session import SearchSession
+
+        other = SearchSession.open(store, spec_initial["search_id"])
+        front = other.front()
+        if not front:
+            raise ConfigError(f"search {spec_initial['search_id']} has no front yet")
+        rows = [
+            _fit(member["schedule"], layout, steps, f"search {other.search_id}") for member in front
+        ]
+        return np.asarray(rows, dtype=bool)
+    raise ConfigError(f"initial_population: unknown kind {kind!r}")

@@ -1,0 +1,133 @@
+"""What fixes a candidate's images: model weights, sampling settings, prompts and seeds.
+
+Everything here is cheap and torch-free, so the scheduler can compute layouts and keys without
+loading a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from ecad.families import get_family
+from ecad.families.loading import TINY_WEIGHTS
+from ecad.schedules import Schedule, ScheduleLayout
+from ecad.search.spec import SearchSpec
+
+__all__ = ["EvaluationSetting", "layout_for", "weights_id"]
+
+#: Block counts of the tiny random-weight models (ecad.families.tiny).
+TINY_BLOCKS = {"pixart": {"blocks": 2}, "flux": {"double": 2, "single": 2}}
+_CHUNK = 1 << 20
+
+
+def _file_fingerprint(path: Path) -> str:
+    h = hashlib.sha256(str(path.stat().st_size).encode())
+    with path.open("rb") as f:
+        h.update(f.read(_CHUNK))
+        if path.stat().st_size > 2 * _CHUNK:
+            f.seek(-_CHUNK, 2)
+            h.update(f.read(_CHUNK))
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=64)
+def weights_id(family: str, weights: str) -> str:
+    """A stable id of the weights: the hub id, ``tiny:<family>``, or for a local directory a
+    digest of its files (size plus first and last MiB of each, so multi-GB files hash fast)."""
+    if weights == TINY_WEIGHTS:
+        return f"tiny:{family}:v1"
+    path = Path(weights)
+    if not path.is_dir():
+        return weights
+    h = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        h.update(file.relative_to(path).as_posix().encode())
+        h.update(_file_fingerprint(file).encode())
+    return f"local:{h.hexdigest()}"
+
+
+def layout_for(spec: SearchSpec) -> ScheduleLayout:
+    """The schedule layout of the spec's model, without loading it."""
+    family = get_family(spec.family)
+    if spec.num_blocks:
+        return ScheduleLayout.for_family(family, spec.num_blocks)
+    if spec.weights == TINY_WEIGHTS:
+        return ScheduleLayout.for_family(family, TINY_BLOCKS[family.kind])
+    config = Path(spec.weights) / "transformer" / "config.json"
+    if config.is_file():
+        cfg = json.loads(config.read_text())
+        counts = {}
+        for group in family.block_groups:
+            key = "num_single_layers" if group.json_prefix else "num_layers"
+            counts[group.name] = int(cfg.get(key, group.num_blocks))
+        return ScheduleLayout.for_family(family, counts)
+    return ScheduleLayout.for_family(family)
+
+
+@dataclass(frozen=True)
+class EvaluationSetting:
+    """The inputs that, with a schedule, determine every generated image."""
+
+    family: str
+    weights_id: str
+    resolution: int
+    steps: int
+    guidance: float
+    prompts: tuple[str, ...]
+    images_per_prompt: int
+    image_seed: int
+
+    @classmethod
+    def from_spec(cls, spec: SearchSpec) -> EvaluationSetting:
+        return cls(
+            family=spec.family,
+            weights_id=weights_id(spec.family, spec.weights),
+            resolution=spec.resolution,
+            steps=spec.steps,
+            guidance=spec.guidance,
+            prompts=tuple(spec.prompts["texts"]),
+            images_per_prompt=spec.images_per_prompt,
+            image_seed=spec.image_seed,
+        )
+
+    def prompts_digest(self) -> str:
+        return hashlib.sha256(json.dumps(list(self.prompts)).encode()).hexdigest()
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """Every (prompt index, image index), prompt-major."""
+        return [(p, i) for p in range(len(self.prompts)) for i in range(self.images_per_prompt)]
+
+    def shards(self, shard_size: int) -> list[list[tuple[int, int]]]:
+        pairs = self.pairs()
+        return [pairs[i : i + shard_size] for i in range(0, len(pairs), shard_size)]
+
+    def generation_key(self, schedule: Schedule) -> str:
+        """Content address of a candidate's images. Uses the *effective* schedule, so genomes
+        differing only in step-0 bits (always computed) share their images."""
+        effective = Schedule(schedule.layout, schedule.effective())
+        payload = {
+            "family": self.family,
+            "weights": self.weights_id,
+            "resolution": self.resolution,
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "prompts": self.prompts_digest(),
+            "images_per_prompt": self.images_per_prompt,
+            "image_seed": self.image_seed,
+            "schedule": effective.digest(),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+    def embeddings_key(self) -> str:
+        payload = [self.family, self.weights_id, self.prompts_digest()]
+        return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]
+
+
+def evaluation_key(generation_key: str, quality: dict) -> str:
+    """Content address of a candidate's scores: its images plus the scorer and its options."""
+    payload = {"images": generation_key, "quality": quality}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]

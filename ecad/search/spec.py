@@ -1,0 +1,311 @@
+"""The search spec (YAML): what to search, how, and how to judge candidates.
+
+``load_spec`` validates every field and reports *all* errors at once, each naming its field.
+The resolved spec (defaults filled in) is plain JSON data; its digest identifies the search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ecad.errors import ConfigError
+from ecad.families import get_family
+from ecad.schedules.heuristics import HEURISTICS
+
+__all__ = ["COST_MODES", "QUALITY_SCORERS", "SearchSpec", "load_spec", "parse_spec"]
+
+QUALITY_SCORERS = ("fidelity", "image-reward", "clip")
+COST_MODES = ("macs", "macs-linear", "latency")
+_TOP_LEVEL = {
+    "name",
+    "family",
+    "weights",
+    "num_blocks",
+    "resolution",
+    "steps",
+    "guidance",
+    "prompts",
+    "images_per_prompt",
+    "image_seed",
+    "quality",
+    "cost",
+    "population",
+    "generations",
+    "crossover",
+    "mutation",
+    "min_diff",
+    "initial_population",
+    "shard_size",
+    "batch_size",
+    "seed",
+}
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """A validated, fully resolved search spec. ``data`` is the plain-JSON form."""
+
+    data: Mapping[str, Any] = field(repr=False)
+    source: str = ""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.data[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def digest(self) -> str:
+        """Digest of everything that changes results (the name and source path do not)."""
+        payload = {k: v for k, v in self.data.items() if k != "name"}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def search_id(self) -> str:
+        return f"{self.data['name']}-{self.digest()[:10]}"
+
+    def to_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self.data))
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, field_name: str, message: str) -> None:
+        self.items.append(f"{field_name}: {message}")
+
+
+def _int(
+    raw: Mapping,
+    key: str,
+    errors: _Errors,
+    default: Any,
+    minimum: int | None = None,
+    where: str = "",
+) -> Any:
+    value = raw.get(key, default)
+    name = f"{where}{key}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.add(name, f"must be an integer, got {value!r}")
+        return default
+    if minimum is not None and value < minimum:
+        errors.add(name, f"must be >= {minimum}, got {value}")
+    return value
+
+
+def _prob(raw: Mapping, key: str, errors: _Errors, default: Any, where: str) -> Any:
+    value = raw.get(key, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        errors.add(f"{where}{key}", f"must be a probability in [0, 1], got {value!r}")
+        return default
+    return float(value)
+
+
+def _section(raw: Mapping, key: str, errors: _Errors, shorthand: str | None = None) -> dict:
+    value = raw.get(key, {})
+    if isinstance(value, str) and shorthand:
+        return {shorthand: value}
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        errors.add(key, f"must be a mapping, got {type(value).__name__}")
+        return {}
+    return dict(value)
+
+
+def _resolve_path(value: str, base: Path) -> str:
+    p = Path(os.path.expanduser(value))
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -> SearchSpec:
+    """Validate a parsed YAML mapping; raise one :class:`ConfigError` listing every problem."""
+    base = base_dir or Path.cwd()
+    errors = _Errors()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: a search spec must be a YAML mapping")
+    for key in sorted(set(raw) - _TOP_LEVEL):
+        errors.add(key, f"unknown field; allowed: {sorted(_TOP_LEVEL)}")
+
+    family = None
+    try:
+        family = get_family(str(raw.get("family", "")))
+    except ConfigError as exc:
+        errors.add("family", str(exc))
+    d: dict[str, Any] = {"name": str(raw.get("name") or Path(source).stem or "search")}
+    d["family"] = family.name if family else raw.get("family")
+    weights = raw.get("weights", family.default_weights if family else None)
+    if not isinstance(weights, str) or not weights:
+        errors.add("weights", f"must be a hub id, a local directory or 'tiny', got {weights!r}")
+    elif os.path.sep in weights or weights.startswith("."):
+        local = Path(_resolve_path(weights, base))
+        if Path(weights).is_absolute() or local.exists():
+            weights = str(local)
+    d["weights"] = weights
+    num_blocks = raw.get("num_blocks")
+    if num_blocks is not None and (
+        not isinstance(num_blocks, Mapping)
+        or not all(isinstance(v, int) and v >= 1 for v in num_blocks.values())
+    ):
+        errors.add("num_blocks", "must map block group to a count >= 1, e.g. {blocks: 2}")
+        num_blocks = None
+    d["num_blocks"] = dict(num_blocks) if num_blocks else None
+
+    d["resolution"] = _int(
+        raw, "resolution", errors, family.default_resolution if family else 256, 1
+    )
+    if family and isinstance(d["resolution"], int):
+        multiple = family.resolution_multiple()
+        if d["resolution"] % multiple:
+            errors.add(
+                "resolution",
+                f"{d['resolution']} is not divisible by {multiple} "
+                f"(VAE factor {family.vae_scale_factor} x patch size {family.patch_size})",
+            )
+    d["steps"] = _int(raw, "steps", errors, family.default_steps if family else 20, 2)
+    guidance = raw.get("guidance", family.default_guidance if family else 4.5)
+    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or guidance < 0:
+        errors.add("guidance", f"must be a number >= 0, got {guidance!r}")
+    d["guidance"] = float(guidance) if isinstance(guidance, (int, float)) else guidance
+
+    prompts = _section(raw, "prompts", errors, shorthand="file")
+    d["prompts"] = _prompts(prompts, errors, base)
+    d["images_per_prompt"] = _int(raw, "images_per_prompt", errors, 1, 1)
+    d["image_seed"] = _int(raw, "image_seed", errors, 0, 0)
+    d["seed"] = _int(raw, "seed", errors, 0, 0)
+
+    quality = _section(raw, "quality", errors, shorthand="scorer")
+    scorer = quality.pop("scorer", "fidelity")
+    if scorer not in QUALITY_SCORERS:
+        errors.add("quality.scorer", f"{scorer!r} unknown; choose one of {QUALITY_SCORERS}")
+    if scorer == "fidelity":
+        metric = quality.setdefault("metric", "ssim")
+        if metric not in ("ssim", "psnr", "lpips"):
+            errors.add("quality.metric", f"{metric!r} unknown; choose ssim, psnr or lpips")
+    d["quality"] = {"scorer": scorer, **quality}
+
+    cost = _section(raw, "cost", errors, shorthand="mode")
+    mode = cost.get("mode", "macs")
+    if mode not in COST_MODES:
+        errors.add("cost.mode", f"{mode!r} unknown; choose one of {COST_MODES}")
+    if mode == "latency":
+        table = cost.get("table")
+        if not isinstance(table, str) or not Path(_resolve_path(table, base)).is_file():
+            errors.add("cost.table", f"latency cost needs a readable table file, got {table!r}")
+        else:
+            cost["table"] = _resolve_path(table, base)
+    cost["batch"] = _int(cost, "batch", errors, 2, 1, where="cost.")
+    d["cost"] = {"mode": mode, **cost}
+
+    d["population"] = _int(raw, "population", errors, 24, 2)
+    d["generations"] = _int(raw, "generations", errors, 10, 0)
+    crossover = _section(raw, "crossover", errors)
+    d["crossover"] = {
+        "points": _int(crossover, "points", errors, 4, 1, where="crossover."),
+        "prob": _prob(crossover, "prob", errors, 0.9, "crossover."),
+    }
+    mutation = _section(raw, "mutation", errors)
+    d["mutation"] = {
+        "individual_prob": _prob(mutation, "individual_prob", errors, 1.0, "mutation."),
+        "bit_prob": _prob(mutation, "bit_prob", errors, None, "mutation."),
+    }
+    d["min_diff"] = _int(raw, "min_diff", errors, 1, 0)
+    d["initial_population"] = _initial(raw.get("initial_population", "random"), errors, base)
+    d["shard_size"] = _int(raw, "shard_size", errors, 8, 1)
+    d["batch_size"] = _int(raw, "batch_size", errors, 8, 1)
+
+    if errors.items:
+        listing = "\n  ".join(errors.items)
+        raise ConfigError(f"{source}: {len(errors.items)} error(s) in search spec:\n  {listing}")
+    return SearchSpec(d, source)
+
+
+def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
+    from ecad.prompts import load_prompts
+
+    path = section.get("file")
+    limit = section.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        errors.add("prompts.limit", f"must be an integer >= 1, got {limit!r}")
+        limit = None
+    if not isinstance(path, str):
+        errors.add("prompts.file", f"must be a prompt file path, got {path!r}")
+        return {"file": path, "limit": limit}
+    resolved = _resolve_path(path, base)
+    try:
+        prompt_set = load_prompts(resolved, section.get("format"))
+    except ConfigError as exc:
+        errors.add("prompts.file", str(exc))
+        return {"file": resolved, "limit": limit}
+    prompts = list(prompt_set.prompts)[:limit] if limit else list(prompt_set.prompts)
+    # The prompts themselves go into the resolved spec: the search no longer depends on the file.
+    return {"file": resolved, "limit": limit, "texts": prompts}
+
+
+def _initial(value: Any, errors: _Errors, base: Path) -> dict[str, Any]:
+    name = "initial_population"
+    if value == "random" or value is None:
+        return {"kind": "random"}
+    if not isinstance(value, Mapping) or len(value) != 1:
+        errors.add(
+            name,
+            "must be 'random' or one of {heuristics: [...]}, {schedules_dir: DIR}, "
+            "{from_search: ID}",
+        )
+        return {"kind": "random"}
+    kind, arg = next(iter(value.items()))
+    if kind == "heuristics":
+        if not isinstance(arg, list) or not arg:
+            errors.add(
+                f"{name}.heuristics", "must be a non-empty list like ['fora:3', 'tgate:2:8']"
+            )
+            return {"kind": "random"}
+        for item in arg:
+            head = str(item).split(":")[0]
+            if head not in HEURISTICS or head == "evenly-spaced":
+                errors.add(
+                    f"{name}.heuristics",
+                    f"{item!r}: unknown heuristic; use fora:N, "
+                    "attention-every:N, tgate:K:M, random:P",
+                )
+        return {"kind": "heuristics", "items": [str(a) for a in arg]}
+    if kind == "schedules_dir":
+        path = Path(_resolve_path(str(arg), base))
+        if not path.is_dir() or not any(path.glob("*.json")):
+            errors.add(f"{name}.schedules_dir", f"{path} is not a directory of schedule JSON files")
+        return {"kind": "schedules_dir", "path": str(path)}
+    if kind == "from_search":
+        return {"kind": "from_search", "search_id": str(arg)}
+    errors.add(name, f"unknown kind {kind!r}")
+    return {"kind": "random"}
+
+
+def load_spec(path: str | os.PathLike, overrides: list[str] | None = None) -> SearchSpec:
+    """Read a YAML spec; ``overrides`` are ``key=value`` strings (dots for nesting)."""
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read spec ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
+    raw = dict(raw or {}) if isinstance(raw, Mapping) else raw
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r}: use key=value (e.g. population=8)")
+        target = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = yaml.safe_load(value)
+    return parse_spec(raw, source=str(p), base_dir=p.parent.resolve())
