@@ -1,8 +1,13 @@
 """Apply a caching schedule to a diffusers transformer with diffusers' hook mechanism.
 
 A component's raw output (before its gate) is cached when it is recomputed and returned again
-when its bit says reuse; norms, modulation, gates and residual adds keep running in the block
-with the current step's values. No model class is forked and ``state_dict`` keys are unchanged.
+when its bit says reuse; gates and residual adds keep running in the block with the current
+step's values. No model class is forked and ``state_dict`` keys are unchanged.
+
+Two kinds of hook give the same outputs (to float rounding). A block whose class has a lean
+forward in :mod:`ecad.caching.recipes` gets one block hook that skips the inputs of reused
+components and fuses the residual adds; any other block gets one hook per reused component
+module, which returns the cached output in place of running the module.
 """
 
 from __future__ import annotations
@@ -15,14 +20,18 @@ import numpy as np
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
-from ecad.caching.state import CallState, ContextProbe
-from ecad.caching.targets import component_modules, split_target
+from ecad.caching.blocks import BlockHook, plan_block
+from ecad.caching.recipes import recipe_for
+from ecad.caching.state import CallState, ContextProbe, nbytes
+from ecad.caching.targets import SlotTarget, slot_targets, split_target
 from ecad.schedules import Schedule
 
 __all__ = ["ScheduleCacheConfig", "apply_schedule", "cache_stats", "remove_schedule"]
 
 DENOISER_HOOK = "ecad_schedule_denoiser"
 COMPONENT_HOOK = "ecad_schedule_component"
+BLOCK_HOOK = "ecad_schedule_block"
+_HOOK_NAMES = (BLOCK_HOOK, COMPONENT_HOOK, DENOISER_HOOK)
 
 
 @dataclass(frozen=True)
@@ -32,9 +41,15 @@ class ScheduleCacheConfig:
     Attributes:
         schedule: the schedule (``True`` = recompute); its step count must equal the call's
             ``num_inference_steps``.
+        lean_blocks: run blocks that have a lean forward (PixArt, FLUX) through it: the norm and
+            modulation of a reused component are skipped and outputs nobody reads are not
+            computed. ``False`` hooks the component modules only (the reference engine).
+        fused_kernels: add runs of gated residual terms in one pass (a Triton kernel on CUDA).
     """
 
     schedule: Schedule
+    lean_blocks: bool = True
+    fused_kernels: bool = True
 
 
 class _DenoiserHook(ModelHook):
@@ -85,32 +100,30 @@ class _ComponentHook(ModelHook):
             cached = self.cache.get(branch)
             if cached is not None:
                 if not self.keep[t]:
-                    del self.cache[branch]
+                    self._drop(branch)
                 return cached
         out = self.fn_ref.original_forward(*args, **kwargs)
+        self._drop(branch)
         if self.keep[t]:
             self.cache[branch] = out
-        else:
-            self.cache.pop(branch, None)
+            self.call.ledger.add(nbytes(out))
         return out
 
+    def _drop(self, branch: str) -> None:
+        old = self.cache.pop(branch, None)
+        if old is not None:
+            self.call.ledger.sub(nbytes(old))
+
     def drop_caches(self) -> None:
-        self.cache.clear()
+        for branch in list(self.cache):
+            self._drop(branch)
 
     def cached_bytes(self) -> int:
-        return sum(_nbytes(v) for v in self.cache.values())
+        return sum(nbytes(v) for v in self.cache.values())
 
     def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
-        self.cache.clear()
+        self.drop_caches()
         return module
-
-
-def _nbytes(value: Any) -> int:
-    if isinstance(value, torch.Tensor):
-        return value.numel() * value.element_size()
-    if isinstance(value, (tuple, list)):
-        return sum(_nbytes(v) for v in value)
-    return 0
 
 
 def apply_schedule(pipe_or_transformer: Any, schedule: Schedule | ScheduleCacheConfig) -> None:
@@ -132,7 +145,7 @@ def apply_schedule(pipe_or_transformer: Any, schedule: Schedule | ScheduleCacheC
     )
     sched = config.schedule
     transformer, pipeline = split_target(pipe_or_transformer)
-    modules = component_modules(transformer, sched.layout)
+    targets = slot_targets(transformer, sched.layout)
     remove_schedule(transformer)
 
     call = CallState(sched.steps)
@@ -140,11 +153,32 @@ def apply_schedule(pipe_or_transformer: Any, schedule: Schedule | ScheduleCacheC
         _DenoiserHook(call, pipeline), DENOISER_HOOK
     )
     effective = sched.effective()
-    for col in sched.reused_slots():
-        hook = _ComponentHook(call, effective[:, col])
-        call.add_listener(hook)
-        HookRegistry.check_if_exists_or_initialize(modules[col]).register_hook(hook, COMPONENT_HOOK)
+    reused = set(int(c) for c in sched.reused_slots())
+    for block, cols in _slots_by_block(targets).items():
+        if not reused.intersection(cols.values()):
+            continue
+        recipe = recipe_for(block) if config.lean_blocks else None
+        if recipe is not None and set(cols) <= set(recipe.components):
+            plan = plan_block(recipe, {p: effective[:, c] for p, c in cols.items()}, sched.steps)
+            hook = BlockHook(call, recipe, plan, config.fused_kernels)
+            call.add_listener(hook)
+            HookRegistry.check_if_exists_or_initialize(block).register_hook(hook, BLOCK_HOOK)
+            continue
+        for col in sorted(reused.intersection(cols.values())):
+            component = _ComponentHook(call, effective[:, col])
+            call.add_listener(component)
+            HookRegistry.check_if_exists_or_initialize(targets[col].module).register_hook(
+                component, COMPONENT_HOOK
+            )
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
+
+
+def _slots_by_block(targets: list[SlotTarget]) -> dict[torch.nn.Module, dict[str, int]]:
+    """``{block: {component path: slot column}}`` in slot order."""
+    out: dict[torch.nn.Module, dict[str, int]] = {}
+    for col, target in enumerate(targets):
+        out.setdefault(target.block, {})[target.path] = col
+    return out
 
 
 def remove_schedule(pipe_or_transformer: Any) -> None:
@@ -154,7 +188,7 @@ def remove_schedule(pipe_or_transformer: Any) -> None:
         registry = getattr(module, "_diffusers_hook", None)
         if registry is None:
             continue
-        for name in (COMPONENT_HOOK, DENOISER_HOOK):
+        for name in _HOOK_NAMES:
             if name in registry.hooks:
                 registry.remove_hook(name, recurse=False)
         if module is not transformer and not registry.hooks:
@@ -165,11 +199,24 @@ def remove_schedule(pipe_or_transformer: Any) -> None:
 
 
 def cache_stats(pipe_or_transformer: Any) -> dict[str, int]:
-    """Number of hooked (ever-reused) components and bytes currently held in caches."""
+    """What the applied schedule's caches hold.
+
+    ``cached_components``: slots that ever hold a cache (only components the schedule reuses);
+    ``cached_bytes``: bytes held now (0 between calls); ``peak_cached_bytes``: the most held at
+    once during the last (or current) call.
+    """
     transformer, _ = split_target(pipe_or_transformer)
-    hooks = [
-        m._diffusers_hook.hooks[COMPONENT_HOOK]
-        for m in transformer.modules()
-        if COMPONENT_HOOK in getattr(getattr(m, "_diffusers_hook", None), "hooks", {})
-    ]
-    return {"cached_components": len(hooks), "cached_bytes": sum(h.cached_bytes() for h in hooks)}
+    components = held = 0
+    peak = 0
+    for module in transformer.modules():
+        hooks = getattr(getattr(module, "_diffusers_hook", None), "hooks", {})
+        if COMPONENT_HOOK in hooks:
+            components += 1
+            held += hooks[COMPONENT_HOOK].cached_bytes()
+        if BLOCK_HOOK in hooks:
+            hook = hooks[BLOCK_HOOK]
+            components += sum(any(keep) for keep in hook.plan.keep.values())
+            held += hook.cached_bytes()
+        if DENOISER_HOOK in hooks:
+            peak = hooks[DENOISER_HOOK].call.ledger.peak
+    return {"cached_components": components, "cached_bytes": held, "peak_cached_bytes": peak}

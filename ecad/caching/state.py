@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from diffusers.hooks.hooks import BaseState, StateManager
 
 from ecad.errors import ScheduleMismatchError
 
-__all__ = ["CallState", "ContextProbe"]
+__all__ = ["CacheLedger", "CallState", "ContextProbe", "nbytes"]
 
 DEFAULT_BRANCH = "default"
 
@@ -29,6 +30,30 @@ class ContextProbe(StateManager):
         self._context = None
 
 
+def nbytes(value: Any) -> int:
+    """Bytes held by a tensor or a (nested) tuple/list of tensors."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, (tuple, list)):
+        return sum(nbytes(v) for v in value)
+    return 0
+
+
+class CacheLedger:
+    """Bytes held in the caches of one applied schedule, now and at the peak of the last call."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.peak = 0
+
+    def add(self, n: int) -> None:
+        self.bytes += n
+        self.peak = max(self.peak, self.bytes)
+
+    def sub(self, n: int) -> None:
+        self.bytes -= n
+
+
 class CallState:
     """Tracks the denoising step of the current pipeline call.
 
@@ -43,6 +68,7 @@ class CallState:
         self.branch = DEFAULT_BRANCH
         self._calls: dict[str, int] = {}
         self._listeners: list[Any] = []
+        self.ledger = CacheLedger()
 
     def add_listener(self, hook: Any) -> None:
         """``hook.drop_caches()`` is called whenever the caches must be emptied."""
@@ -73,6 +99,8 @@ class CallState:
                 f"denoising step {step} is past the schedule's {self.steps} steps; call with "
                 f"num_inference_steps={self.steps}"
             )
+        if step == 0 and self.ledger.bytes == 0:  # a new call: its peak starts now
+            self.ledger.peak = 0
         self.step = step
         self.branch = branch
 

@@ -7,6 +7,7 @@ model's block counts are not the ones the schedule was made for.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -14,7 +15,7 @@ import torch
 from ecad.errors import ScheduleMismatchError
 from ecad.schedules import ScheduleLayout
 
-__all__ = ["component_modules", "split_target"]
+__all__ = ["SlotTarget", "component_modules", "slot_targets", "split_target"]
 
 
 def split_target(pipe_or_transformer: Any) -> tuple[torch.nn.Module, Any | None]:
@@ -30,10 +31,24 @@ def split_target(pipe_or_transformer: Any) -> tuple[torch.nn.Module, Any | None]
     return transformer, pipe_or_transformer
 
 
+@dataclass(frozen=True)
+class SlotTarget:
+    """Where one slot lives: its block, the component's attribute path in it, and the module."""
+
+    block: torch.nn.Module
+    path: str
+    module: torch.nn.Module
+
+
 def component_modules(
     transformer: torch.nn.Module, layout: ScheduleLayout
 ) -> list[torch.nn.Module]:
     """The module of every slot of ``layout``, in slot order."""
+    return [target.module for target in slot_targets(transformer, layout)]
+
+
+def slot_targets(transformer: torch.nn.Module, layout: ScheduleLayout) -> list[SlotTarget]:
+    """Block, component path and component module of every slot of ``layout``, in slot order."""
     family = layout.family
     cls = type(transformer).__name__
     if cls != family.transformer_class:
@@ -51,16 +66,17 @@ def component_modules(
                 f"{found}; use a schedule made for this model's layout"
             )
         blocks_of[group.name] = (group, blocks)
-    modules: list[torch.nn.Module] = []
+    targets: list[SlotTarget] = []
     for slot in layout.slots:
         group, blocks = blocks_of[slot.group]
-        module = blocks[slot.block]
-        for attr in group.component_paths[slot.component].split("."):
+        block = module = blocks[slot.block]
+        path = group.component_paths[slot.component]
+        for attr in path.split("."):
             module = getattr(module, attr, None)
             if module is None:
                 raise ScheduleMismatchError(
                     f"{cls} block {slot.block_key} has no component module "
-                    f"{group.component_paths[slot.component]!r} for {slot.component!r}"
+                    f"{path!r} for {slot.component!r}"
                 )
-        modules.append(module)
-    return modules
+        targets.append(SlotTarget(block, path, module))
+    return targets

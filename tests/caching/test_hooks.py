@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ecad.caching import apply_schedule, cache_stats, remove_schedule
+from ecad.caching import ScheduleCacheConfig, apply_schedule, cache_stats, remove_schedule
 from ecad.errors import ScheduleMismatchError
 from ecad.families import get_family
 from ecad.families.loading import load_pipeline
@@ -145,13 +145,14 @@ def test_only_reused_components_hold_a_cache(setup):
 
 
 def test_reuse_returns_the_output_of_the_last_computed_step(setup):
-    """Semantics on a bare transformer driven step by step (no sampler)."""
+    """Semantics on a bare transformer driven step by step (no sampler), with the reference
+    engine (component hooks: the module is called at every step and returns its cache)."""
     family, pipe, layout = setup
     layout_slots = layout.slots
     bits = fora(layout, STEPS, 3).bits.copy()
     bits[4, :] = True  # recompute at 0, 3, 4
     schedule = Schedule(layout, bits)
-    apply_schedule(pipe.transformer, schedule)
+    apply_schedule(pipe.transformer, ScheduleCacheConfig(schedule, lean_blocks=False))
     group = family.block_groups[0]
     target_slot = next(i for i, s in enumerate(layout_slots) if s.group == group.name)
     module = getattr(
@@ -213,8 +214,9 @@ def test_flux_true_cfg_branches_keep_their_own_caches(tiny_dirs):
     def probe(step):
         for m in pipe.transformer.modules():
             registry = getattr(m, "_diffusers_hook", None)
-            if registry and "ecad_schedule_component" in registry.hooks:
-                branches.update(registry.hooks["ecad_schedule_component"].cache)
+            for name in ("ecad_schedule_component", "ecad_schedule_block"):
+                if registry and name in registry.hooks:
+                    branches.update(registry.hooks[name].cache)
 
     cached = _run(pipe, family, **_on_step(family, probe), **extra)
     assert branches == {"cond", "uncond"}

@@ -1,0 +1,126 @@
+"""Block-level caching: one hook per block that runs the block's lean forward (see ``recipes``).
+
+The hook owns the caches of the block's components, per guidance branch, and a
+:class:`BlockPlan` worked out once per schedule: for every step and component, whether it runs
+and whether its output is kept for a later step. That is the component engine's semantics (a
+component runs when its bit says so, reuse returns the output of the last step it ran) minus the
+work whose result is never read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers.hooks import ModelHook
+
+from ecad.caching.recipes import BlockRecipe
+from ecad.caching.state import CallState, nbytes
+
+__all__ = ["BlockPlan", "plan_block"]
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """Per component (attribute path): ``run[t]`` and ``keep[t]`` for every step ``t``."""
+
+    run: Mapping[str, tuple[bool, ...]]
+    keep: Mapping[str, tuple[bool, ...]]
+
+    def reuses_anything(self) -> bool:
+        return any(not all(r) for r in self.run.values())
+
+
+def plan_block(recipe: BlockRecipe, effective: Mapping[str, np.ndarray], steps: int) -> BlockPlan:
+    """Plan one block from the schedule's effective bits of its components (``True`` = the
+    schedule recomputes; a component the schedule does not cover always recomputes).
+
+    A component's value at step ``t`` is *read* if its consumer (the residual stream, or the
+    component named in ``recipe.consumers``) runs at ``t``, or if step ``t + 1`` reuses it and it
+    is read there. It runs at ``t`` only if scheduled and read, and is kept only if read later.
+    """
+    bits = {
+        name: np.asarray(effective.get(name, np.ones(steps, bool)), dtype=bool)
+        for name in recipe.components
+    }
+    run: dict[str, tuple[bool, ...]] = {}
+    keep: dict[str, tuple[bool, ...]] = {}
+    # Consumers first: a component's liveness depends on whether its consumer runs.
+    order = sorted(recipe.components, key=lambda n: n in recipe.consumers)
+    for name in order:
+        eff = bits[name]
+        consumer = recipe.consumers.get(name)
+        consumed_now = np.array(run[consumer]) if consumer else np.ones(steps, bool)
+        read = np.zeros(steps, bool)
+        kept = np.zeros(steps, bool)
+        for t in range(steps - 1, -1, -1):
+            later = t + 1 < steps and not eff[t + 1] and read[t + 1]
+            kept[t] = later
+            read[t] = consumed_now[t] or later
+        run[name] = tuple(bool(x) for x in eff & read)
+        keep[name] = tuple(bool(x) for x in kept & (eff | read))
+    return BlockPlan(run=run, keep=keep)
+
+
+class _Step:
+    """The :class:`~ecad.caching.recipes.BlockStep` a recipe sees for one forward call."""
+
+    __slots__ = ("call", "fused", "plan", "store_", "t")
+
+    def __init__(self, plan: BlockPlan, t: int, store: dict[str, Any], call: CallState, fused):
+        self.plan, self.t, self.store_, self.call, self.fused = plan, t, store, call, fused
+
+    def computes(self, name: str) -> bool:
+        return self.plan.run[name][self.t]
+
+    def cached(self, name: str) -> Any:
+        try:
+            return self.store_[name]
+        except KeyError:  # a bug in a plan or recipe, never a user error
+            raise RuntimeError(f"no cached output of {name!r} at step {self.t}") from None
+
+    def store(self, name: str, output: Any) -> Any:
+        if self.plan.keep[name][self.t]:
+            old = self.store_.get(name)
+            if old is not None:
+                self.call.ledger.sub(nbytes(old))
+            self.store_[name] = output
+            self.call.ledger.add(nbytes(output))
+        return output
+
+
+class BlockHook(ModelHook):
+    """On one transformer block: run its recipe with this step's plan, then drop dead caches."""
+
+    _is_stateful = True
+
+    def __init__(self, call: CallState, recipe: BlockRecipe, plan: BlockPlan, fused: bool) -> None:
+        super().__init__()
+        self.call, self.recipe, self.plan, self.fused = call, recipe, plan, fused
+        self.cache: dict[str, dict[str, Any]] = {}
+
+    def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
+        t = self.call.step
+        store = self.cache.setdefault(self.call.branch, {})
+        out = self.recipe.forward(
+            module, _Step(self.plan, t, store, self.call, self.fused), *args, **kwargs
+        )
+        for name in [n for n in store if not self.plan.keep[n][t]]:
+            self.call.ledger.sub(nbytes(store.pop(name)))
+        return out
+
+    def drop_caches(self) -> None:
+        for store in self.cache.values():
+            for value in store.values():
+                self.call.ledger.sub(nbytes(value))
+        self.cache.clear()
+
+    def cached_bytes(self) -> int:
+        return sum(nbytes(v) for store in self.cache.values() for v in store.values())
+
+    def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
+        self.drop_caches()
+        return module
