@@ -62,6 +62,7 @@ class SetScorer(Protocol):
     higher_is_better: bool
 
     def score_set(self, images: Sequence[Image.Image]) -> float:
+        """One value for the whole set (files may be given as paths where the scorer says so)."""
         ...
 
 

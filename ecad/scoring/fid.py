@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ecad.scoring.base import LazyModel, batched, check_images, require, resolve_device
+from ecad.scoring.base import LazyModel, batched, require, resolve_device
 from ecad.scoring.errors import ScorerError
 from ecad.scoring.weights import read_state_dict
 
@@ -145,7 +145,7 @@ class FidScorer(LazyModel):
         else:
             files = read_image_dir(self.reference)
             with torch.no_grad():
-                self._update(metric, [Image.open(f) for f in files], real=True)
+                self._update(metric, files, real=True)
             from safetensors.torch import save_file
 
             self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -162,25 +162,35 @@ class FidScorer(LazyModel):
             weights = hashlib.sha256(Path(self.weights).read_bytes()).hexdigest()[:16]
         return f"{image_set_digest(files)[:24]}-f{self.feature}-{weights}"
 
-    def _update(self, metric: Any, images: Sequence[Image.Image], real: bool) -> None:
+    def _update(self, metric: Any, images: Sequence[Image.Image | Path], real: bool) -> None:
+        """Feed images (or image files, opened a batch at a time) to the metric."""
         import torch
 
         for chunk in batched(images, self.batch_size):
-            arrays = [np.asarray(im.convert("RGB")) for im in chunk]
+            arrays = [_rgb_array(im) for im in chunk]
             for shape in dict.fromkeys(a.shape for a in arrays):  # one tensor per image size
                 same = np.stack([a for a in arrays if a.shape == shape])
                 pixels = torch.from_numpy(same).permute(0, 3, 1, 2).to(self.device)
                 metric.update(pixels, real=real)
 
-    def score_set(self, images: Sequence[Image.Image]) -> float:
-        """FID of ``images`` (at least 2) against the reference set."""
+    def score_set(self, images: Sequence[Image.Image | Path]) -> float:
+        """FID of ``images`` (at least 2; PIL images or image files) against the reference set."""
         import torch
 
-        check_images(self.name, images)
         if len(images) < 2:
-            raise ScorerError("fid: needs at least 2 images")
+            raise ScorerError(f"fid: needs at least 2 images, got {len(images)}")
         metric = self.model
         metric.reset()  # keeps the reference statistics (reset_real_features=False)
         with torch.no_grad():
             self._update(metric, images, real=False)
             return float(metric.compute())
+
+
+def _rgb_array(image: Image.Image | Path) -> np.ndarray:
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    try:
+        with Image.open(image) as im:
+            return np.asarray(im.convert("RGB"))
+    except OSError as exc:
+        raise ScorerError(f"{image}: cannot read image ({exc})") from exc
