@@ -17,7 +17,7 @@ from ecad.scoring.errors import ScorerError
 
 __all__ = ["GeneratedImageFile", "list_generated_images", "read_manifest"]
 
-_NAME = re.compile(r"p(\d{5})_i(\d{3})\.png")
+_NAME = re.compile(r"p(\d{5,})_i(\d{3,})\.png")
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,20 @@ def write_random_image_reward(
     (out / "tokenizer" / "vocab.txt").write_text("\n".join(vocab) + "\n")
     (out / "med_config.json").write_text(json.dumps(config, indent=2))
     vision = VisionSpec() if full_size else VisionSpec(32, 16, 64, 1, 1)
-    torch.manual_seed(seed)
-    model = build_image_reward(out / "med_config.json", str(out / "tokenizer"), vision)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_image_reward(out / "med_config.json", str(out / "tokenizer"), vision)
+        _reinit_for_spread(model, full_size)
+    torch.save(model.state_dict(), out / "ImageReward.pt")
+    return {"checkpoint": str(out / "ImageReward.pt"), "med_config": str(out / "med_config.json"),
+            "tokenizer": str(out / "tokenizer")}
+
+
+def _reinit_for_spread(model: Any, full_size: bool) -> None:
+    """Unit-gain reward head (the package's init shrinks outputs to a constant); in the tiny
+    model, also cross-attention strong enough that the image moves the [CLS] token."""
+    import torch
+
     with torch.no_grad():
         for name, param in model.mlp.named_parameters():
             if name.endswith("weight"):
@@ -83,9 +95,6 @@ def write_random_image_reward(
             for name, param in model.blip.text_encoder.named_parameters():
                 if "crossattention" in name and name.endswith("weight") and param.dim() == 2:
                     param.normal_(0.0, param.shape[1] ** -0.5)
-    torch.save(model.state_dict(), out / "ImageReward.pt")
-    return {"checkpoint": str(out / "ImageReward.pt"), "med_config": str(out / "med_config.json"),
-            "tokenizer": str(out / "tokenizer")}
 
 
 def write_tiny_clip(directory: str | os.PathLike, *, seed: int = 0) -> dict[str, str]:
@@ -107,7 +116,6 @@ def write_tiny_clip(directory: str | os.PathLike, *, seed: int = 0) -> dict[str,
     (out / "merges.txt").write_text("#version: 0.2\n")
     tokenizer = CLIPTokenizer(str(out / "vocab.json"), str(out / "merges.txt"))
     images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    torch.manual_seed(seed)
     config = CLIPConfig(
         text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64,
                      "num_hidden_layers": 1, "num_attention_heads": 2,
@@ -117,7 +125,9 @@ def write_tiny_clip(directory: str | os.PathLike, *, seed: int = 0) -> dict[str,
                        "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
         projection_dim=16,
     )
-    CLIPModel(config).save_pretrained(out)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        CLIPModel(config).save_pretrained(out)
     CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(out)
     return {"model": str(out)}
 
@@ -129,10 +139,10 @@ def write_random_inception(path: str | os.PathLike, *, seed: int = 0) -> dict[st
 
     from ecad.scoring.fid import build_inception
 
-    torch.manual_seed(seed)
-    model = build_inception(None)
-    with torch.no_grad():  # He init keeps activations alive through ~90 conv layers
-        for module in model.modules():
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        model = build_inception(None)
+        for module in model.modules():  # He init keeps activations alive through ~90 convs
             if isinstance(module, torch.nn.Conv2d):
                 torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
@@ -147,8 +157,9 @@ def write_random_alexnet(path: str | os.PathLike, *, seed: int = 0) -> dict[str,
     import torchvision
     from safetensors.torch import save_file
 
-    torch.manual_seed(seed)
-    state: dict[str, Any] = torchvision.models.alexnet(weights=None).state_dict()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        state: dict[str, Any] = torchvision.models.alexnet(weights=None).state_dict()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     return {"lpips_backbone": str(path)}
