@@ -8,6 +8,7 @@ import sys
 import click
 
 from ecad import __version__
+from ecad.cli.cluster import cancel, scheduler, status, submit, worker
 from ecad.cli.cost import cost
 from ecad.cli.generate import embed, generate
 from ecad.cli.schedule import schedule
@@ -44,7 +45,10 @@ def _quiet_libraries(verbose: bool) -> None:
     tlog.set_verbosity_error()
 
 
-for command in (schedule, cost, embed, generate, tiny, score, validate, search, pareto, report):
+for command in (
+    schedule, cost, embed, generate, tiny, score, validate, search, pareto, report,
+    submit, status, cancel, worker, scheduler,
+):
     cli.add_command(command)
 
 

@@ -6,20 +6,23 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ecad.errors import ConfigError
 from ecad.families.family import ModelFamily
 
 __all__ = ["TINY_WEIGHTS", "load_pipeline", "parse_dtype", "resolve_weights", "save_tiny_pipeline"]
 
+if TYPE_CHECKING:
+    import torch
+
 TINY_WEIGHTS = "tiny"
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_DTYPES = ("float32", "float16", "bfloat16")
 
 
 def parse_dtype(name: str | torch.dtype) -> torch.dtype:
+    import torch
+
     if isinstance(name, torch.dtype):
         return name
     key = str(name).replace("torch.", "").lower()
@@ -28,7 +31,7 @@ def parse_dtype(name: str | torch.dtype) -> torch.dtype:
     )
     if key not in _DTYPES:
         raise ConfigError(f"dtype {name!r} is not supported; choose one of {sorted(_DTYPES)}")
-    return _DTYPES[key]
+    return getattr(torch, key)
 
 
 def cache_dir() -> Path:
@@ -77,6 +80,7 @@ def load_pipeline(
     dtype is float32; elsewhere it is the family's.
     """
     import diffusers
+    import torch
 
     from ecad.generation.adapters import adapter_for
 

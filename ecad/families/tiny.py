@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 __all__ = ["build_tiny_flux", "build_tiny_pixart", "byte_tokenizer"]
 
 TINY_RESOLUTION = 64
@@ -76,6 +74,7 @@ def _tiny_vae(**flux_like: Any) -> Any:
 def build_tiny_pixart(pipeline_class: str, num_layers: int = 2, seed: int = 0) -> Any:
     """A PixArt-α/Σ pipeline with a ``num_layers``-block transformer and random weights."""
     import diffusers
+    import torch
     from diffusers import DPMSolverMultistepScheduler, PixArtTransformer2DModel
 
     torch.manual_seed(seed)
@@ -114,6 +113,7 @@ def build_tiny_flux(
 ) -> Any:
     """A FLUX.1-dev-shaped pipeline (guidance-embedded) with tiny random weights."""
     import diffusers
+    import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel
 

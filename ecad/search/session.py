@@ -158,7 +158,9 @@ class SearchSession:
                 f"search {search_id}: stored spec resolves to another id "
                 f"({spec.search_id()}); the store was written by another version"
             )
-        return cls(store, spec, table, state)
+        session = cls(store, spec, table, state)
+        session._apply_cancel_marker()
+        return session
 
     @staticmethod
     def list_ids(store: ObjectStore) -> list[str]:
@@ -199,12 +201,17 @@ class SearchSession:
         """Re-read the state from the store (another process may have changed it)."""
         self.state = self.store.get_json(_key(self.search_id, "state.json"))
         self._driver = None
+        self._apply_cancel_marker()
 
-    def cancel(self) -> None:
-        self.reload()
-        if self.phase != "done":
+    def _apply_cancel_marker(self) -> None:
+        if self.phase != "done" and self.store.exists(_key(self.search_id, "cancelled.json")):
             self.state["phase"] = "cancelled"
-            self._save_state()
+
+    def cancel(self, reason: str = "cancelled by user") -> None:
+        """Stop the search. A separate marker, so it never races the scheduler's checkpoint."""
+        self.store.put_json(_key(self.search_id, "cancelled.json"),
+                            {"reason": reason, "time": time.time()})
+        self._apply_cancel_marker()
 
     # the generation cycle --------------------------------------------------------------------
     def pending(self) -> list[PendingCandidate]:

@@ -1,0 +1,238 @@
+"""Cluster commands: ``ecad submit``, ``status``, ``cancel``, ``worker``, ``scheduler``.
+
+Settings come from the environment (``ECAD_STORE``, ``ECAD_BROKER_URL``, ``ECAD_S3_*``...) or
+from a YAML config file (``--config`` or ``$ECAD_CONFIG``) whose keys are the same variable
+names; the environment wins over the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+import yaml
+
+from ecad.errors import ConfigError
+
+
+def apply_config(path: str | None) -> None:
+    """Load ``KEY: value`` pairs from a YAML file into the environment (env wins)."""
+    path = path or os.environ.get("ECAD_CONFIG")
+    if not path:
+        return
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read cluster config ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: cluster config must be a mapping of ECAD_* variables")
+    for key, value in data.items():
+        if not str(key).startswith(("ECAD_", "HF_")):
+            raise ConfigError(f"{path}: unknown setting {key!r} (use ECAD_* variable names)")
+        os.environ.setdefault(str(key), str(value))
+
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    default=None,
+    help="YAML file of ECAD_* settings (default: $ECAD_CONFIG).",
+)
+
+
+def _store():
+    from ecad.store import open_store
+
+    return open_store(os.environ.get("ECAD_STORE", "runs/store"))
+
+
+@click.command()
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("overrides", nargs=-1)
+@config_option
+def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None) -> None:
+    """Validate SPEC_FILE, store it, and print the search id for the scheduler to run."""
+    from ecad.search import SearchSession, load_spec
+
+    apply_config(config_file)
+    spec = load_spec(spec_file, list(overrides))
+    session, created = SearchSession.create(_store(), spec)
+    click.echo(session.search_id)
+    if not created:
+        click.echo(
+            f"(already submitted: generation {session.generation}, {session.phase})", err=True
+        )
+
+
+@click.command()
+@click.argument("search_id", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--workers/--no-workers", default=True, help="Ask the broker which workers answer.")
+@config_option
+def status(search_id: str | None, as_json: bool, workers: bool, config_file: str | None) -> None:
+    """Show the searches (or one): generation, shards done/in flight/failed, workers, ETA."""
+    from ecad.search import SearchSession
+    from scheduler.progress import read_progress
+
+    apply_config(config_file)
+    store = _store()
+    ids = [search_id] if search_id else SearchSession.list_ids(store)
+    report = []
+    for sid in ids:
+        session = SearchSession.open(store, sid)
+        prog = read_progress(store, sid) or {}
+        report.append(
+            {
+                "search": sid,
+                "phase": session.phase,
+                "generation": session.generation,
+                "generations": session.spec.generations,
+                "population": session.spec.population,
+                "shards_done": prog.get("shards_done"),
+                "shards_total": prog.get("shards_total"),
+                "in_flight": prog.get("in_flight"),
+                "failed": session.state["counters"]["failed"] + int(prog.get("failed") or 0),
+                "eta_seconds": prog.get("eta_seconds"),
+                "counters": session.state["counters"],
+            }
+        )
+    seen = _workers() if workers else None
+    if as_json:
+        click.echo(json.dumps({"searches": report, "workers": seen}, indent=2))
+        return
+    for r in report:
+        eta = f"{r['eta_seconds'] / 60:.1f} min" if r["eta_seconds"] is not None else "-"
+        shards = f"{r['shards_done']}/{r['shards_total']}" if r["shards_total"] is not None else "-"
+        click.echo(
+            f"{r['search']}: {r['phase']}, generation {r['generation']}/"
+            f"{r['generations']}, shards {shards}, in flight {r['in_flight'] or 0}, "
+            f"failed {r['failed']}, ETA {eta}"
+        )
+    if seen is not None:
+        click.echo(f"workers: {', '.join(seen) if seen else 'none answering'}")
+
+
+def _workers() -> list[str]:
+    try:
+        from worker.app import app
+
+        replies = app.control.inspect(timeout=1.0).ping() or {}
+        return sorted(replies)
+    except Exception as exc:  # broker unreachable: status still shows the store's view
+        click.echo(f"(broker unreachable: {exc})", err=True)
+        return []
+
+
+@click.command()
+@click.argument("search_id")
+@config_option
+def cancel(search_id: str, config_file: str | None) -> None:
+    """Stop SEARCH_ID; finished evaluations stay in the store."""
+    from ecad.search import SearchSession
+
+    apply_config(config_file)
+    SearchSession.open(_store(), search_id).cancel()
+    click.echo(f"cancelled {search_id}")
+
+
+@click.command()
+@click.option(
+    "--gpu",
+    type=int,
+    default=0,
+    show_default=True,
+    help="GPU index this worker owns (one worker process per GPU).",
+)
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="torch device for the models: auto (cuda if available), cuda, cpu.",
+)
+@click.option("--name", default=None, help="Worker node name (default gpu<N>-<pid>@host).")
+@click.option("--loglevel", default="INFO", show_default=True)
+@config_option
+def worker(gpu: int, device: str, name: str | None, loglevel: str, config_file: str | None) -> None:
+    """Run a Celery worker bound to one GPU (SIGTERM: finish the current task, then exit)."""
+    apply_config(config_file)
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    os.environ["ECAD_WORKER_DEVICE"] = device if device != "cuda" else "cuda:0"
+    from worker.app import app
+    from worker.names import GPU_QUEUE
+
+    app.worker_main(
+        [
+            "worker",
+            f"--loglevel={loglevel}",
+            "-Q",
+            GPU_QUEUE,
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "1",
+            "--prefetch-multiplier",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            name or f"gpu{gpu}-{os.getpid()}@%h",
+        ]
+    )
+
+
+@click.command()
+@click.option("--poll", type=float, default=0.5, show_default=True, help="Seconds between ticks.")
+@click.option(
+    "--deadline",
+    type=float,
+    default=None,
+    help="Re-send a shard task not finished after this many seconds "
+    "(default $ECAD_SHARD_DEADLINE or 900).",
+)
+@click.option("--exit-when-idle", is_flag=True, help="Exit once no search is active.")
+@config_option
+def scheduler(
+    poll: float, deadline: float | None, exit_when_idle: bool, config_file: str | None
+) -> None:
+    """Run the search scheduler: dispatch shard tasks, collect results, advance generations."""
+    import logging
+
+    apply_config(config_file)
+    from scheduler.dispatch import Dispatcher, celery_sender
+    from scheduler.service import SchedulerService
+    from worker.app import app
+
+    logging.getLogger().setLevel(logging.INFO)
+    deadline = deadline or float(os.environ.get("ECAD_SHARD_DEADLINE", "900"))
+    service = SchedulerService(_store(), Dispatcher(celery_sender(app), deadline_s=deadline))
+    stopping = {"now": False}
+
+    def stop(signum, _frame):
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(f"scheduler: store {service.store.describe()}, deadline {deadline:.0f}s", err=True)
+    idle_since = None
+
+    def should_stop() -> bool:
+        nonlocal idle_since
+        if stopping["now"]:
+            return True
+        if exit_when_idle:
+            if service.active_searches():
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > 2 * poll:
+                return True
+        return False
+
+    service.run_forever(poll_s=poll, should_stop=should_stop)
+    click.echo(f"scheduler: stopped (CPU {service.cpu_seconds:.2f}s)", err=True)
+    sys.stdout.flush()

@@ -1,0 +1,45 @@
+"""Bounded redelivery: a task that keeps killing its worker ends as a recorded failure.
+
+Each start of a task is counted in the object store before the work begins; a task started more
+than ``ECAD_MAX_TASK_ATTEMPTS`` times writes ``failures/<task key>.json`` instead of running, and
+the scheduler records the candidate as failed. Finished work is skipped before counting, so
+duplicate deliveries of done work do not count.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ecad.store import ObjectStore
+
+
+def max_attempts() -> int:
+    return int(os.environ.get("ECAD_MAX_TASK_ATTEMPTS", "3"))
+
+
+def failure_key(task_key: str) -> str:
+    return f"failures/{task_key}.json"
+
+
+def count_start(store: ObjectStore, task_key: str, worker: str) -> bool:
+    """Count a start; return False (and record the failure) once the limit is exceeded."""
+    key = f"attempts/{task_key}.json"
+    record = store.get_json(key) if store.exists(key) else {"starts": 0, "workers": []}
+    record["starts"] += 1
+    record["workers"].append(worker)
+    store.put_json(key, record)
+    if record["starts"] > max_attempts():
+        store.put_json(
+            failure_key(task_key),
+            {
+                "task": task_key,
+                "starts": record["starts"],
+                "workers": record["workers"],
+                "reason": f"started {record['starts']} times without finishing (limit "
+                f"{max_attempts()}); the task crashes its worker",
+                "time": time.time(),
+            },
+        )
+        return False
+    return True

@@ -1,0 +1,57 @@
+"""Celery settings (``app.config_from_object("worker.config")``), all from the environment.
+
+Delivery guarantees: a task is acknowledged only after it finished (``acks_late``) and is put
+back if its worker process dies (``task_reject_on_worker_lost``); each worker reserves one task
+at a time (prefetch 1). A worker killed outright returns its task only after the Redis
+visibility timeout plus kombu's restore interval, so the scheduler also re-enqueues shards that
+miss their deadline. The hard time limit stays below the visibility timeout, so Redis never
+hands a task that is still running to a second worker. Redelivery is bounded separately (see
+``worker.attempts``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from worker.names import GENERATE_SHARD, GPU_QUEUE, SCORE_SHARD
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default))
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={value!r} must be an integer") from None
+
+
+broker_url = os.environ.get("ECAD_BROKER_URL", "redis://127.0.0.1:6379/0")
+result_backend = os.environ.get("ECAD_RESULT_BACKEND", broker_url)
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+result_accept_content = ["json"]
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_concurrency = 1
+task_track_started = True
+worker_send_task_events = True
+task_send_sent_event = True
+broker_connection_retry_on_startup = True
+
+visibility_timeout = _int("ECAD_VISIBILITY_TIMEOUT", 3600)
+broker_transport_options = {"visibility_timeout": visibility_timeout}
+result_backend_transport_options = {"visibility_timeout": visibility_timeout}
+task_time_limit = _int("ECAD_TASK_TIME_LIMIT", visibility_timeout - 300)
+task_soft_time_limit = max(1, task_time_limit - 30)
+if task_time_limit >= visibility_timeout:
+    raise ValueError(
+        f"ECAD_TASK_TIME_LIMIT ({task_time_limit}s) must be below ECAD_VISIBILITY_TIMEOUT "
+        f"({visibility_timeout}s): a longer task would be handed to a second worker"
+    )
+result_expires = _int("ECAD_RESULT_EXPIRES", 24 * 3600)
+
+task_default_queue = GPU_QUEUE
+task_routes = {GENERATE_SHARD: {"queue": GPU_QUEUE}, SCORE_SHARD: {"queue": GPU_QUEUE}}

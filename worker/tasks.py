@@ -1,0 +1,115 @@
+"""Thin Celery tasks over :class:`ecad.search.Evaluator`: serialization, retries, bounded
+redelivery; the logic lives in ``ecad``. Tasks carry ids and keys only and are idempotent."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import OrderedDict
+from typing import Any
+
+from celery import Task
+
+from ecad.errors import TransientError
+from worker import attempts, faults
+from worker.app import app
+from worker.names import GENERATE_SHARD, SCORE_SHARD
+
+log = logging.getLogger(__name__)
+
+
+class EvaluatorTask(Task):
+    """Keeps evaluators (and so loaded models) per worker process, a few searches at a time."""
+
+    abstract = True
+    _evaluators: OrderedDict[str, Any] = OrderedDict()
+    _store: Any = None
+    max_cached_searches = 2
+
+    @property
+    def store(self):
+        if EvaluatorTask._store is None:
+            from ecad.store import open_store
+
+            EvaluatorTask._store = open_store(os.environ.get("ECAD_STORE", "runs/store"))
+        return EvaluatorTask._store
+
+    def evaluator(self, search_id: str):
+        from ecad.search import Evaluator, SearchSpec
+
+        cache = EvaluatorTask._evaluators
+        if search_id not in cache:
+            spec = SearchSpec(self.store.get_json(f"searches/{search_id}/spec.json"))
+            cache[search_id] = Evaluator(
+                spec,
+                self.store,
+                device=_device(),
+                dtype=os.environ.get("ECAD_WORKER_DTYPE") or None,
+            )
+            while len(cache) > self.max_cached_searches:
+                cache.popitem(last=False)
+        cache.move_to_end(search_id)
+        return cache[search_id]
+
+
+def _device() -> str:
+    wanted = os.environ.get("ECAD_WORKER_DEVICE", "auto")
+    if wanted != "auto":
+        return wanted
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _worker_name(task: Task) -> str:
+    return str(getattr(task.request, "hostname", None) or socket.gethostname())
+
+
+@app.task(
+    bind=True,
+    base=EvaluatorTask,
+    name=GENERATE_SHARD,
+    autoretry_for=(TransientError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=8,
+)
+def generate_shard(self: EvaluatorTask, search_id: str, schedule_digest: str, shard: int) -> dict:
+    """Generate one shard of a candidate's images into the store (skip if already there)."""
+    ev = self.evaluator(search_id)
+    schedule = ev.load_schedule(schedule_digest)
+    gen_key = ev.setting.generation_key(schedule)
+    if ev.images_done(gen_key, shard):
+        return {"skipped": True}
+    task_key = f"generate-{gen_key}-{shard:04d}"
+    if not attempts.count_start(self.store, task_key, _worker_name(self)):
+        log.error("giving up on %s: too many starts", task_key)
+        return {"failed": True}
+    faults.before_task(schedule_digest, "generate")
+    ev.generate_shard(schedule, shard)
+    return {"generated": True}
+
+
+@app.task(
+    bind=True,
+    base=EvaluatorTask,
+    name=SCORE_SHARD,
+    autoretry_for=(TransientError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=8,
+)
+def score_shard(self: EvaluatorTask, search_id: str, schedule_digest: str, shard: int) -> dict:
+    """Score one shard of a candidate (its images must be stored); skip if already scored."""
+    ev = self.evaluator(search_id)
+    candidate = ev.candidate(ev.load_schedule(schedule_digest))
+    if ev.shard_done(candidate, shard):
+        return {"skipped": True}
+    task_key = f"score-{candidate.evaluation_key}-{shard:04d}"
+    if not attempts.count_start(self.store, task_key, _worker_name(self)):
+        log.error("giving up on %s: too many starts", task_key)
+        return {"failed": True}
+    faults.before_task(schedule_digest, "score")
+    ev.score_shard(candidate, shard)
+    return {"scored": True}
