@@ -1,0 +1,85 @@
+"""Helpers for the deployment tests: the env file, Compose interpolation and the schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
+
+# Compose interpolation: $$ (a literal $), $VAR, ${VAR}, ${VAR:-default}, ${VAR-default},
+# ${VAR:?error}, ${VAR?error}, ${VAR:+alternative}, ${VAR+alternative}.
+_TOKEN = re.compile(
+    r"\$(?:(?P<escape>\$)|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\})"
+)
+
+
+def read_env_file(path: Path = ENV_EXAMPLE) -> dict[str, str]:
+    """``KEY=VALUE`` lines (comments and blank lines skipped); a repeated key is an error."""
+    env: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
+            raise AssertionError(f"{path}:{number}: not a KEY=VALUE line: {line!r}")
+        if key in env:
+            raise AssertionError(f"{path}:{number}: {key} is set twice")
+        env[key] = value
+    return env
+
+
+def variables_used(text: str) -> set[str]:
+    """Names of the variables that Compose interpolates in ``text`` (``$$`` escapes excluded)."""
+    return {m["bare"] or m["name"] for m in _TOKEN.finditer(text) if not m["escape"]}
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Resolve ``${...}`` in every string of a loaded Compose document, as Compose does."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def one(m: re.Match) -> str:
+        if m["escape"]:
+            return "$"
+        name, op, arg = m["bare"] or m["name"], m["op"], m["arg"] or ""
+        current = env.get(name)
+        unset_or_empty = not current if op and op.startswith(":") else current is None
+        if op in ("-", ":-"):
+            return arg if unset_or_empty else current
+        if op in ("?", ":?"):
+            if unset_or_empty:
+                raise AssertionError(f"required variable {name} is missing: {arg}")
+            return current
+        if op in ("+", ":+"):
+            return "" if unset_or_empty else arg
+        return current or ""
+
+    return _TOKEN.sub(one, value)
+
+
+def load_compose(env: dict[str, str] | None = None) -> dict:
+    """docker-compose.yml as Compose sees it: YAML merge keys resolved, variables interpolated
+    with ``env`` (default: the values of deploy/.env.example)."""
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())
+    return interpolate(raw, read_env_file() if env is None else env)
+
+
+def compose_schema() -> dict:
+    """The Compose Specification JSON schema (compose-spec/compose-spec, Apache-2.0), as shipped
+    in the check-jsonschema wheel (a dev dependency), so the tests never download it."""
+    vendor = resources.files("check_jsonschema.builtin_schemas.vendor")
+    return json.loads((vendor / "compose-spec.json").read_text())

@@ -1,0 +1,90 @@
+"""Static checks of the images: Dockerfiles, their requirement lists, the build context."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.deploy.compose import ROOT
+
+DEPLOY = ROOT / "deploy"
+
+
+def requirements(*args: str) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, str(DEPLOY / "requirements.py"), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+def names(lines: list[str]) -> set[str]:
+    return {re.split(r"[\[<>=!~;]", line, maxsplit=1)[0] for line in lines}
+
+
+def test_scheduler_requirements_leave_out_the_torch_stack():
+    light, heavy, everything = (
+        requirements("--no-torch"),
+        requirements("--torch-only"),
+        requirements(),
+    )
+    assert {"numpy", "pymoo", "celery", "minio", "pyyaml", "click"} <= names(light)
+    assert names(heavy) >= {"torch", "diffusers", "transformers"}
+    assert not names(light) & names(heavy)
+    assert sorted(light + heavy) == sorted(everything)
+    assert names(requirements("--extra", "scoring")) >= {"image-reward", "torchmetrics"}
+
+
+@pytest.mark.parametrize("image", ["scheduler", "worker"])
+def test_dockerfiles_copy_what_exists_and_run_the_compose_command(image):
+    text = (DEPLOY / f"{image}.Dockerfile").read_text()
+    for source in re.findall(r"^COPY (\S+) ", text, re.M):
+        assert (ROOT / source).exists(), f"{image}.Dockerfile copies missing {source}"
+    cmd = json.loads(re.findall(r"^CMD (.+)$", text, re.M)[-1])
+    assert cmd == (
+        ["ecad", "scheduler"] if image == "scheduler" else ["ecad", "worker", "--gpu", "0"]
+    )
+    assert re.search(r"^USER ecad$", text, re.M), "run as an unprivileged user"
+
+
+def test_base_images():
+    scheduler = (DEPLOY / "scheduler.Dockerfile").read_text()
+    worker = (DEPLOY / "worker.Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", scheduler, re.M)
+    assert "nvidia/cuda:" in worker and "-runtime-" in worker
+    assert "deploy/requirements.py --extra scoring" in worker
+
+
+def test_build_context_keeps_secrets_and_the_venv_out():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".env", "**/.env", ".venv", ".git"} <= set(ignored)
+
+
+def test_the_scheduler_side_imports_without_torch():
+    """What `ecad scheduler` runs must import with no torch stack installed (the image's
+    TORCH=none build); only the CLI entry point still pulls torch in (see the Dockerfile)."""
+    code = textwrap.dedent(
+        """
+        import sys
+
+        class NoTorch:
+            blocked = {"torch", "torchvision", "diffusers", "transformers", "accelerate",
+                       "safetensors", "sentencepiece"}
+
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in self.blocked:
+                    raise ImportError(f"{name} is not installed in the scheduler image")
+
+        sys.meta_path.insert(0, NoTorch())
+        import ecad.cli.cluster, ecad.store.s3, scheduler.service, worker.app  # noqa
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
