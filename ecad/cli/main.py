@@ -8,6 +8,7 @@ import sys
 import click
 
 from ecad import __version__
+from ecad.cli.bench import bench
 from ecad.cli.cluster import cancel, scheduler, status, submit, worker
 from ecad.cli.cost import cost
 from ecad.cli.generate import embed, generate
@@ -47,7 +48,7 @@ def _quiet_libraries(verbose: bool) -> None:
 
 for command in (
     schedule, cost, embed, generate, tiny, score, validate, search, pareto, report,
-    submit, status, cancel, worker, scheduler,
+    submit, status, cancel, worker, scheduler, bench,
 ):
     cli.add_command(command)
 

@@ -63,3 +63,20 @@ def test_triton_kernel_matches_the_torch_path(dtype, gates):
     tol = 1e-6 if dtype == torch.float32 else 2e-2
     torch.testing.assert_close(out.float(), expected, rtol=tol, atol=tol)
     assert out.dtype == dtype
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_compiled_kernel_matches_the_torch_path_on_cuda(dtype):
+    from ecad.caching import kernels
+
+    if kernels._KERNEL is None:
+        pytest.skip("triton is not installed")
+    base, terms = _terms(4, 300, 1152, dtype, (True, False, True))
+    base = base.cuda()
+    terms = [(None if g is None else g.cuda(), v.cuda()) for g, v in terms]
+    assert kernels._kernel_applies(base, terms)
+    fused = gated_sum(base, terms)
+    expected = _naive(base.float(), [(g if g is None else g.float(), v.float()) for g, v in terms])
+    torch.testing.assert_close(fused.float(), expected, rtol=1e-2, atol=1e-2)

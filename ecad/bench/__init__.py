@@ -1,0 +1,35 @@
+"""Benchmarks: per-image latency of caching schedules on full-size random-weight pipelines."""
+
+from ecad.bench.fullsize import VAE_CONFIGS, random_embeddings, random_pipeline
+from ecad.bench.markdown import report_markdown
+from ecad.bench.results import BenchReport, BenchRow
+from ecad.bench.suite import (
+    BenchCase,
+    BenchSettings,
+    bench_cases,
+    fill_predictions,
+    pipeline_call,
+    rows_per_call,
+    run_bench,
+    verify_engines,
+)
+from ecad.bench.timing import GpuTimer, environment
+
+__all__ = [
+    "VAE_CONFIGS",
+    "BenchCase",
+    "BenchReport",
+    "BenchRow",
+    "BenchSettings",
+    "GpuTimer",
+    "bench_cases",
+    "environment",
+    "fill_predictions",
+    "pipeline_call",
+    "random_embeddings",
+    "random_pipeline",
+    "report_markdown",
+    "rows_per_call",
+    "run_bench",
+    "verify_engines",
+]

@@ -1,0 +1,168 @@
+"""Full-size pipelines with random weights, for timing without downloading anything.
+
+The transformer is the family's real architecture (``ModelFamily.transformer_config``), the VAE
+the real one of the released pipeline (configs below), the sampler the released one; text
+encoders are left out and random prompt embeddings of the right shape are fed instead. Random
+weights run the same kernels at the same shapes as trained ones, so latency is the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ecad.errors import ConfigError
+from ecad.families import ModelFamily
+from ecad.families.loading import parse_dtype
+
+__all__ = ["VAE_CONFIGS", "random_embeddings", "random_pipeline"]
+
+_SD_VAE = {  # PixArt-α/Σ ship Stable Diffusion's VAE (sd-vae-ft-ema)
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "block_out_channels": [128, 256, 512, 512],
+    "layers_per_block": 2,
+    "act_fn": "silu",
+    "latent_channels": 4,
+    "norm_num_groups": 32,
+    "sample_size": 512,
+    "scaling_factor": 0.18215,
+}
+
+#: The released VAE of each family kind (diffusers ``AutoencoderKL`` configs).
+VAE_CONFIGS: dict[str, dict[str, Any]] = {
+    "pixart": _SD_VAE,
+    "flux": {
+        **_SD_VAE,
+        "latent_channels": 16,
+        "sample_size": 1024,
+        "scaling_factor": 0.3611,
+        "shift_factor": 0.1159,
+        "use_quant_conv": False,
+        "use_post_quant_conv": False,
+        "force_upcast": True,
+    },
+}
+
+# The released samplers' configs (PixArt-XL-2 and FLUX.1-dev scheduler/ folders).
+_SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "pixart": (
+        "DPMSolverMultistepScheduler",
+        {
+            "beta_start": 0.0001,
+            "beta_end": 0.02,
+            "beta_schedule": "linear",
+            "num_train_timesteps": 1000,
+            "prediction_type": "epsilon",
+            "solver_order": 2,
+            "algorithm_type": "dpmsolver++",
+            "lower_order_final": True,
+        },
+    ),
+    "flux": (
+        "FlowMatchEulerDiscreteScheduler",
+        {
+            "base_image_seq_len": 256,
+            "base_shift": 0.5,
+            "max_image_seq_len": 4096,
+            "max_shift": 1.15,
+            "num_train_timesteps": 1000,
+            "shift": 3.0,
+            "use_dynamic_shifting": True,
+        },
+    ),
+}
+
+
+def random_pipeline(
+    family: ModelFamily,
+    resolution: int,
+    *,
+    device: str | torch.device = "cuda",
+    dtype: str | torch.dtype | None = None,
+    tiny: bool = False,
+    seed: int = 0,
+) -> Any:
+    """The family's diffusers pipeline with random weights and no text encoders.
+
+    ``tiny`` builds the family's tiny test architecture instead (CPU smoke runs).
+    """
+    import diffusers
+
+    dtype = parse_dtype(dtype or ("float32" if tiny else family.default_dtype))
+    if tiny:
+        pipe = family.build_tiny_pipeline(seed=seed)
+        return _finish(pipe, device, dtype)
+    multiple = family.resolution_multiple()
+    if resolution <= 0 or resolution % multiple:
+        raise ConfigError(f"resolution {resolution} must be a positive multiple of {multiple}")
+    torch.manual_seed(seed)
+    config = dict(family.transformer_config)
+    if family.kind == "pixart":
+        config["sample_size"] = resolution // family.vae_scale_factor
+    # Built on the target device (FLUX's 12B parameters initialise in seconds there), then cast.
+    with torch.device(device):
+        transformer = getattr(diffusers, family.transformer_class)(**config)
+        transformer = transformer.to(device=device, dtype=dtype).eval()
+        vae = diffusers.AutoencoderKL(**VAE_CONFIGS[family.kind]).to(device=device, dtype=dtype)
+    sampler_class, sampler_config = _SAMPLERS[family.kind]
+    sampler = getattr(diffusers, sampler_class)(**sampler_config)
+    pipeline_class = getattr(diffusers, family.pipeline_class)
+    if family.kind == "pixart":
+        pipe = pipeline_class(
+            tokenizer=None,
+            text_encoder=None,
+            vae=vae.eval(),
+            transformer=transformer,
+            scheduler=sampler,
+        )
+    else:
+        pipe = pipeline_class(
+            scheduler=sampler,
+            vae=vae.eval(),
+            text_encoder=None,
+            tokenizer=None,
+            text_encoder_2=None,
+            tokenizer_2=None,
+            transformer=transformer,
+        )
+    return _finish(pipe, device, dtype)
+
+
+def _finish(pipe: Any, device: str | torch.device, dtype: torch.dtype) -> Any:
+    pipe.to(device=device, dtype=dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def random_embeddings(
+    pipe: Any, family: ModelFamily, batch: int, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """Random prompt embeddings of the shapes the family's text encoders produce, for ``batch``
+    prompts (PixArt: T5 ``[B, 120, 4096]`` + mask, positive and negative; FLUX: T5
+    ``[B, 512, 4096]`` + pooled CLIP ``[B, 768]``), on the pipeline's device and dtype."""
+    cfg = pipe.transformer.config
+    device, dtype = pipe._execution_device, pipe.transformer.dtype
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    tokens = family.max_sequence_length
+
+    def randn(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen).to(device=device, dtype=dtype)
+
+    if family.kind == "pixart":
+        mask = torch.ones(batch, tokens, device=device, dtype=torch.long)
+        return {
+            "prompt_embeds": randn(batch, tokens, cfg.caption_channels),
+            "prompt_attention_mask": mask,
+            "negative_prompt_embeds": randn(batch, tokens, cfg.caption_channels),
+            "negative_prompt_attention_mask": mask.clone(),
+        }
+    if family.kind == "flux":
+        return {
+            "prompt_embeds": randn(batch, tokens, cfg.joint_attention_dim),
+            "pooled_prompt_embeds": randn(batch, cfg.pooled_projection_dim),
+        }
+    raise ConfigError(f"no random embeddings for family kind {family.kind!r}")

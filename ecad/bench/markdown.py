@@ -1,0 +1,76 @@
+"""Markdown tables of a :class:`~ecad.bench.results.BenchReport`."""
+
+from __future__ import annotations
+
+from ecad.bench.results import BenchReport, BenchRow
+
+__all__ = ["report_markdown"]
+
+_COLUMNS = (
+    "schedule",
+    "engine",
+    "ms/img",
+    "speedup",
+    "pred. MACs",
+    "pred. linear",
+    "eff. MACs",
+    "eff. linear",
+    "pred. latency ms/img",
+    "latency err.",
+    "peak GPU GiB",
+    "cache peak MiB",
+)
+
+
+def _x(value: float | None, digits: int = 2, suffix: str = "") -> str:
+    return "–" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:+.1f}%"
+
+
+def _cells(row: BenchRow) -> list[str]:
+    eff_macs, eff_linear = row.efficiency("macs"), row.efficiency("macs-linear")
+    return [
+        row.label,
+        row.engine,
+        _x(row.ms_per_image),
+        _x(row.speedup, suffix="x"),
+        _x(row.predicted.get("macs"), suffix="x"),
+        _x(row.predicted.get("macs-linear"), suffix="x"),
+        "–" if eff_macs is None else f"{100 * eff_macs:.0f}%",
+        "–" if eff_linear is None else f"{100 * eff_linear:.0f}%",
+        _x(row.predicted_ms_per_image),
+        _pct(row.latency_error),
+        _x(row.peak_gpu_bytes / 2**30, 1),
+        _x(row.peak_cache_bytes / 2**20, 0),
+    ]
+
+
+def report_markdown(report: BenchReport) -> str:
+    """A heading with the setup and one table per output type."""
+    env = report.environment
+    lines = [
+        f"# {report.family} {report.resolution}px, batch {report.batch}, {report.steps} steps, "
+        f"{report.dtype}",
+        "",
+        f"GPU: {env.get('gpu')} · torch {env.get('torch')} (CUDA {env.get('cuda')}) · diffusers "
+        f"{env.get('diffusers')} · triton {env.get('triton')} · cudnn.benchmark "
+        f"{env.get('cudnn_benchmark')}",
+        "",
+        f"Per-image latency = median of {report.settings.get('repeats')} timed pipeline calls "
+        f"(CUDA events) after {report.settings.get('warmup')} warm-up call(s) per configuration; "
+        "random weights, random prompt embeddings (no text encoders). Speedup is over plain "
+        "diffusers (no hooks) at the same output; efficiency = measured / predicted speedup.",
+    ]
+    if report.latency_table:
+        lines += ["", f"Latency table: `{report.latency_table}`."]
+    for output in dict.fromkeys(r.output for r in report.rows):
+        lines += ["", f"## output: {output}", ""]
+        lines.append("| " + " | ".join(_COLUMNS) + " |")
+        lines.append("|" + "---|" * len(_COLUMNS))
+        for row in report.rows:
+            if row.output == output:
+                lines.append("| " + " | ".join(_cells(row)) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,183 @@
+"""``ecad bench``: per-image latency of schedules against plain diffusers on random weights."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import click
+
+from ecad.cli.options import family_option
+
+log = logging.getLogger(__name__)
+
+
+@click.command()
+@family_option
+@click.option("--resolution", type=int, default=256, show_default=True, help="Image size.")
+@click.option("--batch", type=int, default=4, show_default=True, help="Images per call.")
+@click.option("--steps", type=int, default=None, help="Denoising steps (default: family's).")
+@click.option(
+    "--schedule",
+    "schedule_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Schedule file to time (repeatable).",
+)
+@click.option("--fora", "fora_n", multiple=True, type=int, help="Also time FORA-N (repeatable).")
+@click.option(
+    "--output",
+    "outputs",
+    multiple=True,
+    type=click.Choice(["latent", "pil"]),
+    help="Output types to time (default: latent and pil).",
+)
+@click.option("--warmup", type=int, default=1, show_default=True, help="Warm-up calls per case.")
+@click.option("--repeats", type=int, default=3, show_default=True, help="Timed calls per case.")
+@click.option("--device", default="cuda", show_default=True, help="torch device.")
+@click.option("--dtype", default=None, help="Default: the family's (float32 with --tiny).")
+@click.option("--tiny", is_flag=True, help="Tiny random architecture (CPU smoke runs).")
+@click.option(
+    "--compare-engines",
+    is_flag=True,
+    help="Also time each schedule under the reference component-hook engine.",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Compare each schedule's latents under every engine with the reference engine's.",
+)
+@click.option(
+    "--calibrate-latency",
+    is_flag=True,
+    help="Measure a latency cost table on this device, save it and predict with it.",
+)
+@click.option(
+    "--latency-table",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Predict with a saved latency table.",
+)
+@click.option(
+    "--cudnn-benchmark/--no-cudnn-benchmark",
+    default=True,
+    show_default=True,
+    help="cuDNN autotuning (VAE convolutions); applies to every case alike.",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("benchmarks/results"),
+    show_default=True,
+)
+@click.option("--name", default=None, help="File stem (default: family-res-batch-gpu).")
+def bench(
+    family_name: str,
+    resolution: int,
+    batch: int,
+    steps: int | None,
+    schedule_files: tuple[Path, ...],
+    fora_n: tuple[int, ...],
+    outputs: tuple[str, ...],
+    warmup: int,
+    repeats: int,
+    device: str,
+    dtype: str | None,
+    tiny: bool,
+    compare_engines: bool,
+    verify: bool,
+    calibrate_latency: bool,
+    latency_table: Path | None,
+    cudnn_benchmark: bool,
+    out_dir: Path,
+    name: str | None,
+) -> None:
+    """Time schedules against plain diffusers and the all-recompute schedule.
+
+    Builds the family's full-size architecture with random weights (no download) and feeds
+    random prompt embeddings; writes NAME.json and NAME.md under --out-dir.
+    """
+    import torch
+
+    from ecad.bench import (
+        BenchSettings,
+        bench_cases,
+        fill_predictions,
+        pipeline_call,
+        random_pipeline,
+        report_markdown,
+        run_bench,
+        verify_engines,
+    )
+    from ecad.cost import CostTable, macs_table
+    from ecad.cost.latency import calibrate_latency as calibrate
+    from ecad.families import get_family
+    from ecad.schedules import Schedule, ScheduleLayout, read_schedule
+    from ecad.schedules.heuristics import fora
+
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    family = get_family(family_name)
+    steps = steps or family.default_steps
+    settings = BenchSettings(
+        resolution=resolution,
+        batch=batch,
+        steps=steps,
+        outputs=outputs or ("latent", "pil"),
+        warmup=warmup,
+        repeats=repeats,
+    )
+    settings.validate()
+    log.info(
+        "building %s%s at %dpx on %s", "tiny " if tiny else "", family.name, resolution, device
+    )
+    pipe = random_pipeline(family, resolution, device=device, dtype=dtype, tiny=tiny)
+    counts = {g.name: len(getattr(pipe.transformer, g.module_list)) for g in family.block_groups}
+    layout = ScheduleLayout.for_family(family, counts)
+    schedules = [fora(layout, steps, n) for n in fora_n]
+    schedules += [_named(read_schedule(f), f) for f in schedule_files]
+    cases = bench_cases(schedules, Schedule.full(layout, steps), compare_engines)
+
+    tables: list[CostTable] = []
+    if not tiny:
+        rows = batch * (2 if family.kind == "pixart" else 1)
+        tables += [macs_table(family, resolution, rows, mode) for mode in ("macs", "macs-linear")]
+    if latency_table is not None:
+        tables.append(CostTable.load(latency_table))
+    report = run_bench(pipe, family, settings, cases, tables)
+    stem = name or _stem(family.name, resolution, batch, report.environment["gpu"], tiny)
+    if latency_table is not None:
+        report.latency_table = str(latency_table)
+    if calibrate_latency:
+        plain = report.row("plain diffusers", "latent")
+        calibration = calibrate(
+            pipe,
+            family,
+            pipeline_call(pipe, family, settings),
+            pipeline_ms=plain.median_ms if plain else None,
+            repeats=repeats,
+            resolution=resolution,
+        )
+        table_path = calibration.table.save(out_dir / f"latency-{stem}.json")
+        fit = calibration.to_json()
+        del fit["table"]
+        report.settings["latency_fit"] = fit
+        report.latency_table = str(table_path)
+        fill_predictions(report, cases, [*tables, calibration.table])
+    if verify:
+        report.settings["verify_max_rel_diff"] = verify_engines(pipe, family, settings, schedules)
+    json_path = report.save(out_dir / f"{stem}.json")
+    md_path = out_dir / f"{stem}.md"
+    md_path.write_text(report_markdown(report))
+    click.echo(report_markdown(report))
+    click.echo(f"wrote {json_path} and {md_path}")
+
+
+def _named(schedule, path: Path):
+    """Published files carry generated names; label them by file stem (``ours_fast``)."""
+    return schedule.with_metadata(name=path.stem)
+
+
+def _stem(family: str, resolution: int, batch: int, gpu: str, tiny: bool) -> str:
+    gpu_slug = re.sub(r"[^a-z0-9]+", "-", str(gpu).lower()).strip("-") or "cpu"
+    return f"{family}-{resolution}-b{batch}-{'tiny-' if tiny else ''}{gpu_slug}"
