@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 from collections import OrderedDict
-from typing import Any
+from typing import Any, ClassVar
 
 from celery import Task
 
@@ -23,7 +23,7 @@ class EvaluatorTask(Task):
     """Keeps evaluators (and so loaded models) per worker process, a few searches at a time."""
 
     abstract = True
-    _evaluators: OrderedDict[str, Any] = OrderedDict()
+    _evaluators: ClassVar[OrderedDict[str, Any]] = OrderedDict()
     _store: Any = None
     max_cached_searches = 2
 
@@ -83,6 +83,8 @@ def generate_shard(self: EvaluatorTask, search_id: str, schedule_digest: str, sh
     if ev.images_done(gen_key, shard):
         return {"skipped": True}
     task_key = f"generate-{gen_key}-{shard:04d}"
+    if self.store.exists(attempts.failure_key(task_key)):
+        return {"failed": True}
     if not attempts.count_start(self.store, task_key, _worker_name(self)):
         log.error("giving up on %s: too many starts", task_key)
         return {"failed": True}
@@ -107,6 +109,8 @@ def score_shard(self: EvaluatorTask, search_id: str, schedule_digest: str, shard
     if ev.shard_done(candidate, shard):
         return {"skipped": True}
     task_key = f"score-{candidate.evaluation_key}-{shard:04d}"
+    if self.store.exists(attempts.failure_key(task_key)):
+        return {"failed": True}
     if not attempts.count_start(self.store, task_key, _worker_name(self)):
         log.error("giving up on %s: too many starts", task_key)
         return {"failed": True}

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import click
 
-from ecad.cost import CostTable, macs_table
-from ecad.schedules import read_schedule
-
 
 @click.command()
 @click.argument("schedule_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -52,6 +49,9 @@ def cost(
     as_json: bool,
 ) -> None:
     """Print the total and relative cost of SCHEDULE_FILE."""
+    from ecad.cost import CostTable, macs_table
+    from ecad.schedules import read_schedule
+
     schedule = read_schedule(schedule_file)
     if table_file is not None:
         table = CostTable.load(table_file)

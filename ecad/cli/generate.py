@@ -5,22 +5,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ecad.cli.options import device_option, dtype_option, family_option, weights_option
 from ecad.errors import ConfigError
 from ecad.families import ModelFamily, get_family
-from ecad.families.loading import load_pipeline
-from ecad.generation import (
-    GenerationSettings,
-    PromptEmbeddings,
-    embed_prompts,
-    generate_images,
-    save_image,
-)
 from ecad.prompts import load_prompts
 from ecad.schedules import read_schedule
+
+if TYPE_CHECKING:
+    from ecad.generation import PromptEmbeddings
 
 
 def _prompts(prompt: tuple[str, ...], prompt_file: Path | None, fmt: str | None) -> list[str]:
@@ -36,6 +32,9 @@ def _prompts(prompt: tuple[str, ...], prompt_file: Path | None, fmt: str | None)
 def _embed(
     family: ModelFamily, weights: str | None, prompts: list[str], device: str, dtype: str | None
 ) -> PromptEmbeddings:
+    from ecad.families.loading import load_pipeline
+    from ecad.generation import embed_prompts
+
     encoder = load_pipeline(family, weights, device=device, dtype=dtype, denoiser=False)
     emb = embed_prompts(encoder, family, prompts, weights or family.default_weights)
     del encoder  # the text encoders are needed once; free them before the denoiser loads
@@ -146,6 +145,9 @@ def generate(
     sched = read_schedule(schedule_file, family=family) if schedule_file else None
     steps = steps or (sched.steps if sched else family.default_steps)
     size = resolution or family.default_resolution
+    from ecad.families.loading import load_pipeline
+    from ecad.generation import GenerationSettings, PromptEmbeddings, generate_images, save_image
+
     settings = GenerationSettings(
         height=height or size,
         width=width or size,

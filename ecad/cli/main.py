@@ -13,8 +13,8 @@ from ecad.cli.cluster import cancel, scheduler, status, submit, worker
 from ecad.cli.cost import cost
 from ecad.cli.generate import embed, generate
 from ecad.cli.schedule import schedule
-from ecad.cli.search import pareto, report, search, validate
 from ecad.cli.score import score
+from ecad.cli.search import pareto, report, search, validate
 from ecad.cli.tiny import tiny
 from ecad.errors import EcadError
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from ecad.cli.options import family_option
-from ecad.cost import macs_table
 from ecad.families import family_names, get_family
 from ecad.schedules import ScheduleLayout, read_schedule, write_schedule
 from ecad.schedules.baselines import baseline_schedules
@@ -137,6 +136,8 @@ def show(schedule_file: Path, resolution: int | None, per_step: bool) -> None:
         for (_, count), g in zip(sched.layout.block_counts, sched.layout.family.block_groups)
     )
     if full_size:
+        from ecad.cost import macs_table
+
         config = sched.metadata.config or {}
         res = resolution or config.get("height") or sched.layout.family.default_resolution
         for mode in ("macs", "macs-linear"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -115,20 +116,16 @@ class Processes:
 
     @staticmethod
     def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def stop_all(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
                 self.kill_group(proc, signal.SIGKILL)
         for proc in self.procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
 
     def logs(self) -> str:
         out = []

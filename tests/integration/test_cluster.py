@@ -1,0 +1,146 @@
+"""The distributed search with real processes: redis-server, an HTTP S3 endpoint (moto),
+``ecad scheduler`` and ``ecad worker`` processes on the tiny model."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from ecad.schedules import ScheduleLayout
+from ecad.schedules.heuristics import fora
+from tests.integration.cluster import wait_for
+from tests.integration.conftest import (
+    attempts,
+    cluster_result,
+    cluster_spec,
+    local_result,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_submitted_search_matches_local_search(cluster, tmp_path):
+    spec = cluster_spec(tmp_path)
+    cluster.procs.worker("w1")
+    cluster.procs.worker("w2")
+    cluster.procs.scheduler()
+    search_id = cluster.submit(spec)
+    cluster.wait_done(search_id)
+    assert cluster_result(cluster, search_id) == local_result(tmp_path, spec)
+    status = cluster.cli("status", search_id)
+    assert status.returncode == 0 and "done" in status.stdout, status.stderr
+    assert "w1@test" in status.stdout or "w2@test" in status.stdout
+    workers = {w.split("@")[0] for rec in attempts(cluster).values() for w in rec["workers"]}
+    assert workers == {"w1", "w2"}, "both workers should have taken shards"
+    pareto = cluster.cli("pareto", search_id)
+    assert pareto.returncode == 0 and "speedup" in pareto.stdout
+
+
+def test_sigkilled_worker_shard_runs_elsewhere(cluster, tmp_path):
+    spec = cluster_spec(tmp_path, name="kill-worker")
+    slow = {"ECAD_FAULTS": '{"delay_seconds": 1.0}'}
+    victim = cluster.procs.worker("w1", extra_env=slow)
+    cluster.procs.worker("w2", extra_env=slow)
+    cluster.procs.scheduler(deadline=10)
+    search_id = cluster.submit(spec)
+
+    def victim_busy():
+        store = cluster.store()
+        for key, rec in attempts(cluster).items():
+            kind, out_key, shard = key.split("-")
+            marker = (f"images/{out_key}/shard-{shard}.json" if kind == "generate"
+                      else f"scores/{out_key}/shard-{shard}.json")
+            if rec["workers"][-1].startswith("w1") and not store.exists(marker):
+                return key
+        return None
+
+    key = wait_for(victim_busy, 120, interval=0.1, what="w1 to start a task")
+    cluster.procs.kill_group(victim, signal.SIGKILL)
+    killed_at = time.time()
+    wait_for(lambda: len(attempts(cluster)[key]["workers"]) >= 2, 60, interval=0.2,
+             what=f"{key} to run again on another worker")
+    assert time.time() - killed_at < 60
+    assert attempts(cluster)[key]["workers"][-1].startswith("w2")
+    cluster.wait_done(search_id)
+    ours = cluster_result(cluster, search_id)
+    assert ours == local_result(tmp_path, spec)  # same front; nothing counted twice
+
+
+def test_scheduler_redis_and_store_outages(cluster, tmp_path):
+    spec = cluster_spec(tmp_path, name="outages", generations=3)
+    cluster.procs.worker("w1")
+    cluster.procs.worker("w2")
+    sched = cluster.procs.scheduler(deadline=8)
+    search_id = cluster.submit(spec)
+
+    cluster.wait_generation(search_id, 1)
+    done_before = dict(attempts(cluster))
+    cluster.procs.kill_group(sched, signal.SIGKILL)  # scheduler dies mid-generation
+    time.sleep(1)
+    cluster.procs.scheduler(deadline=8)
+
+    cluster.wait_generation(search_id, 2)
+    cluster.redis.stop()  # queues lost
+    time.sleep(2)
+    cluster.redis.start()
+
+    cluster.wait_generation(search_id, 3)
+    cluster.proxy.pause_for(20)  # the S3 endpoint is unreachable for 20 s
+    cluster.wait_done(search_id, timeout=400)
+    assert cluster_result(cluster, search_id) == local_result(tmp_path, spec)
+    after = attempts(cluster)
+    recomputed = {k: after[k]["starts"] for k, rec in done_before.items()
+                  if after[k]["starts"] != rec["starts"]}
+    assert not recomputed, f"finished work ran again: {recomputed}"
+
+
+def test_elastic_workers_join_and_leave(cluster, tmp_path):
+    spec = cluster_spec(tmp_path, name="elastic")
+    slow = {"ECAD_FAULTS": '{"delay_seconds": 0.5}'}
+    first = cluster.procs.worker("w1", extra_env=slow)
+    cluster.procs.scheduler()
+    search_id = cluster.submit(spec)
+    wait_for(lambda: attempts(cluster), 120, what="work to start")
+    cluster.procs.worker("late", extra_env=slow)
+    wait_for(lambda: any(w.startswith("late") for rec in attempts(cluster).values()
+                         for w in rec["workers"]), 120, what="the new worker to get work")
+
+    # SIGTERM: warm shutdown, the task in hand is finished first.
+    def w1_running():
+        recs = attempts(cluster)
+        return next((k for k, r in recs.items() if r["workers"][-1].startswith("w1")), None)
+
+    key = wait_for(w1_running, 60, interval=0.05, what="w1 to hold a task")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(60) == 0
+    store = cluster.store()
+    kind, out_key, shard = key.split("-")
+    marker = (f"images/{out_key}/shard-{shard}.json" if kind == "generate"
+              else f"scores/{out_key}/shard-{shard}.json")
+    assert store.exists(marker), "the task in hand at SIGTERM must be finished"
+    cluster.wait_done(search_id)
+    assert cluster_result(cluster, search_id) == local_result(tmp_path, spec)
+
+
+def test_poison_task_is_bounded_and_recorded(cluster, tmp_path):
+    spec = cluster_spec(tmp_path, name="poison", generations=1)
+    layout = ScheduleLayout.for_family("pixart-alpha", {"blocks": 2})
+    poison = fora(layout, 6, 2).digest()
+    env = {"ECAD_FAULTS": f'{{"crash_schedules": ["{poison}"]}}', "ECAD_MAX_TASK_ATTEMPTS": "2"}
+    cluster.procs.worker("w1", extra_env=env)
+    cluster.procs.worker("w2", extra_env=env)
+    cluster.procs.scheduler(deadline=6)
+    search_id = cluster.submit(spec)
+    cluster.wait_done(search_id, timeout=400)
+    store = cluster.store()
+    failures = list(store.list("failures/"))
+    assert failures, "the poison task should end as a recorded failure"
+    record = store.get_json(failures[0])
+    # limit 2: the third start records the failure (a deadline re-send racing it may add one)
+    assert record["starts"] >= 3 and "crashes its worker" in record["reason"]
+    first_generation = store.get_json(f"searches/{search_id}/generations/0000.json")
+    assert first_generation["counts"]["failed"] == 1
+    final = store.get_json(f"searches/{search_id}/state.json")
+    assert final["phase"] == "done"
