@@ -1,10 +1,13 @@
 """Fused elementwise steps of a lean block forward.
 
-The residual stream of a transformer block is updated as ``h + gate * out`` once per component.
-When several components in a row are reused, their cached outputs are added in one pass over the
-stream (:func:`gated_sum`) instead of one read-modify-write per component: a reused component
-then costs reading its cache, nothing more. On CUDA this is one Triton kernel (when triton is
-installed); elsewhere, and for shapes the kernel does not cover, the same sum in torch ops.
+The residual stream of a transformer block is updated as ``h + gate * out`` once per component,
+and a component's input is ``layer_norm(h) * (1 + scale) + shift``. Done op by op (as diffusers
+does) each is several passes over the stream through broadcasting kernels; here each is one
+pass. When several reused components follow each other, their cached outputs are added in one
+pass too (:func:`gated_sum`), so a reused component costs reading its cache and little more.
+
+On CUDA with triton installed these are Triton kernels; elsewhere (and for shapes the kernels do
+not cover) the same arithmetic in torch ops. Results are always contiguous.
 """
 
 from __future__ import annotations
@@ -13,40 +16,84 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["gated_sum", "modulate"]
+__all__ = ["gated_sum", "modulate", "modulated_norm"]
 
 Term = tuple[torch.Tensor | None, torch.Tensor]
 
 try:  # triton is optional: CPU installs and tests run the torch path
-    from ecad.caching._triton_residual import gated_sum_kernel as _KERNEL
+    from ecad.caching._triton_kernels import gated_sum_kernel as _SUM_KERNEL
+    from ecad.caching._triton_kernels import modulated_norm_kernel as _NORM_KERNEL
 except ImportError:  # pragma: no cover - depends on the install
-    _KERNEL = None
+    _SUM_KERNEL = _NORM_KERNEL = None
 
 _MAX_TERMS = 3
+_MAX_NORM_CHANNELS = 16384
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 def modulate(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """adaLN modulation ``x * (1 + scale) + shift`` as one multiply-add."""
-    return torch.addcmul(shift, x, 1 + scale)
+    """adaLN modulation ``x * (1 + scale) + shift`` as one multiply-add (``scale``/``shift``
+    ``[B, C]`` or ``[B, 1, C]``)."""
+    scale, shift = _bcast(scale, x), _bcast(shift, x)
+    if _tracks_grad(x, scale, shift):  # out= records no autograd graph
+        return torch.addcmul(shift, x, 1 + scale).contiguous()
+    return torch.addcmul(shift, x, 1 + scale, out=_empty(x))
+
+
+def modulated_norm(
+    norm: torch.nn.Module,
+    x: torch.Tensor,
+    scale: torch.Tensor,
+    shift: torch.Tensor,
+    fused: bool = True,
+) -> torch.Tensor:
+    """``modulate(norm(x), scale, shift)``: one pass when ``norm`` is a plain ``LayerNorm``
+    (no affine weights) over the last dimension."""
+    if fused and not _tracks_grad(x, scale, shift) and _norm_kernel_applies(norm, x, scale, shift):
+        return _fused_modulated_norm(x, scale, shift, norm.eps, _NORM_KERNEL)
+    return modulate(norm(x), scale, shift)
 
 
 def gated_sum(base: torch.Tensor, terms: Sequence[Term], fused: bool = True) -> torch.Tensor:
-    """``base + sum(gate * value)`` over ``terms`` (``gate`` ``None`` means 1), as a new tensor.
+    """``base + sum(gate * value)`` over ``terms`` (``gate`` ``None`` means 1), as a new
+    contiguous tensor.
 
     ``base`` and every value are ``[B, N, C]``; a gate is ``[B, C]`` or ``[B, 1, C]``. ``base`` is
     never modified in place. ``fused`` allows the one-pass kernel where it applies.
     """
     if not terms:
         return base
-    if fused and _kernel_applies(base, terms):
-        return _fused_gated_sum(base, terms, _KERNEL)
-    return _torch_gated_sum(base, terms)
+    tensors = [base, *(t for term in terms for t in term if t is not None)]
+    if fused and not _tracks_grad(*tensors) and _sum_kernel_applies(base, terms):
+        return _fused_gated_sum(base, terms, _SUM_KERNEL)
+    return _torch_gated_sum(base, terms, _tracks_grad(*tensors))
 
 
-def _torch_gated_sum(base: torch.Tensor, terms: Sequence[Term]) -> torch.Tensor:
+def _tracks_grad(*tensors: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _empty(like: torch.Tensor) -> torch.Tensor:
+    # Contiguous whatever ``like``'s layout: a transposed residual stream (PixArt's patch
+    # embedding returns one) would otherwise propagate to every block and slow all of them.
+    return torch.empty(like.shape, dtype=like.dtype, device=like.device)
+
+
+def _bcast(gate: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return gate if gate.ndim == like.ndim else gate.unsqueeze(1)
+
+
+def _torch_gated_sum(base: torch.Tensor, terms: Sequence[Term], grad: bool = False) -> torch.Tensor:
     gate, value = terms[0]
-    out = base + value if gate is None else torch.addcmul(base, _bcast(gate, base), value)
+    if grad:  # out= records no autograd graph; in-place updates of our own result do
+        out = base + value if gate is None else torch.addcmul(base, _bcast(gate, base), value)
+        out = out.contiguous()
+    else:
+        out = _empty(base)
+        if gate is None:
+            torch.add(base, value, out=out)
+        else:
+            torch.addcmul(base, _bcast(gate, base), value, out=out)
     for gate, value in terms[1:]:  # ``out`` is ours: update in place
         if gate is None:
             out.add_(value)
@@ -55,38 +102,56 @@ def _torch_gated_sum(base: torch.Tensor, terms: Sequence[Term]) -> torch.Tensor:
     return out
 
 
-def _bcast(gate: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return gate if gate.ndim == like.ndim else gate.unsqueeze(1)
-
-
-def _kernel_applies(base: torch.Tensor, terms: Sequence[Term]) -> bool:
-    if _KERNEL is None or not base.is_cuda or len(terms) > _MAX_TERMS:
-        return False
-    if base.ndim != 3 or base.dtype not in _FLOAT_DTYPES or not base.is_contiguous():
-        return False
+def _gate_ok(gate: torch.Tensor, base: torch.Tensor) -> bool:
     batch, _, channels = base.shape
+    shape_ok = gate.shape in ((batch, channels), (batch, 1, channels))
+    return shape_ok and gate.dtype == base.dtype and gate.stride(-1) == 1
+
+
+def _on_gpu(x: torch.Tensor) -> bool:
+    return x.is_cuda and x.ndim == 3 and x.dtype in _FLOAT_DTYPES
+
+
+def _sum_kernel_applies(base: torch.Tensor, terms: Sequence[Term]) -> bool:
+    if _SUM_KERNEL is None or not _on_gpu(base) or len(terms) > _MAX_TERMS:
+        return False
     for gate, value in terms:
-        if value.shape != base.shape or value.dtype != base.dtype or not value.is_contiguous():
+        if value.shape != base.shape or value.dtype != base.dtype or value.stride(-1) != 1:
             return False
-        if gate is not None and (gate.numel() != batch * channels or not gate.is_contiguous()):
+        if gate is not None and not _gate_ok(gate, base):
             return False
     return True
+
+
+def _norm_kernel_applies(norm, x, scale, shift) -> bool:
+    if _NORM_KERNEL is None or not _on_gpu(x) or not isinstance(norm, torch.nn.LayerNorm):
+        return False
+    if norm.weight is not None or norm.bias is not None or x.shape[-1] > _MAX_NORM_CHANNELS:
+        return False
+    return tuple(norm.normalized_shape) == (x.shape[-1],) and all(
+        _gate_ok(t, x) for t in (scale, shift)
+    )
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 def _fused_gated_sum(base: torch.Tensor, terms: Sequence[Term], kernel) -> torch.Tensor:
     """Launch ``kernel`` (compiled, or triton's interpreter in tests) over ``terms``."""
     batch, tokens, channels = base.shape
-    out = torch.empty_like(base)
+    out = _empty(base)
     padded = list(terms) + [(None, base)] * (_MAX_TERMS - len(terms))
-    args = []
+    args: list = []
     for gate, value in padded:
-        args += [value, base if gate is None else gate]
+        args += [value, value.stride(0), value.stride(1)]
+        args += [base, 0] if gate is None else [gate, gate.stride(0)]
     rows = batch * tokens
     block_r, block_c = 16, 128
-    grid = (triton_cdiv(rows, block_r), triton_cdiv(channels, block_c))
-    kernel[grid](
+    kernel[(_cdiv(rows, block_r), _cdiv(channels, block_c))](
         out,
         base,
+        *base.stride(),
         *args,
         rows,
         tokens,
@@ -101,5 +166,24 @@ def _fused_gated_sum(base: torch.Tensor, terms: Sequence[Term], kernel) -> torch
     return out
 
 
-def triton_cdiv(a: int, b: int) -> int:
-    return -(-a // b)
+def _fused_modulated_norm(
+    x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, eps: float, kernel
+) -> torch.Tensor:
+    batch, tokens, channels = x.shape
+    out = _empty(x)
+    block_c = 1 << (channels - 1).bit_length()
+    kernel[(batch * tokens,)](
+        out,
+        x,
+        *x.stride(),
+        scale,
+        scale.stride(0),
+        shift,
+        shift.stride(0),
+        tokens,
+        channels,
+        float(eps),
+        BLOCK_C=block_c,
+        num_warps=4 if block_c <= 2048 else 8,
+    )
+    return out

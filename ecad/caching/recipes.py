@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import torch
 
-from ecad.caching.kernels import gated_sum, modulate
+from ecad.caching.kernels import gated_sum, modulated_norm
 from ecad.errors import ScheduleMismatchError
 
 __all__ = ["BlockRecipe", "BlockStep", "recipe_for", "register_recipe"]
@@ -126,7 +126,7 @@ def _pixart_forward(
     stream = _Residual(hidden_states, step.fused)
 
     if step.computes("attn1"):
-        norm = modulate(block.norm1(stream.value()), scale_msa, shift_msa)
+        norm = modulated_norm(block.norm1, stream.value(), scale_msa, shift_msa, step.fused)
         out = step.store("attn1", block.attn1(norm, attention_mask=attention_mask, **kwargs))
     else:
         out = step.cached("attn1")
@@ -145,7 +145,7 @@ def _pixart_forward(
     stream.add(out)
 
     if step.computes("ff"):
-        norm = modulate(block.norm2(stream.value()), scale_mlp, shift_mlp)
+        norm = modulated_norm(block.norm2, stream.value(), scale_mlp, shift_mlp, step.fused)
         out = step.store("ff", block.ff(norm))
     else:
         out = step.cached("ff")
@@ -184,11 +184,9 @@ def _flux_double_forward(
     txt = _Residual(encoder_hidden_states, step.fused)
 
     if step.computes("attn"):
-        norm = modulate(block.norm1.norm(hidden_states), scale_msa[:, None], shift_msa[:, None])
-        c_norm = modulate(
-            block.norm1_context.norm(encoder_hidden_states),
-            c_scale_msa[:, None],
-            c_shift_msa[:, None],
+        norm = modulated_norm(block.norm1.norm, hidden_states, scale_msa, shift_msa, step.fused)
+        c_norm = modulated_norm(
+            block.norm1_context.norm, encoder_hidden_states, c_scale_msa, c_shift_msa, step.fused
         )
         outputs = block.attn(
             hidden_states=norm,
@@ -203,7 +201,7 @@ def _flux_double_forward(
     txt.add(outputs[1], c_gate_msa)
 
     if step.computes("ff"):
-        norm = modulate(block.norm2(img.value()), scale_mlp[:, None], shift_mlp[:, None])
+        norm = modulated_norm(block.norm2, img.value(), scale_mlp, shift_mlp, step.fused)
         out = step.store("ff", block.ff(norm))
     else:
         out = step.cached("ff")
@@ -212,8 +210,8 @@ def _flux_double_forward(
         img.add(outputs[2])
 
     if step.computes("ff_context"):
-        norm = modulate(
-            block.norm2_context(txt.value()), c_scale_mlp[:, None], c_shift_mlp[:, None]
+        norm = modulated_norm(
+            block.norm2_context, txt.value(), c_scale_mlp, c_shift_mlp, step.fused
         )
         out = step.store("ff_context", block.ff_context(norm))
     else:
@@ -247,7 +245,7 @@ def _flux_single_forward(
     if run_out or run_attn or run_mlp:
         joint = torch.cat([encoder_hidden_states, hidden_states], dim=1)
     if run_attn or run_mlp:
-        norm = modulate(block.norm.norm(joint), scale[:, None], shift[:, None])
+        norm = modulated_norm(block.norm.norm, joint, scale, shift, step.fused)
     if run_out:
         if run_attn:
             attn = block.attn(

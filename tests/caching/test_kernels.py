@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
-from ecad.caching.kernels import _fused_gated_sum, gated_sum, modulate
+from ecad.caching.kernels import gated_sum, modulate, modulated_norm
 
 
 def _terms(batch, tokens, channels, dtype, gates):
@@ -39,30 +45,28 @@ def test_torch_path_matches_the_unfused_adds_and_leaves_base_alone(gates):
     assert torch.equal(base, before) and out is not base
 
 
+def test_results_are_contiguous_whatever_the_stream_layout():
+    """PixArt's patch embedding hands blocks a transposed stream; results must not keep it."""
+    base, terms = _terms(2, 6, 4, torch.float32, (True, False))
+    transposed = base.transpose(1, 2).contiguous().transpose(1, 2)
+    out = gated_sum(transposed, terms)
+    assert out.is_contiguous()
+    torch.testing.assert_close(out, _naive(base, terms))
+    scale, shift = torch.randn(2, 4), torch.randn(2, 1, 4)
+    norm = torch.nn.LayerNorm(4, elementwise_affine=False)
+    assert modulate(transposed, scale, shift).is_contiguous()
+    assert modulated_norm(norm, transposed, scale, shift).is_contiguous()
+
+
 def test_no_terms_returns_base():
     base = torch.ones(1, 2, 3)
     assert gated_sum(base, []) is base
 
 
 def test_modulate():
-    x, scale, shift = torch.randn(2, 4, 3), torch.randn(2, 1, 3), torch.randn(2, 1, 3)
-    torch.testing.assert_close(modulate(x, scale, shift), x * (1 + scale) + shift)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("gates", [(True,), (True, False), (True, False, True), (False, True)])
-def test_triton_kernel_matches_the_torch_path(dtype, gates):
-    interpreter = pytest.importorskip("triton.runtime.interpreter")
-    from ecad.caching import _triton_residual
-
-    kernel = interpreter.InterpretedFunction(_triton_residual._gated_sum)
-    # Odd sizes: rows and channels not multiples of the tile.
-    base, terms = _terms(3, 37, 200, dtype, gates)
-    out = _fused_gated_sum(base, terms, kernel)
-    expected = _naive(base.float(), [(g if g is None else g.float(), v.float()) for g, v in terms])
-    tol = 1e-6 if dtype == torch.float32 else 2e-2
-    torch.testing.assert_close(out.float(), expected, rtol=tol, atol=tol)
-    assert out.dtype == dtype
+    x, scale, shift = torch.randn(2, 4, 3), torch.randn(2, 1, 3), torch.randn(2, 3)
+    expected = x * (1 + scale) + shift[:, None]
+    torch.testing.assert_close(modulate(x, scale, shift), expected)
 
 
 @pytest.mark.gpu
@@ -71,12 +75,91 @@ def test_triton_kernel_matches_the_torch_path(dtype, gates):
 def test_compiled_kernel_matches_the_torch_path_on_cuda(dtype):
     from ecad.caching import kernels
 
-    if kernels._KERNEL is None:
+    if kernels._SUM_KERNEL is None:
         pytest.skip("triton is not installed")
     base, terms = _terms(4, 300, 1152, dtype, (True, False, True))
     base = base.cuda()
     terms = [(None if g is None else g.cuda(), v.cuda()) for g, v in terms]
-    assert kernels._kernel_applies(base, terms)
+    assert kernels._sum_kernel_applies(base, terms)
     fused = gated_sum(base, terms)
     expected = _naive(base.float(), [(g if g is None else g.float(), v.float()) for g, v in terms])
     torch.testing.assert_close(fused.float(), expected, rtol=1e-2, atol=1e-2)
+
+
+def _norm_inputs(dtype, channels=200):
+    gen = torch.Generator().manual_seed(1)
+    x = (3 * torch.randn(3, 37, channels, generator=gen) + 1).to(dtype)
+    x = x.transpose(1, 2).contiguous().transpose(1, 2)  # a transposed stream, as PixArt's
+    mod = torch.randn(3, 6, channels, generator=gen).to(dtype)
+    scale, shift = mod[:, 1:2], mod[:, 4]  # views with a batch stride, as from chunk()
+    return x, scale, shift
+
+
+def test_norm_with_affine_weights_takes_the_torch_path():
+    x, scale, shift = _norm_inputs(torch.float32, channels=8)
+    norm = torch.nn.LayerNorm(8)
+    torch.nn.init.normal_(norm.weight)
+    torch.testing.assert_close(
+        modulated_norm(norm, x, scale, shift), modulate(norm(x), scale, shift)
+    )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("channels", [1152, 3072])
+def test_compiled_norm_kernel_matches_the_torch_path_on_cuda(dtype, channels):
+    from ecad.caching import kernels
+
+    if kernels._NORM_KERNEL is None:
+        pytest.skip("triton is not installed")
+    x, scale, shift = (t.cuda() for t in _norm_inputs(dtype, channels))
+    norm = torch.nn.LayerNorm(channels, elementwise_affine=False, eps=1e-6).cuda()
+    assert kernels._norm_kernel_applies(norm, x, scale, shift)
+    out = modulated_norm(norm, x, scale, shift)
+    expected = modulate(norm(x.float()), scale.float(), shift.float())
+    torch.testing.assert_close(out.float(), expected, rtol=2e-2, atol=2e-2)
+
+
+# The Triton kernels under triton's CPU interpreter. TRITON_INTERPRET must be set before triton
+# is imported (triton's own jit helpers, e.g. tl.sum's combine, are then interpreted too), so
+# this runs in a fresh interpreter.
+_INTERPRETED = """
+import json, torch
+from ecad.caching import _triton_kernels as k, kernels
+from tests.caching.test_kernels import _naive, _norm_inputs, _terms
+out = {}
+for dtype in (torch.float32, torch.bfloat16):
+    for gates in ((True,), (True, False), (True, False, True), (False, True)):
+        base, terms = _terms(3, 37, 200, dtype, gates)
+        base = base.transpose(1, 2).contiguous().transpose(1, 2)
+        gate, value = terms[0]
+        terms[0] = (gate, torch.cat([value, value], dim=1)[:, 37:])
+        got = kernels._fused_gated_sum(base, terms, k.gated_sum_kernel)
+        ref = _naive(base.float(), [(g if g is None else g.float(), v.float()) for g, v in terms])
+        key = f"sum {str(dtype)[6:]} {gates}"
+        rel = float((got.float() - ref).abs().max() / ref.abs().max())
+        out[key] = [rel, got.is_contiguous(), got.dtype == dtype]
+    x, scale, shift = _norm_inputs(dtype)
+    norm = torch.nn.LayerNorm(x.shape[-1], elementwise_affine=False, eps=1e-6)
+    got = kernels._fused_modulated_norm(x, scale, shift, norm.eps, k.modulated_norm_kernel)
+    ref = kernels.modulate(norm(x.float()), scale.float(), shift.float())
+    rel = float((got.float() - ref).abs().max() / ref.abs().max())
+    out[f"norm {str(dtype)[6:]}"] = [rel, got.is_contiguous(), got.dtype == dtype]
+print(json.dumps(out))
+"""
+
+
+def test_triton_kernels_match_the_torch_path_under_the_interpreter():
+    pytest.importorskip("triton")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(root)}
+    proc = subprocess.run(
+        [sys.executable, "-c", _INTERPRETED], env=env, cwd=root, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(results) == 10
+    for key, (rel_diff, contiguous, same_dtype) in results.items():
+        tol = 1e-6 if "float32" in key else 1e-2  # bf16 keeps 8 bits: one rounding apart
+        assert rel_diff <= tol and contiguous and same_dtype, (key, rel_diff)

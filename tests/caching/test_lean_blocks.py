@@ -197,3 +197,27 @@ def test_plan_skips_outputs_whose_consumer_is_reused():
     assert plan.run["mlp"] == (True, False, False, True, False, True)
     assert plan.keep["mlp"] == (False,) * 6
     assert plan.keep["out"] == (True, True, False, True, False, False)
+
+
+def test_lean_blocks_hand_components_contiguous_inputs(tiny_dirs):
+    """PixArt's patch embedding returns a transposed stream; the lean forward must not let that
+    layout reach the components (every linear would copy its input first)."""
+    family = get_family("pixart-alpha")
+    pipe = load_pipeline(family, str(tiny_dirs["pixart-alpha"]))
+    layout = _layout(pipe, family)
+    layouts = []
+    handles = [
+        getattr(block, name).register_forward_pre_hook(
+            lambda m, args: layouts.append(args[0].is_contiguous())
+        )
+        for block in pipe.transformer.transformer_blocks
+        for name in ("attn1", "attn2", "ff")
+    ]
+    try:
+        apply_schedule(pipe, random_schedule(layout, STEPS, 0.5, 3))
+        _run(pipe, family)
+    finally:
+        for handle in handles:
+            handle.remove()
+        remove_schedule(pipe)
+    assert layouts and all(layouts)
