@@ -1,0 +1,313 @@
+"""Distributed-search throughput on one GPU host (issues 6 part 4 and 7), in one command.
+
+For each worker count in ``--workers`` (e.g. ``1,2``): a fresh store, redis-server, the
+scheduler and that many ``ecad worker --gpu i`` processes run the same search — PixArt-α 256 with
+random full-size weights, ImageReward with a random real-size checkpoint — while nvidia-smi
+samples every GPU's utilisation. Also times ``generate_images`` alone on one GPU (the
+``ecad generate`` path) for the images/s baseline. ``--elastic`` adds a run that starts with
+half the workers, adds the rest during generation 1 and SIGTERMs one during generation 2, and
+checks the front equals the static run's.
+
+    python benchmarks/cluster_gpu/run.py --workers 1,2 --output-dir $OUT
+    python benchmarks/cluster_gpu/run.py --tiny --workers 1 --output-dir /tmp/x   # CPU smoke
+
+GPU busy = mean nvidia-smi utilisation (sampled every 100 ms) over the window from the end of
+generation 0 (all models loaded, reference images done) to the end of the search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tests.integration.cluster import RedisServer, wait_for  # noqa: E402
+
+
+def prepare_models(root: Path, tiny: bool, resolution: int) -> dict:
+    """Random full-size PixArt-α pipeline (no text encoder) and ImageReward checkpoint."""
+    import torch
+
+    from ecad.bench.fullsize import random_pipeline
+    from ecad.families import get_family
+    from ecad.scoring.tiny import write_random_image_reward
+
+    family = get_family("pixart-alpha")
+    weights = root / "pixart-alpha-random"
+    if not (weights / "model_index.json").exists():
+        device = "cpu" if tiny else "cuda"
+        pipe = random_pipeline(family, resolution, device=device, tiny=tiny)
+        pipe.save_pretrained(weights)
+        del pipe
+        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    reward = root / "image-reward-random"
+    files = write_random_image_reward(reward, full_size=not tiny) if not (
+        reward / "ImageReward.pt").exists() else {
+        "checkpoint": str(reward / "ImageReward.pt"),
+        "med_config": str(reward / "med_config.json"), "tokenizer": str(reward / "tokenizer")}
+    return {"weights": str(weights), **files}
+
+
+def write_spec(root: Path, models: dict, args) -> Path:
+    prompts = root / "prompts.txt"
+    lines = (REPO / "prompts" / "calibration-100.txt").read_text().splitlines()
+    prompts.write_text("\n".join(lines[: args.prompts]) + "\n")
+    spec = {
+        "name": "gpu-throughput", "family": "pixart-alpha", "weights": models["weights"],
+        "resolution": 64 if args.tiny else args.resolution, "steps": 20, "guidance": 4.5,
+        "prompts": {"file": str(prompts)}, "images_per_prompt": args.images_per_prompt,
+        "quality": {"scorer": "image-reward", "checkpoint": models["checkpoint"],
+                    "med_config": models["med_config"], "tokenizer": models["tokenizer"],
+                    "batch_size": args.shard_size},
+        "cost": {"mode": "macs"}, "population": args.population,
+        "generations": args.generations, "min_diff": 20,
+        "initial_population": {"heuristics": ["fora:2", "fora:3", "tgate:2:8"]},
+        "shard_size": args.shard_size, "batch_size": args.shard_size, "seed": 0,
+    }
+    path = root / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def seed_embeddings(store_dir: Path, spec_path: Path) -> None:
+    """Random prompt embeddings in the store (the random model has no text encoder)."""
+    from ecad.bench.fullsize import random_embeddings
+    from ecad.families import get_family
+    from ecad.families.loading import load_pipeline
+    from ecad.generation import PromptEmbeddings
+    from ecad.search import load_spec
+    from ecad.search.evaluation import _safetensors_bytes
+    from ecad.search.setting import EvaluationSetting
+    from ecad.store import FilesystemStore
+
+    spec = load_spec(spec_path)
+    setting = EvaluationSetting.from_spec(spec)
+    family = get_family("pixart-alpha")
+    pipe = load_pipeline(family, spec.weights, device="cpu", dtype="float32", text_encoders=False)
+    tensors = {k: v.cpu() for k, v in random_embeddings(pipe, family, len(setting.prompts)).items()}
+    emb = PromptEmbeddings(family.name, setting.weights_id, setting.prompts, tensors)
+    FilesystemStore(store_dir).put(f"embeddings/{setting.embeddings_key()}.safetensors",
+                                   _safetensors_bytes(emb))
+
+
+class GpuSampler:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.proc = None
+
+    def start(self) -> None:
+        try:
+            self.proc = subprocess.Popen(
+                ["nvidia-smi", "--query-gpu=timestamp,index,utilization.gpu,memory.used",
+                 "--format=csv,noheader,nounits", "-lms", "100"],
+                stdout=self.path.open("w"), stderr=subprocess.DEVNULL)
+        except FileNotFoundError:
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def busy(self, t0: float, t1: float) -> dict[str, float]:
+        from datetime import datetime
+
+        per: dict[str, list[float]] = {}
+        if not self.path.exists():
+            return {}
+        for line in self.path.read_text().splitlines():
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) < 3:
+                continue
+            try:
+                ts = datetime.strptime(parts[0], "%Y/%m/%d %H:%M:%S.%f").timestamp()
+            except ValueError:
+                continue
+            if t0 <= ts <= t1:
+                per.setdefault(parts[1], []).append(float(parts[2]))
+        return {gpu: round(sum(v) / len(v) / 100, 3) for gpu, v in per.items() if v}
+
+
+def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = False) -> dict:
+    store = root / f"store-w{workers}{'-elastic' if elastic else ''}"
+    store.mkdir(parents=True, exist_ok=True)
+    seed_embeddings(store, spec)
+    redis = RedisServer().start()
+    env = {**os.environ, "ECAD_BROKER_URL": redis.url, "ECAD_STORE": str(store),
+           "HF_HUB_OFFLINE": "1", "ECAD_VISIBILITY_TIMEOUT": "1800",
+           "ECAD_TASK_TIME_LIMIT": "1500", "PYTHONPATH": str(REPO)}
+    logs = root / f"logs-w{workers}{'-elastic' if elastic else ''}"
+    logs.mkdir(exist_ok=True)
+    procs: dict[str, subprocess.Popen] = {}
+
+    def start(name: str, *cmd: str) -> subprocess.Popen:
+        procs[name] = subprocess.Popen([sys.executable, "-m", "ecad.cli", *cmd], env=env,
+                                       cwd=REPO, stdout=(logs / f"{name}.log").open("w"),
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        return procs[name]
+
+    device = ["--device", "cpu"] if args.tiny else []
+    first = workers // 2 if elastic else workers
+    for i in range(first):
+        start(f"worker{i}", "worker", "--gpu", str(i), *device, "--name", f"gpu{i}@bench")
+    sampler = GpuSampler(logs / "nvidia-smi.csv")
+    sampler.start()
+    sid = subprocess.run([sys.executable, "-m", "ecad.cli", "submit", str(spec)], env=env,
+                         capture_output=True, text=True, check=True).stdout.split()[-1]
+    started = time.time()
+    start("scheduler", "scheduler", "--poll", "0.2", "--deadline", "1200")
+    state_file = store / "searches" / sid / "state.json"
+
+    def generation() -> int:
+        return json.loads(state_file.read_text())["generation"] if state_file.exists() else 0
+
+    gen1_at = None
+    stopped = None
+    try:
+        wait_for(lambda: generation() >= 1, 3000, interval=0.2, what="generation 0")
+        gen1_at = time.time()
+        if elastic:
+            for i in range(first, workers):
+                start(f"worker{i}", "worker", "--gpu", str(i), *device, "--name", f"gpu{i}@bench")
+            wait_for(lambda: generation() >= 2, 3000, interval=0.2, what="generation 1")
+            stopped = "worker0"
+            os.killpg(procs["worker0"].pid, signal.SIGTERM)  # warm shutdown
+        wait_for(lambda: json.loads(state_file.read_text())["phase"] == "done", 3000,
+                 interval=0.2, what="search end")
+        ended = time.time()
+    finally:
+        sampler.stop()
+        stop_rc = None
+        if stopped:
+            stop_rc = procs[stopped].wait(120)
+        for p in procs.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        redis.stop()
+    progress = json.loads((state_file.parent / "progress.json").read_text())
+    from ecad.search import SearchSession
+    from ecad.store import FilesystemStore
+
+    session = SearchSession.open(FilesystemStore(store), sid)
+    per_candidate = args.prompts * args.images_per_prompt
+    gens = []
+    for g in progress["generations"]:
+        n = g["counts"]["evaluated"]
+        gens.append({"generation": g["generation"], "seconds": round(g["seconds"], 2),
+                     "evaluated": n, "images": n * per_candidate,
+                     "images_per_second": round(n * per_candidate / g["seconds"], 2),
+                     "scheduler_cpu_seconds": round(g["scheduler_cpu_seconds"], 3)})
+    later = [g for g in gens if g["generation"] >= 1]
+    window_images = sum(g["images"] for g in later)
+    return {
+        "workers": workers, "elastic": elastic, "search_id": sid,
+        "wall_seconds": round(ended - started, 1),
+        "generations": gens,
+        "after_load_seconds": round(ended - gen1_at, 2),
+        "after_load_images_per_second": round(window_images / (ended - gen1_at), 2),
+        "gpu_busy_after_load": sampler.busy(gen1_at, ended),
+        "sigterm_exit_code": stop_rc,
+        "front": [(m["schedule"].digest(), round(m["quality"], 6), round(m["relative_cost"], 6))
+                  for m in session.front()],
+    }
+
+
+def generate_alone(models: dict, spec_path: Path, args) -> dict:
+    """images/s of the generate path alone (ecad generate), same settings, one GPU."""
+    import torch
+
+    from ecad.bench.fullsize import random_embeddings
+    from ecad.families import get_family
+    from ecad.families.loading import load_pipeline
+    from ecad.generation import GenerationSettings, PromptEmbeddings, generate_images
+    from ecad.schedules import ScheduleLayout
+    from ecad.schedules.heuristics import fora
+
+    family = get_family("pixart-alpha")
+    device = "cpu" if args.tiny else "cuda"
+    pipe = load_pipeline(family, models["weights"], device=device, text_encoders=False)
+    tensors = {k: v.cpu() for k, v in random_embeddings(pipe, family, args.prompts).items()}
+    emb = PromptEmbeddings(family.name, "x", tuple(f"p{i}" for i in range(args.prompts)), tensors)
+    res = 64 if args.tiny else args.resolution
+    settings = GenerationSettings(res, res, 20, 4.5, num_images_per_prompt=args.images_per_prompt,
+                                  batch_size=args.shard_size)
+    layout = ScheduleLayout.for_family(family, {"blocks": len(pipe.transformer.transformer_blocks)})
+    out = {}
+    for name, sched in (("no-cache", None), ("fora-3", fora(layout, 20, 3))):
+        list(generate_images(pipe, family, emb, settings, sched, pairs=[(0, 0)]))  # warm-up
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        t0 = time.time()
+        n = sum(1 for _ in generate_images(pipe, family, emb, settings, sched))
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        out[name] = round(n / (time.time() - t0), 2)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--elastic", action="store_true")
+    ap.add_argument("--population", type=int, default=8)
+    ap.add_argument("--generations", type=int, default=1)
+    ap.add_argument("--prompts", type=int, default=10)
+    ap.add_argument("--images-per-prompt", type=int, default=5)
+    ap.add_argument("--shard-size", type=int, default=50)
+    ap.add_argument("--resolution", type=int, default=256)
+    ap.add_argument("--tiny", action="store_true", help="tiny model on the CPU (smoke test)")
+    ap.add_argument("--root", type=Path, default=Path("/tmp/ecad-gpu-bench"))
+    ap.add_argument("--output-dir", type=Path, required=True)
+    args = ap.parse_args()
+    args.root.mkdir(parents=True, exist_ok=True)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    models = prepare_models(args.root, args.tiny, args.resolution)
+    spec = write_spec(args.root, models, args)
+    print(f"models ready in {time.time() - t0:.0f}s", flush=True)
+    from ecad.bench.timing import environment
+
+    result = {"settings": {k: (str(v) if isinstance(v, Path) else v)
+                           for k, v in vars(args).items()},
+              "environment": environment("cpu" if args.tiny else "cuda"), "runs": []}
+    result["generate_alone_images_per_second"] = generate_alone(models, spec, args)
+    print("generate alone:", result["generate_alone_images_per_second"], flush=True)
+    for w in [int(x) for x in args.workers.split(",")]:
+        run = run_cluster(args.root, spec, w, args)
+        result["runs"].append(run)
+        print(json.dumps({k: v for k, v in run.items() if k != "front"}), flush=True)
+        (args.output_dir / "cluster_gpu.json").write_text(json.dumps(result, indent=2))
+    if args.elastic:
+        w = max(int(x) for x in args.workers.split(","))
+        run = run_cluster(args.root, spec, w, args, elastic=True)
+        static = next(r for r in result["runs"] if r["workers"] == w)
+        run["front_equals_static"] = run["front"] == static["front"]
+        result["runs"].append(run)
+        print(json.dumps({k: v for k, v in run.items() if k != "front"}), flush=True)
+    runs = {r["workers"]: r for r in result["runs"] if not r["elastic"]}
+    if 1 in runs:
+        base = runs[1]["after_load_seconds"]
+        result["scaling"] = {str(w): {"speedup": round(base / r["after_load_seconds"], 3),
+                                      "efficiency": round(base / r["after_load_seconds"] / w, 3)}
+                             for w, r in runs.items()}
+    (args.output_dir / "cluster_gpu.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result.get("scaling"), indent=2))
+
+
+if __name__ == "__main__":
+    main()
