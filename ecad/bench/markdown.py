@@ -65,7 +65,11 @@ def report_markdown(report: BenchReport) -> str:
         "diffusers (no hooks) at the same output; efficiency = measured / predicted speedup.",
     ]
     if report.latency_table:
-        lines += ["", f"Latency table: `{report.latency_table}`."]
+        lines += [
+            "",
+            f"Latency cost table (predictions, error = predicted / measured - 1): "
+            f"`{report.latency_table}`.",
+        ]
     for output in dict.fromkeys(r.output for r in report.rows):
         lines += ["", f"## output: {output}", ""]
         lines.append("| " + " | ".join(_COLUMNS) + " |")

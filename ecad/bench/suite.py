@@ -243,7 +243,7 @@ def fill_predictions(
 ) -> None:
     """Set each row's measured speedup (over the no-hooks case at the same output) and its
     predicted speedup per cost table (and predicted ms per image for a latency table)."""
-    rows, steps = report.rows, report.steps
+    rows = report.rows
     schedules = {case.label: case.schedule for case in cases if case.schedule is not None}
     baseline = {r.output: r for r in rows if r.engine == "none"}
     for row in rows:
@@ -257,8 +257,8 @@ def fill_predictions(
             row.predicted[table.mode] = (
                 1.0 if schedule is None else table.predicted_speedup(schedule)
             )
-            if table.mode == "latency" and row.output == "latent":
-                total = (
-                    table.full_cost(steps) if schedule is None else table.schedule_cost(schedule)
-                )
-                row.predicted_ms_per_image = total / row.images
+            # A latency table is calibrated under the engine; rows without hooks run plain
+            # diffusers, which it does not describe.
+            reuses = schedule is not None and len(schedule.reused_slots()) > 0
+            if table.mode == "latency" and row.output == "latent" and reuses:
+                row.predicted_ms_per_image = table.schedule_cost(schedule) / row.images

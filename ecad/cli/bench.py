@@ -149,20 +149,14 @@ def bench(
     if latency_table is not None:
         report.latency_table = str(latency_table)
     if calibrate_latency:
-        plain = report.row("plain diffusers", "latent")
         calibration = calibrate(
-            pipe,
-            family,
-            pipeline_call(pipe, family, settings),
-            pipeline_ms=plain.median_ms if plain else None,
-            repeats=repeats,
-            resolution=resolution,
+            pipe, family, pipeline_call(pipe, family, settings), repeats=repeats
         )
         table_path = calibration.table.save(out_dir / f"latency-{stem}.json")
         fit = calibration.to_json()
         del fit["table"]
         report.settings["latency_fit"] = fit
-        report.latency_table = str(table_path)
+        report.latency_table = table_path.name  # beside the report
         fill_predictions(report, cases, [*tables, calibration.table])
     if verify:
         report.settings["verify_max_rel_diff"] = verify_engines(pipe, family, settings, schedules)

@@ -7,11 +7,11 @@ computes is dead). Patterns: everything computed, nothing computed, and for each
 (a component of one block group) "only this type reused". A least-squares fit of
 ``base + sum(computed slots' cost)`` to those times gives one cost per component type (equal for
 every block of a group) and the base; the base also carries the pipeline's own per-step work
-outside the transformer (sampler, guidance), taken from the time of a plain pipeline call when
-one is given.
+outside the transformer (sampler, guidance, input preparation), timed as a whole pipeline call
+whose transformer is replaced by a stub returning a recorded output.
 
 Example:
-    >>> table = latency_table(pipe, family, call_kwargs, pipeline_ms=3270.0)  # doctest: +SKIP
+    >>> table = latency_table(pipe, family, call_kwargs)  # doctest: +SKIP
     >>> table.save("benchmarks/results/latency-pixart-alpha-256-b200.json")  # doctest: +SKIP
 """
 
@@ -103,7 +103,6 @@ def calibrate_latency(
     family: Any,
     call_kwargs: dict[str, Any],
     *,
-    pipeline_ms: float | None = None,
     repeats: int = 3,
     warmup: int = 1,
     resolution: int | None = None,
@@ -112,9 +111,6 @@ def calibrate_latency(
     :class:`~ecad.families.ModelFamily` or its name) under the engine's default configuration,
     at the shapes of ``call_kwargs`` (one pipeline call's keyword arguments, ``output_type``
     excluded). Milliseconds per transformer call.
-
-    ``pipeline_ms``: the time of one plain pipeline call with ``output_type="latent"`` and the
-    same arguments; the per-step time outside the transformer is derived from it.
     """
     from ecad.bench.timing import GpuTimer
     from ecad.caching import apply_schedule, remove_schedule
@@ -144,6 +140,7 @@ def calibrate_latency(
         return float(statistics.median(fn() for _ in range(repeats)))
 
     plain = median(lambda: timer(forward), warmup)
+    overhead = _pipeline_overhead(pipe, call_kwargs, args, kwargs, timer, repeats) / steps
     rows, measured, names = [], [], []
     for name, computed in _patterns(types):
         step1 = np.array([computed[t] for t in slot_type])
@@ -167,7 +164,6 @@ def calibrate_latency(
     design, target = np.array(rows), np.array(measured)
     coef, *_ = np.linalg.lstsq(design, target, rcond=None)
     fitted = design @ coef
-    overhead = 0.0 if pipeline_ms is None else max(0.0, pipeline_ms / steps - plain)
     per_type = dict(zip(types, coef[1:]))
     rows_per_call = int(_hidden_states(args, kwargs).shape[0])
     table = CostTable(
@@ -188,6 +184,31 @@ def calibrate_latency(
         for n, m, f in zip(names, measured, fitted)
     ]
     return LatencyCalibration(table, plain, overhead, patterns)
+
+
+def _pipeline_overhead(
+    pipe: Any, call_kwargs: dict[str, Any], args: tuple, kwargs: dict[str, Any], timer, repeats
+) -> float:
+    """Milliseconds of one pipeline call spent outside its transformer: the call is timed with
+    the transformer's forward replaced by one returning a recorded output."""
+    transformer = pipe.transformer
+    with torch.no_grad():
+        recorded = transformer(*args, **kwargs)
+    had_own = "forward" in transformer.__dict__
+    own = transformer.__dict__.get("forward")
+    transformer.forward = lambda *a, **k: recorded
+    try:
+        pipe(**call_kwargs, output_type="latent")  # warm-up
+        return float(
+            statistics.median(
+                timer(lambda: pipe(**call_kwargs, output_type="latent")) for _ in range(repeats)
+            )
+        )
+    finally:
+        if had_own:
+            transformer.forward = own
+        else:
+            del transformer.forward
 
 
 def latency_table(pipe: Any, family: Any, call_kwargs: dict[str, Any], **options: Any) -> CostTable:
