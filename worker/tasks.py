@@ -66,15 +66,29 @@ def _worker_name(task: Task) -> str:
     return str(getattr(task.request, "hostname", None) or socket.gethostname())
 
 
-@app.task(
-    bind=True,
-    base=EvaluatorTask,
-    name=GENERATE_SHARD,
-    autoretry_for=(TransientError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=8,
-)
+_TASK_OPTIONS = {
+    "bind": True,
+    "base": EvaluatorTask,
+    "autoretry_for": (TransientError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "max_retries": 8,
+}
+
+
+def _run_once(task: EvaluatorTask, task_key: str, digest: str, kind: str, work) -> dict:
+    """Bounded redelivery around ``work``: refuse once a failure is recorded or too many starts."""
+    if task.store.exists(attempts.failure_key(task_key)):
+        return {"failed": True}
+    if not attempts.count_start(task.store, task_key, _worker_name(task)):
+        log.error("giving up on %s: too many starts", task_key)
+        return {"failed": True}
+    faults.before_task(digest, kind)
+    work()
+    return {kind: True}
+
+
+@app.task(name=GENERATE_SHARD, **_TASK_OPTIONS)
 def generate_shard(self: EvaluatorTask, search_id: str, schedule_digest: str, shard: int) -> dict:
     """Generate one shard of a candidate's images into the store (skip if already there)."""
     ev = self.evaluator(search_id)
@@ -82,38 +96,16 @@ def generate_shard(self: EvaluatorTask, search_id: str, schedule_digest: str, sh
     gen_key = ev.setting.generation_key(schedule)
     if ev.images_done(gen_key, shard):
         return {"skipped": True}
-    task_key = f"generate-{gen_key}-{shard:04d}"
-    if self.store.exists(attempts.failure_key(task_key)):
-        return {"failed": True}
-    if not attempts.count_start(self.store, task_key, _worker_name(self)):
-        log.error("giving up on %s: too many starts", task_key)
-        return {"failed": True}
-    faults.before_task(schedule_digest, "generate")
-    ev.generate_shard(schedule, shard)
-    return {"generated": True}
+    return _run_once(self, f"generate-{gen_key}-{shard:04d}", schedule_digest, "generate",
+                     lambda: ev.generate_shard(schedule, shard))
 
 
-@app.task(
-    bind=True,
-    base=EvaluatorTask,
-    name=SCORE_SHARD,
-    autoretry_for=(TransientError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=8,
-)
+@app.task(name=SCORE_SHARD, **_TASK_OPTIONS)
 def score_shard(self: EvaluatorTask, search_id: str, schedule_digest: str, shard: int) -> dict:
     """Score one shard of a candidate (its images must be stored); skip if already scored."""
     ev = self.evaluator(search_id)
     candidate = ev.candidate(ev.load_schedule(schedule_digest))
     if ev.shard_done(candidate, shard):
         return {"skipped": True}
-    task_key = f"score-{candidate.evaluation_key}-{shard:04d}"
-    if self.store.exists(attempts.failure_key(task_key)):
-        return {"failed": True}
-    if not attempts.count_start(self.store, task_key, _worker_name(self)):
-        log.error("giving up on %s: too many starts", task_key)
-        return {"failed": True}
-    faults.before_task(schedule_digest, "score")
-    ev.score_shard(candidate, shard)
-    return {"scored": True}
+    return _run_once(self, f"score-{candidate.evaluation_key}-{shard:04d}", schedule_digest,
+                     "score", lambda: ev.score_shard(candidate, shard))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from ecad.atomic import write_atomic
 from ecad.cli.options import device_option, dtype_option, family_option, weights_option
 from ecad.errors import ConfigError
 from ecad.families import ModelFamily, get_family
@@ -192,7 +192,5 @@ def generate(
     }
     if not written:
         raise ConfigError("no images generated")
-    tmp = output_dir / f".manifest.json.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, output_dir / "manifest.json")
+    write_atomic(output_dir / "manifest.json", json.dumps(manifest, indent=2))
     click.echo(f"wrote {len(written)} images to {output_dir}")

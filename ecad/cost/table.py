@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ecad.atomic import write_atomic
 from ecad.errors import ConfigError, ScheduleMismatchError
 from ecad.schedules import Schedule, ScheduleLayout
 
@@ -111,12 +112,7 @@ class CostTable:
             raise ConfigError(f"{source}: cost table lacks field {exc.args[0]!r}") from exc
 
     def save(self, path: str | os.PathLike) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_json(), indent=2))
-        os.replace(tmp, p)
-        return p
+        return write_atomic(path, json.dumps(self.to_json(), indent=2))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CostTable:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ecad.atomic import write_atomic
 from ecad.errors import ScheduleFormatError
 from ecad.families import FAMILIES, ModelFamily, get_family
 from ecad.schedules.layout import ScheduleLayout
@@ -222,9 +223,4 @@ def schedule_to_json(schedule: Schedule) -> dict[str, Any]:
 
 def write_schedule(schedule: Schedule, path: str | os.PathLike) -> Path:
     """Write ``schedule`` atomically (temp file + rename) in the published format."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(schedule_to_json(schedule), indent=4))
-    os.replace(tmp, p)
-    return p
+    return write_atomic(path, json.dumps(schedule_to_json(schedule), indent=4))
