@@ -53,5 +53,9 @@ if task_time_limit >= visibility_timeout:
     )
 result_expires = _int("ECAD_RESULT_EXPIRES", 24 * 3600)
 
+# Pool children start as fresh interpreters: a forked child cannot use CUDA once its parent
+# (or any library it imported) has touched the driver, which a GPU host showed.
+worker_pool_start_method = os.environ.get("ECAD_WORKER_START_METHOD", "spawn")
+
 task_default_queue = GPU_QUEUE
 task_routes = {GENERATE_SHARD: {"queue": GPU_QUEUE}, SCORE_SHARD: {"queue": GPU_QUEUE}}

@@ -97,7 +97,7 @@ def generate_shard(self: EvaluatorTask, search_id: str, schedule_digest: str, sh
     if ev.images_done(gen_key, shard):
         return {"skipped": True}
     return _run_once(self, f"generate-{gen_key}-{shard:04d}", schedule_digest, "generate",
-                     lambda: ev.generate_shard(schedule, shard))
+                     lambda: ev.generate_shard(schedule, shard, score=True))
 
 
 @app.task(name=SCORE_SHARD, **_TASK_OPTIONS)

@@ -145,7 +145,8 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
     redis = RedisServer().start()
     env = {**os.environ, "ECAD_BROKER_URL": redis.url, "ECAD_STORE": str(store),
            "HF_HUB_OFFLINE": "1", "ECAD_VISIBILITY_TIMEOUT": "1800",
-           "ECAD_TASK_TIME_LIMIT": "1500", "PYTHONPATH": str(REPO)}
+           "ECAD_TASK_TIME_LIMIT": "1500",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     logs = root / f"logs-w{workers}{'-elastic' if elastic else ''}"
     logs.mkdir(exist_ok=True)
     procs: dict[str, subprocess.Popen] = {}
