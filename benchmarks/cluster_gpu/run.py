@@ -158,6 +158,8 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
         return procs[name]
 
     device = ["--device", "cpu"] if args.tiny else []
+    if args.tiny:  # CPU workers share the cores: one intra-op thread each avoids thrashing
+        env["OMP_NUM_THREADS"] = "1"
     first = workers // 2 if elastic else workers
     for i in range(first):
         start(f"worker{i}", "worker", "--gpu", str(i), *device, "--name", f"gpu{i}@bench")

@@ -23,12 +23,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_submitted_search_matches_local_search(cluster, tmp_path):
     spec = cluster_spec(tmp_path)
+    other = cluster_spec(tmp_path / "other", name="second", seed=7, generations=1)
     cluster.procs.worker("w1")
     cluster.procs.worker("w2")
     cluster.procs.scheduler()
     search_id = cluster.submit(spec)
+    second_id = cluster.submit(other)  # two searches at once share the workers
     cluster.wait_done(search_id)
+    cluster.wait_done(second_id)
     assert cluster_result(cluster, search_id) == local_result(tmp_path, spec)
+    assert cluster_result(cluster, second_id) == local_result(tmp_path / "other", other)
     status = cluster.cli("status", search_id)
     assert status.returncode == 0 and "done" in status.stdout, status.stderr
     assert "w1@test" in status.stdout or "w2@test" in status.stdout

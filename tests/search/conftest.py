@@ -29,6 +29,7 @@ def write_spec(tmp_path: Path, **overrides) -> Path:
         "seed": 1,
     }
     spec.update(overrides)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"{spec['name']}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
