@@ -41,7 +41,9 @@ def _pareto_png(session: SearchSession) -> bytes:
                 label=f"gen {rec['generation']} (HV {rec['hypervolume']:.3f})",
             )
     ax.set_xlabel("relative cost (1 = no caching)")
-    ax.set_ylabel(f"quality ({session.spec.quality['scorer']})")
+    quality = session.spec.quality
+    label = quality["scorer"] + (f" {quality['metric']}" if "metric" in quality else "")
+    ax.set_ylabel(f"quality ({label})")
     ax.set_title(f"Pareto front per generation - {session.search_id}")
     ax.grid(alpha=0.3)
     if hist:
