@@ -31,8 +31,7 @@ def main() -> None:
 
     family = get_family(args.family)
     pipe = random_pipeline(family, args.resolution, device=args.device, tiny=args.tiny)
-    counts = {g.name: len(getattr(pipe.transformer, g.module_list)) for g in family.block_groups}
-    layout = ScheduleLayout.for_family(family, counts)
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
     schedule = read_schedule(args.schedule) if args.schedule else fora(layout, 20, 3)
     settings = BenchSettings(resolution=args.resolution, batch=args.batch, steps=schedule.steps)
     kwargs = pipeline_call(pipe, family, settings)

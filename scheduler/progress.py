@@ -38,10 +38,12 @@ class ProgressBook:
             self._records[session.search_id] = rec
         return rec
 
-    def start_generation(self, session: SearchSession, cpu_seconds: float = 0.0) -> None:
+    def start_generation(self, session: SearchSession, cpu_seconds: float) -> None:
+        """``cpu_seconds``: the scheduler's CPU time so far (per-generation CPU is a difference)."""
         rec = self._record(session)
         rec["generation"] = session.generation
         rec["generation_started"] = time.time()
+        self._cpu_at_start[session.search_id] = cpu_seconds
 
     def update(self, session: SearchSession, stats: dict[str, int], dispatcher: Any) -> None:
         rec = self._record(session)
@@ -64,7 +66,7 @@ class ProgressBook:
     def finish_generation(self, session: SearchSession, record: dict, cpu_seconds: float) -> None:
         rec = self._record(session)
         started = rec.get("generation_started", time.time())
-        cpu_before = self._cpu_at_start.get(session.search_id, 0.0)
+        cpu_before = self._cpu_at_start.get(session.search_id, cpu_seconds)
         rec["generations"].append(
             {
                 "generation": record["generation"],
@@ -75,7 +77,6 @@ class ProgressBook:
                 "counts": record["counts"],
             }
         )
-        self._cpu_at_start[session.search_id] = cpu_seconds
         rec["phase"] = session.phase
         rec["generation"] = session.generation
         rec["in_flight"] = 0

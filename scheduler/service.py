@@ -18,10 +18,11 @@ from typing import Any
 
 from ecad.errors import EcadError, TransientError
 from ecad.search import Evaluator, SearchSession
-from ecad.search.evaluation import evaluation_record_key
+from ecad.search.evaluation import evaluation_record_key, score_key, shard_marker_key
 from ecad.store import ObjectStore
 from scheduler.dispatch import Dispatcher
 from scheduler.progress import ProgressBook
+from worker.attempts import task_key
 from worker.names import GENERATE_SHARD, SCORE_SHARD
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class SchedulerService:
                 for c in pending
                 if c.feasible and self._exists(evaluation_record_key(c.evaluation_key))
             }
-            self.progress.start_generation(session)
+            self.progress.start_generation(session, self.cpu_seconds)
         ref_digest = None
         ref_gen_key = None
         if ev.needs_references:
@@ -130,11 +131,10 @@ class SchedulerService:
                 counts["cached" if digest in run.precached else "evaluated"] += 1
                 stats["shards_done"] += n_shards
                 continue
-            task_keys = [f"generate-{cand.generation_key}-{s:04d}" for s in range(n_shards)] + [
-                f"score-{cand.evaluation_key}-{s:04d}" for s in range(n_shards)
-            ]
+            task_keys = [task_key("generate", cand.generation_key, s) for s in range(n_shards)]
+            task_keys += [task_key("score", cand.evaluation_key, s) for s in range(n_shards)]
             if ref_gen_key:
-                task_keys += [f"generate-{ref_gen_key}-{s:04d}" for s in range(n_shards)]
+                task_keys += [task_key("generate", ref_gen_key, s) for s in range(n_shards)]
             if failures.intersection(task_keys):
                 qualities[digest] = None
                 stats["failed"] += 1
@@ -149,17 +149,17 @@ class SchedulerService:
             candidate = ev.candidate(cand.schedule)
             scored = 0
             for s in range(n_shards):
-                score_task = f"score-{cand.evaluation_key}-{s:04d}"
-                if self._exists(f"scores/{cand.evaluation_key}/shard-{s:04d}.json"):
+                score_task = task_key("score", cand.evaluation_key, s)
+                if self._exists(score_key(cand.evaluation_key, s)):
                     self.dispatcher.done(score_task)
                     scored += 1
                     continue
-                gen_task = f"generate-{cand.generation_key}-{s:04d}"
-                images = self._exists(f"images/{cand.generation_key}/shard-{s:04d}.json")
+                gen_task = task_key("generate", cand.generation_key, s)
+                images = self._exists(shard_marker_key(cand.generation_key, s))
                 ref_ready = True
                 if ref_gen_key:
-                    ref_task = f"generate-{ref_gen_key}-{s:04d}"
-                    ref_ready = self._exists(f"images/{ref_gen_key}/shard-{s:04d}.json")
+                    ref_task = task_key("generate", ref_gen_key, s)
+                    ref_ready = self._exists(shard_marker_key(ref_gen_key, s))
                     if ref_ready:
                         self.dispatcher.done(ref_task)
                     else:

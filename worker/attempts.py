@@ -14,6 +14,21 @@ import time
 from ecad.store import ObjectStore
 
 
+def task_key(kind: str, output_key: str, shard: int) -> str:
+    """Identity of one shard task: ``generate-<generation key>-NNNN`` or
+    ``score-<evaluation key>-NNNN``. Shared by the tasks and the scheduler."""
+    return f"{kind}-{output_key}-{shard:04d}"
+
+
+def output_marker(task: str) -> str:
+    """The store key whose existence means ``task`` finished."""
+    from ecad.search.evaluation import score_key, shard_marker_key
+
+    kind, output, shard = task.split("-")
+    marker = shard_marker_key if kind == "generate" else score_key
+    return marker(output, int(shard))
+
+
 def max_attempts() -> int:
     return int(os.environ.get("ECAD_MAX_TASK_ATTEMPTS", "3"))
 

@@ -96,7 +96,8 @@ def generate_shard(self: EvaluatorTask, search_id: str, schedule_digest: str, sh
     gen_key = ev.setting.generation_key(schedule)
     if ev.images_done(gen_key, shard):
         return {"skipped": True}
-    return _run_once(self, f"generate-{gen_key}-{shard:04d}", schedule_digest, "generate",
+    key = attempts.task_key("generate", gen_key, shard)
+    return _run_once(self, key, schedule_digest, "generate",
                      lambda: ev.generate_shard(schedule, shard, score=True))
 
 
@@ -107,5 +108,6 @@ def score_shard(self: EvaluatorTask, search_id: str, schedule_digest: str, shard
     candidate = ev.candidate(ev.load_schedule(schedule_digest))
     if ev.shard_done(candidate, shard):
         return {"skipped": True}
-    return _run_once(self, f"score-{candidate.evaluation_key}-{shard:04d}", schedule_digest,
+    return _run_once(self, attempts.task_key("score", candidate.evaluation_key, shard),
+                     schedule_digest,
                      "score", lambda: ev.score_shard(candidate, shard))

@@ -86,7 +86,6 @@ def seed_embeddings(store_dir: Path, spec_path: Path) -> None:
     from ecad.families.loading import load_pipeline
     from ecad.generation import PromptEmbeddings
     from ecad.search import load_spec
-    from ecad.search.evaluation import _safetensors_bytes
     from ecad.search.setting import EvaluationSetting
     from ecad.store import FilesystemStore
 
@@ -97,7 +96,7 @@ def seed_embeddings(store_dir: Path, spec_path: Path) -> None:
     tensors = {k: v.cpu() for k, v in random_embeddings(pipe, family, len(setting.prompts)).items()}
     emb = PromptEmbeddings(family.name, setting.weights_id, setting.prompts, tensors)
     FilesystemStore(store_dir).put(f"embeddings/{setting.embeddings_key()}.safetensors",
-                                   _safetensors_bytes(emb))
+                                   emb.to_bytes())
 
 
 class GpuSampler:
@@ -249,7 +248,7 @@ def generate_alone(models: dict, spec_path: Path, args) -> dict:
     res = 64 if args.tiny else args.resolution
     settings = GenerationSettings(res, res, 20, 4.5, num_images_per_prompt=args.images_per_prompt,
                                   batch_size=args.shard_size)
-    layout = ScheduleLayout.for_family(family, {"blocks": len(pipe.transformer.transformer_blocks)})
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
     out = {}
     for name, sched in (("no-cache", None), ("fora-3", fora(layout, 20, 3))):
         list(generate_images(pipe, family, emb, settings, sched, pairs=[(0, 0)]))  # warm-up

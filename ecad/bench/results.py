@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecad.atomic import write_atomic
 from ecad.errors import ConfigError
 
 __all__ = ["BenchReport", "BenchRow"]
@@ -111,12 +112,7 @@ class BenchReport:
             raise ConfigError(f"not a benchmark report: {exc}") from exc
 
     def save(self, path: str | os.PathLike) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_json(), indent=2))
-        os.replace(tmp, p)
-        return p
+        return write_atomic(path, json.dumps(self.to_json(), indent=2))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BenchReport:

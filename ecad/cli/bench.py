@@ -132,8 +132,7 @@ def bench(
         "building %s%s at %dpx on %s", "tiny " if tiny else "", family.name, resolution, device
     )
     pipe = random_pipeline(family, resolution, device=device, dtype=dtype, tiny=tiny)
-    counts = {g.name: len(getattr(pipe.transformer, g.module_list)) for g in family.block_groups}
-    layout = ScheduleLayout.for_family(family, counts)
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
     schedules = [fora(layout, steps, n) for n in fora_n]
     schedules += [_named(read_schedule(f), f) for f in schedule_files]
     cases = bench_cases(schedules, Schedule.full(layout, steps), compare_engines)

@@ -80,8 +80,7 @@ def _table(
     counts = counter.get_flop_counts()
     root = type(model).__name__
     linear_only = mode == "macs-linear"
-    block_counts = {g.name: len(getattr(model, g.module_list)) for g in family.block_groups}
-    layout = ScheduleLayout.for_family(family, block_counts)
+    layout = ScheduleLayout.for_model(family, model)
     slot_costs = np.zeros(layout.num_slots)
     groups = {g.name: g for g in family.block_groups}
     for i, slot in enumerate(layout.slots):

@@ -121,8 +121,7 @@ def calibrate_latency(
         raise ConfigError(f"repeats must be >= 1, got {repeats}")
     transformer = pipe.transformer
     family = get_family(family)
-    counts = {g.name: len(getattr(transformer, g.module_list)) for g in family.block_groups}
-    layout = ScheduleLayout.for_family(family, counts)
+    layout = ScheduleLayout.for_model(family, transformer)
     types = _component_types(layout)
     consumers = _consumer_types(transformer, layout)
     slot_type = [(s.group, s.component) for s in layout.slots]

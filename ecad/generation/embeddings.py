@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
 
+from ecad.atomic import write_atomic
 from ecad.errors import ConfigError
 from ecad.families import ModelFamily, get_family
 from ecad.generation.adapters import adapter_for
@@ -43,43 +44,53 @@ class PromptEmbeddings:
             out[name] = picked.to(dtype) if picked.is_floating_point() else picked
         return out
 
-    def save(self, path: str | os.PathLike) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
+    def to_bytes(self) -> bytes:
+        """The safetensors file, metadata included (what :meth:`save` writes)."""
         meta = {
             "family": self.family,
             "weights": self.weights,
             "prompts": json.dumps(list(self.prompts)),
         }
-        tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-        save_file({k: v.contiguous().cpu() for k, v in self.tensors.items()}, str(tmp), meta)
-        os.replace(tmp, p)
-        return p
+        return save({k: v.contiguous().cpu() for k, v in self.tensors.items()}, metadata=meta)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return write_atomic(path, self.to_bytes())
 
     @classmethod
-    def load(cls, path: str | os.PathLike, family: ModelFamily | None = None) -> PromptEmbeddings:
-        from safetensors import safe_open
-
-        p = Path(path)
+    def from_bytes(
+        cls, data: bytes, family: ModelFamily | None = None, source: str = "<embeddings>"
+    ) -> PromptEmbeddings:
+        """Parse and check a safetensors embeddings file (from disk or the object store)."""
         try:
-            with safe_open(str(p), framework="pt") as f:
-                meta = f.metadata() or {}
-            tensors = load_file(str(p))
+            header_len = int.from_bytes(data[:8], "little")
+            meta = json.loads(data[8 : 8 + header_len]).get("__metadata__") or {}
+            tensors = load(data)
         except Exception as exc:  # safetensors raises several types for a bad file
-            raise ConfigError(f"{p}: not a readable embeddings file ({exc})") from exc
+            raise ConfigError(f"{source}: not a readable embeddings file ({exc})") from exc
         if "family" not in meta or "prompts" not in meta:
             raise ConfigError(
-                f"{p}: embeddings file has no family/prompts metadata; rerun ecad embed"
+                f"{source}: embeddings file has no family/prompts metadata; rerun ecad embed"
             )
         emb = cls(
             meta["family"], meta.get("weights", ""), tuple(json.loads(meta["prompts"])), tensors
         )
         if family is not None and get_family(emb.family) is not family:
-            raise ConfigError(f"{p}: embeddings are for {emb.family}, not {family.name}")
+            raise ConfigError(f"{source}: embeddings are for {emb.family}, not {family.name}")
         expected = set(adapter_for(get_family(emb.family)).embedding_names)
         if set(tensors) != expected:
-            raise ConfigError(f"{p}: tensors {sorted(tensors)} != expected {sorted(expected)}")
+            raise ConfigError(
+                f"{source}: tensors {sorted(tensors)} != expected {sorted(expected)}"
+            )
         return emb
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, family: ModelFamily | None = None) -> PromptEmbeddings:
+        p = Path(path)
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot read embeddings file ({exc.strerror})") from exc
+        return cls.from_bytes(data, family, source=str(p))
 
 
 @torch.no_grad()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from ecad.errors import ScheduleMismatchError
 from ecad.families import ModelFamily, Slot, get_family
@@ -39,6 +40,13 @@ class ScheduleLayout:
             fam.name,
             tuple((g.name, int(counts.get(g.name, g.num_blocks))) for g in fam.block_groups),
         )
+
+    @classmethod
+    def for_model(cls, family: ModelFamily | str, transformer: Any) -> ScheduleLayout:
+        """The layout of a loaded (or meta-device) transformer: its own block counts."""
+        fam = get_family(family) if isinstance(family, str) else family
+        counts = {g.name: len(getattr(transformer, g.module_list)) for g in fam.block_groups}
+        return cls.for_family(fam, counts)
 
     @property
     def family(self) -> ModelFamily:

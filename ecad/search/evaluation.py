@@ -93,6 +93,7 @@ class Evaluator:
         self._pipe: Any = None
         self._embeddings: Any = None
         self._scorer: Any = None
+        self._published: set[str] = set()
         self._io = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="ecad-io")
 
     # candidates --------------------------------------------------------------------------
@@ -111,10 +112,13 @@ class Evaluator:
 
     def publish_schedule(self, schedule: Schedule) -> str:
         """Store the schedule so tasks can refer to it by digest; returns the digest."""
-        key = schedule_key(schedule.digest())
-        if not self.store.exists(key):
-            self.store.put(key, json.dumps(schedule_to_json(schedule)).encode())
-        return schedule.digest()
+        digest = schedule.digest()
+        if digest not in self._published:  # the scheduler publishes on every tick
+            key = schedule_key(digest)
+            if not self.store.exists(key):
+                self.store.put(key, json.dumps(schedule_to_json(schedule)).encode())
+            self._published.add(digest)
+        return digest
 
     def load_schedule(self, digest: str) -> Schedule:
         data = self.store.get_json(schedule_key(digest))
@@ -131,7 +135,7 @@ class Evaluator:
         return get_family(self.spec.family)
 
     def embeddings(self):
-        from ecad.generation import embed_prompts
+        from ecad.generation import PromptEmbeddings, embed_prompts
 
         with self._lock:
             if self._embeddings is not None:
@@ -151,8 +155,10 @@ class Evaluator:
                     encoder, self._family(), self.setting.prompts, self.setting.weights_id
                 )
                 del encoder
-                self.store.put(key, _safetensors_bytes(emb))
-            self._embeddings = _load_embeddings(self.store.get(key), self._family())
+                self.store.put(key, emb.to_bytes())
+            self._embeddings = PromptEmbeddings.from_bytes(
+                self.store.get(key), self._family(), source=key
+            )
             return self._embeddings
 
     def pipeline(self):
@@ -330,23 +336,3 @@ def scorer_options(quality: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def _finite_or_str(value: float) -> float | str:
     # JSON has no inf/nan; PSNR of identical images is inf.
     return float(value) if np.isfinite(value) else str(value)
-
-
-def _safetensors_bytes(emb) -> bytes:
-    from safetensors.torch import save
-
-    meta = {"family": emb.family, "weights": emb.weights, "prompts": json.dumps(list(emb.prompts))}
-    return save({k: v.contiguous().cpu() for k, v in emb.tensors.items()}, metadata=meta)
-
-
-def _load_embeddings(data: bytes, family):
-    from safetensors.torch import load
-
-    from ecad.generation import PromptEmbeddings
-
-    # Reparse metadata from the header (safetensors' load() drops it).
-    header_len = int.from_bytes(data[:8], "little")
-    meta = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
-    return PromptEmbeddings(
-        meta["family"], meta.get("weights", ""), tuple(json.loads(meta["prompts"])), load(data)
-    )

@@ -105,6 +105,8 @@ class SearchSession:
         self.state = state
         self.n_var = spec.steps * self.layout.num_slots
         self._driver: NsgaDriver | None = None
+        # The scheduler asks for the pending candidates every tick; build them once per batch.
+        self._pending: tuple[tuple, list[PendingCandidate]] | None = None
 
     # creation / opening --------------------------------------------------------------------
     @classmethod
@@ -228,6 +230,9 @@ class SearchSession:
             self.state["phase"] = "evaluate"
             self.state["generation_started"] = time.time()
             self._save_state()
+        batch = (self.generation, tuple(self.state["pending"]))
+        if self._pending is not None and self._pending[0] == batch:
+            return self._pending[1]
         X = unpack_genomes(self.state["pending"], self.n_var)
         out = []
         for i, row in enumerate(X):
@@ -247,6 +252,7 @@ class SearchSession:
                     evaluation_key(gen_key, self.spec.quality),
                 )
             )
+        self._pending = (batch, out)
         return out
 
     def complete(self, qualities: dict[str, float | None], counts: dict[str, int]) -> dict:

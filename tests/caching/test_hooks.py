@@ -11,14 +11,12 @@ from ecad.families import get_family
 from ecad.families.loading import load_pipeline
 from ecad.schedules import Schedule, ScheduleLayout
 from ecad.schedules.heuristics import fora, no_cache
+from tests.caching.tiny_calls import STEPS, run_pipe
 from tests.conftest import FAMILY_NAMES
-
-STEPS = 6
 
 
 def _layout(pipe, family):
-    counts = {g.name: len(getattr(pipe.transformer, g.module_list)) for g in family.block_groups}
-    return ScheduleLayout.for_family(family, counts)
+    return ScheduleLayout.for_model(family, pipe.transformer)
 
 
 def _on_step(family, fn):
@@ -33,20 +31,6 @@ def _on_step(family, fn):
     return {"callback_on_step_end": on_end}
 
 
-def _run(pipe, family, **extra):
-    kwargs = dict(
-        prompt=["a red cube", "two cats"],
-        num_inference_steps=STEPS,
-        height=64,
-        width=64,
-        guidance_scale=family.default_guidance,
-        output_type="pt",
-        generator=torch.Generator().manual_seed(0),
-    )
-    if family.kind == "pixart":
-        kwargs.update(use_resolution_binning=False, clean_caption=False)
-    kwargs.update(extra)
-    return pipe(**kwargs).images
 
 
 @pytest.fixture(scope="module", params=FAMILY_NAMES)
@@ -58,33 +42,34 @@ def setup(request, tiny_dirs):
 
 def test_all_recompute_is_bit_identical_and_removal_restores(setup):
     family, pipe, layout = setup
-    plain = _run(pipe, family)
+    plain = run_pipe(pipe, family)
     keys = list(pipe.transformer.state_dict())
     apply_schedule(pipe, no_cache(layout, STEPS))
-    assert torch.equal(_run(pipe, family), plain)
+    assert torch.equal(run_pipe(pipe, family), plain)
     apply_schedule(pipe, fora(layout, STEPS, 3))
-    cached = _run(pipe, family)
+    cached = run_pipe(pipe, family)
     assert torch.isfinite(cached).all()
     assert not torch.equal(cached, plain)
-    assert torch.equal(_run(pipe, family), cached), "second call must not see the first's caches"
+    again = run_pipe(pipe, family)
+    assert torch.equal(again, cached), "second call must not see the first's caches"
     assert list(pipe.transformer.state_dict()) == keys
     remove_schedule(pipe)
-    assert torch.equal(_run(pipe, family), plain)
+    assert torch.equal(run_pipe(pipe, family), plain)
     assert not any(hasattr(m, "_diffusers_hook") for m in pipe.transformer.transformer_blocks)
 
 
 def test_call_that_raised_midway_leaks_nothing(setup):
     family, pipe, layout = setup
     apply_schedule(pipe, fora(layout, STEPS, 2))
-    reference = _run(pipe, family)
+    reference = run_pipe(pipe, family)
 
     def explode(step):
         if step == 3:
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        _run(pipe, family, **_on_step(family, explode))
-    assert torch.equal(_run(pipe, family), reference)
+        run_pipe(pipe, family, **_on_step(family, explode))
+    assert torch.equal(run_pipe(pipe, family), reference)
     assert cache_stats(pipe)["cached_bytes"] == 0
     remove_schedule(pipe)
 
@@ -92,7 +77,7 @@ def test_call_that_raised_midway_leaks_nothing(setup):
 def test_exception_inside_transformer_resets_caches(setup):
     family, pipe, layout = setup
     apply_schedule(pipe, fora(layout, STEPS, 3))
-    reference = _run(pipe, family)
+    reference = run_pipe(pipe, family)
     block = pipe.transformer.transformer_blocks[-1]
     calls = {"n": 0}
 
@@ -104,11 +89,11 @@ def test_exception_inside_transformer_resets_caches(setup):
     handle = block.register_forward_pre_hook(fail_on_third, with_kwargs=True)
     try:
         with pytest.raises(RuntimeError, match="inside"):
-            _run(pipe, family)
+            run_pipe(pipe, family)
     finally:
         handle.remove()
     assert cache_stats(pipe)["cached_bytes"] == 0
-    assert torch.equal(_run(pipe, family), reference)
+    assert torch.equal(run_pipe(pipe, family), reference)
     remove_schedule(pipe)
 
 
@@ -116,7 +101,7 @@ def test_step_count_mismatch_is_a_clear_error(setup):
     family, pipe, layout = setup
     apply_schedule(pipe, fora(layout, STEPS, 3))
     with pytest.raises(ScheduleMismatchError, match=f"schedule has {STEPS} steps"):
-        _run(pipe, family, num_inference_steps=STEPS + 2)
+        run_pipe(pipe, family, num_inference_steps=STEPS + 2)
     remove_schedule(pipe)
 
 
@@ -136,7 +121,7 @@ def test_only_reused_components_hold_a_cache(setup):
     apply_schedule(pipe, Schedule(layout, bits))
     seen = []
 
-    _run(pipe, family, **_on_step(family, lambda step: seen.append(cache_stats(pipe))))
+    run_pipe(pipe, family, **_on_step(family, lambda step: seen.append(cache_stats(pipe))))
     assert all(s["cached_components"] == 1 for s in seen)
     assert seen[0]["cached_bytes"] == 0  # slot 1 recomputed at step 1: nothing kept yet
     assert seen[1]["cached_bytes"] > 0
@@ -205,9 +190,9 @@ def test_flux_true_cfg_branches_keep_their_own_caches(tiny_dirs):
     pipe = load_pipeline(family, str(tiny_dirs["flux-dev"]))
     layout = _layout(pipe, family)
     extra = dict(negative_prompt=["blurry", "blurry"], true_cfg_scale=2.0)
-    plain = _run(pipe, family, **extra)
+    plain = run_pipe(pipe, family, **extra)
     apply_schedule(pipe, no_cache(layout, STEPS))
-    assert torch.equal(_run(pipe, family, **extra), plain)
+    assert torch.equal(run_pipe(pipe, family, **extra), plain)
     apply_schedule(pipe, fora(layout, STEPS, 3))
     branches = set()
 
@@ -218,7 +203,7 @@ def test_flux_true_cfg_branches_keep_their_own_caches(tiny_dirs):
                 if registry and name in registry.hooks:
                     branches.update(registry.hooks[name].cache)
 
-    cached = _run(pipe, family, **_on_step(family, probe), **extra)
+    cached = run_pipe(pipe, family, **_on_step(family, probe), **extra)
     assert branches == {"cond", "uncond"}
     assert torch.isfinite(cached).all() and not torch.equal(cached, plain)
-    assert torch.equal(_run(pipe, family, **extra), cached)
+    assert torch.equal(run_pipe(pipe, family, **extra), cached)

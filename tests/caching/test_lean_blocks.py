@@ -14,30 +14,14 @@ from ecad.families import get_family
 from ecad.families.loading import load_pipeline
 from ecad.schedules import Schedule, ScheduleLayout
 from ecad.schedules.heuristics import fora, random_schedule
+from tests.caching.tiny_calls import STEPS, run_pipe
 from tests.conftest import FAMILY_NAMES
-
-STEPS = 6
 
 
 def _layout(pipe, family):
-    counts = {g.name: len(getattr(pipe.transformer, g.module_list)) for g in family.block_groups}
-    return ScheduleLayout.for_family(family, counts)
+    return ScheduleLayout.for_model(family, pipe.transformer)
 
 
-def _run(pipe, family, **extra):
-    kwargs = dict(
-        prompt=["a red cube", "two cats"],
-        num_inference_steps=STEPS,
-        height=64,
-        width=64,
-        guidance_scale=family.default_guidance,
-        output_type="pt",
-        generator=torch.Generator().manual_seed(0),
-    )
-    if family.kind == "pixart":
-        kwargs.update(use_resolution_binning=False, clean_caption=False)
-    kwargs.update(extra)
-    return pipe(**kwargs).images
 
 
 def _schedules(layout):
@@ -62,7 +46,7 @@ def setup(request, tiny_dirs):
 def _outputs(pipe, family, config, **extra):
     apply_schedule(pipe, config)
     try:
-        images = _run(pipe, family, **extra)
+        images = run_pipe(pipe, family, **extra)
         return images, cache_stats(pipe)
     finally:
         remove_schedule(pipe)
@@ -120,9 +104,9 @@ def test_lean_block_runs_a_component_only_at_its_computed_steps(setup):
     try:
         apply_schedule(pipe, Schedule(layout, bits))
         if family.kind == "pixart":
-            _run(pipe, family, callback=on_step, callback_steps=1)
+            run_pipe(pipe, family, callback=on_step, callback_steps=1)
         else:
-            _run(pipe, family, callback_on_step_end=on_step)
+            run_pipe(pipe, family, callback_on_step_end=on_step)
     finally:
         handle.remove()
         remove_schedule(pipe)
@@ -154,7 +138,7 @@ def test_block_without_recipe_falls_back_to_component_hooks(tiny_dirs, monkeypat
     try:
         assert "ecad_schedule_component" in first.attn1._diffusers_hook.hooks
         assert "ecad_schedule_block" in pipe.transformer.transformer_blocks[1]._diffusers_hook.hooks
-        torch.testing.assert_close(_run(pipe, family), ref, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(run_pipe(pipe, family), ref, rtol=1e-5, atol=1e-5)
     finally:
         remove_schedule(pipe)
 
@@ -215,7 +199,7 @@ def test_lean_blocks_hand_components_contiguous_inputs(tiny_dirs):
     ]
     try:
         apply_schedule(pipe, random_schedule(layout, STEPS, 0.5, 3))
-        _run(pipe, family)
+        run_pipe(pipe, family)
     finally:
         for handle in handles:
             handle.remove()

@@ -26,8 +26,7 @@ def test_calibration_fits_one_cost_per_component_type(setup):
     family, pipe, call = setup
     calibration = calibrate_latency(pipe, family, call, repeats=1, warmup=0)
     table = calibration.table
-    counts = {g.name: len(getattr(pipe.transformer, g.module_list)) for g in family.block_groups}
-    assert table.layout == ScheduleLayout.for_family(family, counts)
+    assert table.layout == ScheduleLayout.for_model(family, pipe.transformer)
     assert (table.mode, table.unit, table.resolution) == ("latency", "ms", 64)
     assert table.batch == (2 if family.kind == "pixart" else 1)  # rows per transformer call
     by_type: dict = {}
@@ -58,6 +57,5 @@ def test_calibration_leaves_the_pipeline_as_it_was(setup):
     assert getattr(pipe.transformer.forward, "__name__", "") != "<lambda>"  # stub removed
     after = pipe(**call, output_type="latent", generator=torch.Generator().manual_seed(0))
     assert torch.equal(before.images, after.images)
-    counts = {g.name: len(getattr(pipe.transformer, g.module_list)) for g in family.block_groups}
-    apply_schedule(pipe, fora(ScheduleLayout.for_family(family, counts), 3, 2))
+    apply_schedule(pipe, fora(ScheduleLayout.for_model(family, pipe.transformer), 3, 2))
     remove_schedule(pipe)  # the engine still applies and removes cleanly

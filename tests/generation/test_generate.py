@@ -86,8 +86,7 @@ def test_embeddings_match_prompt_path(loaded, tiny_dirs):
 
 def test_schedule_applied_for_the_run_only(loaded):
     family, pipe, emb = loaded
-    counts = {g.name: len(getattr(pipe.transformer, g.module_list)) for g in family.block_groups}
-    schedule = fora(ScheduleLayout.for_family(family, counts), 4, 2)
+    schedule = fora(ScheduleLayout.for_model(family, pipe.transformer), 4, 2)
     settings = _settings(family, num_images_per_prompt=1)
     plain = [g.image for g in generate_images(pipe, family, emb, settings)]
     cached = [g.image for g in generate_images(pipe, family, emb, settings, schedule)]

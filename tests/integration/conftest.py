@@ -33,13 +33,7 @@ class Cluster:
     def store(self):
         from ecad.store.s3 import S3Store
 
-        old = dict(os.environ)
-        os.environ.update({k: v for k, v in self.env.items() if k.startswith("ECAD_S3")})
-        try:
-            return S3Store.from_env()
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
+        return S3Store.from_env(env=self.env)
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "ecad.cli", *args], env=self.env,

@@ -17,6 +17,7 @@ from tests.integration.conftest import (
     cluster_spec,
     local_result,
 )
+from worker.attempts import output_marker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -53,10 +54,7 @@ def test_sigkilled_worker_shard_runs_elsewhere(cluster, tmp_path):
     def victim_busy():
         store = cluster.store()
         for key, rec in attempts(cluster).items():
-            kind, out_key, shard = key.split("-")
-            marker = (f"images/{out_key}/shard-{shard}.json" if kind == "generate"
-                      else f"scores/{out_key}/shard-{shard}.json")
-            if rec["workers"][-1].startswith("w1") and not store.exists(marker):
+            if rec["workers"][-1].startswith("w1") and not store.exists(output_marker(key)):
                 return key
         return None
 
@@ -120,10 +118,7 @@ def test_elastic_workers_join_and_leave(cluster, tmp_path):
     first.send_signal(signal.SIGTERM)
     assert first.wait(60) == 0
     store = cluster.store()
-    kind, out_key, shard = key.split("-")
-    marker = (f"images/{out_key}/shard-{shard}.json" if kind == "generate"
-              else f"scores/{out_key}/shard-{shard}.json")
-    assert store.exists(marker), "the task in hand at SIGTERM must be finished"
+    assert store.exists(output_marker(key)), "the task in hand at SIGTERM must be finished"
     cluster.wait_done(search_id)
     assert cluster_result(cluster, search_id) == local_result(tmp_path, spec)
 
