@@ -85,7 +85,7 @@ class SchedulerService:
             failures = {k.split("/", 1)[1][: -len(".json")] for k in self.store.list("failures/")}
             for search_id in self.active_searches():
                 try:
-                    active |= self.advance(search_id, failures)
+                    active |= self._advance_through(search_id, failures)
                 except TransientError:
                     raise
                 except EcadError as exc:
@@ -93,6 +93,15 @@ class SchedulerService:
         finally:
             self.cpu_seconds += time.process_time() - started
         return active
+
+    def _advance_through(self, search_id: str, failures: set[str]) -> bool:
+        """Advance; once a generation completes, ask for and queue the next one at once rather
+        than a tick later (the workers are idle until it is queued)."""
+        while True:
+            generation = self.runs[search_id].generation if search_id in self.runs else None
+            active = self.advance(search_id, failures)
+            if not active or self.runs[search_id].session.generation == generation:
+                return active
 
     def advance(self, search_id: str, failures: set[str]) -> bool:
         run = self._run(search_id)

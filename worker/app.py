@@ -1,6 +1,33 @@
 """The Celery application. Workers also import :mod:`worker.tasks` (see ``include``)."""
 
-from celery import Celery
+from celery import Celery, signals
+
+from worker.watchdog import TaskWatchdog
 
 app = Celery("ecad", include=["worker.tasks"])
 app.config_from_object("worker.config")
+
+_watchdog: TaskWatchdog | None = None
+
+
+@signals.worker_init.connect
+def _watch_thread_pool(sender=None, **_):
+    """Thread pools get no time limits from Celery; the watchdog enforces them."""
+    global _watchdog
+    pool = getattr(sender, "pool_cls", None)  # "threads" here; resolved to a class later
+    if "thread" in (pool if isinstance(pool, str) else getattr(pool, "__module__", "")):
+        limit = float(app.conf.task_time_limit)
+        _watchdog = TaskWatchdog(limit)
+        _watchdog.start(interval_s=min(5.0, max(0.5, limit / 4)))
+
+
+@signals.task_prerun.connect
+def _task_started(task_id=None, task=None, **_):
+    if _watchdog is not None:
+        _watchdog.started(task_id, getattr(task, "name", "?"))
+
+
+@signals.task_postrun.connect
+def _task_finished(task_id=None, **_):
+    if _watchdog is not None:
+        _watchdog.finished(task_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections import OrderedDict
 from typing import Any, ClassVar
 
@@ -25,25 +26,32 @@ class EvaluatorTask(Task):
     abstract = True
     _evaluators: ClassVar[OrderedDict[str, Any]] = OrderedDict()
     _store: Any = None
+    _lock: ClassVar[threading.Lock] = threading.Lock()  # thread-pool workers share the cache
     max_cached_searches = 2
 
     @property
     def store(self):
-        if EvaluatorTask._store is None:
-            from ecad.store import open_store
+        with EvaluatorTask._lock:
+            if EvaluatorTask._store is None:
+                from ecad.store import open_store
 
-            EvaluatorTask._store = open_store(os.environ.get("ECAD_STORE", "runs/store"))
-        return EvaluatorTask._store
+                EvaluatorTask._store = open_store(os.environ.get("ECAD_STORE", "runs/store"))
+            return EvaluatorTask._store
 
     def evaluator(self, search_id: str):
+        store = self.store
+        with EvaluatorTask._lock:
+            return self._evaluator(search_id, store)
+
+    def _evaluator(self, search_id: str, store: Any):
         from ecad.search import Evaluator, SearchSpec
 
         cache = EvaluatorTask._evaluators
         if search_id not in cache:
-            spec = SearchSpec(self.store.get_json(f"searches/{search_id}/spec.json"))
+            spec = SearchSpec(store.get_json(f"searches/{search_id}/spec.json"))
             cache[search_id] = Evaluator(
                 spec,
-                self.store,
+                store,
                 device=_device(),
                 dtype=os.environ.get("ECAD_WORKER_DTYPE") or None,
             )

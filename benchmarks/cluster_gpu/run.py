@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def write_spec(root: Path, models: dict, args) -> Path:
         "prompts": {"file": str(prompts)}, "images_per_prompt": args.images_per_prompt,
         "quality": {"scorer": "image-reward", "checkpoint": models["checkpoint"],
                     "med_config": models["med_config"], "tokenizer": models["tokenizer"],
-                    "batch_size": args.shard_size},
+                    "batch_size": args.shard_size, "tf32": not args.strict_fp32},
         "cost": {"mode": "macs"}, "population": args.population,
         "generations": args.generations, "min_diff": 20,
         "initial_population": {"heuristics": ["fora:2", "fora:3", "tgate:2:8"]},
@@ -139,15 +140,16 @@ class GpuSampler:
 
 def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = False) -> dict:
     store = root / f"store-w{workers}{'-elastic' if elastic else ''}"
-    store.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(store, ignore_errors=True)  # a fresh store: nothing cached from a last run
+    store.mkdir(parents=True)
     seed_embeddings(store, spec)
     redis = RedisServer().start()
     env = {**os.environ, "ECAD_BROKER_URL": redis.url, "ECAD_STORE": str(store),
            "HF_HUB_OFFLINE": "1", "ECAD_VISIBILITY_TIMEOUT": "1800",
            "ECAD_TASK_TIME_LIMIT": "1500",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    logs = root / f"logs-w{workers}{'-elastic' if elastic else ''}"
-    logs.mkdir(exist_ok=True)
+    logs = args.output_dir / f"logs-w{workers}{'-elastic' if elastic else ''}"
+    logs.mkdir(parents=True, exist_ok=True)
     procs: dict[str, subprocess.Popen] = {}
 
     def start(name: str, *cmd: str) -> subprocess.Popen:
@@ -160,8 +162,13 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
     if args.tiny:  # CPU workers share the cores: one intra-op thread each avoids thrashing
         env["OMP_NUM_THREADS"] = "1"
     first = workers // 2 if elastic else workers
+
+    def start_worker(i: int) -> None:
+        start(f"worker{i}", "worker", "--gpu", str(i % args.gpus), *device,
+              "--concurrency", str(args.concurrency), "--name", f"w{i}-gpu{i % args.gpus}@bench")
+
     for i in range(first):
-        start(f"worker{i}", "worker", "--gpu", str(i), *device, "--name", f"gpu{i}@bench")
+        start_worker(i)
     sampler = GpuSampler(logs / "nvidia-smi.csv")
     sampler.start()
     sid = subprocess.run([sys.executable, "-m", "ecad.cli", "submit", str(spec)], env=env,
@@ -180,7 +187,7 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
         gen1_at = time.time()
         if elastic:
             for i in range(first, workers):
-                start(f"worker{i}", "worker", "--gpu", str(i), *device, "--name", f"gpu{i}@bench")
+                start_worker(i)
             wait_for(lambda: generation() >= 2, 3000, interval=0.2, what="generation 1")
             stopped = "worker0"
             os.killpg(procs["worker0"].pid, signal.SIGTERM)  # warm shutdown
@@ -202,6 +209,8 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
                 os.killpg(p.pid, signal.SIGKILL)
         redis.stop()
     progress = json.loads((state_file.parent / "progress.json").read_text())
+    # Generation 0 ended when the scheduler wrote its record (more exact than our polling).
+    gen1_at = (state_file.parent / "generations" / "0000.json").stat().st_mtime
     from ecad.search import SearchSession
     from ecad.store import FilesystemStore
 
@@ -217,7 +226,8 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
     later = [g for g in gens if g["generation"] >= 1]
     window_images = sum(g["images"] for g in later)
     return {
-        "workers": workers, "elastic": elastic, "search_id": sid,
+        "workers": workers, "concurrency": args.concurrency, "elastic": elastic,
+        "search_id": sid, "store": str(store), "window": (gen1_at, ended),
         "wall_seconds": round(ended - started, 1),
         "generations": gens,
         "after_load_seconds": round(ended - gen1_at, 2),
@@ -229,43 +239,96 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
     }
 
 
-def generate_alone(models: dict, spec_path: Path, args) -> dict:
-    """images/s of the generate path alone (ecad generate), same settings, one GPU."""
-    import torch
+class GenerateAlone:
+    """The ``ecad generate`` path alone (``generate_images``, same settings) on one GPU."""
 
-    from ecad.bench.fullsize import random_embeddings
-    from ecad.families import get_family
-    from ecad.families.loading import load_pipeline
-    from ecad.generation import GenerationSettings, PromptEmbeddings, generate_images
-    from ecad.schedules import ScheduleLayout
-    from ecad.schedules.heuristics import fora
+    def __init__(self, models: dict, args) -> None:
+        from ecad.bench.fullsize import random_embeddings
+        from ecad.families import get_family
+        from ecad.families.loading import load_pipeline
+        from ecad.generation import GenerationSettings, PromptEmbeddings
+        from ecad.schedules import ScheduleLayout
 
-    family = get_family("pixart-alpha")
-    device = "cpu" if args.tiny else "cuda"
-    pipe = load_pipeline(family, models["weights"], device=device, text_encoders=False)
-    tensors = {k: v.cpu() for k, v in random_embeddings(pipe, family, args.prompts).items()}
-    emb = PromptEmbeddings(family.name, "x", tuple(f"p{i}" for i in range(args.prompts)), tensors)
-    res = 64 if args.tiny else args.resolution
-    settings = GenerationSettings(res, res, 20, 4.5, num_images_per_prompt=args.images_per_prompt,
-                                  batch_size=args.shard_size)
-    layout = ScheduleLayout.for_model(family, pipe.transformer)
-    out = {}
-    for name, sched in (("no-cache", None), ("fora-3", fora(layout, 20, 3))):
-        list(generate_images(pipe, family, emb, settings, sched, pairs=[(0, 0)]))  # warm-up
+        self.family = get_family("pixart-alpha")
+        self.device = "cpu" if args.tiny else "cuda"
+        self.pipe = load_pipeline(self.family, models["weights"], device=self.device,
+                                  text_encoders=False)
+        tensors = {k: v.cpu()
+                   for k, v in random_embeddings(self.pipe, self.family, args.prompts).items()}
+        self.embeddings = PromptEmbeddings(self.family.name, "x",
+                                           tuple(f"p{i}" for i in range(args.prompts)), tensors)
+        res = 64 if args.tiny else args.resolution
+        self.settings = GenerationSettings(res, res, 20, 4.5,
+                                           num_images_per_prompt=args.images_per_prompt,
+                                           batch_size=args.shard_size)
+        self.layout = ScheduleLayout.for_model(self.family, self.pipe.transformer)
+        self.images = args.prompts * args.images_per_prompt
+        self._warm: set[str | None] = set()
+
+    def seconds(self, schedule) -> float:
+        """Wall seconds to generate the search's images per candidate with ``schedule``."""
+        import torch
+
+        from ecad.generation import generate_images
+
+        key = None if schedule is None else schedule.digest()
+        if key not in self._warm:  # first use of an engine path compiles its kernels
+            list(generate_images(self.pipe, self.family, self.embeddings, self.settings,
+                                 schedule, pairs=[(0, 0)]))
+            self._warm.add(key)
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        t0 = time.time()
-        n = sum(1 for _ in generate_images(pipe, family, emb, settings, sched))
+        t0 = time.perf_counter()
+        n = sum(1 for _ in generate_images(self.pipe, self.family, self.embeddings,
+                                           self.settings, schedule))
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        out[name] = round(n / (time.time() - t0), 2)
-    return out
+        assert n == self.images, (n, self.images)
+        return time.perf_counter() - t0
+
+    def heuristics(self) -> dict[str, float]:
+        from ecad.schedules.heuristics import fora
+
+        return {name: round(self.images / self.seconds(sched), 2)
+                for name, sched in (("no-cache", None), ("fora-3", fora(self.layout, 20, 3)))}
+
+    def search_work(self, store: Path, t0: float, t1: float) -> dict:
+        """Time the images the search generated in [t0, t1], schedule by schedule, alone.
+
+        The search's image shards carry their schedule's digest; each distinct schedule is
+        generated again here with the same batch, size and steps, one GPU, nothing else running.
+        """
+        from ecad.schedules import parse_schedule
+
+        shards: dict[str, int] = {}
+        for marker in (store / "images").glob("*/shard-*.json"):
+            if t0 <= marker.stat().st_mtime <= t1:
+                digest = json.loads(marker.read_text())["schedule"]
+                shards[digest] = shards.get(digest, 0) + 1
+        per_schedule = []
+        total = 0.0
+        for digest, count in sorted(shards.items()):
+            schedule = parse_schedule(json.loads((store / "schedules" / f"{digest}.json")
+                                                 .read_text()), family="pixart-alpha")
+            seconds = self.seconds(schedule)
+            total += seconds * count
+            per_schedule.append({"schedule": digest, "shards": count,
+                                 "alone_images_per_second": round(self.images / seconds, 2)})
+        images = sum(shards.values()) * self.images
+        return {"schedules": per_schedule, "images": images,
+                "alone_seconds": round(total, 2),
+                "alone_images_per_second": round(images / total, 2) if total else None}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--elastic", action="store_true")
+    ap.add_argument("--concurrency", type=int, default=2, help="ecad worker --concurrency")
+    ap.add_argument("--strict-fp32", action="store_true",
+                    help="ImageReward in strict float32 (default: TF32 matmuls)")
+    ap.add_argument("--gpus", type=int, default=None,
+                    help="GPUs to spread workers over, round robin (default: all visible)")
     ap.add_argument("--population", type=int, default=8)
     ap.add_argument("--generations", type=int, default=1)
     ap.add_argument("--prompts", type=int, default=10)
@@ -276,6 +339,10 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=Path("/tmp/ecad-gpu-bench"))
     ap.add_argument("--output-dir", type=Path, required=True)
     args = ap.parse_args()
+    if args.gpus is None:
+        import torch
+
+        args.gpus = max(1, torch.cuda.device_count()) if not args.tiny else 1
     args.root.mkdir(parents=True, exist_ok=True)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -287,16 +354,25 @@ def main() -> None:
     result = {"settings": {k: (str(v) if isinstance(v, Path) else v)
                            for k, v in vars(args).items()},
               "environment": environment("cpu" if args.tiny else "cuda"), "runs": []}
-    result["generate_alone_images_per_second"] = generate_alone(models, spec, args)
+    alone = GenerateAlone(models, args)
+    result["generate_alone_images_per_second"] = alone.heuristics()
     print("generate alone:", result["generate_alone_images_per_second"], flush=True)
     for w in [int(x) for x in args.workers.split(",")]:
         run = run_cluster(args.root, spec, w, args)
+        if w == 1:  # the same images, schedule by schedule, through `ecad generate`'s path
+            work = alone.search_work(Path(run.pop("store")), *run.pop("window"))
+            work["search_over_alone"] = round(
+                run["after_load_images_per_second"] / work["alone_images_per_second"], 3)
+            run["generate_alone_same_images"] = work
+        else:
+            run.pop("store"), run.pop("window")
         result["runs"].append(run)
         print(json.dumps({k: v for k, v in run.items() if k != "front"}), flush=True)
         (args.output_dir / "cluster_gpu.json").write_text(json.dumps(result, indent=2))
     if args.elastic:
         w = max(int(x) for x in args.workers.split(","))
         run = run_cluster(args.root, spec, w, args, elastic=True)
+        run.pop("store"), run.pop("window")
         static = next(r for r in result["runs"] if r["workers"] == w)
         run["front_equals_static"] = run["front"] == static["front"]
         result["runs"].append(run)

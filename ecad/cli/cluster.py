@@ -154,12 +154,33 @@ def cancel(search_id: str, config_file: str | None) -> None:
     show_default=True,
     help="torch device for the models: auto (cuda if available), cuda, cpu.",
 )
+@click.option(
+    "--concurrency",
+    type=int,
+    default=None,
+    help="Tasks run at once on this GPU (default $ECAD_WORKER_CONCURRENCY or 1). Above 1, "
+    "tasks run on threads sharing one copy of the models: one task's generation holds the GPU "
+    "while others score, encode, store and fetch. 1 runs each task in a pool process of its "
+    "own (a crash loses only that task).",
+)
 @click.option("--name", default=None, help="Worker node name (default gpu<N>-<pid>@host).")
 @click.option("--loglevel", default="INFO", show_default=True)
 @config_option
-def worker(gpu: int, device: str, name: str | None, loglevel: str, config_file: str | None) -> None:
-    """Run a Celery worker bound to one GPU (SIGTERM: finish the current task, then exit)."""
+def worker(
+    gpu: int,
+    device: str,
+    concurrency: int | None,
+    name: str | None,
+    loglevel: str,
+    config_file: str | None,
+) -> None:
+    """Run a Celery worker bound to one GPU (SIGTERM: finish the current tasks, then exit)."""
     apply_config(config_file)
+    if concurrency is None:
+        concurrency = _env_int("ECAD_WORKER_CONCURRENCY", 1)
+    if concurrency < 1:
+        raise click.BadParameter(f"must be at least 1, got {concurrency}",
+                                 param_hint="--concurrency")
     os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     os.environ["ECAD_WORKER_DEVICE"] = device if device != "cuda" else "cuda:0"
     from worker.app import app
@@ -172,9 +193,9 @@ def worker(gpu: int, device: str, name: str | None, loglevel: str, config_file: 
             "-Q",
             GPU_QUEUE,
             "--pool",
-            "prefork",
+            "prefork" if concurrency == 1 else "threads",
             "--concurrency",
-            "1",
+            str(concurrency),
             "--prefetch-multiplier",
             "1",
             "--without-gossip",
@@ -183,6 +204,14 @@ def worker(gpu: int, device: str, name: str | None, loglevel: str, config_file: 
             name or f"gpu{gpu}-{os.getpid()}@%h",
         ]
     )
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default))
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={value!r} must be an integer") from None
 
 
 @click.command()

@@ -262,7 +262,7 @@ class ImageRewardScorer(LazyModel):
     def __init__(self, checkpoint: str | None = None, med_config: str | None = None,
                  tokenizer: str | None = None, device: str | None = None, batch_size: int = 32,
                  dtype: str = "float32", workers: int = 4, vision_heads: int | None = None,
-                 cache_dir: str | None = None) -> None:
+                 cache_dir: str | None = None, tf32: bool = False) -> None:
         if dtype not in ("float32", "float16", "bfloat16"):
             raise ScorerError(f"image-reward dtype={dtype!r}; choose float32, float16, bfloat16")
         if batch_size < 1 or workers < 1:
@@ -271,10 +271,17 @@ class ImageRewardScorer(LazyModel):
                             vision_heads=vision_heads, cache_dir=cache_dir)
         self.device = resolve_device(device)
         self.batch_size, self.dtype, self.workers = batch_size, dtype, workers
+        # TF32 float32 matmuls on Ampere and later GPUs: 2.3x the float32 throughput on an
+        # H200, scores within 1.5e-3 of strict float32 (benchmarks/results/image-reward-*).
+        # A process-wide torch setting; the diffusion models run in 16-bit and are unaffected.
+        self.tf32 = bool(tf32)
 
     def _load(self) -> Any:
         import torch
 
+        if self.tf32 and self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         model = load_image_reward(device=self.device, **self.options)
         if self.dtype != "float32":  # the reward MLP stays float32, as the package casts to it
             model.blip.to(getattr(torch, self.dtype))

@@ -90,6 +90,11 @@ class Evaluator:
         self.layout = layout_for(spec)
         self.shards = self.setting.shards(spec.shard_size)
         self._lock = threading.Lock()
+        # Tasks on threads share this evaluator: one generation at a time holds the pipeline
+        # (schedules are hooks on its transformer), one scoring at a time holds the scorer;
+        # everything else (PNG encoding, store I/O, a scoring) overlaps another's generation.
+        self._generating = threading.Lock()
+        self._scoring = threading.Lock()
         self._pipe: Any = None
         self._embeddings: Any = None
         self._scorer: Any = None
@@ -211,11 +216,13 @@ class Evaluator:
         # GIL) while the GPU works on the next batch; the marker is written after all of them.
         images = []
         futures = []
-        for image in generate_images(
-            self.pipeline(), self._family(), self.embeddings(), settings, schedule, pairs=pairs
-        ):
-            images.append(image.image)
-            futures.append(self._io.submit(self._put_image, gen_key, image))
+        pipe, embeddings = self.pipeline(), self.embeddings()
+        with self._generating:
+            for image in generate_images(
+                pipe, self._family(), embeddings, settings, schedule, pairs=pairs
+            ):
+                images.append(image.image)
+                futures.append(self._io.submit(self._put_image, gen_key, image))
         record = None
         candidate = self.candidate(schedule) if score else None
         if candidate is not None and (
@@ -264,7 +271,8 @@ class Evaluator:
             refs = self._images(candidate.reference_generation_key, pairs)
         prompts = [self.setting.prompts[p] for p, _ in pairs]
         scorer = self.scorer()
-        scores = np.asarray(scorer.score(images, prompts, references=refs), dtype=np.float64)
+        with self._scoring:
+            scores = np.asarray(scorer.score(images, prompts, references=refs), dtype=np.float64)
         return {
             "pairs": [list(pr) for pr in pairs],
             "scores": [_finite_or_str(s) for s in scores],

@@ -49,19 +49,29 @@ class FilesystemStore(ObjectStore):
         return self._path(key).is_file()
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        base = self.root / prefix.rstrip("/") if prefix else self.root
-        start = base if base.is_dir() else base.parent
+        # Walk only the directories that can hold a key with this prefix: a scheduler lists
+        # small prefixes (``failures/``) every tick of a store holding every image of a search.
+        head = prefix.rpartition("/")[0]
+        start = self.root / head if head else self.root
         if not start.is_dir():
             return
+        root = str(self.root)
         found = []
-        for dirpath, _, files in os.walk(start):
-            for name in files:
-                if name.startswith("."):
-                    continue
-                key = Path(dirpath, name).relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    found.append(key)
+        for dirpath, dirs, files in os.walk(start):
+            rel = dirpath[len(root) + 1 :].replace(os.sep, "/")
+            rel = f"{rel}/" if rel else ""
+            dirs[:] = [d for d in dirs if _may_hold(f"{rel}{d}/", prefix)]
+            found.extend(
+                rel + name
+                for name in files
+                if not name.startswith(".") and (rel + name).startswith(prefix)
+            )
         yield from sorted(found)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+
+def _may_hold(directory: str, prefix: str) -> bool:
+    """Whether keys under ``directory`` (``a/b/``) can start with ``prefix``."""
+    return directory.startswith(prefix) or prefix.startswith(directory)

@@ -96,11 +96,15 @@ class Processes:
         self.procs.append(proc)
         return proc
 
-    def worker(self, name: str, extra_env: dict | None = None) -> subprocess.Popen:
+    def worker(
+        self, name: str, extra_env: dict | None = None, concurrency: int = 1
+    ) -> subprocess.Popen:
         return self.start(
             "worker",
             "--device",
             "cpu",
+            "--concurrency",
+            str(concurrency),
             "--name",
             f"{name}@test",
             "--loglevel",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,7 @@ def test_submitted_search_matches_local_search(cluster, tmp_path):
     spec = cluster_spec(tmp_path)
     other = cluster_spec(tmp_path / "other", name="second", seed=7, generations=1)
     cluster.procs.worker("w1")
-    cluster.procs.worker("w2")
+    cluster.procs.worker("w2", concurrency=2)  # tasks on threads sharing one copy of the models
     cluster.procs.scheduler()
     search_id = cluster.submit(spec)
     second_id = cluster.submit(other)  # two searches at once share the workers
@@ -143,3 +144,14 @@ def test_poison_task_is_bounded_and_recorded(cluster, tmp_path):
     assert first_generation["counts"]["failed"] == 1
     final = store.get_json(f"searches/{search_id}/state.json")
     assert final["phase"] == "done"
+
+
+def test_thread_pool_worker_keeps_the_task_time_limit(cluster, tmp_path):
+    spec = cluster_spec(tmp_path, name="time-limit", generations=0)
+    hung = {"ECAD_FAULTS": '{"delay_seconds": 60}', "ECAD_TASK_TIME_LIMIT": "2"}
+    worker = cluster.procs.worker("w1", extra_env=hung, concurrency=2)
+    cluster.procs.scheduler()
+    cluster.submit(spec)
+    assert worker.wait(60) == 70, "the watchdog should end a worker whose task overran"
+    log = Path(worker.log_path).read_text()
+    assert "past ECAD_TASK_TIME_LIMIT (2s)" in log

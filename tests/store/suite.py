@@ -32,6 +32,18 @@ class StoreContract:
         assert list(store.list("t/")) == ["t/4.json"]
         assert list(store.list("none/")) == []
 
+    def test_list_partial_names_and_nested_prefixes(self, store: ObjectStore):
+        for key in ("images/ab/shard-0000.json", "images/ab/p1.png", "images/ac/p1.png",
+                    "imagery/x.json", "scores/ab/shard-0000.json"):
+            store.put(key, b"{}")
+        assert list(store.list("image")) == [
+            "imagery/x.json", "images/ab/p1.png", "images/ab/shard-0000.json", "images/ac/p1.png"]
+        assert list(store.list("images/ab/sh")) == ["images/ab/shard-0000.json"]
+        assert list(store.list("images/a")) == [
+            "images/ab/p1.png", "images/ab/shard-0000.json", "images/ac/p1.png"]
+        assert list(store.list("failures/")) == []
+        assert list(store.list("images/zz/")) == []
+
     def test_json_and_delete(self, store: ObjectStore):
         store.put_json("j/v.json", {"x": [1, 2], "y": "z"})
         assert store.get_json("j/v.json") == {"x": [1, 2], "y": "z"}

@@ -1,0 +1,69 @@
+"""The scheduler service in-process, with a recording sender instead of Celery."""
+
+from pathlib import Path
+
+import yaml
+
+from ecad.search import SearchSession, load_spec
+from ecad.search.evaluation import score_key
+from ecad.store import FilesystemStore
+from scheduler.dispatch import Dispatcher
+from scheduler.service import SchedulerService
+from worker.names import GENERATE_SHARD
+
+
+def _search(tmp_path: Path, population: int = 4) -> tuple[FilesystemStore, SearchSession]:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("".join(f"prompt {i}\n" for i in range(4)))
+    spec = {
+        "name": "sched", "family": "pixart-alpha", "weights": "tiny", "resolution": 64,
+        "steps": 6, "prompts": {"file": str(prompts)}, "images_per_prompt": 1,
+        "quality": {"scorer": "image-reward"}, "cost": {"mode": "macs"},
+        "population": population, "generations": 2, "min_diff": 0, "initial_population": "random",
+        "shard_size": 4, "batch_size": 4, "seed": 0,
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    store = FilesystemStore(tmp_path / "store")
+    session, _ = SearchSession.create(store, load_spec(path))
+    return store, session
+
+
+def _score_everything_pending(store: FilesystemStore, search_id: str) -> int:
+    pending = SearchSession.open(store, search_id).pending()
+    for cand in pending:
+        store.put_json(score_key(cand.evaluation_key, 0), {
+            "pairs": [[p, 0] for p in range(4)], "scores": [float(cand.index)] * 4,
+            "higher_is_better": True})
+    return len(pending)
+
+
+def test_completing_a_generation_queues_the_next_in_the_same_tick(tmp_path):
+    store, session = _search(tmp_path)
+    sent: list[tuple[str, list]] = []
+    service = SchedulerService(store, Dispatcher(lambda name, args: sent.append((name, args))))
+    assert service.tick()
+    assert len(sent) == 4 and {name for name, _ in sent} == {GENERATE_SHARD}
+    assert service.tick() and len(sent) == 4, "queued tasks are not sent twice"
+
+    _score_everything_pending(store, session.search_id)
+    assert service.tick()
+    state = store.get_json(f"searches/{session.search_id}/state.json")
+    assert state["generation"] == 1 and state["phase"] == "evaluate"
+    generation_1 = {args[1] for _, args in sent[4:]}
+    pending = {c.digest for c in SearchSession.open(store, session.search_id).pending()}
+    assert generation_1 == pending - {args[1] for _, args in sent[:4]}
+    assert generation_1, "generation 1's tasks go out in the tick that finished generation 0"
+
+
+def test_search_runs_to_the_end_on_scores_alone(tmp_path):
+    store, session = _search(tmp_path, population=3)
+    service = SchedulerService(store, Dispatcher(lambda name, args: None))
+    for _ in range(10):
+        if not service.tick():
+            break
+        _score_everything_pending(store, session.search_id)
+    final = SearchSession.open(store, session.search_id)
+    assert final.phase == "done" and final.generation == 3
+    assert len(final.history()) == 3
+    assert service.active_searches() == []
