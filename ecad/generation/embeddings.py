@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +31,32 @@ class PromptEmbeddings:
     weights: str
     prompts: tuple[str, ...]
     tensors: dict[str, torch.Tensor]
+    # The table per (device, dtype), moved once: a batch's rows are then gathered on the device
+    # instead of copying every image's embeddings from host memory each batch.
+    _placed: dict[tuple[str, torch.dtype], dict[str, torch.Tensor]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __len__(self) -> int:
         return len(self.prompts)
 
     def rows(self, indices: Sequence[int], device: Any, dtype: torch.dtype) -> dict[str, Any]:
         """Embeddings of the given prompts, stacked in that order, on ``device``."""
-        index = torch.as_tensor(list(indices), dtype=torch.long)
-        out = {}
-        for name, t in self.tensors.items():
-            picked = t.index_select(0, index).to(device)
-            out[name] = picked.to(dtype) if picked.is_floating_point() else picked
-        return out
+        table = self.placed(device, dtype)
+        index = torch.as_tensor(list(indices), dtype=torch.long).to(torch.device(device))
+        return {name: t.index_select(0, index) for name, t in table.items()}
+
+    def placed(self, device: Any, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """All prompts' tensors on ``device``, floating ones in ``dtype`` (cached)."""
+        key = (str(torch.device(device)), dtype)
+        table = self._placed.get(key)
+        if table is None:
+            table = {
+                name: t.to(device, dtype) if t.is_floating_point() else t.to(device)
+                for name, t in self.tensors.items()
+            }
+            self._placed[key] = table
+        return table
 
     def to_bytes(self) -> bytes:
         """The safetensors file, metadata included (what :meth:`save` writes)."""

@@ -23,6 +23,7 @@ __all__ = [
     "GenerationSettings",
     "generate_images",
     "image_filename",
+    "pil_images",
     "save_image",
 ]
 
@@ -60,6 +61,18 @@ class GeneratedImage:
     image_index: int
     seed: int
     image: Any  # PIL.Image.Image, or a tensor for latent / pt output
+
+
+def pil_images(batch: torch.Tensor) -> list[Any]:
+    """diffusers' tensor -> PIL conversion (``(x * 255).round()`` as uint8, the same values),
+    with the arithmetic on the tensor's device: the host gets uint8 pixels, 4x fewer bytes, and
+    the GPU is not left idle while numpy converts a large float batch."""
+    from PIL import Image
+
+    pixels = (batch.float() * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    if pixels.shape[-1] == 1:
+        return [Image.fromarray(p[..., 0], mode="L") for p in pixels]
+    return [Image.fromarray(p) for p in pixels]
 
 
 def image_filename(prompt_index: int, image_index: int) -> str:
@@ -112,6 +125,7 @@ def generate_images(
             batch = list(pairs[start : start + settings.batch_size])
             gens = [image_generator(settings.seed, p, i) for p, i in batch]
             latents = adapter.latents(pipe, gens, settings.height, settings.width)
+            pil = settings.output_type == "pil"
             result = pipe(
                 **adapter.call_kwargs(embeddings.rows([p for p, _ in batch], device, dtype)),
                 latents=latents.to(device=device, dtype=dtype),
@@ -120,9 +134,10 @@ def generate_images(
                 height=settings.height,
                 width=settings.width,
                 num_images_per_prompt=1,
-                output_type=settings.output_type,
+                output_type="pt" if pil else settings.output_type,
             )
-            for (p, i), image in zip(batch, result.images):
+            images = pil_images(result.images) if pil else result.images
+            for (p, i), image in zip(batch, images):
                 yield GeneratedImage(p, i, image_seed(settings.seed, p, i), image)
     finally:
         if schedule is not None:

@@ -18,8 +18,10 @@ import io
 import json
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -217,12 +219,15 @@ class Evaluator:
         images = []
         futures = []
         pipe, embeddings = self.pipeline(), self.embeddings()
+        times = [time.perf_counter()]
         with self._generating:
+            times.append(time.perf_counter())
             for image in generate_images(
                 pipe, self._family(), embeddings, settings, schedule, pairs=pairs
             ):
                 images.append(image.image)
                 futures.append(self._io.submit(self._put_image, gen_key, image))
+        times.append(time.perf_counter())
         record = None
         candidate = self.candidate(schedule) if score else None
         if candidate is not None and (
@@ -230,10 +235,18 @@ class Evaluator:
             or self.images_done(candidate.reference_generation_key, shard)
         ) and not self.shard_done(candidate, shard):
             record = self._score_record(candidate, shard, images)  # GPU, while PNGs encode
+        times.append(time.perf_counter())
         files = [f.result() for f in futures]
         self.store.put_json(marker, {"schedule": schedule.digest(), "images": files})
         if record is not None:
             self.store.put_json(score_key(candidate.evaluation_key, shard), record)
+        times.append(time.perf_counter())
+        waited, generated, scored, stored = (b - a for a, b in pairwise(times))
+        log.info(
+            "shard %d of %s: waited %.2fs for the pipeline, generated %d images in %.2fs, "
+            "scored in %.2fs, stored %.2fs later",
+            shard, schedule.digest()[:12], waited, len(images), generated, scored, stored,
+        )
         return True
 
     def _put_image(self, gen_key: str, image: Any) -> dict[str, Any]:

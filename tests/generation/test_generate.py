@@ -106,3 +106,25 @@ def test_bad_settings(loaded, tmp_path):
     (tmp_path / "x.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(ConfigError, match="not a readable embeddings file"):
         PromptEmbeddings.load(tmp_path / "x.safetensors")
+
+
+def test_pil_output_equals_diffusers_own_conversion(loaded):
+    family, pipe, emb = loaded
+    pil = _settings(family, output_type="pil")
+    ours = [g.image for g in generate_images(pipe, family, emb, pil)]
+    tensors = [g.image for g in generate_images(pipe, family, emb, _settings(family))]
+    processor = pipe.image_processor  # postprocess(output_type="pil") after denormalizing
+    theirs = processor.numpy_to_pil(processor.pt_to_numpy(torch.stack(tensors)))
+    assert [im.mode for im in ours] == ["RGB"] * 6
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_rows_gather_on_the_device_equal_host_rows(loaded):
+    _, _, emb = loaded
+    rows = emb.rows([2, 0, 2], "cpu", torch.float16)
+    for name, t in emb.tensors.items():
+        expected = t[[2, 0, 2]]
+        expected = expected.half() if expected.is_floating_point() else expected
+        assert torch.equal(rows[name], expected), name
+    assert emb.placed("cpu", torch.float16) is emb.placed("cpu", torch.float16)
