@@ -292,11 +292,12 @@ class GenerateAlone:
         return {name: round(self.images / self.seconds(sched), 2)
                 for name, sched in (("no-cache", None), ("fora-3", fora(self.layout, 20, 3)))}
 
-    def search_work(self, store: Path, t0: float, t1: float) -> dict:
+    def search_work(self, store: Path, t0: float, t1: float, sample: int | None = None) -> dict:
         """Time the images the search generated in [t0, t1], schedule by schedule, alone.
 
-        The search's image shards carry their schedule's digest; each distinct schedule is
-        generated again here with the same batch, size and steps, one GPU, nothing else running.
+        The search's image shards carry their schedule's digest; each distinct schedule (or a
+        ``sample`` of them, spread over the list) is generated again here with the same batch,
+        size and steps, one GPU, nothing else running.
         """
         from ecad.schedules import parse_schedule
 
@@ -305,18 +306,23 @@ class GenerateAlone:
             if t0 <= marker.stat().st_mtime <= t1:
                 digest = json.loads(marker.read_text())["schedule"]
                 shards[digest] = shards.get(digest, 0) + 1
+        digests = sorted(shards)
+        if sample and sample < len(digests):
+            digests = digests[:: -(-len(digests) // sample)]
         per_schedule = []
-        total = 0.0
-        for digest, count in sorted(shards.items()):
+        for digest in digests:
             schedule = parse_schedule(json.loads((store / "schedules" / f"{digest}.json")
                                                  .read_text()), family="pixart-alpha")
             seconds = self.seconds(schedule)
-            total += seconds * count
-            per_schedule.append({"schedule": digest, "shards": count,
+            per_schedule.append({"schedule": digest, "shards": shards[digest],
+                                 "seconds": round(seconds, 3),
                                  "alone_images_per_second": round(self.images / seconds, 2)})
+        timed_shards = sum(r["shards"] for r in per_schedule)
+        per_shard = sum(r["seconds"] * r["shards"] for r in per_schedule) / max(1, timed_shards)
         images = sum(shards.values()) * self.images
-        return {"schedules": per_schedule, "images": images,
-                "alone_seconds": round(total, 2),
+        total = per_shard * sum(shards.values())
+        return {"schedules": per_schedule, "schedules_in_search": len(shards),
+                "images": images, "alone_seconds": round(total, 2),
                 "alone_images_per_second": round(images / total, 2) if total else None}
 
 
@@ -327,6 +333,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=2, help="ecad worker --concurrency")
     ap.add_argument("--strict-fp32", action="store_true",
                     help="ImageReward in strict float32 (default: TF32 matmuls)")
+    ap.add_argument("--alone-sample", type=int, default=None,
+                    help="time this many of the search's schedules alone (default: all)")
     ap.add_argument("--gpus", type=int, default=None,
                     help="GPUs to spread workers over, round robin (default: all visible)")
     ap.add_argument("--population", type=int, default=8)
@@ -360,7 +368,8 @@ def main() -> None:
     for w in [int(x) for x in args.workers.split(",")]:
         run = run_cluster(args.root, spec, w, args)
         if w == 1:  # the same images, schedule by schedule, through `ecad generate`'s path
-            work = alone.search_work(Path(run.pop("store")), *run.pop("window"))
+            work = alone.search_work(Path(run.pop("store")), *run.pop("window"),
+                                     sample=args.alone_sample)
             work["search_over_alone"] = round(
                 run["after_load_images_per_second"] / work["alone_images_per_second"], 3)
             run["generate_alone_same_images"] = work
