@@ -15,6 +15,7 @@ from celery import Task
 from ecad.errors import TransientError
 from worker import attempts, faults
 from worker.app import app
+from worker.devices import bind_thread, worker_device
 from worker.names import GENERATE_SHARD, SCORE_SHARD
 
 log = logging.getLogger(__name__)
@@ -52,22 +53,14 @@ class EvaluatorTask(Task):
             cache[search_id] = Evaluator(
                 spec,
                 store,
-                device=_device(),
+                device=worker_device(),
                 dtype=os.environ.get("ECAD_WORKER_DTYPE") or None,
             )
             while len(cache) > self.max_cached_searches:
                 cache.popitem(last=False)
         cache.move_to_end(search_id)
+        bind_thread(cache[search_id].device)
         return cache[search_id]
-
-
-def _device() -> str:
-    wanted = os.environ.get("ECAD_WORKER_DEVICE", "auto")
-    if wanted != "auto":
-        return wanted
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _worker_name(task: Task) -> str:

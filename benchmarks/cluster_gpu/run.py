@@ -119,23 +119,33 @@ class GpuSampler:
             self.proc.terminate()
             self.proc.wait(10)
 
-    def busy(self, t0: float, t1: float) -> dict[str, float]:
+    def _samples(self, t0: float, t1: float) -> dict[str, list[tuple[float, float]]]:
+        """GPU index -> [(utilisation %, memory MiB)] sampled in [t0, t1]."""
         from datetime import datetime
 
-        per: dict[str, list[float]] = {}
+        per: dict[str, list[tuple[float, float]]] = {}
         if not self.path.exists():
-            return {}
+            return per
         for line in self.path.read_text().splitlines():
             parts = [p.strip() for p in line.split(",")]
-            if len(parts) < 3:
+            if len(parts) < 4:
                 continue
             try:
                 ts = datetime.strptime(parts[0], "%Y/%m/%d %H:%M:%S.%f").timestamp()
+                sample = (float(parts[2]), float(parts[3]))
             except ValueError:
                 continue
             if t0 <= ts <= t1:
-                per.setdefault(parts[1], []).append(float(parts[2]))
-        return {gpu: round(sum(v) / len(v) / 100, 3) for gpu, v in per.items() if v}
+                per.setdefault(parts[1], []).append(sample)
+        return per
+
+    def busy(self, t0: float, t1: float) -> dict[str, float]:
+        return {gpu: round(sum(u for u, _ in v) / len(v) / 100, 3)
+                for gpu, v in self._samples(t0, t1).items() if v}
+
+    def memory_mib(self, t0: float, t1: float) -> dict[str, float]:
+        """Peak memory per GPU: a GPU no worker used stays near zero."""
+        return {gpu: max(m for _, m in v) for gpu, v in self._samples(t0, t1).items() if v}
 
 
 def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = False) -> dict:
@@ -214,6 +224,11 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
     from ecad.search import SearchSession
     from ecad.store import FilesystemStore
 
+    memory = sampler.memory_mib(started, ended)
+    used = sum(1 for m in memory.values() if m > 1024)
+    if not args.tiny and used < min(workers, args.gpus):
+        print(f"WARNING: {workers} workers on {args.gpus} GPUs, but only {used} GPU(s) held "
+              f"models (peak MiB per GPU: {memory}): the workers shared a GPU", flush=True)
     session = SearchSession.open(FilesystemStore(store), sid)
     per_candidate = args.prompts * args.images_per_prompt
     gens = []
@@ -233,6 +248,8 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
         "after_load_seconds": round(ended - gen1_at, 2),
         "after_load_images_per_second": round(window_images / (ended - gen1_at), 2),
         "gpu_busy_after_load": sampler.busy(gen1_at, ended),
+        "gpu_memory_mib_peak": memory,
+        "gpus_used": used,
         "sigterm_exit_code": stop_rc,
         "front": [(m["schedule"].digest(), round(m["quality"], 6), round(m["relative_cost"], 6))
                   for m in session.front()],

@@ -182,7 +182,8 @@ def worker(
         raise click.BadParameter(f"must be at least 1, got {concurrency}",
                                  param_hint="--concurrency")
     os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    os.environ["ECAD_WORKER_DEVICE"] = device if device != "cuda" else "cuda:0"
+    os.environ["ECAD_WORKER_GPU"] = str(gpu)  # worker.devices: if CUDA_VISIBLE_DEVICES is late
+    os.environ["ECAD_WORKER_DEVICE"] = device
     from worker.app import app
     from worker.names import GPU_QUEUE
 
