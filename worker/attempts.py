@@ -8,9 +8,9 @@ duplicate deliveries of done work do not count.
 
 from __future__ import annotations
 
-import os
 import time
 
+from ecad.environment import env_int
 from ecad.store import ObjectStore
 
 
@@ -30,7 +30,7 @@ def output_marker(task: str) -> str:
 
 
 def max_attempts() -> int:
-    return int(os.environ.get("ECAD_MAX_TASK_ATTEMPTS", "3"))
+    return env_int("ECAD_MAX_TASK_ATTEMPTS", 3)
 
 
 def failure_key(task_key: str) -> str:

@@ -13,16 +13,8 @@ from __future__ import annotations
 
 import os
 
+from ecad.environment import env_int
 from worker.names import GENERATE_SHARD, GPU_QUEUE, SCORE_SHARD
-
-
-def _int(name: str, default: int) -> int:
-    value = os.environ.get(name, str(default))
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={value!r} must be an integer") from None
-
 
 broker_url = os.environ.get("ECAD_BROKER_URL", "redis://127.0.0.1:6379/0")
 result_backend = os.environ.get("ECAD_RESULT_BACKEND", broker_url)
@@ -41,17 +33,17 @@ worker_send_task_events = True
 task_send_sent_event = True
 broker_connection_retry_on_startup = True
 
-visibility_timeout = _int("ECAD_VISIBILITY_TIMEOUT", 3600)
+visibility_timeout = env_int("ECAD_VISIBILITY_TIMEOUT", 3600)
 broker_transport_options = {"visibility_timeout": visibility_timeout}
 result_backend_transport_options = {"visibility_timeout": visibility_timeout}
-task_time_limit = _int("ECAD_TASK_TIME_LIMIT", visibility_timeout - 300)
+task_time_limit = env_int("ECAD_TASK_TIME_LIMIT", visibility_timeout - 300)
 task_soft_time_limit = max(1, task_time_limit - 30)
 if task_time_limit >= visibility_timeout:
     raise ValueError(
         f"ECAD_TASK_TIME_LIMIT ({task_time_limit}s) must be below ECAD_VISIBILITY_TIMEOUT "
         f"({visibility_timeout}s): a longer task would be handed to a second worker"
     )
-result_expires = _int("ECAD_RESULT_EXPIRES", 24 * 3600)
+result_expires = env_int("ECAD_RESULT_EXPIRES", 24 * 3600)
 
 # Pool children start as fresh interpreters: a forked child cannot use CUDA once its parent
 # (or any library it imported) has touched the driver, which a GPU host showed.

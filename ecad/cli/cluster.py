@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 import yaml
 
+from ecad.environment import env_float, env_int
 from ecad.errors import ConfigError
 
 
@@ -177,7 +178,7 @@ def worker(
     """Run a Celery worker bound to one GPU (SIGTERM: finish the current tasks, then exit)."""
     apply_config(config_file)
     if concurrency is None:
-        concurrency = _env_int("ECAD_WORKER_CONCURRENCY", 1)
+        concurrency = env_int("ECAD_WORKER_CONCURRENCY", 1)
     if concurrency < 1:
         raise click.BadParameter(f"must be at least 1, got {concurrency}",
                                  param_hint="--concurrency")
@@ -207,14 +208,6 @@ def worker(
     )
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, str(default))
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"environment variable {name}={value!r} must be an integer") from None
-
-
 @click.command()
 @click.option("--poll", type=float, default=0.5, show_default=True, help="Seconds between ticks.")
 @click.option(
@@ -238,7 +231,7 @@ def scheduler(
     from worker.app import app
 
     logging.getLogger().setLevel(logging.INFO)
-    deadline = deadline or float(os.environ.get("ECAD_SHARD_DEADLINE", "900"))
+    deadline = deadline or env_float("ECAD_SHARD_DEADLINE", 900.0)
     service = SchedulerService(_store(), Dispatcher(celery_sender(app), deadline_s=deadline))
     stopping = {"now": False}
 
