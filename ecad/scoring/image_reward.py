@@ -41,6 +41,7 @@ from PIL import Image
 
 from ecad.scoring.base import LazyModel, batched, check_images, once, require, resolve_device
 from ecad.scoring.errors import ScorerError
+from ecad.scoring.pixels import SplitPreprocess
 from ecad.scoring.weights import read_state_dict
 
 __all__ = [
@@ -275,6 +276,7 @@ class ImageRewardScorer(LazyModel):
         # H200, scores within 1.5e-3 of strict float32 (benchmarks/results/image-reward-*).
         # A process-wide torch setting; the diffusion models run in 16-bit and are unaffected.
         self.tf32 = bool(tf32)
+        self._token_cache: dict[str, tuple[Any, Any]] = {}
 
     def _load(self) -> Any:
         import torch
@@ -293,17 +295,29 @@ class ImageRewardScorer(LazyModel):
         import torch
 
         check_images(self.name, images, prompts)
-        model = self.model
-        text = model.blip.tokenizer(list(prompts), padding="max_length", truncation=True,
-                                    max_length=MAX_PROMPT_TOKENS, return_tensors="pt")
+        ids, mask = self._tokens(prompts)
         rewards = []
         with torch.inference_mode():
             starts = range(0, len(images), self.batch_size)
             for start, pixels in zip(starts, self._pixel_batches(images), strict=True):
                 rows = slice(start, start + len(pixels))
-                rewards.append(self._forward(pixels, text.input_ids[rows],
-                                             text.attention_mask[rows]))
+                rewards.append(self._forward(pixels, ids[rows], mask[rows]))
         return torch.cat(rewards).double().cpu().numpy()
+
+    def _tokens(self, prompts: Sequence[str]) -> tuple[Any, Any]:
+        """Token ids and masks, every prompt padded to 35 tokens as the package does; each
+        distinct prompt is tokenized once per scorer (a search scores the same prompts again
+        and again)."""
+        import torch
+
+        new = sorted(set(prompts) - self._token_cache.keys())
+        if new:
+            text = self.model.blip.tokenizer(new, padding="max_length", truncation=True,
+                                             max_length=MAX_PROMPT_TOKENS, return_tensors="pt")
+            for i, prompt in enumerate(new):
+                self._token_cache[prompt] = (text.input_ids[i], text.attention_mask[i])
+        rows = [self._token_cache[p] for p in prompts]
+        return torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])
 
     def _forward(self, pixels: Any, ids: Any, mask: Any) -> Any:
         """The package's ``ImageReward.score`` computation, on a batch."""
@@ -319,10 +333,17 @@ class ImageRewardScorer(LazyModel):
         return ((rewards - model.mean) / model.std)[:, 0]
 
     def _pixel_batches(self, images: Sequence[Image.Image]) -> Any:
-        """Preprocessed batches, resized on threads two batches ahead of the device."""
+        """Preprocessed batches, resized on threads two batches ahead of the device; the
+        package's ToTensor + Normalize run per batch on the device (:mod:`ecad.scoring.pixels`)."""
         import torch
 
-        preprocess, size = self.model.preprocess, self.batch_size
+        size = self.batch_size
+        split = SplitPreprocess.of(self.model.preprocess)
+        preprocess = split.pixels if split is not None else self.model.preprocess
+
+        def stack(items: list[Any]) -> Any:
+            return split.batch(items, self.device) if split is not None else torch.stack(items)
+
         with ThreadPoolExecutor(self.workers) as pool:
             queued: deque[Any] = deque()
             submitted = 0
@@ -332,4 +353,4 @@ class ImageRewardScorer(LazyModel):
                 for im in images[submitted:ahead]:
                     queued.append(pool.submit(preprocess, im))
                 submitted = max(submitted, ahead)
-                yield torch.stack([queued.popleft().result() for _ in chunk])
+                yield stack([queued.popleft().result() for _ in chunk])
