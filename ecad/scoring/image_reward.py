@@ -18,7 +18,8 @@ This is the only module that imports the package. It needs three things the pack
   ``preprocess``, BLIP ViT, BERT with cross-attention, reward MLP, normalisation) on a batch;
   every prompt is padded to 35 tokens exactly as the package does, so batched scores equal its
   per-image ``score()`` (to float rounding). Images are resized on a thread pool, two batches
-  ahead of the device.
+  ahead of the device, and ``ToTensor`` + ``Normalize`` run per batch on the device
+  (:mod:`ecad.scoring.pixels`); each distinct prompt is tokenized once.
 
 Checkpoints are read with ``torch.load(weights_only=True)`` or safetensors; never unpickled.
 """
