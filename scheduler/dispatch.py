@@ -59,10 +59,6 @@ class Dispatcher:
     def done(self, task_key: str) -> None:
         self.in_flight.pop(task_key, None)
 
-    def forget_all(self) -> None:
-        """Drop the in-flight records (after the broker lost its queues)."""
-        self.in_flight.clear()
-
 
 def celery_sender(app) -> Callable[[str, list], object]:
     def send(name: str, args: list) -> object:

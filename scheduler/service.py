@@ -44,6 +44,7 @@ class SchedulerService:
         self.dispatcher = dispatcher
         self.runs: dict[str, _SearchRun] = {}
         self.known_done: set[str] = set()
+        self.known_quality: dict[str, float] = {}  # evaluation key -> its record's quality
         self.progress = ProgressBook(store)
         self.cpu_seconds = 0.0
 
@@ -56,6 +57,15 @@ class SchedulerService:
             self.known_done.add(key)
             return True
         return False
+
+    def _recorded_quality(self, eval_key: str) -> float | None:
+        """The quality of a finished evaluation (read once; records never change), else None."""
+        if eval_key not in self.known_quality:
+            key = evaluation_record_key(eval_key)
+            if not self.store.exists(key):
+                return None
+            self.known_quality[eval_key] = self.store.get_json(key)["quality"]
+        return self.known_quality[eval_key]
 
     def active_searches(self) -> list[str]:
         out = []
@@ -114,29 +124,29 @@ class SchedulerService:
             run.precached = {
                 c.digest
                 for c in pending
-                if c.feasible and self._exists(evaluation_record_key(c.evaluation_key))
+                if c.feasible and self._recorded_quality(c.evaluation_key) is not None
             }
             self.progress.start_generation(session, self.cpu_seconds)
-        ref_digest = None
-        ref_gen_key = None
-        if ev.needs_references:
-            ref = ev.reference_schedule()
-            ref_digest = ev.publish_schedule(ref)
-            ref_gen_key = ev.setting.generation_key(ref)
+        n_shards = len(ev.shards)
+        ref_gen_key = ev.reference_generation_key
+        ref_digest = ev.publish_schedule(ev.reference_schedule()) if ref_gen_key else None
+        ref_ready = [
+            ref_gen_key is None or self._exists(shard_marker_key(ref_gen_key, s))
+            for s in range(n_shards)
+        ]
 
         qualities: dict[str, float | None] = {}
         counts = {"evaluated": 0, "cached": 0}
         stats = {"shards_done": 0, "shards_total": 0, "in_flight": 0, "failed": 0}
         outstanding = 0
-        n_shards = len(ev.shards)
         for cand in pending:
             digest = cand.digest
             if not cand.feasible or digest in qualities:
                 continue
             stats["shards_total"] += n_shards
-            record_key = evaluation_record_key(cand.evaluation_key)
-            if self._exists(record_key):
-                qualities[digest] = self.store.get_json(record_key)["quality"]
+            quality = self._recorded_quality(cand.evaluation_key)
+            if quality is not None:
+                qualities[digest] = quality
                 counts["cached" if digest in run.precached else "evaluated"] += 1
                 stats["shards_done"] += n_shards
                 continue
@@ -155,7 +165,7 @@ class SchedulerService:
                 )
                 continue
             ev.publish_schedule(cand.schedule)
-            candidate = ev.candidate(cand.schedule)
+            candidate = ev.candidate(cand.schedule, cand.generation_key)
             scored = 0
             for s in range(n_shards):
                 score_task = task_key("score", cand.evaluation_key, s)
@@ -165,17 +175,15 @@ class SchedulerService:
                     continue
                 gen_task = task_key("generate", cand.generation_key, s)
                 images = self._exists(shard_marker_key(cand.generation_key, s))
-                ref_ready = True
                 if ref_gen_key:
                     ref_task = task_key("generate", ref_gen_key, s)
-                    ref_ready = self._exists(shard_marker_key(ref_gen_key, s))
-                    if ref_ready:
+                    if ref_ready[s]:
                         self.dispatcher.done(ref_task)
                     else:
                         self.dispatcher.want(ref_task, GENERATE_SHARD, [search_id, ref_digest, s])
                 if images:
                     self.dispatcher.done(gen_task)
-                    if ref_ready:
+                    if ref_ready[s]:
                         self.dispatcher.want(score_task, SCORE_SHARD, [search_id, digest, s])
                 else:
                     self.dispatcher.want(gen_task, GENERATE_SHARD, [search_id, digest, s])
@@ -183,6 +191,7 @@ class SchedulerService:
             stats["shards_done"] += scored
             if scored == n_shards:
                 qualities[digest] = ev.aggregate(candidate)["quality"]
+                self.known_quality[cand.evaluation_key] = qualities[digest]
                 counts["evaluated"] += 1
             else:
                 outstanding += 1

@@ -34,9 +34,9 @@ class EvaluatorTask(Task):
     def store(self):
         with EvaluatorTask._lock:
             if EvaluatorTask._store is None:
-                from ecad.store import open_store
+                from ecad.store import default_store_url, open_store
 
-                EvaluatorTask._store = open_store(os.environ.get("ECAD_STORE", "runs/store"))
+                EvaluatorTask._store = open_store(default_store_url())
             return EvaluatorTask._store
 
     def evaluator(self, search_id: str):

@@ -30,9 +30,6 @@ class BlockPlan:
     run: Mapping[str, tuple[bool, ...]]
     keep: Mapping[str, tuple[bool, ...]]
 
-    def reuses_anything(self) -> bool:
-        return any(not all(r) for r in self.run.values())
-
 
 def plan_block(recipe: BlockRecipe, effective: Mapping[str, np.ndarray], steps: int) -> BlockPlan:
     """Plan one block from the schedule's effective bits of its components (``True`` = the

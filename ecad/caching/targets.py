@@ -15,7 +15,7 @@ import torch
 from ecad.errors import ScheduleMismatchError
 from ecad.schedules import ScheduleLayout
 
-__all__ = ["SlotTarget", "component_modules", "slot_targets", "split_target"]
+__all__ = ["SlotTarget", "slot_targets", "split_target"]
 
 
 def split_target(pipe_or_transformer: Any) -> tuple[torch.nn.Module, Any | None]:
@@ -38,13 +38,6 @@ class SlotTarget:
     block: torch.nn.Module
     path: str
     module: torch.nn.Module
-
-
-def component_modules(
-    transformer: torch.nn.Module, layout: ScheduleLayout
-) -> list[torch.nn.Module]:
-    """The module of every slot of ``layout``, in slot order."""
-    return [target.module for target in slot_targets(transformer, layout)]
 
 
 def slot_targets(transformer: torch.nn.Module, layout: ScheduleLayout) -> list[SlotTarget]:

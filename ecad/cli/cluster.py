@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import click
-import yaml
 
+from ecad.cli.options import json_option
 from ecad.environment import env_float, env_int
 from ecad.errors import ConfigError
 
@@ -26,6 +26,8 @@ def apply_config(path: str | None) -> None:
     path = path or os.environ.get("ECAD_CONFIG")
     if not path:
         return
+    import yaml
+
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -47,9 +49,9 @@ config_option = click.option(
 
 
 def _store():
-    from ecad.store import open_store
+    from ecad.store import default_store_url, open_store
 
-    return open_store(os.environ.get("ECAD_STORE", "runs/store"))
+    return open_store(default_store_url())
 
 
 @click.command()
@@ -72,7 +74,7 @@ def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None)
 
 @click.command()
 @click.argument("search_id", required=False)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.option("--workers/--no-workers", default=True, help="Ask the broker which workers answer.")
 @config_option
 def status(search_id: str | None, as_json: bool, workers: bool, config_file: str | None) -> None:
@@ -231,7 +233,8 @@ def scheduler(
     from worker.app import app
 
     logging.getLogger().setLevel(logging.INFO)
-    deadline = deadline or env_float("ECAD_SHARD_DEADLINE", 900.0)
+    if deadline is None:
+        deadline = env_float("ECAD_SHARD_DEADLINE", 900.0)
     service = SchedulerService(_store(), Dispatcher(celery_sender(app), deadline_s=deadline))
     stopping = {"now": False}
 

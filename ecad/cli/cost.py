@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ecad.cli.options import json_option
+
 
 @click.command()
 @click.argument("schedule_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -38,7 +40,7 @@ import click
     default=None,
     help="Use a saved cost table (e.g. measured latency) instead.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 def cost(
     schedule_file: Path,
     resolution: int | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ecad.families import family_names
+from ecad.store import default_store_url
 
 family_option = click.option(
     "--family",
@@ -24,4 +25,12 @@ dtype_option = click.option(
     "--dtype",
     default=None,
     help="float32/float16/bfloat16 (default: float32 on CPU, else the family's).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+store_option = click.option(
+    "--store",
+    "store_url",
+    default=default_store_url,
+    show_default="$ECAD_STORE or runs/store",
+    help="Object store: a directory, file:///dir, or s3://bucket (MinIO/S3 from env).",
 )

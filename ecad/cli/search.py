@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
-from ecad.cli.options import device_option, dtype_option
-
-
-def store_option(f):
-    return click.option(
-        "--store",
-        "store_url",
-        default=lambda: os.environ.get("ECAD_STORE", "runs/store"),
-        show_default="$ECAD_STORE or runs/store",
-        help="Object store: a directory, file:///dir, or s3://bucket (MinIO/S3 from env).",
-    )(f)
+from ecad.cli.options import device_option, dtype_option, json_option, store_option
 
 
 def _open_store(url: str):
@@ -104,7 +93,7 @@ def _print_front(rows: list[dict]) -> None:
     default=None,
     help="Write each front member as a schedule JSON here.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @store_option
 def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: str) -> None:
     """Print the Pareto front of SEARCH_ID (quality, cost, relative cost, speedup)."""

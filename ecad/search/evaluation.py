@@ -21,6 +21,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
@@ -41,7 +42,9 @@ def shard_marker_key(generation_key: str, shard: int) -> str:
 
 
 def image_key(generation_key: str, prompt: int, image: int) -> str:
-    return f"images/{generation_key}/p{prompt:05d}_i{image:03d}.png"
+    from ecad.generation.generate import image_filename
+
+    return f"images/{generation_key}/{image_filename(prompt, image)}"
 
 
 def score_key(eval_key: str, shard: int) -> str:
@@ -82,7 +85,6 @@ class Evaluator:
         store: ObjectStore,
         device: str = "cpu",
         dtype: str | None = None,
-        io_threads: int = 8,
     ) -> None:
         self.spec = spec
         self.store = store
@@ -99,23 +101,24 @@ class Evaluator:
         self._scoring = threading.Lock()
         self._pipe: Any = None
         self._embeddings: Any = None
-        self._scorer: Any = None
         self._published: set[str] = set()
-        self._io = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="ecad-io")
+        self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ecad-io")
 
     # candidates --------------------------------------------------------------------------
     def reference_schedule(self) -> Schedule:
         return Schedule.full(self.layout, self.setting.steps, name="no-cache")
 
-    def candidate(self, schedule: Schedule) -> Candidate:
-        gen = self.setting.generation_key(schedule)
-        ref = None
-        if self.needs_references:
-            ref = self.setting.generation_key(self.reference_schedule())
-        return Candidate(schedule, gen, evaluation_key(gen, self.spec.quality), ref)
+    @cached_property
+    def reference_generation_key(self) -> str | None:
+        """Content key of the uncached images a fidelity scorer compares with (else None)."""
+        if not self.needs_references:
+            return None
+        return self.setting.generation_key(self.reference_schedule())
 
-    def candidate_from_genome(self, genome: np.ndarray, name: str = "candidate") -> Candidate:
-        return self.candidate(Schedule.from_genome(self.layout, self.setting.steps, genome, name))
+    def candidate(self, schedule: Schedule, generation_key: str | None = None) -> Candidate:
+        gen = generation_key or self.setting.generation_key(schedule)
+        return Candidate(schedule, gen, evaluation_key(gen, self.spec.quality),
+                         self.reference_generation_key)
 
     def publish_schedule(self, schedule: Schedule) -> str:
         """Store the schedule so tasks can refer to it by digest; returns the digest."""
@@ -183,13 +186,10 @@ class Evaluator:
             return self._pipe
 
     def scorer(self):
-        from ecad.scoring import get_scorer
+        from ecad.scoring import get_scorer  # one instance per (scorer, options) per process
 
-        with self._lock:
-            if self._scorer is None:
-                name, options = scorer_options(self.spec.quality)
-                self._scorer = get_scorer(name, device=self.device, **options)
-            return self._scorer
+        name, options = scorer_options(self.spec.quality)
+        return get_scorer(name, device=self.device, **options)
 
     # work ----------------------------------------------------------------------------------
     def generate_shard(self, schedule: Schedule, shard: int, score: bool = False) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from ecad.cost.table import COST_MODES
 from ecad.errors import ConfigError
 from ecad.families import get_family
 from ecad.schedules.heuristics import HEURISTICS
@@ -23,7 +24,6 @@ from ecad.schedules.heuristics import HEURISTICS
 __all__ = ["COST_MODES", "QUALITY_SCORERS", "SearchSpec", "load_spec", "parse_spec"]
 
 QUALITY_SCORERS = ("fidelity", "image-reward", "clip")
-COST_MODES = ("macs", "macs-linear", "latency")
 _TOP_LEVEL = {
     "name",
     "family",

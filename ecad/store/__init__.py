@@ -1,9 +1,23 @@
 """Object stores: one protocol, a filesystem backend (default) and an S3/MinIO backend."""
 
+import os
+
 from ecad.store.base import MissingObjectError, ObjectStore, check_key
 from ecad.store.filesystem import FilesystemStore
 
-__all__ = ["FilesystemStore", "MissingObjectError", "ObjectStore", "check_key", "open_store"]
+__all__ = [
+    "FilesystemStore",
+    "MissingObjectError",
+    "ObjectStore",
+    "check_key",
+    "default_store_url",
+    "open_store",
+]
+
+
+def default_store_url() -> str:
+    """``$ECAD_STORE``, else ``runs/store`` (what every command and worker opens by default)."""
+    return os.environ.get("ECAD_STORE", "runs/store")
 
 
 def open_store(url: str) -> ObjectStore:
