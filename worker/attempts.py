@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from ecad.environment import env_int
-from ecad.store import ObjectStore
+from ecad.store import MissingObjectError, ObjectStore
 
 
 def task_key(kind: str, output_key: str, shard: int) -> str:
@@ -38,9 +38,15 @@ def failure_key(task_key: str) -> str:
 
 
 def count_start(store: ObjectStore, task_key: str, worker: str) -> bool:
-    """Count a start; return False (and record the failure) once the limit is exceeded."""
+    """Count a start; return False (and record the failure) once the limit is exceeded, and
+    without counting once the failure is recorded."""
     key = f"attempts/{task_key}.json"
-    record = store.get_json(key) if store.exists(key) else {"starts": 0, "workers": []}
+    try:
+        record = store.get_json(key)
+    except MissingObjectError:
+        record = {"starts": 0, "workers": []}
+    if record["starts"] > max_attempts():
+        return False  # the failure was recorded when the limit was passed
     record["starts"] += 1
     record["workers"].append(worker)
     store.put_json(key, record)

@@ -79,8 +79,6 @@ _TASK_OPTIONS = {
 
 def _run_once(task: EvaluatorTask, task_key: str, digest: str, kind: str, work) -> dict:
     """Bounded redelivery around ``work``: refuse once a failure is recorded or too many starts."""
-    if task.store.exists(attempts.failure_key(task_key)):
-        return {"failed": True}
     if not attempts.count_start(task.store, task_key, _worker_name(task)):
         log.error("giving up on %s: too many starts", task_key)
         return {"failed": True}

@@ -18,6 +18,7 @@ generation 0 (all models loaded, reference images done) to the end of the search
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -81,15 +82,16 @@ def write_spec(root: Path, models: dict, args) -> Path:
     return path
 
 
-def seed_embeddings(store_dir: Path, spec_path: Path) -> None:
-    """Random prompt embeddings in the store (the random model has no text encoder)."""
+@functools.cache
+def _embeddings_file(spec_path: Path) -> tuple[str, bytes]:
+    """Store key and bytes of random prompt embeddings for the spec (built once per process:
+    it loads the full-size pipeline)."""
     from ecad.bench.fullsize import random_embeddings
     from ecad.families import get_family
     from ecad.families.loading import load_pipeline
     from ecad.generation import PromptEmbeddings
     from ecad.search import load_spec
     from ecad.search.setting import EvaluationSetting
-    from ecad.store import FilesystemStore
 
     spec = load_spec(spec_path)
     setting = EvaluationSetting.from_spec(spec)
@@ -97,8 +99,14 @@ def seed_embeddings(store_dir: Path, spec_path: Path) -> None:
     pipe = load_pipeline(family, spec.weights, device="cpu", dtype="float32", text_encoders=False)
     tensors = {k: v.cpu() for k, v in random_embeddings(pipe, family, len(setting.prompts)).items()}
     emb = PromptEmbeddings(family.name, setting.weights_id, setting.prompts, tensors)
-    FilesystemStore(store_dir).put(f"embeddings/{setting.embeddings_key()}.safetensors",
-                                   emb.to_bytes())
+    return f"embeddings/{setting.embeddings_key()}.safetensors", emb.to_bytes()
+
+
+def seed_embeddings(store_dir: Path, spec_path: Path) -> None:
+    """Random prompt embeddings in the store (the random model has no text encoder)."""
+    from ecad.store import FilesystemStore
+
+    FilesystemStore(store_dir).put(*_embeddings_file(spec_path))
 
 
 class GpuSampler:
@@ -191,11 +199,9 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
     def generation() -> int:
         return json.loads(state_file.read_text())["generation"] if state_file.exists() else 0
 
-    gen1_at = None
     stopped = None
     try:
         wait_for(lambda: generation() >= 1, 3000, interval=0.2, what="generation 0")
-        gen1_at = time.time()
         if elastic:
             for i in range(first, workers):
                 start_worker(i)

@@ -100,6 +100,7 @@ def bench(
     """
     import torch
 
+    from ecad.atomic import write_atomic
     from ecad.bench import (
         BenchSettings,
         bench_cases,
@@ -107,6 +108,7 @@ def bench(
         pipeline_call,
         random_pipeline,
         report_markdown,
+        rows_per_call,
         run_bench,
         verify_engines,
     )
@@ -139,7 +141,8 @@ def bench(
 
     tables: list[CostTable] = []
     if not tiny:
-        rows = batch * (2 if family.kind == "pixart" else 1)
+        guidance = settings.guidance if settings.guidance is not None else family.default_guidance
+        rows = rows_per_call(family, batch, guidance)
         tables += [macs_table(family, resolution, rows, mode) for mode in ("macs", "macs-linear")]
     if latency_table is not None:
         tables.append(CostTable.load(latency_table))
@@ -160,9 +163,9 @@ def bench(
     if verify:
         report.settings["verify_max_rel_diff"] = verify_engines(pipe, family, settings, schedules)
     json_path = report.save(out_dir / f"{stem}.json")
-    md_path = out_dir / f"{stem}.md"
-    md_path.write_text(report_markdown(report))
-    click.echo(report_markdown(report))
+    markdown = report_markdown(report)
+    md_path = write_atomic(out_dir / f"{stem}.md", markdown)
+    click.echo(markdown)
     click.echo(f"wrote {json_path} and {md_path}")
 
 

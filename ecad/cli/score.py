@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import click
 from PIL import Image
 
+from ecad.atomic import write_atomic
 from ecad.errors import ConfigError
 from ecad.prompts import PROMPT_FORMATS, PromptSet, load_prompts
 from ecad.scoring import SetScorer, get_scorer, scorer_names
@@ -137,9 +137,6 @@ def score(scorer_name: str, images_dir: Path, prompts_file: Path | None,
     if output is None:
         click.echo(text)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, output)
+    write_atomic(output, text + "\n")
     click.echo(f"{scorer.name}: mean {report['mean']} over {len(files)} images -> {output}",
                err=True)

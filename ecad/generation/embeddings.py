@@ -48,7 +48,10 @@ class PromptEmbeddings:
 
     def placed(self, device: Any, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         """All prompts' tensors on ``device``, floating ones in ``dtype`` (cached)."""
-        key = (str(torch.device(device)), dtype)
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:  # "cuda" and "cuda:0": one copy
+            device = torch.device("cuda", torch.cuda.current_device())
+        key = (str(device), dtype)
         table = self._placed.get(key)
         if table is None:
             table = {

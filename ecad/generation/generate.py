@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ecad.atomic import write_atomic
 from ecad.caching import apply_schedule, remove_schedule
 from ecad.errors import ConfigError, ScheduleMismatchError
 from ecad.families import ModelFamily
@@ -81,11 +83,11 @@ def image_filename(prompt_index: int, image_index: int) -> str:
 
 def save_image(image: GeneratedImage, directory: str | os.PathLike) -> Path:
     """Write a PIL image atomically as ``p{prompt}_i{image}.png``."""
-    out = Path(directory) / image_filename(image.prompt_index, image.image_index)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    image.image.save(tmp, format="PNG")
-    os.replace(tmp, out)
-    return out
+    buf = io.BytesIO()
+    image.image.save(buf, format="PNG")
+    return write_atomic(
+        Path(directory) / image_filename(image.prompt_index, image.image_index), buf.getvalue()
+    )
 
 
 @torch.no_grad()
@@ -120,12 +122,12 @@ def generate_images(
     dtype = pipe.transformer.dtype
     if schedule is not None:
         apply_schedule(pipe, schedule)
+    pil = settings.output_type == "pil"
     try:
         for start in range(0, len(pairs), settings.batch_size):
             batch = list(pairs[start : start + settings.batch_size])
             gens = [image_generator(settings.seed, p, i) for p, i in batch]
             latents = adapter.latents(pipe, gens, settings.height, settings.width)
-            pil = settings.output_type == "pil"
             result = pipe(
                 **adapter.call_kwargs(embeddings.rows([p for p, _ in batch], device, dtype)),
                 latents=latents.to(device=device, dtype=dtype),

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ecad.atomic import write_atomic
 from ecad.scoring.base import LazyModel, batched, require, resolve_device
 from ecad.scoring.errors import ScorerError
 from ecad.scoring.weights import read_state_dict
@@ -112,6 +113,7 @@ class FidScorer(LazyModel):
         if feature not in FEATURES:
             raise ScorerError(f"fid feature={feature}; choose one of {FEATURES}")
         self.reference, self.weights, self.feature = Path(reference), weights, feature
+        self._reference_key: str | None = None
         self.device, self.batch_size = resolve_device(device), batch_size
         root = cache_dir or os.environ.get("ECAD_CACHE_DIR", Path.home() / ".cache" / "ecad")
         self.cache_dir = Path(root) / "fid"
@@ -146,21 +148,21 @@ class FidScorer(LazyModel):
             files = read_image_dir(self.reference)
             with torch.no_grad():
                 self._update(metric, files, real=True)
-            from safetensors.torch import save_file
+            from safetensors.torch import save
 
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            save_file({n: getattr(metric, n).cpu().contiguous() for n in states}, str(tmp))
-            os.replace(tmp, path)
+            write_atomic(path, save({n: getattr(metric, n).cpu().contiguous() for n in states}))
         return metric
 
     def reference_key(self) -> str:
-        """Cache key: reference set digest, feature layer, weights file digest."""
-        files = read_image_dir(self.reference)
-        weights = "official"
-        if self.weights is not None:
-            weights = hashlib.sha256(Path(self.weights).read_bytes()).hexdigest()[:16]
-        return f"{image_set_digest(files)[:24]}-f{self.feature}-{weights}"
+        """Cache key: reference set digest, feature layer, weights file digest (hashed once:
+        every reference image and the weights file are read for it)."""
+        if self._reference_key is None:
+            files = read_image_dir(self.reference)
+            weights = "official"
+            if self.weights is not None:
+                weights = hashlib.sha256(Path(self.weights).read_bytes()).hexdigest()[:16]
+            self._reference_key = f"{image_set_digest(files)[:24]}-f{self.feature}-{weights}"
+        return self._reference_key
 
     def _update(self, metric: Any, images: Sequence[Image.Image | Path], real: bool) -> None:
         """Feed images (or image files, opened a batch at a time) to the metric."""

@@ -229,11 +229,11 @@ class Evaluator:
                 futures.append(self._io.submit(self._put_image, gen_key, image))
         times.append(time.perf_counter())
         record = None
-        candidate = self.candidate(schedule) if score else None
+        candidate = self.candidate(schedule, gen_key) if score else None
         if candidate is not None and (
             candidate.reference_generation_key is None
             or self.images_done(candidate.reference_generation_key, shard)
-        ) and not self.shard_done(candidate, shard):
+        ):
             record = self._score_record(candidate, shard, images)  # GPU, while PNGs encode
         times.append(time.perf_counter())
         files = [f.result() for f in futures]
