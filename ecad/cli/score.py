@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from PIL import Image
 
 from ecad.atomic import write_atomic
 from ecad.errors import ConfigError
 from ecad.prompts import PROMPT_FORMATS, PromptSet, load_prompts
 from ecad.scoring import SetScorer, get_scorer, scorer_names
-from ecad.scoring.fidelity import PSNR_CAP_DB
 from ecad.scoring.image_dir import GeneratedImageFile, list_generated_images, read_manifest
 from ecad.scoring.report import score_report
 
@@ -52,7 +50,9 @@ def _prompts(images_dir: Path, prompts_file: Path | None, fmt: str | None) -> li
     return prompts
 
 
-def _open(path: Path) -> Image.Image:
+def _open(path: Path) -> Any:
+    from PIL import Image
+
     with Image.open(path) as im:
         return im.convert("RGB")
 
@@ -124,6 +124,8 @@ def score(scorer_name: str, images_dir: Path, prompts_file: Path | None,
                 raise click.UsageError(f"{scorer_name} needs --reference DIR (uncached images)")
             refs = _references(files, reference)
         if scorer_name == "psnr":
+            from ecad.scoring.fidelity import PSNR_CAP_DB
+
             context["psnr_cap_db"] = PSNR_CAP_DB  # identical pairs score the cap, not inf
         scores = []
         for start in range(0, len(files), CHUNK):

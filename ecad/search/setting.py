@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from ecad.families import get_family
 from ecad.families.loading import TINY_WEIGHTS
+from ecad.prompts import PromptSet
 from ecad.schedules import Schedule, ScheduleLayout
 from ecad.search.spec import SearchSpec
 
@@ -95,7 +96,11 @@ class EvaluationSetting:
         )
 
     def prompts_digest(self) -> str:
-        return hashlib.sha256(json.dumps(list(self.prompts)).encode()).hexdigest()
+        return self._prompts_digest
+
+    @cached_property
+    def _prompts_digest(self) -> str:  # hashed once: every content key includes it
+        return PromptSet(self.prompts).digest()
 
     def pairs(self) -> list[tuple[int, int]]:
         """Every (prompt index, image index), prompt-major."""
