@@ -1,22 +1,37 @@
 """Which torch device a worker's models go to.
 
-``ecad worker --gpu N`` sets ``CUDA_VISIBLE_DEVICES=N`` before anything touches CUDA, so the
-worker sees one GPU, ``cuda:0``. If CUDA was initialised earlier in the process (torch imported
-at interpreter start, by a site hook or a wrapper), the variable is ignored and every GPU stays
-visible; the worker then picks its GPU by index instead of silently sharing GPU 0 with the other
-workers of the host.
+``ecad worker --gpu N`` restarts itself (``exec``, same process id) with ``CUDA_VISIBLE_DEVICES=N``
+and ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` in its environment, so the worker sees one GPU, ``cuda:0``,
+and N is nvidia-smi's index. Setting the variable from inside the running CLI is not enough:
+CUDA reads it once, when the driver initialises, and on a 4-GPU host the driver was already up
+by then (the worker for ``--gpu 1`` saw one GPU, and it was GPU 0). If every GPU is still visible
+anyway, the worker picks its GPU by index instead of silently sharing GPU 0.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Callable
 
 from ecad.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["owned_cuda_device", "worker_device"]
+__all__ = ["owned_cuda_device", "restart_on_gpu", "worker_device"]
+
+
+def restart_on_gpu(gpu: int, execv: Callable[[str, list[str]], None] = os.execv) -> None:
+    """Re-run this ``ecad`` command with only GPU ``gpu`` visible, unless it already is."""
+    wanted = {"CUDA_VISIBLE_DEVICES": str(gpu), "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+              "ECAD_WORKER_GPU": str(gpu)}
+    if all(os.environ.get(k) == v for k, v in wanted.items()):
+        return
+    os.environ.update(wanted)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    execv(sys.executable, [sys.executable, "-m", "ecad.cli", *sys.argv[1:]])
 
 
 def owned_cuda_device(visible: int, gpu: str | None) -> str:

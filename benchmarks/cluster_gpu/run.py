@@ -174,7 +174,8 @@ def worker_log_summary(path: Path) -> dict:
 
 
 def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = False) -> dict:
-    store = root / f"store-w{workers}{'-elastic' if elastic else ''}"
+    name = f"w{workers}{'-elastic' if elastic else ''}{'-' + args.label if args.label else ''}"
+    store = root / f"store-{name}"
     shutil.rmtree(store, ignore_errors=True)  # a fresh store: nothing cached from a last run
     store.mkdir(parents=True)
     seed_embeddings(store, spec)
@@ -183,7 +184,7 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
            "HF_HUB_OFFLINE": "1", "ECAD_VISIBILITY_TIMEOUT": "1800",
            "ECAD_TASK_TIME_LIMIT": "1500",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    logs = args.output_dir / f"logs-w{workers}{'-elastic' if elastic else ''}"
+    logs = args.output_dir / f"logs-{name}"
     logs.mkdir(parents=True, exist_ok=True)
     procs: dict[str, subprocess.Popen] = {}
 
@@ -264,6 +265,7 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
     window_images = sum(g["images"] for g in later)
     return {
         "workers": workers, "concurrency": args.concurrency, "elastic": elastic,
+        "label": args.label, "worker_streams": os.environ.get("ECAD_WORKER_STREAMS", "0"),
         "search_id": sid, "store": str(store), "window": (gen1_at, ended),
         "wall_seconds": round(ended - started, 1),
         "generations": gens,
@@ -371,6 +373,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--elastic", action="store_true")
+    ap.add_argument("--label", default="",
+                    help="name these runs (a variant); the scaling table uses unlabelled runs")
     ap.add_argument("--append", action="store_true",
                     help="add to --output-dir's cluster_gpu.json (same host, same settings)")
     ap.add_argument("--ir-dtype", default="float32", choices=("float32", "bfloat16"),
@@ -434,11 +438,11 @@ def main() -> None:
         w = max(int(x) for x in args.workers.split(","))
         run = run_cluster(args.root, spec, w, args, elastic=True)
         run.pop("store"), run.pop("window")
-        static = next(r for r in result["runs"] if r["workers"] == w)
+        static = next(r for r in result["runs"] if r["workers"] == w and not r.get("label"))
         run["front_equals_static"] = run["front"] == static["front"]
         result["runs"].append(run)
         print(json.dumps({k: v for k, v in run.items() if k != "front"}), flush=True)
-    runs = {r["workers"]: r for r in result["runs"] if not r["elastic"]}
+    runs = {r["workers"]: r for r in result["runs"] if not r["elastic"] and not r.get("label")}
     if 1 in runs:
         base = runs[1]["after_load_seconds"]
         result["scaling"] = {str(w): {"speedup": round(base / r["after_load_seconds"], 3),

@@ -8,7 +8,10 @@ nvidia-smi samples utilisation every 100 ms:
 
 * ``alone``: ``generate_images`` for each schedule, images discarded (the ``ecad generate`` path);
 * ``sequential``: one task after another (``ecad worker --concurrency 1``);
-* ``threads-2``: two threads taking tasks from one queue (``--concurrency 2``).
+* ``threads-2``: two threads taking tasks from one queue (``--concurrency 2``);
+* ``threads-2-streams``: the same, generation and scoring on CUDA streams of their own
+  (``ECAD_WORKER_STREAMS=1``, :mod:`ecad.search.streams`);
+* ``threads-2-noscore``: the same without scoring (what scoring costs the generation).
 
     python benchmarks/cluster_gpu/worker_phases.py --output-dir $OUT
 """
@@ -46,7 +49,7 @@ def _fresh_store(root: Path, name: str, spec_path: Path):
     return FilesystemStore(path)
 
 
-def _run_tasks(ev, schedules, threads: int) -> None:
+def _run_tasks(ev, schedules, threads: int, score: bool = True) -> None:
     tasks: queue.Queue = queue.Queue()
     for schedule in schedules:
         tasks.put(schedule)
@@ -57,7 +60,7 @@ def _run_tasks(ev, schedules, threads: int) -> None:
                 schedule = tasks.get_nowait()
             except queue.Empty:
                 return
-            ev.generate_shard(schedule, 0, score=True)
+            ev.generate_shard(schedule, 0, score=score)
 
     pool = [threading.Thread(target=work) for _ in range(threads)]
     for t in pool:
@@ -88,6 +91,7 @@ def main() -> None:
 
     from ecad.generation import generate_images
     from ecad.search import Evaluator, SearchSession, load_spec
+    from ecad.search.streams import GpuStreams
 
     spec = load_spec(spec_path)
     store = _fresh_store(args.root, "phase-warm", spec_path)
@@ -131,16 +135,21 @@ def main() -> None:
                 pass
 
     windows["alone"] = timed("alone", alone)
-    modes = [("sequential", 1, None), ("threads-2", 2, None)]
+    # name, threads, GIL switch interval, CUDA streams, score
+    modes = [("sequential", 1, None, False, True), ("threads-2", 2, None, False, True),
+             ("threads-2-streams", 2, None, True, True), ("threads-2-noscore", 2, None, False,
+                                                          False)]
     if args.switch_interval:
-        modes.append((f"threads-2-switch-{args.switch_interval}", 2, args.switch_interval))
-    for name, threads, interval in modes:
+        modes.append((f"threads-2-switch-{args.switch_interval}", 2, args.switch_interval,
+                      False, True))
+    for name, threads, interval, streams, score in modes:
         ev.store = _fresh_store(args.root, f"phase-{name}", spec_path)
+        ev.streams = GpuStreams(ev.device, streams)
         default = sys.getswitchinterval()
         if interval:
             sys.setswitchinterval(interval)
         logging.info("mode %s", name)
-        windows[name] = timed(name, lambda t=threads: _run_tasks(ev, schedules, t))
+        windows[name] = timed(name, lambda t=threads, s=score: _run_tasks(ev, schedules, t, s))
         sys.setswitchinterval(default)
     sampler.stop()
     # nvidia-smi's index of our GPU (prelude.sh sets CUDA_DEVICE_ORDER=PCI_BUS_ID, its order)

@@ -184,9 +184,11 @@ def worker(
     if concurrency < 1:
         raise click.BadParameter(f"must be at least 1, got {concurrency}",
                                  param_hint="--concurrency")
-    os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    os.environ["ECAD_WORKER_GPU"] = str(gpu)  # worker.devices: if CUDA_VISIBLE_DEVICES is late
     os.environ["ECAD_WORKER_DEVICE"] = device
+    if device != "cpu":
+        from worker.devices import restart_on_gpu
+
+        restart_on_gpu(gpu)  # returns only once this process sees GPU `gpu` alone
     from worker.app import app
     from worker.names import GPU_QUEUE
 

@@ -1,7 +1,10 @@
+import os
+import sys
+
 import pytest
 
 from ecad.errors import ConfigError
-from worker.devices import bind_thread, owned_cuda_device, worker_device
+from worker.devices import bind_thread, owned_cuda_device, restart_on_gpu, worker_device
 
 
 def test_one_visible_gpu_is_cuda_0():
@@ -31,3 +34,27 @@ def test_worker_device_without_cuda(monkeypatch):
     monkeypatch.setenv("ECAD_WORKER_DEVICE", "cpu")
     assert worker_device() == "cpu"
     bind_thread("cpu")  # nothing to bind off CUDA
+
+
+def test_restart_on_gpu_execs_the_same_command_with_one_visible_gpu(monkeypatch):
+    for name in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "ECAD_WORKER_GPU"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.argv", ["/venv/bin/ecad", "worker", "--gpu", "2", "--name", "w"])
+    calls = []
+    restart_on_gpu(2, execv=lambda path, argv: calls.append((path, argv)))
+    assert calls == [(sys.executable,
+                      [sys.executable, "-m", "ecad.cli", "worker", "--gpu", "2", "--name", "w"])]
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "2"
+    assert os.environ["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"  # --gpu N is nvidia-smi's index N
+    assert os.environ["ECAD_WORKER_GPU"] == "2"
+
+
+def test_restart_on_gpu_returns_once_the_environment_is_set(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    monkeypatch.setenv("ECAD_WORKER_GPU", "1")
+    restart_on_gpu(1, execv=lambda *a: pytest.fail("restarted a second time"))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # set by the user: still restarts
+    calls = []
+    restart_on_gpu(1, execv=lambda *a: calls.append(a))
+    assert len(calls) == 1 and os.environ["CUDA_VISIBLE_DEVICES"] == "1"
