@@ -4,7 +4,8 @@ For each worker count in ``--workers`` (e.g. ``1,2``): a fresh store, redis-serv
 scheduler and that many ``ecad worker --gpu i`` processes run the same search — PixArt-α 256 with
 random full-size weights, ImageReward with a random real-size checkpoint — while nvidia-smi
 samples every GPU's utilisation. Also times ``generate_images`` alone on one GPU (the
-``ecad generate`` path) for the images/s baseline. ``--elastic`` adds a run that starts with
+``ecad generate`` path) for the images/s baseline: ``generate_images`` alone, and with the PNG
+writes of ``ecad generate`` (``save_images``). ``--elastic`` adds a run that starts with
 half the workers, adds the rest during generation 1 and SIGTERMs a quarter of them (at least one)
 during generation 2 (issue 7's 4 -> 8 -> 6 on an 8-GPU host), and checks the front equals the
 static run's. Each worker's log says which GPU (PCI bus) its models went to and how many images
@@ -308,11 +309,14 @@ class GenerateAlone:
         self.images = args.prompts * args.images_per_prompt
         self._warm: set[str | None] = set()
 
-    def seconds(self, schedule) -> float:
-        """Wall seconds to generate the search's images per candidate with ``schedule``."""
+    def seconds(self, schedule, write_pngs: bool = False) -> float:
+        """Wall seconds to generate the search's images per candidate with ``schedule``;
+        ``write_pngs``: also write them as ``ecad generate`` does (``save_images``)."""
+        import tempfile
+
         import torch
 
-        from ecad.generation import generate_images
+        from ecad.generation import generate_images, save_images
 
         key = None if schedule is None else schedule.digest()
         if key not in self._warm:  # first use of an engine path compiles its kernels
@@ -321,13 +325,16 @@ class GenerateAlone:
             self._warm.add(key)
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        n = sum(1 for _ in generate_images(self.pipe, self.family, self.embeddings,
-                                           self.settings, schedule))
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
+            images = generate_images(self.pipe, self.family, self.embeddings, self.settings,
+                                     schedule)
+            n = len(save_images(images, out)) if write_pngs else sum(1 for _ in images)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - t0
         assert n == self.images, (n, self.images)
-        return time.perf_counter() - t0
+        return seconds
 
     def heuristics(self) -> dict[str, float]:
         from ecad.schedules.heuristics import fora
@@ -357,16 +364,23 @@ class GenerateAlone:
             schedule = parse_schedule(json.loads((store / "schedules" / f"{digest}.json")
                                                  .read_text()), family="pixart-alpha")
             seconds = self.seconds(schedule)
+            with_pngs = self.seconds(schedule, write_pngs=True)
             per_schedule.append({"schedule": digest, "shards": shards[digest],
                                  "seconds": round(seconds, 3),
+                                 "ecad_generate_seconds": round(with_pngs, 3),
                                  "alone_images_per_second": round(self.images / seconds, 2)})
         timed_shards = sum(r["shards"] for r in per_schedule)
-        per_shard = sum(r["seconds"] * r["shards"] for r in per_schedule) / max(1, timed_shards)
         images = sum(shards.values()) * self.images
-        total = per_shard * sum(shards.values())
+
+        def rate(field: str) -> tuple[float, float | None]:
+            per_shard = sum(r[field] * r["shards"] for r in per_schedule) / max(1, timed_shards)
+            total = per_shard * sum(shards.values())
+            return round(total, 2), round(images / total, 2) if total else None
+
+        (alone_s, alone_rate), (cli_s, cli_rate) = rate("seconds"), rate("ecad_generate_seconds")
         return {"schedules": per_schedule, "schedules_in_search": len(shards),
-                "images": images, "alone_seconds": round(total, 2),
-                "alone_images_per_second": round(images / total, 2) if total else None}
+                "images": images, "alone_seconds": alone_s, "alone_images_per_second": alone_rate,
+                "ecad_generate_seconds": cli_s, "ecad_generate_images_per_second": cli_rate}
 
 
 def main() -> None:
@@ -426,8 +440,9 @@ def main() -> None:
         if w == 1:  # the same images, schedule by schedule, through `ecad generate`'s path
             work = alone().search_work(Path(run.pop("store")), *run.pop("window"),
                                      sample=args.alone_sample)
-            work["search_over_alone"] = round(
-                run["after_load_images_per_second"] / work["alone_images_per_second"], 3)
+            for name in ("alone", "ecad_generate"):
+                work[f"search_over_{name}"] = round(
+                    run["after_load_images_per_second"] / work[f"{name}_images_per_second"], 3)
             run["generate_alone_same_images"] = work
         else:
             run.pop("store"), run.pop("window")

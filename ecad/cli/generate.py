@@ -146,7 +146,7 @@ def generate(
     steps = steps or (sched.steps if sched else family.default_steps)
     size = resolution or family.default_resolution
     from ecad.families.loading import load_pipeline
-    from ecad.generation import GenerationSettings, PromptEmbeddings, generate_images, save_image
+    from ecad.generation import GenerationSettings, PromptEmbeddings, generate_images, save_images
 
     settings = GenerationSettings(
         height=height or size,
@@ -167,20 +167,11 @@ def generate(
     pipe = load_pipeline(family, weights, device=device, dtype=dtype, text_encoders=False)
     output_dir.mkdir(parents=True, exist_ok=True)
     total = len(emb) * num_images_per_prompt
-    written = []
     with click.progressbar(
         length=total, label="generating", file=click.get_text_stream("stderr")
     ) as bar:
-        for image in generate_images(pipe, family, emb, settings, sched):
-            written.append(
-                {
-                    "file": save_image(image, output_dir).name,
-                    "prompt_index": image.prompt_index,
-                    "image_index": image.image_index,
-                    "seed": image.seed,
-                }
-            )
-            bar.update(1)
+        written = save_images(generate_images(pipe, family, emb, settings, sched), output_dir,
+                              on_generated=lambda _: bar.update(1))
     manifest = {
         "family": family.name,
         "weights": weights or family.default_weights,

@@ -6,8 +6,8 @@ from ecad.generation.generate import (
     GenerationSettings,
     generate_images,
     image_filename,
-    save_image,
 )
+from ecad.generation.output import save_image, save_images
 from ecad.generation.seeds import image_generator, image_seed
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "image_generator",
     "image_seed",
     "save_image",
+    "save_images",
 ]

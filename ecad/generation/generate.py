@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from ecad.atomic import write_atomic
 from ecad.caching import apply_schedule, remove_schedule
 from ecad.errors import ConfigError, ScheduleMismatchError
 from ecad.families import ModelFamily
@@ -26,7 +22,6 @@ __all__ = [
     "generate_images",
     "image_filename",
     "pil_images",
-    "save_image",
 ]
 
 
@@ -79,15 +74,6 @@ def pil_images(batch: torch.Tensor) -> list[Any]:
 
 def image_filename(prompt_index: int, image_index: int) -> str:
     return f"p{prompt_index:05d}_i{image_index:03d}.png"
-
-
-def save_image(image: GeneratedImage, directory: str | os.PathLike) -> Path:
-    """Write a PIL image atomically as ``p{prompt}_i{image}.png``."""
-    buf = io.BytesIO()
-    image.image.save(buf, format="PNG")
-    return write_atomic(
-        Path(directory) / image_filename(image.prompt_index, image.image_index), buf.getvalue()
-    )
 
 
 @torch.no_grad()

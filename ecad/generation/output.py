@@ -1,0 +1,55 @@
+"""Writing generated images as PNG files, off the GPU's critical path.
+
+Encoding a 256x256 PNG takes a few milliseconds of CPU; done in the generation loop, it leaves
+the GPU idle between batches (about a fifth of ``ecad generate``'s time at batch 60 on an H100).
+:func:`save_images` encodes and writes on a thread pool (zlib releases the GIL) while the next
+batch generates, and returns the manifest rows in generation order.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ecad.atomic import write_atomic
+from ecad.generation.generate import GeneratedImage, image_filename
+
+__all__ = ["save_image", "save_images"]
+
+
+def save_image(image: GeneratedImage, directory: str | os.PathLike) -> Path:
+    """Write a PIL image atomically as ``p{prompt}_i{image}.png``."""
+    buf = io.BytesIO()
+    image.image.save(buf, format="PNG")
+    return write_atomic(
+        Path(directory) / image_filename(image.prompt_index, image.image_index), buf.getvalue()
+    )
+
+
+def save_images(
+    images: Iterable[GeneratedImage],
+    directory: str | os.PathLike,
+    workers: int = 8,
+    on_generated: Callable[[GeneratedImage], Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Write every image of ``images`` (a generator: batches keep coming while files are
+    written) and return one row per image: file name, prompt and image index, seed.
+
+    ``on_generated`` is called as each image arrives (a progress bar); a write error is raised
+    after the images already generated are written.
+    """
+    rows: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ecad-png") as pool:
+        pending = []
+        for image in images:
+            pending.append((image, pool.submit(save_image, image, directory)))
+            if on_generated is not None:
+                on_generated(image)
+        for image, future in pending:
+            rows.append({"file": future.result().name, "prompt_index": image.prompt_index,
+                         "image_index": image.image_index, "seed": image.seed})
+    return rows

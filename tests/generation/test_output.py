@@ -1,0 +1,31 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from ecad.generation import GeneratedImage, save_images
+
+
+def _images(n):
+    rng = np.random.default_rng(0)
+    for k in range(n):
+        pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        yield GeneratedImage(k // 2, k % 2, 100 + k, Image.fromarray(pixels))
+
+
+def test_save_images_writes_every_png_and_returns_rows_in_generation_order(tmp_path):
+    seen = []
+    rows = save_images(_images(7), tmp_path, workers=3, on_generated=seen.append)
+    assert [r["file"] for r in rows] == [f"p{k // 2:05d}_i{k % 2:03d}.png" for k in range(7)]
+    assert [r["seed"] for r in rows] == list(range(100, 107))
+    assert len(seen) == 7
+    for row, image in zip(rows, _images(7), strict=True):
+        written = np.asarray(Image.open(tmp_path / row["file"]))
+        assert np.array_equal(written, np.asarray(image.image))  # lossless
+    assert not list(tmp_path.glob("*.tmp*"))  # atomic writes leave no partial files
+
+
+def test_a_write_error_is_raised(tmp_path):
+    target = tmp_path / "not-a-dir"
+    target.write_text("x")
+    with pytest.raises(OSError):
+        save_images(_images(2), target)
