@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 from celery import Task
 
-from ecad.environment import env_int
 from ecad.errors import TransientError
 from worker import attempts, faults
 from worker.app import app
@@ -56,7 +55,6 @@ class EvaluatorTask(Task):
                 store,
                 device=worker_device(),
                 dtype=os.environ.get("ECAD_WORKER_DTYPE") or None,
-                streams=env_int("ECAD_WORKER_STREAMS", 0) > 0,
             )
             while len(cache) > self.max_cached_searches:
                 cache.popitem(last=False)

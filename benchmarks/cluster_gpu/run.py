@@ -266,7 +266,7 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
     window_images = sum(g["images"] for g in later)
     return {
         "workers": workers, "concurrency": args.concurrency, "elastic": elastic,
-        "label": args.label, "worker_streams": os.environ.get("ECAD_WORKER_STREAMS", "0"),
+        "label": args.label,
         "search_id": sid, "store": str(store), "window": (gen1_at, ended),
         "wall_seconds": round(ended - started, 1),
         "generations": gens,

@@ -2,10 +2,10 @@
 # Issues 6 (part 4) and 7 on one multi-GPU host, in one device call (under 10 minutes):
 #   1. run.py: the search on 1 and 2 workers (one per GPU); meanwhile worker_phases.py on the
 #      last GPU (idle until step 2): the worker's code path in one process (sequential, two
-#      threads, two threads on CUDA streams, two threads without scoring) against generation alone;
+#      threads, two threads without scoring) against generation alone;
 #   2. run.py on all GPUs (or $WORKERS_B), then the elastic run (half the workers, the rest added
 #      in generation 1, a quarter SIGTERMed in generation 2), appended with the scaling table;
-#   3. run.py, one worker with ECAD_WORKER_STREAMS=1 (label "streams"), in the time left.
+#   3. run.py, one worker again (label "repeat"), in the time left.
 # Carry .whl-cluster (wheels.sh). Results, and a tarball of every log, land in $OUT.
 #   bash benchmarks/cluster_gpu/scale_out.sh
 set -uo pipefail
@@ -30,8 +30,8 @@ wait $phases
 cp "$WORK/phases/worker_phases.json" "$OUT/"
 timeout "$(left)" python3 benchmarks/cluster_gpu/run.py --append --elastic \
   --workers "${WORKERS_B:-$GPUS}" "${SEARCH[@]}" 2>&1 | tee "$WORK/run-2.log"
-ECAD_WORKER_STREAMS=1 timeout "$(left)" python3 benchmarks/cluster_gpu/run.py --append \
-  --label streams --workers 1 "${SEARCH[@]}" 2>&1 | tee "$WORK/run-3.log"
+timeout "$(left)" python3 benchmarks/cluster_gpu/run.py --append \
+  --label repeat --workers 1 "${SEARCH[@]}" 2>&1 | tee "$WORK/run-3.log"
 # At most 8 files come back: the result files at the top, every log in one tarball.
 cp "$WORK/cluster/cluster_gpu.json" "$OUT/"
 tar czf "$OUT/logs.tgz" -C "$WORK" . 2>/dev/null

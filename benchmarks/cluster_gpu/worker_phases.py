@@ -9,8 +9,6 @@ nvidia-smi samples utilisation every 100 ms:
 * ``alone``: ``generate_images`` for each schedule, images discarded (the ``ecad generate`` path);
 * ``sequential``: one task after another (``ecad worker --concurrency 1``);
 * ``threads-2``: two threads taking tasks from one queue (``--concurrency 2``);
-* ``threads-2-streams``: the same, generation and scoring on CUDA streams of their own
-  (``ECAD_WORKER_STREAMS=1``, :mod:`ecad.search.streams`);
 * ``threads-2-noscore``: the same without scoring (what scoring costs the generation).
 
     python benchmarks/cluster_gpu/worker_phases.py --output-dir $OUT
@@ -91,7 +89,6 @@ def main() -> None:
 
     from ecad.generation import generate_images
     from ecad.search import Evaluator, SearchSession, load_spec
-    from ecad.search.streams import GpuStreams
 
     spec = load_spec(spec_path)
     store = _fresh_store(args.root, "phase-warm", spec_path)
@@ -135,16 +132,13 @@ def main() -> None:
                 pass
 
     windows["alone"] = timed("alone", alone)
-    # name, threads, GIL switch interval, CUDA streams, score
-    modes = [("sequential", 1, None, False, True), ("threads-2", 2, None, False, True),
-             ("threads-2-streams", 2, None, True, True), ("threads-2-noscore", 2, None, False,
-                                                          False)]
+    # name, threads, GIL switch interval, score
+    modes = [("sequential", 1, None, True), ("threads-2", 2, None, True),
+             ("threads-2-noscore", 2, None, False)]
     if args.switch_interval:
-        modes.append((f"threads-2-switch-{args.switch_interval}", 2, args.switch_interval,
-                      False, True))
-    for name, threads, interval, streams, score in modes:
+        modes.append((f"threads-2-switch-{args.switch_interval}", 2, args.switch_interval, True))
+    for name, threads, interval, score in modes:
         ev.store = _fresh_store(args.root, f"phase-{name}", spec_path)
-        ev.streams = GpuStreams(ev.device, streams)
         default = sys.getswitchinterval()
         if interval:
             sys.setswitchinterval(interval)

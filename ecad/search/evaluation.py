@@ -30,7 +30,6 @@ import numpy as np
 from ecad.schedules import Schedule, parse_schedule, schedule_to_json
 from ecad.search.setting import EvaluationSetting, evaluation_key, layout_for
 from ecad.search.spec import SearchSpec
-from ecad.search.streams import GpuStreams
 from ecad.store import ObjectStore
 
 __all__ = ["Candidate", "Evaluator", "evaluation_record_key", "score_key", "shard_marker_key"]
@@ -86,10 +85,7 @@ class Evaluator:
         store: ObjectStore,
         device: str = "cpu",
         dtype: str | None = None,
-        streams: bool = False,
     ) -> None:
-        """``streams``: generate and score on CUDA streams of their own (see
-        :mod:`ecad.search.streams`), for workers running two tasks at once."""
         self.spec = spec
         self.store = store
         self.device = device
@@ -103,7 +99,6 @@ class Evaluator:
         # everything else (PNG encoding, store I/O, a scoring) overlaps another's generation.
         self._generating = threading.Lock()
         self._scoring = threading.Lock()
-        self.streams = GpuStreams(device, streams)
         self._pipe: Any = None
         self._embeddings: Any = None
         self._published: set[str] = set()
@@ -225,7 +220,7 @@ class Evaluator:
         futures = []
         pipe, embeddings = self.pipeline(), self.embeddings()
         times = [time.perf_counter()]
-        with self._generating, self.streams.generating():
+        with self._generating:
             times.append(time.perf_counter())
             for image in generate_images(
                 pipe, self._family(), embeddings, settings, schedule, pairs=pairs
@@ -289,7 +284,7 @@ class Evaluator:
             refs = self._images(candidate.reference_generation_key, pairs)
         prompts = [self.setting.prompts[p] for p, _ in pairs]
         scorer = self.scorer()
-        with self._scoring, self.streams.scoring():
+        with self._scoring:
             scores = np.asarray(scorer.score(images, prompts, references=refs), dtype=np.float64)
         return {
             "pairs": [list(pr) for pr in pairs],
