@@ -411,6 +411,9 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=Path("/tmp/ecad-gpu-bench"))
     ap.add_argument("--output-dir", type=Path, required=True)
     args = ap.parse_args()
+    # `timeout` sends SIGTERM: exit through the finally blocks, which stop this run's workers,
+    # scheduler and redis (they run in sessions of their own and would outlive us).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.gpus is None:
         import torch
 
