@@ -31,7 +31,8 @@ def restart_on_gpu(gpu: int, execv: Callable[[str, list[str]], None] = os.execv)
     os.environ.update(wanted)
     sys.stdout.flush()
     sys.stderr.flush()
-    execv(sys.executable, [sys.executable, "-m", "ecad.cli", *sys.argv[1:]])
+    # The command exactly as it was started (console script or ``-m``, interpreter flags too).
+    execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def owned_cuda_device(visible: int, gpu: str | None) -> str:

@@ -174,14 +174,21 @@ def worker_log_summary(path: Path) -> dict:
             "generate_seconds": round(sum(float(t) for _, t in shards), 2)}
 
 
+def _exit_code(proc: subprocess.Popen, timeout: float) -> int | None:
+    """The process's exit code, or None if it is still running after ``timeout`` seconds."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = False) -> dict:
     name = f"w{workers}{'-elastic' if elastic else ''}{'-' + args.label if args.label else ''}"
     store = root / f"store-{name}"
     shutil.rmtree(store, ignore_errors=True)  # a fresh store: nothing cached from a last run
     store.mkdir(parents=True)
     seed_embeddings(store, spec)
-    redis = RedisServer().start()
-    env = {**os.environ, "ECAD_BROKER_URL": redis.url, "ECAD_STORE": str(store),
+    env = {**os.environ, "ECAD_STORE": str(store),
            "HF_HUB_OFFLINE": "1", "ECAD_VISIBILITY_TIMEOUT": "1800",
            "ECAD_TASK_TIME_LIMIT": "1500",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
@@ -189,11 +196,12 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
     logs.mkdir(parents=True, exist_ok=True)
     procs: dict[str, subprocess.Popen] = {}
 
-    def start(name: str, *cmd: str) -> subprocess.Popen:
-        procs[name] = subprocess.Popen([sys.executable, "-m", "ecad.cli", *cmd], env=env,
-                                       cwd=REPO, stdout=(logs / f"{name}.log").open("w"),
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-        return procs[name]
+    def start(proc_name: str, *cmd: str) -> subprocess.Popen:
+        procs[proc_name] = subprocess.Popen(
+            [sys.executable, "-m", "ecad.cli", *cmd], env=env, cwd=REPO,
+            stdout=(logs / f"{proc_name}.log").open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        return procs[proc_name]
 
     device = ["--device", "cpu"] if args.tiny else []
     if args.tiny:  # CPU workers share the cores: one intra-op thread each avoids thrashing
@@ -204,44 +212,48 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
         start(f"worker{i}", "worker", "--gpu", str(i % args.gpus), *device,
               "--concurrency", str(args.concurrency), "--name", f"w{i}-gpu{i % args.gpus}@bench")
 
-    for i in range(first):
-        start_worker(i)
     sampler = GpuSampler(logs / "nvidia-smi.csv")
-    sampler.start()
-    sid = subprocess.run([sys.executable, "-m", "ecad.cli", "submit", str(spec)], env=env,
-                         capture_output=True, text=True, check=True).stdout.split()[-1]
-    started = time.time()
-    start("scheduler", "scheduler", "--poll", "0.2", "--deadline", "1200")
-    state_file = store / "searches" / sid / "state.json"
-
-    def generation() -> int:
-        return json.loads(state_file.read_text())["generation"] if state_file.exists() else 0
-
     stopped: list[str] = []
+    redis = RedisServer().start()
+    env["ECAD_BROKER_URL"] = redis.url
     try:
+        for i in range(first):
+            start_worker(i)
+        sampler.start()
+        sid = subprocess.run([sys.executable, "-m", "ecad.cli", "submit", str(spec)], env=env,
+                             capture_output=True, text=True, check=True).stdout.split()[-1]
+        started = time.time()
+        start("scheduler", "scheduler", "--poll", "0.2", "--deadline", "1200")
+        state_file = store / "searches" / sid / "state.json"
+
+        def generation() -> int:
+            return json.loads(state_file.read_text())["generation"] if state_file.exists() else 0
+
         wait_for(lambda: generation() >= 1, 3000, interval=0.2, what="generation 0")
         if elastic:
             for i in range(first, workers):
                 start_worker(i)
             wait_for(lambda: generation() >= 2, 3000, interval=0.2, what="generation 1")
             stopped = [f"worker{i}" for i in range(max(1, workers // 4))]
-            for name in stopped:
-                os.killpg(procs[name].pid, signal.SIGTERM)  # warm shutdown
+            for worker_name in stopped:
+                os.killpg(procs[worker_name].pid, signal.SIGTERM)  # warm shutdown
         wait_for(lambda: json.loads(state_file.read_text())["phase"] == "done", 3000,
                  interval=0.2, what="search end")
         ended = time.time()
     finally:
+        # Stop every process of this run, even on a second SIGTERM (they have sessions of their
+        # own and would outlive the benchmark).
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
         sampler.stop()
-        stop_rc = [procs[name].wait(300) for name in stopped]
+        stop_rc = [_exit_code(procs[worker_name], 300) for worker_name in stopped]
         for p in procs.values():
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)
         for p in procs.values():
-            try:
-                p.wait(60)
-            except subprocess.TimeoutExpired:
+            if _exit_code(p, 60) is None:
                 os.killpg(p.pid, signal.SIGKILL)
         redis.stop()
+        signal.signal(signal.SIGTERM, previous)
     progress = json.loads((state_file.parent / "progress.json").read_text())
     # Generation 0 ended when the scheduler wrote its record (more exact than our polling).
     gen1_at = (state_file.parent / "generations" / "0000.json").stat().st_mtime
@@ -411,6 +423,9 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=Path("/tmp/ecad-gpu-bench"))
     ap.add_argument("--output-dir", type=Path, required=True)
     args = ap.parse_args()
+    worker_counts = [int(x) for x in args.workers.split(",")]
+    if args.elastic and max(worker_counts) < 2:
+        ap.error("--elastic starts half the workers, then adds the rest: give --workers >= 2")
     # `timeout` sends SIGTERM: exit through the finally blocks, which stop this run's workers,
     # scheduler and redis (they run in sessions of their own and would outlive us).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -438,7 +453,7 @@ def main() -> None:
     if "generate_alone_images_per_second" not in result:
         result["generate_alone_images_per_second"] = alone().heuristics()
         print("generate alone:", result["generate_alone_images_per_second"], flush=True)
-    for w in [int(x) for x in args.workers.split(",")]:
+    for w in worker_counts:
         run = run_cluster(args.root, spec, w, args)
         if w == 1:  # the same images, schedule by schedule, through `ecad generate`'s path
             work = alone().search_work(Path(run.pop("store")), *run.pop("window"),
@@ -453,10 +468,11 @@ def main() -> None:
         print(json.dumps({k: v for k, v in run.items() if k != "front"}), flush=True)
         out.write_text(json.dumps(result, indent=2))
     if args.elastic:
-        w = max(int(x) for x in args.workers.split(","))
+        w = max(worker_counts)
         run = run_cluster(args.root, spec, w, args, elastic=True)
         run.pop("store"), run.pop("window")
-        static = next(r for r in result["runs"] if r["workers"] == w and not r.get("label"))
+        static = next(r for r in result["runs"]
+                      if r["workers"] == w and not r["elastic"] and r.get("label") == args.label)
         run["front_equals_static"] = run["front"] == static["front"]
         result["runs"].append(run)
         print(json.dumps({k: v for k, v in run.items() if k != "front"}), flush=True)

@@ -153,9 +153,10 @@ def cancel(search_id: str, config_file: str | None) -> None:
 )
 @click.option(
     "--device",
+    type=click.Choice(["auto", "cuda", "cpu"]),
     default="auto",
     show_default=True,
-    help="torch device for the models: auto (cuda if available), cuda, cpu.",
+    help="torch device for the models: auto (cuda if available), cuda, cpu. The GPU is --gpu.",
 )
 @click.option(
     "--concurrency",

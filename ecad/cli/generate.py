@@ -171,7 +171,7 @@ def generate(
         length=total, label="generating", file=click.get_text_stream("stderr")
     ) as bar:
         written = save_images(generate_images(pipe, family, emb, settings, sched), output_dir,
-                              on_generated=lambda _: bar.update(1))
+                              on_saved=lambda _: bar.update(1))
     manifest = {
         "family": family.name,
         "weights": weights or family.default_weights,

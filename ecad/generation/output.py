@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +35,36 @@ def save_images(
     images: Iterable[GeneratedImage],
     directory: str | os.PathLike,
     workers: int = 8,
-    on_generated: Callable[[GeneratedImage], Any] | None = None,
+    on_saved: Callable[[dict[str, Any]], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Write every image of ``images`` (a generator: batches keep coming while files are
-    written) and return one row per image: file name, prompt and image index, seed.
+    written) and return one row per image, in generation order: file name, prompt and image
+    index, seed.
 
-    ``on_generated`` is called as each image arrives (a progress bar); a write error is raised
-    after the images already generated are written.
+    At most ``4 * workers`` images wait to be written; the generator is not advanced past that,
+    so memory stays bounded and a write error (a full disk) stops generation at once.
+    ``on_saved`` is called with each row once its file is written (a progress bar).
     """
     rows: list[dict[str, Any]] = []
+    waiting: deque[tuple[GeneratedImage, Future[Path]]] = deque()
+
+    def finish_oldest() -> None:
+        image, future = waiting.popleft()
+        row = {"file": future.result().name, "prompt_index": image.prompt_index,
+               "image_index": image.image_index, "seed": image.seed}
+        rows.append(row)
+        if on_saved is not None:
+            on_saved(row)
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ecad-png") as pool:
-        pending = []
-        for image in images:
-            pending.append((image, pool.submit(save_image, image, directory)))
-            if on_generated is not None:
-                on_generated(image)
-        for image, future in pending:
-            rows.append({"file": future.result().name, "prompt_index": image.prompt_index,
-                         "image_index": image.image_index, "seed": image.seed})
+        try:
+            for image in images:
+                if len(waiting) >= 4 * workers:
+                    finish_oldest()
+                waiting.append((image, pool.submit(save_image, image, directory)))
+            while waiting:
+                finish_oldest()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return rows

@@ -132,7 +132,15 @@ class EvaluationSetting:
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]
 
 
+# Quality options that do not change what a score is: the search's hypervolume reference, the
+# scorer's batch size (float rounding only) and its preprocessing threads. Changing them reuses
+# stored scores instead of scoring every image again.
+SCORE_NEUTRAL_OPTIONS = frozenset({"hv_reference", "batch_size", "workers"})
+
+
 def evaluation_key(generation_key: str, quality: dict) -> str:
-    """Content address of a candidate's scores: its images plus the scorer and its options."""
-    payload = {"images": generation_key, "quality": quality}
+    """Content address of a candidate's scores: its images plus the scorer and the options
+    that change its scores."""
+    scoring = {k: v for k, v in quality.items() if k not in SCORE_NEUTRAL_OPTIONS}
+    payload = {"images": generation_key, "quality": scoring}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]

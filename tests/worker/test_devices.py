@@ -38,12 +38,13 @@ def test_worker_device_without_cuda(monkeypatch):
 
 def test_restart_on_gpu_execs_the_same_command_with_one_visible_gpu(monkeypatch):
     for name in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "ECAD_WORKER_GPU"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("sys.argv", ["/venv/bin/ecad", "worker", "--gpu", "2", "--name", "w"])
+        monkeypatch.setenv(name, "unset")  # so that monkeypatch restores the test's environment
+        monkeypatch.delenv(name)
+    command = ["python3", "-X", "utf8", "/venv/bin/ecad", "worker", "--gpu", "2"]
+    monkeypatch.setattr("sys.orig_argv", command)
     calls = []
     restart_on_gpu(2, execv=lambda path, argv: calls.append((path, argv)))
-    assert calls == [(sys.executable,
-                      [sys.executable, "-m", "ecad.cli", "worker", "--gpu", "2", "--name", "w"])]
+    assert calls == [(sys.executable, [sys.executable, *command[1:]])]
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "2"
     assert os.environ["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"  # --gpu N is nvidia-smi's index N
     assert os.environ["ECAD_WORKER_GPU"] == "2"
