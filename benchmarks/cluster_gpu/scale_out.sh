@@ -3,7 +3,7 @@
 #   1. run.py: the search on 1 and 2 workers (one per GPU); meanwhile worker_phases.py on the
 #      last GPU (idle until step 2): the worker's code path in one process (sequential, two
 #      threads, two threads without scoring) against generation alone;
-#   2. run.py on all GPUs (or $WORKERS_B), then the elastic run (half the workers, the rest added
+#   2. run.py on all GPUs (4 and 8 on an 8-GPU host, or $WORKERS_B), then the elastic run (half the workers, the rest added
 #      in generation 1, a quarter SIGTERMed in generation 2), appended with the scaling table;
 #   3. run.py, one worker again (label "repeat"), in the time left.
 # Carry .whl-cluster (wheels.sh). Results, and a tarball of every log, land in $OUT.
@@ -29,7 +29,8 @@ timeout 280 python3 benchmarks/cluster_gpu/run.py --workers 1,2 "${SEARCH[@]}" 2
 wait $phases
 cp "$WORK/phases/worker_phases.json" "$OUT/"
 timeout "$(left)" python3 benchmarks/cluster_gpu/run.py --append --elastic \
-  --workers "${WORKERS_B:-$GPUS}" "${SEARCH[@]}" 2>&1 | tee "$WORK/run-2.log"
+  --workers "${WORKERS_B:-$([ "$GPUS" -ge 8 ] && echo "4,$GPUS" || echo "$GPUS")}" "${SEARCH[@]}" \
+  2>&1 | tee "$WORK/run-2.log"
 timeout "$(left)" python3 benchmarks/cluster_gpu/run.py --append \
   --label repeat --workers 1 "${SEARCH[@]}" 2>&1 | tee "$WORK/run-3.log"
 # At most 8 files come back: the result files at the top, every log in one tarball.
