@@ -107,14 +107,18 @@ class SchedulerService:
     def _advance_through(self, search_id: str, failures: set[str]) -> bool:
         """Advance; once a generation completes, ask for and queue the next one at once rather
         than a tick later (the workers are idle until it is queued)."""
+        run = self._run(search_id)
         while True:
-            generation = self.runs[search_id].generation if search_id in self.runs else None
-            active = self.advance(search_id, failures)
-            if not active or self.runs[search_id].session.generation == generation:
+            before = run.session.generation
+            active = self._advance_run(search_id, run, failures)
+            if not active or run.session.generation == before:
                 return active
 
     def advance(self, search_id: str, failures: set[str]) -> bool:
-        run = self._run(search_id)
+        """One pass over one search: record what finished, queue what is missing."""
+        return self._advance_run(search_id, self._run(search_id), failures)
+
+    def _advance_run(self, search_id: str, run: _SearchRun, failures: set[str]) -> bool:
         session, ev = run.session, run.evaluator
         if session.phase in ("done", "cancelled"):
             return False

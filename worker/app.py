@@ -10,15 +10,13 @@ app.config_from_object("worker.config")
 _watchdog: TaskWatchdog | None = None
 
 
-@signals.worker_init.connect
-def _watch_thread_pool(sender=None, **_):
-    """Thread pools get no time limits from Celery; the watchdog enforces them."""
+def watch_task_time_limits() -> None:
+    """Enforce ``task_time_limit`` in this worker process: Celery does so only for its process
+    pool, so ``ecad worker`` calls this when it runs tasks on threads."""
     global _watchdog
-    pool = getattr(sender, "pool_cls", None)  # "threads" here; resolved to a class later
-    if "thread" in (pool if isinstance(pool, str) else getattr(pool, "__module__", "")):
-        limit = float(app.conf.task_time_limit)
-        _watchdog = TaskWatchdog(limit)
-        _watchdog.start(interval_s=min(5.0, max(0.5, limit / 4)))
+    limit = float(app.conf.task_time_limit)
+    _watchdog = TaskWatchdog(limit)
+    _watchdog.start(interval_s=min(5.0, max(0.5, limit / 4)))
 
 
 @signals.task_prerun.connect

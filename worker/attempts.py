@@ -39,28 +39,37 @@ def failure_key(task_key: str) -> str:
 
 def count_start(store: ObjectStore, task_key: str, worker: str) -> bool:
     """Count a start; return False (and record the failure) once the limit is exceeded, and
-    without counting once the failure is recorded."""
+    without counting once the limit was passed."""
     key = f"attempts/{task_key}.json"
+    limit = max_attempts()
     try:
         record = store.get_json(key)
     except MissingObjectError:
         record = {"starts": 0, "workers": []}
-    if record["starts"] > max_attempts():
-        return False  # the failure was recorded when the limit was passed
+    if record["starts"] > limit:
+        # The failure was recorded when the limit was passed, unless that worker died between
+        # the two writes: record it now, or the scheduler would queue the task forever.
+        if not store.exists(failure_key(task_key)):
+            _record_failure(store, task_key, record, limit)
+        return False
     record["starts"] += 1
     record["workers"].append(worker)
     store.put_json(key, record)
-    if record["starts"] > max_attempts():
-        store.put_json(
-            failure_key(task_key),
-            {
-                "task": task_key,
-                "starts": record["starts"],
-                "workers": record["workers"],
-                "reason": f"started {record['starts']} times without finishing (limit "
-                f"{max_attempts()}); the task crashes its worker",
-                "time": time.time(),
-            },
-        )
+    if record["starts"] > limit:
+        _record_failure(store, task_key, record, limit)
         return False
     return True
+
+
+def _record_failure(store: ObjectStore, task_key: str, record: dict, limit: int) -> None:
+    store.put_json(
+        failure_key(task_key),
+        {
+            "task": task_key,
+            "starts": record["starts"],
+            "workers": record["workers"],
+            "reason": f"started {record['starts']} times without finishing (limit {limit}); "
+            "the task crashes its worker",
+            "time": time.time(),
+        },
+    )

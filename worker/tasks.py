@@ -15,7 +15,7 @@ from celery import Task
 from ecad.errors import TransientError
 from worker import attempts, faults
 from worker.app import app
-from worker.devices import bind_thread, worker_device
+from worker.devices import worker_device
 from worker.names import GENERATE_SHARD, SCORE_SHARD
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,9 @@ class EvaluatorTask(Task):
     def store(self):
         with EvaluatorTask._lock:
             if EvaluatorTask._store is None:
-                from ecad.store import default_store_url, open_store
+                from ecad.store import open_store
 
-                EvaluatorTask._store = open_store(default_store_url())
+                EvaluatorTask._store = open_store()
             return EvaluatorTask._store
 
     def evaluator(self, search_id: str):
@@ -59,7 +59,6 @@ class EvaluatorTask(Task):
             while len(cache) > self.max_cached_searches:
                 cache.popitem(last=False)
         cache.move_to_end(search_id)
-        bind_thread(cache[search_id].device)
         return cache[search_id]
 
 

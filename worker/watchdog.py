@@ -44,7 +44,6 @@ class TaskWatchdog:
         self.on_overrun = on_overrun
         self._running: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
 
     def started(self, task_id: str, name: str) -> None:
         with self._lock:
@@ -74,12 +73,10 @@ class TaskWatchdog:
 
     def start(self, interval_s: float = 5.0) -> threading.Thread:
         def loop() -> None:
-            while not self._stop.wait(interval_s):
+            while True:
+                time.sleep(interval_s)
                 self.check()
 
         thread = threading.Thread(target=loop, name="ecad-task-watchdog", daemon=True)
         thread.start()
         return thread
-
-    def stop(self) -> None:
-        self._stop.set()

@@ -8,7 +8,7 @@ samples every GPU's utilisation. Also times ``generate_images`` alone on one GPU
 writes of ``ecad generate`` (``save_images``). ``--elastic`` adds a run that starts with
 half the workers, adds the rest during generation 1 and SIGTERMs a quarter of them (at least one)
 during generation 2 (issue 7's 4 -> 8 -> 6 on an 8-GPU host), and checks the front equals the
-static run's. Each worker's log says which GPU (PCI bus) its models went to and how many images
+static run's. Each worker's log says which GPU (its UUID) its models went to and how many images
 it generated; both are in the result.
 
     python benchmarks/cluster_gpu/run.py --workers 1,2 --output-dir $OUT
@@ -37,7 +37,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.integration.cluster import RedisServer, wait_for  # noqa: E402
+from tests.integration.cluster import Processes, RedisServer, wait_for  # noqa: E402
 
 
 def prepare_models(root: Path, tiny: bool, resolution: int) -> dict:
@@ -115,9 +115,12 @@ def seed_embeddings(store_dir: Path, spec_path: Path) -> None:
 
 
 class GpuSampler:
+    """nvidia-smi every 100 ms into a CSV file, read once when sampling stops."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.proc = None
+        self.rows: list[tuple[float, str, float, float]] = []  # time, GPU index, util %, MiB
 
     def start(self) -> None:
         try:
@@ -132,25 +135,29 @@ class GpuSampler:
         if self.proc:
             self.proc.terminate()
             self.proc.wait(10)
+        self.rows = self._read() if self.path.exists() else []
 
-    def _samples(self, t0: float, t1: float) -> dict[str, list[tuple[float, float]]]:
-        """GPU index -> [(utilisation %, memory MiB)] sampled in [t0, t1]."""
+    def _read(self) -> list[tuple[float, str, float, float]]:
         from datetime import datetime
 
-        per: dict[str, list[tuple[float, float]]] = {}
-        if not self.path.exists():
-            return per
+        rows = []
         for line in self.path.read_text().splitlines():
             parts = [p.strip() for p in line.split(",")]
             if len(parts) < 4:
                 continue
             try:
                 ts = datetime.strptime(parts[0], "%Y/%m/%d %H:%M:%S.%f").timestamp()
-                sample = (float(parts[2]), float(parts[3]))
+                rows.append((ts, parts[1], float(parts[2]), float(parts[3])))
             except ValueError:
                 continue
+        return rows
+
+    def _samples(self, t0: float, t1: float) -> dict[str, list[tuple[float, float]]]:
+        """GPU index -> [(utilisation %, memory MiB)] sampled in [t0, t1]."""
+        per: dict[str, list[tuple[float, float]]] = {}
+        for ts, gpu, util, mib in self.rows:
             if t0 <= ts <= t1:
-                per.setdefault(parts[1], []).append(sample)
+                per.setdefault(gpu, []).append((util, mib))
         return per
 
     def busy(self, t0: float, t1: float) -> dict[str, float]:
@@ -165,11 +172,11 @@ class GpuSampler:
 def worker_log_summary(path: Path) -> dict:
     """The GPU a worker's models went to and the images it generated, from its log."""
     text = path.read_text(errors="replace") if path.exists() else ""
-    device = re.search(r"models on (\S+): (.+?), PCI bus (\S+)", text)
+    device = re.search(r"models on (\S+): (.+?), GPU (\S+)", text)
     shards = re.findall(r"generated (\d+) images in ([\d.]+)s", text)
     return {"device": device.group(1) if device else None,
             "gpu": device.group(2) if device else None,
-            "pci_bus": device.group(3) if device else None,
+            "gpu_uuid": device.group(3) if device else None,
             "shards": len(shards), "images": sum(int(n) for n, _ in shards),
             "generate_seconds": round(sum(float(t) for _, t in shards), 2)}
 
@@ -182,7 +189,9 @@ def _exit_code(proc: subprocess.Popen, timeout: float) -> int | None:
         return None
 
 
-def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = False) -> dict:
+def run_cluster(root: Path, spec: Path, workers: int, args,
+                elastic: bool = False) -> tuple[dict, Path, tuple[float, float]]:
+    """One search on ``workers`` workers: its result row, its store and its after-load window."""
     name = f"w{workers}{'-elastic' if elastic else ''}{'-' + args.label if args.label else ''}"
     store = root / f"store-{name}"
     shutil.rmtree(store, ignore_errors=True)  # a fresh store: nothing cached from a last run
@@ -192,25 +201,20 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
            "HF_HUB_OFFLINE": "1", "ECAD_VISIBILITY_TIMEOUT": "1800",
            "ECAD_TASK_TIME_LIMIT": "1500",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    logs = args.output_dir / f"logs-{name}"
-    logs.mkdir(parents=True, exist_ok=True)
-    procs: dict[str, subprocess.Popen] = {}
-
-    def start(proc_name: str, *cmd: str) -> subprocess.Popen:
-        procs[proc_name] = subprocess.Popen(
-            [sys.executable, "-m", "ecad.cli", *cmd], env=env, cwd=REPO,
-            stdout=(logs / f"{proc_name}.log").open("w"), stderr=subprocess.STDOUT,
-            start_new_session=True)
-        return procs[proc_name]
-
-    device = ["--device", "cpu"] if args.tiny else []
     if args.tiny:  # CPU workers share the cores: one intra-op thread each avoids thrashing
         env["OMP_NUM_THREADS"] = "1"
+    logs = args.output_dir / f"logs-{name}"
+    logs.mkdir(parents=True, exist_ok=True)
+    cluster = Processes(env, logs)
+    workers_started: dict[str, subprocess.Popen] = {}
+    device = ["--device", "cpu"] if args.tiny else []
     first = workers // 2 if elastic else workers
 
     def start_worker(i: int) -> None:
-        start(f"worker{i}", "worker", "--gpu", str(i % args.gpus), *device,
-              "--concurrency", str(args.concurrency), "--name", f"w{i}-gpu{i % args.gpus}@bench")
+        gpu = i % args.gpus
+        workers_started[f"worker{i}"] = cluster.start(
+            "worker", "--gpu", str(gpu), *device, "--concurrency", str(args.concurrency),
+            "--name", f"w{i}-gpu{gpu}@bench", name=f"worker{i}")
 
     sampler = GpuSampler(logs / "nvidia-smi.csv")
     stopped: list[str] = []
@@ -223,7 +227,7 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
         sid = subprocess.run([sys.executable, "-m", "ecad.cli", "submit", str(spec)], env=env,
                              capture_output=True, text=True, check=True).stdout.split()[-1]
         started = time.time()
-        start("scheduler", "scheduler", "--poll", "0.2", "--deadline", "1200")
+        cluster.start("scheduler", "--poll", "0.2", "--deadline", "1200", name="scheduler")
         state_file = store / "searches" / sid / "state.json"
 
         def generation() -> int:
@@ -236,7 +240,7 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
             wait_for(lambda: generation() >= 2, 3000, interval=0.2, what="generation 1")
             stopped = [f"worker{i}" for i in range(max(1, workers // 4))]
             for worker_name in stopped:
-                os.killpg(procs[worker_name].pid, signal.SIGTERM)  # warm shutdown
+                cluster.kill_group(workers_started[worker_name], signal.SIGTERM)  # warm shutdown
         wait_for(lambda: json.loads(state_file.read_text())["phase"] == "done", 3000,
                  interval=0.2, what="search end")
         ended = time.time()
@@ -245,13 +249,8 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
         # own and would outlive the benchmark).
         previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
         sampler.stop()
-        stop_rc = [_exit_code(procs[worker_name], 300) for worker_name in stopped]
-        for p in procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs.values():
-            if _exit_code(p, 60) is None:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_rc = [_exit_code(workers_started[worker_name], 300) for worker_name in stopped]
+        cluster.stop_all(grace=60)
         redis.stop()
         signal.signal(signal.SIGTERM, previous)
     progress = json.loads((state_file.parent / "progress.json").read_text())
@@ -260,11 +259,14 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
     from ecad.search import SearchSession
     from ecad.store import FilesystemStore
 
-    memory = sampler.memory_mib(started, ended)
-    used = sum(1 for m in memory.values() if m > 1024)
+    worker_logs = {worker_name: worker_log_summary(Path(proc.log_path))
+                   for worker_name, proc in workers_started.items()}
+    # GPUs counted from what the workers logged: this benchmark's own pipeline (GenerateAlone)
+    # and anything else on the host also hold GPU memory.
+    used = len({w["gpu_uuid"] for w in worker_logs.values() if w["gpu_uuid"]})
     if not args.tiny and used < min(workers, args.gpus):
-        print(f"WARNING: {workers} workers on {args.gpus} GPUs, but only {used} GPU(s) held "
-              f"models (peak MiB per GPU: {memory}): the workers shared a GPU", flush=True)
+        print(f"WARNING: {workers} workers on {args.gpus} GPUs, but their models went to "
+              f"{used} GPU(s): the workers shared a GPU", flush=True)
     session = SearchSession.open(FilesystemStore(store), sid)
     per_candidate = args.prompts * args.images_per_prompt
     gens = []
@@ -274,25 +276,23 @@ def run_cluster(root: Path, spec: Path, workers: int, args, elastic: bool = Fals
                      "evaluated": n, "images": n * per_candidate,
                      "images_per_second": round(n * per_candidate / g["seconds"], 2),
                      "scheduler_cpu_seconds": round(g["scheduler_cpu_seconds"], 3)})
-    later = [g for g in gens if g["generation"] >= 1]
-    window_images = sum(g["images"] for g in later)
-    return {
+    window_images = sum(g["images"] for g in gens if g["generation"] >= 1)
+    row = {
         "workers": workers, "concurrency": args.concurrency, "elastic": elastic,
-        "label": args.label,
-        "search_id": sid, "store": str(store), "window": (gen1_at, ended),
+        "label": args.label, "search_id": sid,
         "wall_seconds": round(ended - started, 1),
         "generations": gens,
         "after_load_seconds": round(ended - gen1_at, 2),
         "after_load_images_per_second": round(window_images / (ended - gen1_at), 2),
         "gpu_busy_after_load": sampler.busy(gen1_at, ended),
-        "gpu_memory_mib_peak": memory,
+        "gpu_memory_mib_peak": sampler.memory_mib(started, ended),
         "gpus_used": used,
         "sigterm_exit_codes": stop_rc,
-        "worker_logs": {name: worker_log_summary(logs / f"{name}.log")
-                        for name in procs if name.startswith("worker")},
+        "worker_logs": worker_logs,
         "front": [[m["schedule"].digest(), round(m["quality"], 6), round(m["relative_cost"], 6)]
                   for m in session.front()],
     }
+    return row, store, (gen1_at, ended)
 
 
 class GenerateAlone:
@@ -362,8 +362,11 @@ class GenerateAlone:
         size and steps, one GPU, nothing else running.
         """
         from ecad.schedules import parse_schedule
+        from ecad.search.evaluation import schedule_key
+        from ecad.store import FilesystemStore
 
         shards: dict[str, int] = {}
+        # shard markers (evaluation.shard_marker_key), by file time: the store has no mtimes
         for marker in (store / "images").glob("*/shard-*.json"):
             if t0 <= marker.stat().st_mtime <= t1:
                 digest = json.loads(marker.read_text())["schedule"]
@@ -373,8 +376,8 @@ class GenerateAlone:
             digests = digests[:: -(-len(digests) // sample)]
         per_schedule = []
         for digest in digests:
-            schedule = parse_schedule(json.loads((store / "schedules" / f"{digest}.json")
-                                                 .read_text()), family="pixart-alpha")
+            schedule = parse_schedule(FilesystemStore(store).get_json(schedule_key(digest)),
+                                      family="pixart-alpha")
             seconds = self.seconds(schedule)
             with_pngs = self.seconds(schedule, write_pngs=True)
             per_schedule.append({"schedule": digest, "shards": shards[digest],
@@ -454,23 +457,19 @@ def main() -> None:
         result["generate_alone_images_per_second"] = alone().heuristics()
         print("generate alone:", result["generate_alone_images_per_second"], flush=True)
     for w in worker_counts:
-        run = run_cluster(args.root, spec, w, args)
+        run, store, window = run_cluster(args.root, spec, w, args)
         if w == 1:  # the same images, schedule by schedule, through `ecad generate`'s path
-            work = alone().search_work(Path(run.pop("store")), *run.pop("window"),
-                                     sample=args.alone_sample)
+            work = alone().search_work(store, *window, sample=args.alone_sample)
             for name in ("alone", "ecad_generate"):
                 work[f"search_over_{name}"] = round(
                     run["after_load_images_per_second"] / work[f"{name}_images_per_second"], 3)
             run["generate_alone_same_images"] = work
-        else:
-            run.pop("store"), run.pop("window")
         result["runs"].append(run)
         print(json.dumps({k: v for k, v in run.items() if k != "front"}), flush=True)
         out.write_text(json.dumps(result, indent=2))
     if args.elastic:
         w = max(worker_counts)
-        run = run_cluster(args.root, spec, w, args, elastic=True)
-        run.pop("store"), run.pop("window")
+        run, _, _ = run_cluster(args.root, spec, w, args, elastic=True)
         static = next(r for r in result["runs"]
                       if r["workers"] == w and not r["elastic"] and r.get("label") == args.label)
         run["front_equals_static"] = run["front"] == static["front"]

@@ -20,11 +20,10 @@ import argparse
 import json
 import logging
 import os
-import queue
 import shutil
 import sys
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,31 +47,15 @@ def _fresh_store(root: Path, name: str, spec_path: Path):
 
 
 def _run_tasks(ev, schedules, threads: int, score: bool = True) -> None:
-    tasks: queue.Queue = queue.Queue()
-    for schedule in schedules:
-        tasks.put(schedule)
-
-    def work() -> None:
-        while True:
-            try:
-                schedule = tasks.get_nowait()
-            except queue.Empty:
-                return
-            ev.generate_shard(schedule, 0, score=score)
-
-    pool = [threading.Thread(target=work) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    """Each schedule's first shard, as ``threads`` worker tasks taking them from one queue."""
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda schedule: ev.generate_shard(schedule, 0, score=score), schedules))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--root", type=Path, default=Path("/tmp/ecad-gpu-bench"))
     ap.add_argument("--output-dir", type=Path, required=True)
-    ap.add_argument("--switch-interval", type=float, default=None,
-                    help="sys.setswitchinterval for an extra threads-2 run")
     ap.add_argument("--ir-dtype", default="float32", choices=("float32", "bfloat16"))
     ap.add_argument("--tiny", action="store_true", help="tiny model on the CPU (smoke test)")
     args = ap.parse_args()
@@ -110,7 +93,7 @@ def main() -> None:
         fn()
         sync()
         t1 = time.time()
-        images = 100 * len(schedules)
+        images = len(ev.shards[0]) * len(schedules)
         results[name] = {"seconds": round(t1 - t0, 2),
                          "images_per_second": round(images / (t1 - t0), 2)}
         time.sleep(0.5)
@@ -120,31 +103,25 @@ def main() -> None:
     windows = {}
 
     def alone():
-        settings_images = ev.setting.shards(100)[0]
+        from ecad.families import get_family
         from ecad.generation import GenerationSettings
 
         res = ev.setting.resolution
         settings = GenerationSettings(res, res, ev.setting.steps, ev.setting.guidance,
-                                      seed=ev.setting.image_seed, batch_size=100)
+                                      seed=ev.setting.image_seed, batch_size=spec.batch_size)
+        family = get_family(spec.family)
         for schedule in schedules:
-            for _ in generate_images(ev.pipeline(), ev._family(), ev.embeddings(), settings,
-                                     schedule, pairs=settings_images):
+            for _ in generate_images(ev.pipeline(), family, ev.embeddings(), settings,
+                                     schedule, pairs=ev.shards[0]):
                 pass
 
     windows["alone"] = timed("alone", alone)
-    # name, threads, GIL switch interval, score
-    modes = [("sequential", 1, None, True), ("threads-2", 2, None, True),
-             ("threads-2-noscore", 2, None, False)]
-    if args.switch_interval:
-        modes.append((f"threads-2-switch-{args.switch_interval}", 2, args.switch_interval, True))
-    for name, threads, interval, score in modes:
+    # name, threads, score
+    for name, threads, score in [("sequential", 1, True), ("threads-2", 2, True),
+                                 ("threads-2-noscore", 2, False)]:
         ev.store = _fresh_store(args.root, f"phase-{name}", spec_path)
-        default = sys.getswitchinterval()
-        if interval:
-            sys.setswitchinterval(interval)
         logging.info("mode %s", name)
         windows[name] = timed(name, lambda t=threads, s=score: _run_tasks(ev, schedules, t, s))
-        sys.setswitchinterval(default)
     sampler.stop()
     # nvidia-smi's index of our GPU (prelude.sh sets CUDA_DEVICE_ORDER=PCI_BUS_ID, its order)
     gpu = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
@@ -152,6 +129,9 @@ def main() -> None:
         results[name]["gpu_busy"] = sampler.busy(t0, t1).get(gpu)  # None without a GPU
         results[name]["over_alone"] = round(
             results[name]["images_per_second"] / results["alone"]["images_per_second"], 3)
+    results["settings"] = {"ir_dtype": args.ir_dtype, "images_per_shard": len(ev.shards[0]),
+                           "batch_size": spec.batch_size, "schedules": len(schedules),
+                           "tiny": args.tiny}
     (args.output_dir / "worker_phases.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 

@@ -53,6 +53,9 @@ class BenchSettings:
     guidance: float | None = None
     seed: int = 0
 
+    def guidance_for(self, family: ModelFamily) -> float:
+        return family.default_guidance if self.guidance is None else self.guidance
+
     def validate(self) -> None:
         bad = set(self.outputs) - set(OUTPUTS)
         if bad or not self.outputs:
@@ -110,7 +113,7 @@ def rows_per_call(family: ModelFamily, batch: int, guidance: float) -> int:
 def pipeline_call(pipe: Any, family: ModelFamily, settings: BenchSettings) -> dict[str, Any]:
     """Keyword arguments of one pipeline call from random prompt embeddings (no output type)."""
     embeddings = random_embeddings(pipe, family, settings.batch, settings.seed)
-    guidance = family.default_guidance if settings.guidance is None else settings.guidance
+    guidance = settings.guidance_for(family)
     return {
         **adapter_for(family).call_kwargs(embeddings),
         "num_inference_steps": settings.steps,

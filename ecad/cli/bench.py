@@ -141,8 +141,7 @@ def bench(
 
     tables: list[CostTable] = []
     if not tiny:
-        guidance = settings.guidance if settings.guidance is not None else family.default_guidance
-        rows = rows_per_call(family, batch, guidance)
+        rows = rows_per_call(family, batch, settings.guidance_for(family))
         tables += [macs_table(family, resolution, rows, mode) for mode in ("macs", "macs-linear")]
     if latency_table is not None:
         tables.append(CostTable.load(latency_table))

@@ -19,6 +19,7 @@ import click
 from ecad.cli.options import json_option
 from ecad.environment import env_float, env_int
 from ecad.errors import ConfigError
+from ecad.store import open_store
 
 
 def apply_config(path: str | None) -> None:
@@ -48,12 +49,6 @@ config_option = click.option(
 )
 
 
-def _store():
-    from ecad.store import default_store_url, open_store
-
-    return open_store(default_store_url())
-
-
 @click.command()
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("overrides", nargs=-1)
@@ -64,7 +59,7 @@ def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None)
 
     apply_config(config_file)
     spec = load_spec(spec_file, list(overrides))
-    session, created = SearchSession.create(_store(), spec)
+    session, created = SearchSession.create(open_store(), spec)
     click.echo(session.search_id)
     if not created:
         click.echo(
@@ -83,7 +78,7 @@ def status(search_id: str | None, as_json: bool, workers: bool, config_file: str
     from scheduler.progress import read_progress
 
     apply_config(config_file)
-    store = _store()
+    store = open_store()
     ids = [search_id] if search_id else SearchSession.list_ids(store)
     report = []
     for sid in ids:
@@ -139,7 +134,7 @@ def cancel(search_id: str, config_file: str | None) -> None:
     from ecad.search import SearchSession
 
     apply_config(config_file)
-    SearchSession.open(_store(), search_id).cancel()
+    SearchSession.open(open_store(), search_id).cancel()
     click.echo(f"cancelled {search_id}")
 
 
@@ -190,8 +185,11 @@ def worker(
         from worker.devices import restart_on_gpu
 
         restart_on_gpu(gpu)  # returns only once this process sees GPU `gpu` alone
-    from worker.app import app
+    from worker.app import app, watch_task_time_limits
     from worker.names import GPU_QUEUE
+
+    if concurrency > 1:  # a thread pool: Celery enforces no time limit there
+        watch_task_time_limits()
 
     app.worker_main(
         [
@@ -238,7 +236,7 @@ def scheduler(
     logging.getLogger().setLevel(logging.INFO)
     if deadline is None:
         deadline = env_float("ECAD_SHARD_DEADLINE", 900.0)
-    service = SchedulerService(_store(), Dispatcher(celery_sender(app), deadline_s=deadline))
+    service = SchedulerService(open_store(), Dispatcher(celery_sender(app), deadline_s=deadline))
     stopping = {"now": False}
 
     def stop(signum, _frame):

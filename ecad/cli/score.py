@@ -115,7 +115,7 @@ def score(scorer_name: str, images_dir: Path, prompts_file: Path | None,
     if isinstance(scorer, SetScorer):
         value = scorer.score_set([f.path for f in files])  # opened a batch at a time
         report = {"scorer": scorer.name, "higher_is_better": scorer.higher_is_better, **context,
-                  "reference_key": scorer.reference_key(), "count": len(files), "mean": value,
+                  "reference_key": scorer.reference_key, "count": len(files), "mean": value,
                   "per_prompt": None, "per_image": None}
     else:
         refs = None

@@ -8,12 +8,7 @@ from pathlib import Path
 import click
 
 from ecad.cli.options import device_option, dtype_option, json_option, store_option
-
-
-def _open_store(url: str):
-    from ecad.store import open_store
-
-    return open_store(url)
+from ecad.store import open_store
 
 
 @click.command()
@@ -61,7 +56,7 @@ def search(
 
     if (spec_file is None) == (resume_id is None):
         raise click.UsageError("give SPEC_FILE or --resume ID")
-    store = _open_store(store_url)
+    store = open_store(store_url)
     spec = load_spec(spec_file, list(overrides)) if spec_file else None
     if spec is not None:
         click.echo(
@@ -100,7 +95,7 @@ def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: st
     from ecad.search import SearchSession
     from ecad.search.results import export_front, front_rows
 
-    session = SearchSession.open(_open_store(store_url), search_id)
+    session = SearchSession.open(open_store(store_url), search_id)
     rows = front_rows(session)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -130,6 +125,6 @@ def report(search_id: str, output: Path | None, store_url: str) -> None:
     from ecad.search import SearchSession
     from ecad.search.report import write_report
 
-    session = SearchSession.open(_open_store(store_url), search_id)
+    session = SearchSession.open(open_store(store_url), search_id)
     path = write_report(session, output or Path("runs/reports") / f"{search_id}.html")
     click.echo(f"wrote {path}")

@@ -19,16 +19,21 @@ from typing import Any
 from ecad.atomic import write_atomic
 from ecad.generation.generate import GeneratedImage, image_filename
 
-__all__ = ["save_image", "save_images"]
+__all__ = ["png_bytes", "save_image", "save_images"]
+
+
+def png_bytes(image: Any) -> bytes:
+    """A PIL image as PNG. zlib level 1: several times faster to encode than the default 6,
+    files about 20% larger, lossless either way."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def save_image(image: GeneratedImage, directory: str | os.PathLike) -> Path:
     """Write a PIL image atomically as ``p{prompt}_i{image}.png``."""
-    buf = io.BytesIO()
-    image.image.save(buf, format="PNG")
-    return write_atomic(
-        Path(directory) / image_filename(image.prompt_index, image.image_index), buf.getvalue()
-    )
+    path = Path(directory) / image_filename(image.prompt_index, image.image_index)
+    return write_atomic(path, png_bytes(image.image))
 
 
 def save_images(

@@ -117,7 +117,9 @@ def require(module: str, package: str | None = None) -> Any:
 
 
 class LazyModel:
-    """Mixin: ``self.model`` is built by ``self._load()`` on first use, once, thread-safely."""
+    """Mixin: ``self.model`` is built by ``self._load()`` on first use, once, thread-safely;
+    ``self.lock`` serialises its use (the registry hands one instance to every thread and
+    every search of a process)."""
 
     _loaded: Any = None
     _load_lock: threading.Lock
@@ -133,6 +135,10 @@ class LazyModel:
                 if self._loaded is None:
                     self._loaded = self._load()
         return self._loaded
+
+    @property
+    def lock(self) -> threading.Lock:
+        return self.__dict__.setdefault("_use_lock", threading.Lock())
 
     @property
     def loaded(self) -> bool:

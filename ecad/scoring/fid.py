@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,6 @@ class FidScorer(LazyModel):
         if feature not in FEATURES:
             raise ScorerError(f"fid feature={feature}; choose one of {FEATURES}")
         self.reference, self.weights, self.feature = Path(reference), weights, feature
-        self._reference_key: str | None = None
         self.device, self.batch_size = resolve_device(device), batch_size
         root = cache_dir or os.environ.get("ECAD_CACHE_DIR", Path.home() / ".cache" / "ecad")
         self.cache_dir = Path(root) / "fid"
@@ -137,7 +137,7 @@ class FidScorer(LazyModel):
             raise ScorerError(f"{self.weights}: not torch-fidelity Inception-v3 weights "
                               f"({str(exc)[:200]})") from exc
         metric = metric.to(self.device)
-        path = self.cache_dir / f"{self.reference_key()}.safetensors"
+        path = self.cache_dir / f"{self.reference_key}.safetensors"
         states = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
         if path.is_file():
             from safetensors.torch import load_file
@@ -153,16 +153,15 @@ class FidScorer(LazyModel):
             write_atomic(path, save({n: getattr(metric, n).cpu().contiguous() for n in states}))
         return metric
 
+    @cached_property
     def reference_key(self) -> str:
         """Cache key: reference set digest, feature layer, weights file digest (hashed once:
         every reference image and the weights file are read for it)."""
-        if self._reference_key is None:
-            files = read_image_dir(self.reference)
-            weights = "official"
-            if self.weights is not None:
-                weights = hashlib.sha256(Path(self.weights).read_bytes()).hexdigest()[:16]
-            self._reference_key = f"{image_set_digest(files)[:24]}-f{self.feature}-{weights}"
-        return self._reference_key
+        files = read_image_dir(self.reference)
+        weights = "official"
+        if self.weights is not None:
+            weights = hashlib.sha256(Path(self.weights).read_bytes()).hexdigest()[:16]
+        return f"{image_set_digest(files)[:24]}-f{self.feature}-{weights}"
 
     def _update(self, metric: Any, images: Sequence[Image.Image | Path], real: bool) -> None:
         """Feed images (or image files, opened a batch at a time) to the metric."""

@@ -26,12 +26,13 @@ Checkpoints are read with ``torch.load(weights_only=True)`` or safetensors; neve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import warnings
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,16 +276,13 @@ class ImageRewardScorer(LazyModel):
         self.batch_size, self.dtype, self.workers = batch_size, dtype, workers
         # TF32 float32 matmuls on Ampere and later GPUs: 2.3x the float32 throughput on an
         # H200, scores within 1.5e-3 of strict float32 (benchmarks/results/image-reward-*).
-        # A process-wide torch setting; the diffusion models run in 16-bit and are unaffected.
+        # torch's switch is process-wide: it is on only while this scorer launches its kernels.
         self.tf32 = bool(tf32)
         self._token_cache: dict[str, tuple[Any, Any]] = {}
 
     def _load(self) -> Any:
         import torch
 
-        if self.tf32 and self.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
         model = load_image_reward(device=self.device, **self.options)
         if self.dtype != "float32":  # the reward MLP stays float32, as the package casts to it
             model.blip.to(getattr(torch, self.dtype))
@@ -298,12 +296,28 @@ class ImageRewardScorer(LazyModel):
         check_images(self.name, images, prompts)
         ids, mask = self._tokens(prompts)
         rewards = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self._matmul_precision():
             starts = range(0, len(images), self.batch_size)
             for start, pixels in zip(starts, self._pixel_batches(images), strict=True):
                 rows = slice(start, start + len(pixels))
                 rewards.append(self._forward(pixels, ids[rows], mask[rows]))
         return torch.cat(rewards).double().cpu().numpy()
+
+    @contextlib.contextmanager
+    def _matmul_precision(self) -> Iterator[None]:
+        """TF32 matmuls for this scorer's kernels only (``tf32=True`` on CUDA); the previous
+        process-wide setting is back afterwards, for other scorers and float32 pipelines."""
+        import torch
+
+        if not (self.tf32 and self.device.type == "cuda"):
+            yield
+            return
+        saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
     def _tokens(self, prompts: Sequence[str]) -> tuple[Any, Any]:
         """Token ids and masks, every prompt padded to 35 tokens as the package does; each

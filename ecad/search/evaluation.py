@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ecad.schedules import Schedule, parse_schedule, schedule_to_json
-from ecad.search.setting import EvaluationSetting, evaluation_key, layout_for
+from ecad.search.setting import EvaluationSetting, evaluation_key, layout_for, scorer_options
 from ecad.search.spec import SearchSpec
 from ecad.store import ObjectStore
 
@@ -95,10 +95,9 @@ class Evaluator:
         self.shards = self.setting.shards(spec.shard_size)
         self._lock = threading.Lock()
         # Tasks on threads share this evaluator: one generation at a time holds the pipeline
-        # (schedules are hooks on its transformer), one scoring at a time holds the scorer;
-        # everything else (PNG encoding, store I/O, a scoring) overlaps another's generation.
+        # (schedules are hooks on its transformer); scoring holds the process-wide scorer's own
+        # lock; everything else (PNG encoding, store I/O, a scoring) overlaps a generation.
         self._generating = threading.Lock()
-        self._scoring = threading.Lock()
         self._pipe: Any = None
         self._embeddings: Any = None
         self._published: set[str] = set()
@@ -250,11 +249,10 @@ class Evaluator:
         return True
 
     def _put_image(self, gen_key: str, image: Any) -> dict[str, Any]:
-        buf = io.BytesIO()
-        # Level 1: several times faster than the default 6, files ~20% larger; lossless either way.
-        image.image.save(buf, format="PNG", compress_level=1)
+        from ecad.generation.output import png_bytes
+
         key = image_key(gen_key, image.prompt_index, image.image_index)
-        self.store.put(key, buf.getvalue())
+        self.store.put(key, png_bytes(image.image))
         return {"key": key, "prompt": image.prompt_index, "image": image.image_index,
                 "seed": image.seed}
 
@@ -284,7 +282,7 @@ class Evaluator:
             refs = self._images(candidate.reference_generation_key, pairs)
         prompts = [self.setting.prompts[p] for p, _ in pairs]
         scorer = self.scorer()
-        with self._scoring:
+        with scorer.lock:
             scores = np.asarray(scorer.score(images, prompts, references=refs), dtype=np.float64)
         return {
             "pairs": [list(pr) for pr in pairs],
@@ -339,19 +337,6 @@ class Evaluator:
             self.generate_shard(candidate.schedule, shard, score=True)
             self.score_shard(candidate, shard)
         return self.aggregate(candidate), False
-
-
-def scorer_options(quality: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Spec ``quality`` section -> (registered scorer name, its options).
-
-    ``fidelity`` takes ``metric`` (``ssim`` default, ``psnr``, ``lpips``); ``clip`` is the
-    ``clip-score`` scorer; ``hv_reference`` is the search's, not the scorer's.
-    """
-    options = {k: v for k, v in quality.items() if k not in ("scorer", "metric", "hv_reference")}
-    scorer = quality["scorer"]
-    if scorer == "fidelity":
-        return quality.get("metric", "ssim"), options
-    return {"clip": "clip-score"}.get(scorer, scorer), options
 
 
 def _finite_or_str(value: float) -> float | str:

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
 from ecad.families import get_family
 from ecad.families.loading import TINY_WEIGHTS
@@ -95,11 +96,8 @@ class EvaluationSetting:
             image_seed=spec.image_seed,
         )
 
-    def prompts_digest(self) -> str:
-        return self._prompts_digest
-
     @cached_property
-    def _prompts_digest(self) -> str:  # hashed once: every content key includes it
+    def prompts_digest(self) -> str:  # hashed once: every content key includes it
         return PromptSet(self.prompts).digest()
 
     def pairs(self) -> list[tuple[int, int]]:
@@ -120,7 +118,7 @@ class EvaluationSetting:
             "resolution": self.resolution,
             "steps": self.steps,
             "guidance": self.guidance,
-            "prompts": self.prompts_digest(),
+            "prompts": self.prompts_digest,
             "images_per_prompt": self.images_per_prompt,
             "image_seed": self.image_seed,
             "schedule": effective.digest(),
@@ -128,19 +126,32 @@ class EvaluationSetting:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
     def embeddings_key(self) -> str:
-        payload = [self.family, self.weights_id, self.prompts_digest()]
+        payload = [self.family, self.weights_id, self.prompts_digest]
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]
 
 
-# Quality options that do not change what a score is: the search's hypervolume reference, the
-# scorer's batch size (float rounding only) and its preprocessing threads. Changing them reuses
-# stored scores instead of scoring every image again.
-SCORE_NEUTRAL_OPTIONS = frozenset({"hv_reference", "batch_size", "workers"})
+def scorer_options(quality: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Spec ``quality`` section -> (registered scorer name, its options).
+
+    ``fidelity`` takes ``metric`` (``ssim`` default, ``psnr``, ``lpips``); ``clip`` is the
+    ``clip-score`` scorer; ``hv_reference`` is the search's, not the scorer's.
+    """
+    options = {k: v for k, v in quality.items() if k not in ("scorer", "metric", "hv_reference")}
+    scorer = quality["scorer"]
+    if scorer == "fidelity":
+        return quality.get("metric", "ssim"), options
+    return {"clip": "clip-score"}.get(scorer, scorer), options
+
+
+# Scorer options that do not change what a score is: the batch size (float rounding only) and
+# the preprocessing threads. Changing them reuses stored scores instead of scoring again.
+SCORE_NEUTRAL_OPTIONS = frozenset({"batch_size", "workers"})
 
 
 def evaluation_key(generation_key: str, quality: dict) -> str:
     """Content address of a candidate's scores: its images plus the scorer and the options
     that change its scores."""
-    scoring = {k: v for k, v in quality.items() if k not in SCORE_NEUTRAL_OPTIONS}
-    payload = {"images": generation_key, "quality": scoring}
+    name, options = scorer_options(quality)
+    scoring = {k: v for k, v in options.items() if k not in SCORE_NEUTRAL_OPTIONS}
+    payload = {"images": generation_key, "scorer": name, "options": scoring}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]

@@ -20,9 +20,10 @@ def default_store_url() -> str:
     return os.environ.get("ECAD_STORE", "runs/store")
 
 
-def open_store(url: str) -> ObjectStore:
+def open_store(url: str | None = None) -> ObjectStore:
     """``file:///path`` or a plain path gives a :class:`FilesystemStore`; ``s3://bucket`` the
-    S3/MinIO backend configured from the environment."""
+    S3/MinIO backend configured from the environment; no URL: :func:`default_store_url`."""
+    url = url or default_store_url()
     if url.startswith("s3://"):
         from ecad.store.s3 import S3Store
 

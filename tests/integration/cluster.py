@@ -123,7 +123,17 @@ class Processes:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
 
-    def stop_all(self) -> None:
+    def stop_all(self, grace: float = 0.0) -> None:
+        """Kill every process group; with ``grace``, SIGTERM first (a worker's warm shutdown)
+        and SIGKILL only what is still running ``grace`` seconds later."""
+        if grace > 0:
+            for proc in self.procs:
+                if proc.poll() is None:
+                    self.kill_group(proc, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            for proc in self.procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(max(0.0, deadline - time.monotonic()))
         for proc in self.procs:
             if proc.poll() is None:
                 self.kill_group(proc, signal.SIGKILL)

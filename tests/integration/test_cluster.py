@@ -19,6 +19,7 @@ from tests.integration.conftest import (
     local_result,
 )
 from worker.attempts import output_marker
+from worker.watchdog import EXIT_CODE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -152,6 +153,6 @@ def test_thread_pool_worker_keeps_the_task_time_limit(cluster, tmp_path):
     worker = cluster.procs.worker("w1", extra_env=hung, concurrency=2)
     cluster.procs.scheduler()
     cluster.submit(spec)
-    assert worker.wait(60) == 70, "the watchdog should end a worker whose task overran"
+    assert worker.wait(60) == EXIT_CODE, "the watchdog should end a worker whose task overran"
     log = Path(worker.log_path).read_text()
     assert "past ECAD_TASK_TIME_LIMIT (2s)" in log

@@ -2,28 +2,23 @@
 
 from pathlib import Path
 
-import yaml
-
 from ecad.search import SearchSession, load_spec
 from ecad.search.evaluation import score_key
 from ecad.store import FilesystemStore
 from scheduler.dispatch import Dispatcher
 from scheduler.service import SchedulerService
+from tests.search.conftest import write_spec
 from worker.names import GENERATE_SHARD
 
 
 def _search(tmp_path: Path, population: int = 4) -> tuple[FilesystemStore, SearchSession]:
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("".join(f"prompt {i}\n" for i in range(4)))
-    spec = {
-        "name": "sched", "family": "pixart-alpha", "weights": "tiny", "resolution": 64,
-        "steps": 6, "prompts": {"file": str(prompts)}, "images_per_prompt": 1,
-        "quality": {"scorer": "image-reward"}, "cost": {"mode": "macs"},
-        "population": population, "generations": 2, "min_diff": 0, "initial_population": "random",
-        "shard_size": 4, "batch_size": 4, "seed": 0,
-    }
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
+    path = write_spec(
+        tmp_path, name="sched", prompts={"file": str(prompts)},
+        quality={"scorer": "image-reward"}, population=population, min_diff=0,
+        initial_population="random", shard_size=4, batch_size=4, seed=0,
+    )
     store = FilesystemStore(tmp_path / "store")
     session, _ = SearchSession.create(store, load_spec(path))
     return store, session
@@ -67,3 +62,17 @@ def test_search_runs_to_the_end_on_scores_alone(tmp_path):
     assert final.phase == "done" and final.generation == 3
     assert len(final.history()) == 3
     assert service.active_searches() == []
+
+
+def test_a_tick_passes_over_a_search_once_plus_once_per_completed_generation(tmp_path):
+    store, session = _search(tmp_path)
+    service = SchedulerService(store, Dispatcher(lambda name, args: None))
+    passes = []
+    advance_run = service._advance_run
+    service._advance_run = lambda *a: passes.append(1) or advance_run(*a)
+    service.tick()
+    assert len(passes) == 1, "the first tick of a search is one pass"
+    _score_everything_pending(store, session.search_id)
+    passes.clear()
+    service.tick()
+    assert len(passes) == 2, "completing a generation adds exactly one pass (queue the next)"

@@ -38,7 +38,7 @@ def test_fid_uses_local_weights_and_caches_reference(
     near_fid, far_fid = fid.score_set(near), fid.score_set(far)
     assert np.isfinite([near_fid, far_fid]).all() and 0 <= near_fid < far_fid
     cached = list((cache / "fid").glob("*.safetensors"))
-    assert [p.stem for p in cached] == [fid.reference_key()]
+    assert [p.stem for p in cached] == [fid.reference_key]
     again = FidScorer(str(reference), feature=64, device="cpu", cache_dir=str(cache),
                       **inception_files)
     assert again.score_set(far) == pytest.approx(far_fid)
@@ -46,10 +46,10 @@ def test_fid_uses_local_weights_and_caches_reference(
 
 
 def test_reference_key_names_the_set(reference: Path, inception_files: dict[str, str]) -> None:
-    key = FidScorer(str(reference), feature=64, **inception_files).reference_key()
-    assert key != FidScorer(str(reference), feature=192, **inception_files).reference_key()
+    key = FidScorer(str(reference), feature=64, **inception_files).reference_key
+    assert key != FidScorer(str(reference), feature=192, **inception_files).reference_key
     noise_image(999, (48, 48)).save(reference / "ref0.png")  # same names, new content
-    assert FidScorer(str(reference), feature=64, **inception_files).reference_key() != key
+    assert FidScorer(str(reference), feature=64, **inception_files).reference_key != key
 
 
 def test_errors(reference: Path, tmp_path: Path, inception_files: dict[str, str]) -> None:

@@ -110,3 +110,28 @@ def test_input_mismatch_is_an_error(scorer: ImageRewardScorer) -> None:
         scorer.score([noise_image(0), noise_image(1)], ["a cat"])
     with pytest.raises(ScorerError, match="no images"):
         scorer.score([], [])
+
+
+def test_tf32_is_on_only_while_the_scorer_runs():
+    import torch
+
+    from ecad.scoring.image_reward import ImageRewardScorer
+
+    scorer = ImageRewardScorer(device="cpu", tf32=True)
+    scorer.device = torch.device("cuda")  # the switch only; no kernel runs here
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with scorer._matmul_precision():
+            assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        assert not torch.backends.cuda.matmul.allow_tf32, "other float32 work stays strict"
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_one_lock_per_process_wide_scorer():
+    from ecad.scoring import get_scorer
+
+    scorer = get_scorer("psnr")
+    assert scorer.lock is get_scorer("psnr").lock
+    assert scorer.lock is not get_scorer("ssim").lock
