@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from ecad.environment import env_int
-from worker.names import GENERATE_SHARD, GPU_QUEUE, SCORE_SHARD
+from worker.names import GPU_QUEUE, RUN_SHARD
 
 broker_url = os.environ.get("ECAD_BROKER_URL", "redis://127.0.0.1:6379/0")
 result_backend = os.environ.get("ECAD_RESULT_BACKEND", broker_url)
@@ -50,4 +50,4 @@ result_expires = env_int("ECAD_RESULT_EXPIRES", 24 * 3600)
 worker_pool_start_method = os.environ.get("ECAD_WORKER_START_METHOD", "spawn")
 
 task_default_queue = GPU_QUEUE
-task_routes = {GENERATE_SHARD: {"queue": GPU_QUEUE}, SCORE_SHARD: {"queue": GPU_QUEUE}}
+task_routes = {RUN_SHARD: {"queue": GPU_QUEUE}}
