@@ -55,12 +55,14 @@ class EvaluatorTask(Task):
         cache = EvaluatorTask._evaluators
         if search_id not in cache:
             spec = read_record(store, spec_key(search_id), SearchSpec.from_json)
-            cache[search_id] = Evaluator(
+            ev = Evaluator(
                 spec,
                 store,
                 device=worker_device(),
                 dtype=os.environ.get("ECAD_WORKER_DTYPE") or None,
             )
+            ev.shard_log_level = logging.INFO  # the worker log's per-shard timing line
+            cache[search_id] = ev
             while len(cache) > self.max_cached_searches:
                 cache.popitem(last=False)
         cache.move_to_end(search_id)

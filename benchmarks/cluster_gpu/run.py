@@ -275,7 +275,7 @@ def run_cluster(root: Path, spec: Path, workers: int, args,
         gens.append({"generation": g["generation"], "seconds": round(g["seconds"], 2),
                      "evaluated": n, "images": n * per_candidate,
                      "images_per_second": round(n * per_candidate / g["seconds"], 2),
-                     "scheduler_cpu_seconds": round(g["scheduler_cpu_seconds"], 3)})
+                     "scheduler_cpu_seconds": round(g["cpu_seconds"], 3)})
     window_images = sum(g["images"] for g in gens if g["generation"] >= 1)
     row = {
         "workers": workers, "concurrency": args.concurrency, "elastic": elastic,

@@ -63,7 +63,8 @@ def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None)
     click.echo(session.search_id)
     if not created:
         click.echo(
-            f"(already submitted: generation {session.generation}, {session.phase})", err=True
+            f"(already submitted: generation {session.generation}, {session.phase.value})",
+            err=True,
         )
 
 
@@ -73,44 +74,24 @@ def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None)
 @click.option("--workers/--no-workers", default=True, help="Ask the broker which workers answer.")
 @config_option
 def status(search_id: str | None, as_json: bool, workers: bool, config_file: str | None) -> None:
-    """Show the searches (or one): generation, shards done/in flight/failed, workers, ETA."""
-    from ecad.search import SearchSession
-    from scheduler.progress import read_progress
+    """Show the searches (or one): generation, shards done/in flight, counts, workers, ETA.
+
+    Counts (evaluated, cached, failed, infeasible) are those of the finished generations'
+    records; shard numbers are shown only while a generation runs."""
+    from ecad.search.status import search_status, status_line
 
     apply_config(config_file)
     store = open_store()
+    from ecad.search import SearchSession
+
     ids = [search_id] if search_id else SearchSession.list_ids(store)
-    report = []
-    for sid in ids:
-        session = SearchSession.open(store, sid)
-        prog = read_progress(store, sid) or {}
-        report.append(
-            {
-                "search": sid,
-                "phase": session.phase,
-                "generation": session.generation,
-                "generations": session.spec.generations,
-                "population": session.spec.population,
-                "shards_done": prog.get("shards_done"),
-                "shards_total": prog.get("shards_total"),
-                "in_flight": prog.get("in_flight"),
-                "failed": session.state["counters"]["failed"] + int(prog.get("failed") or 0),
-                "eta_seconds": prog.get("eta_seconds"),
-                "counters": session.state["counters"],
-            }
-        )
+    report = [search_status(store, sid) for sid in ids]
     seen = _workers() if workers else None
     if as_json:
         click.echo(json.dumps({"searches": report, "workers": seen}, indent=2))
         return
     for r in report:
-        eta = f"{r['eta_seconds'] / 60:.1f} min" if r["eta_seconds"] is not None else "-"
-        shards = f"{r['shards_done']}/{r['shards_total']}" if r["shards_total"] is not None else "-"
-        click.echo(
-            f"{r['search']}: {r['phase']}, generation {r['generation']}/"
-            f"{r['generations']}, shards {shards}, in flight {r['in_flight'] or 0}, "
-            f"failed {r['failed']}, ETA {eta}"
-        )
+        click.echo(status_line(r))
     if seen is not None:
         click.echo(f"workers: {', '.join(seen) if seen else 'none answering'}")
 
@@ -134,7 +115,11 @@ def cancel(search_id: str, config_file: str | None) -> None:
     from ecad.search import SearchSession
 
     apply_config(config_file)
-    SearchSession.open(open_store(), search_id).cancel()
+    session = SearchSession.open(open_store(), search_id)
+    if session.phase.over:
+        click.echo(f"{search_id} is already {session.phase.value}; nothing to cancel")
+        return
+    session.cancel()
     click.echo(f"cancelled {search_id}")
 
 
@@ -229,13 +214,13 @@ def scheduler(
     import logging
 
     apply_config(config_file)
-    from scheduler.dispatch import Dispatcher, celery_sender
+    from scheduler.dispatch import DEFAULT_SHARD_DEADLINE_S, Dispatcher, celery_sender
     from scheduler.service import SchedulerService
     from worker.app import app
 
     logging.getLogger().setLevel(logging.INFO)
     if deadline is None:
-        deadline = env_float("ECAD_SHARD_DEADLINE", 900.0)
+        deadline = env_float("ECAD_SHARD_DEADLINE", DEFAULT_SHARD_DEADLINE_S)
     service = SchedulerService(open_store(), Dispatcher(celery_sender(app), deadline_s=deadline))
     stopping = {"now": False}
 

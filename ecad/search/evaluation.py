@@ -67,6 +67,8 @@ class Evaluator:
         self._pipe: Any = None
         self._embeddings: Any = None
         self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ecad-io")
+        #: Level of the per-shard timing line: DEBUG (``ecad search``); workers log it at INFO.
+        self.shard_log_level = logging.DEBUG
 
     def run(self, work: ShardWork) -> ShardResult:
         """Do one shard of work: reference images, or a candidate's images then scores (its
@@ -198,7 +200,8 @@ class Evaluator:
             scored.append(record)
         times.append(time.perf_counter())
         waited, generated, scoring, stored = (b - a for a, b in pairwise(times))
-        log.debug(
+        log.log(
+            self.shard_log_level,
             "shard %d of %s: waited %.2fs for the pipeline, generated %d images in %.2fs, "
             "scored in %.2fs, stored %.2fs later",
             shard, gen_key[:12], waited, len(images), generated, scoring, stored,

@@ -2,10 +2,9 @@
 
 from pathlib import Path
 
-from ecad.search import SearchSession, load_spec
-from ecad.search import SearchDriver
-from ecad.store.layout import score_key
+from ecad.search import SearchDriver, SearchSession, load_spec
 from ecad.store import FilesystemStore
+from ecad.store.layout import score_key
 from scheduler.dispatch import Dispatcher
 from scheduler.service import SchedulerService
 from tests.search.conftest import write_spec
