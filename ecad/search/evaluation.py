@@ -83,13 +83,9 @@ class Evaluator:
         ref = self.plan.reference
         if ref is not None:
             self.generate_shard(ref.schedule, ref.generation_key, shard)
-        scores: dict[str, Any] | None = None
         holder: list[dict[str, Any]] = []
         images = self.generate_shard(cand.schedule, cand.generation_key, shard, holder, cand)
-        if holder:
-            scores = holder[0]
-        else:
-            scores = self.score_shard(cand, shard)
+        scores = holder[0] if holder else self.score_shard(cand, shard)
         return ShardResult(images, scores, time.perf_counter() - started)
 
     # lazily loaded models ------------------------------------------------------------------
