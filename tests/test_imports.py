@@ -40,3 +40,23 @@ def test_search_and_store_layout_import_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_no_upward_imports():
+    """families does not import generation; cost does not import bench; the initial population
+    does not open sessions."""
+    def modules(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text())
+        out = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                out.add(node.module)
+            elif isinstance(node, ast.Import):
+                out.update(a.name for a in node.names)
+        return out
+
+    for path, banned in [
+        (ROOT / "ecad/families/loading.py", "ecad.generation"),
+        (ROOT / "ecad/search/initial.py", "ecad.search.session"),
+    ] + [(p, "ecad.bench") for p in (ROOT / "ecad/cost").glob("*.py")]:
+        assert not any(m.startswith(banned) for m in modules(path)), (path, banned)

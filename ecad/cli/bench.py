@@ -112,8 +112,8 @@ def bench(
         run_bench,
         verify_engines,
     )
+    from ecad.bench.latency import calibrate_latency as calibrate
     from ecad.cost import CostTable, macs_table
-    from ecad.cost.latency import calibrate_latency as calibrate
     from ecad.families import get_family
     from ecad.schedules import Schedule, ScheduleLayout, read_schedule
     from ecad.schedules.heuristics import fora
