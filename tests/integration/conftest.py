@@ -77,8 +77,6 @@ def cluster(tmp_path, s3_endpoint):  # noqa: F811
     c = Cluster(redis, proxy, procs, env, tmp_path)
     try:
         yield c
-    except Exception:
-        raise
     finally:
         procs.stop_all()
         redis.stop()
