@@ -73,6 +73,11 @@ def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
 
+def _with_set(base: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """``base`` plus the optional fields that are set (None ones are left out)."""
+    return {**base, **{k: v for k, v in optional.items() if v is not None}}
+
+
 @dataclass(frozen=True)
 class PromptsSpec:
     """``prompts``: the file they came from, the limit, and the prompt texts themselves."""
@@ -117,12 +122,8 @@ class QualitySpec:
         return self.metric or self.scorer
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"scorer": self.scorer, **self.options}
-        if self.metric is not None:
-            out["metric"] = self.metric
-        if self.hv_reference is not None:
-            out["hv_reference"] = self.hv_reference
-        return out
+        base = {"scorer": self.scorer, **self.options}
+        return _with_set(base, metric=self.metric, hv_reference=self.hv_reference)
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,7 @@ class CostSpec:
         )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mode": self.mode, "batch": self.batch, **self.options}
-        if self.table is not None:
-            out["table"] = self.table
-        return out
+        return _with_set({"mode": self.mode, "batch": self.batch, **self.options}, table=self.table)
 
 
 @dataclass(frozen=True)
