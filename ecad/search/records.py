@@ -33,6 +33,9 @@ class Phase(str, Enum):
     FINISHED = "done"
     CANCELLED = "cancelled"
 
+    def __str__(self) -> str:
+        return self.value
+
     @property
     def over(self) -> bool:
         return self in (Phase.FINISHED, Phase.CANCELLED)
