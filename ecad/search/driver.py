@@ -142,9 +142,8 @@ class SearchDriver:
             if not any(u.open for u in gen.units.values()):
                 self._finish(gen)
                 return not session.phase.over
-            if gen.dirty:
-                self._submit(gen)
-            self.progress.update(gen.progress, self.executor.stats())
+            sent = self._submit(gen) if gen.dirty else 0
+            self.progress.update(gen.progress, self.executor.stats(), force=sent > 0)
             if not self.executor.blocking:
                 self.executor.wait()
                 return True
@@ -244,6 +243,8 @@ class SearchDriver:
                 break
             gen.reference_left.pop(0)
             gen.dirty = True
+            if s in gen.reference_submitted:
+                gen.progress.in_flight -= 1
         for unit in gen.units.values():
             if not unit.open:
                 continue
@@ -265,10 +266,13 @@ class SearchDriver:
                 record = self.plan.aggregate(self.store, unit.candidate, unit.scores)
                 unit.quality = record.quality
 
+
     def _shard_done(
         self, gen: _Generation, unit: _Unit, shard: int, result: ShardResult | None
     ) -> None:
         gen.progress.shards_done += 1
+        if shard in unit.submitted:
+            gen.progress.in_flight -= 1
         if result is None:  # seen in the store: the work ran elsewhere
             result = ShardResult(len(self.plan.shards[shard]), None, 0.0)
             gen.images += result.images
@@ -287,15 +291,16 @@ class SearchDriver:
     def _fail(self, gen: _Generation, unit: _Unit, task: str) -> None:
         unit.failed = True
         gen.progress.failed += 1
+        gen.progress.in_flight -= sum(1 for s in unit.left if s in unit.submitted)
         self.executor.cancel(unit.candidate.evaluation_key)
         log.error(
             "search %s: candidate %d (%s) failed: task %s was given up on",
             self.session.search_id, unit.candidate.index, unit.candidate.digest[:12], task,
         )
 
-    def _submit(self, gen: _Generation) -> None:
+    def _submit(self, gen: _Generation) -> int:
         """Send what is ready: reference shards first, then each candidate's shards (in index
-        order, shards ascending) whose reference images are stored."""
+        order, shards ascending) whose reference images are stored. Returns how many."""
         gen.dirty = False
         ref = self.plan.reference
         work: list[ShardWork] = []
@@ -311,11 +316,10 @@ class SearchDriver:
                 if s not in unit.submitted and s not in ref_pending:
                     unit.submitted.add(s)
                     work.append(ShardWork(SHARD_TASK, unit.candidate, s))
-        gen.progress.in_flight = sum(
-            len(u.left) for u in gen.units.values() if u.open
-        )
         if work:
+            gen.progress.in_flight += len(work)
             self.executor.submit(work)
+        return len(work)
 
     def _finish(self, gen: _Generation) -> GenerationRecord:
         units = list(gen.units.values())

@@ -150,6 +150,7 @@ def test_cluster_status_counts_equal_the_records_with_failures(tmp_path):
     mid = json.loads(_status(store_dir, session.search_id, "--json"))["searches"][0]
     assert mid["running"]["failed"] == 1 and mid["failed"] == 0, "no generation finished yet"
     assert mid["running"]["shards_total"] == 2 * 4 and mid["running"]["shards_done"] == 0
+    assert mid["running"]["in_flight"] == len(sent) == 2 * 3, "the failed one is not sent"
 
     for _ in range(20):
         for msg in sent:
