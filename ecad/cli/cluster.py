@@ -242,6 +242,9 @@ def scheduler(
             elif idle_since is None:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > 2 * poll:
+                if service.active_searches(rescan=True):  # submitted since the last listing
+                    idle_since = None
+                    return False
                 return True
         return False
 
