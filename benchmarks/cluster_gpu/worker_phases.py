@@ -1,4 +1,4 @@
-"""Where a GPU worker's time goes: the worker's own code path (``Evaluator.generate_shard`` with
+"""Where a GPU worker's time goes: the worker's own code path (``Evaluator.run`` with
 in-memory scoring) in one process, without Celery, against ``generate_images`` alone.
 
 Same setting as ``run.py`` (PixArt-α 256, random full-size weights, random real-size
