@@ -44,6 +44,14 @@ def _spec(tmp: Path, n: int, args) -> Path:
     return path
 
 
+def _commit() -> str:
+    import subprocess
+
+    out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO,
+                         capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--searches", type=int, default=5)
@@ -111,7 +119,7 @@ def main() -> None:
     result = {
         "benchmark": "scheduler_history",
         "measured_on": "CPU only (no GPU involved: the scheduler holds no models)",
-        "machine": platform.node(), "cpus": os.cpu_count(),
+        "commit": _commit(), "machine": platform.node(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "store": "filesystem",
         "searches": args.searches, "population": args.population,
         "shards_per_candidate": args.shards,
