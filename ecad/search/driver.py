@@ -119,7 +119,7 @@ class SearchDriver:
         self.store = session.store
         self.progress = ProgressBook(self.store, session.search_id)
         self._gen: _Generation | None = None
-        self._known: set[str] = set()  # store keys seen to exist (outputs never disappear)
+        self._known: set[str] = set()  # keys seen to exist this generation (outputs stay)
 
     # one step ------------------------------------------------------------------------------
     def step(self, failed: set[str] | None = None) -> bool:
@@ -158,6 +158,7 @@ class SearchDriver:
     def _start(self, candidates: list[Candidate]) -> _Generation:
         """Plan the generation: which evaluations are needed and which of their shards are
         already in the store (one full look, once per generation)."""
+        self._known.clear()  # a memo within a generation: it must not grow with the history
         plan = self.plan
         n = len(plan.shards)
         ref = plan.reference
