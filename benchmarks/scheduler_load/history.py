@@ -63,6 +63,7 @@ def main() -> None:
     ap.add_argument("--output", type=Path,
                     default=REPO / "benchmarks/results/scheduler-history.json")
     args = ap.parse_args()
+    commit = _commit()  # the code measured (taken now: the tree may change while it runs)
 
     from benchmarks.scheduler_load.trivial_tasks import trivial_scores
     from ecad.search import SearchSession, load_spec
@@ -119,7 +120,7 @@ def main() -> None:
     result = {
         "benchmark": "scheduler_history",
         "measured_on": "CPU only (no GPU involved: the scheduler holds no models)",
-        "commit": _commit(), "machine": platform.node(), "cpus": os.cpu_count(),
+        "commit": commit, "machine": platform.node(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "store": "filesystem",
         "searches": args.searches, "population": args.population,
         "shards_per_candidate": args.shards,
