@@ -42,13 +42,14 @@ class Dispatcher:
     sent_total: int = 0
     resent_total: int = 0
 
-    def want(self, task_key: str, name: str, args: list) -> bool:
-        """Make sure ``task_key`` is queued: send it unless it is in flight. True if sent."""
+    def add(self, task_key: str, name: str, args: list) -> bool:
+        """Record ``task_key`` as wanted and not yet sent (overdue at once; :meth:`resend` sends
+        it). True if new. Recorded before any send: if the broker refuses the send (it is
+        down), the entry stays overdue and the next :meth:`overdue` pass sends it."""
         if task_key in self.in_flight:
             return False
-        self.send(name, args)
-        self.in_flight[task_key] = _InFlight(name, args, time.monotonic())
-        self.sent_total += 1
+        self.in_flight[task_key] = _InFlight(name, args, float("-inf"), sends=0)
+        self.in_flight.move_to_end(task_key, last=False)  # overdue entries come first
         return True
 
     def overdue(self) -> list[str]:
@@ -62,16 +63,22 @@ class Dispatcher:
         return out
 
     def resend(self, task_key: str) -> None:
-        entry = self.in_flight.pop(task_key)
-        log.warning(
-            "task %s missed its %.0fs deadline; sending it again (send %d)",
-            task_key, self.deadline_s, entry.sends + 1,
-        )
-        self.send(entry.name, entry.args)
+        """Send an overdue task again (or for the first time, if its first send failed)."""
+        again = self.in_flight[task_key].sends
+        if again:
+            log.warning(
+                "task %s missed its %.0fs deadline; sending it again (send %d)",
+                task_key, self.deadline_s, again + 1,
+            )
+        self._send(task_key)
+        self.resent_total += bool(again)
+
+    def _send(self, task_key: str) -> None:
+        entry = self.in_flight[task_key]
+        self.send(entry.name, entry.args)  # raises while the broker is down: stays overdue
         entry.sent_at, entry.sends = time.monotonic(), entry.sends + 1
-        self.in_flight[task_key] = entry
+        self.in_flight.move_to_end(task_key)
         self.sent_total += 1
-        self.resent_total += 1
 
     def done(self, task_key: str) -> None:
         self.in_flight.pop(task_key, None)

@@ -26,10 +26,16 @@ class CeleryExecutor:
         self.sent = 0
 
     def submit(self, work: Sequence[ShardWork]) -> None:
-        for item in work:
-            message = self.plan.task(item).to_json()
-            if self.dispatcher.want(item.task_key, RUN_SHARD, [message]):
-                self.sent += 1
+        # All recorded first: if the broker goes down part-way, the rest are sent once it is
+        # back (they are overdue from the start), none is lost.
+        new = [
+            item.task_key
+            for item in work
+            if self.dispatcher.add(item.task_key, RUN_SHARD, [self.plan.task(item).to_json()])
+        ]
+        for key in new:
+            self.dispatcher.resend(key)
+            self.sent += 1
 
     def wait(self) -> list:
         return []  # results land in the store; re-sends are the service's, once per tick
