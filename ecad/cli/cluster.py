@@ -16,10 +16,14 @@ from pathlib import Path
 
 import click
 
+from ecad.cli.broker import ping_workers
 from ecad.cli.options import json_option
 from ecad.environment import env_float, env_int
-from ecad.errors import ConfigError
+from ecad.errors import ConfigError, TransientError
 from ecad.store import open_store
+
+#: Phases of a search that no longer runs.
+FINISHED_PHASES = ("done", "cancelled")
 
 
 def apply_config(path: str | None) -> None:
@@ -27,12 +31,9 @@ def apply_config(path: str | None) -> None:
     path = path or os.environ.get("ECAD_CONFIG")
     if not path:
         return
-    import yaml
+    from ecad.yamlfile import read_yaml
 
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read cluster config ({exc})") from exc
+    data = read_yaml(path, "cluster config") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: cluster config must be a mapping of ECAD_* variables")
     for key, value in data.items():
@@ -99,7 +100,13 @@ def status(search_id: str | None, as_json: bool, workers: bool, config_file: str
                 "counters": session.state["counters"],
             }
         )
-    seen = _workers() if workers else None
+    broker_error = None
+    seen = None
+    if workers:
+        try:
+            seen = ping_workers()
+        except TransientError as exc:
+            broker_error = exc
     if as_json:
         click.echo(json.dumps({"searches": report, "workers": seen}, indent=2))
         return
@@ -113,17 +120,8 @@ def status(search_id: str | None, as_json: bool, workers: bool, config_file: str
         )
     if seen is not None:
         click.echo(f"workers: {', '.join(seen) if seen else 'none answering'}")
-
-
-def _workers() -> list[str]:
-    try:
-        from worker.app import app
-
-        replies = app.control.inspect(timeout=1.0).ping() or {}
-        return sorted(replies)
-    except Exception as exc:  # broker unreachable: status still shows the store's view
-        click.echo(f"(broker unreachable: {exc})", err=True)
-        return []
+    if broker_error is not None:  # the store's view is shown above; the exit status says it
+        raise broker_error
 
 
 @click.command()
@@ -134,7 +132,11 @@ def cancel(search_id: str, config_file: str | None) -> None:
     from ecad.search import SearchSession
 
     apply_config(config_file)
-    SearchSession.open(open_store(), search_id).cancel()
+    session = SearchSession.open(open_store(), search_id)
+    if session.phase in FINISHED_PHASES:  # nothing to stop: say so, and succeed (idempotent)
+        click.echo(f"{search_id} is already finished ({session.phase}); nothing to cancel")
+        return
+    session.cancel()
     click.echo(f"cancelled {search_id}")
 
 

@@ -16,8 +16,10 @@ Store keys::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ from ecad.search.spec import SearchSpec
 from ecad.store import MissingObjectError, ObjectStore
 from ecad.store.records import parse_record
 
-__all__ = ["PendingCandidate", "SearchSession", "build_cost_table"]
+__all__ = ["PendingCandidate", "SearchSession", "build_cost_table", "prepare_search"]
 
 
 def _key(search_id: str, name: str) -> str:
@@ -91,6 +93,24 @@ def build_cost_table(spec: SearchSpec) -> CostTable:
     )
 
 
+def prepare_search(
+    spec: SearchSpec, store_of: Callable[[], ObjectStore]
+) -> tuple[CostTable, np.ndarray | None]:
+    """The checks a new search needs beyond its spec's fields, writing nothing: the cost model
+    and the initial population, both built. ``store_of()`` is called only for transfer seeding
+    (``from_search``: the other search's front). ``ecad validate`` runs exactly this too."""
+    from ecad.search.initial import initial_genomes
+
+    def front_of(other: str) -> list[Schedule]:
+        return [m["schedule"] for m in SearchSession.open(store_of(), other).front()]
+
+    table = build_cost_table(spec)
+    initial = initial_genomes(
+        spec.initial_population, layout_for(spec), spec.steps, spec.seed, front_of
+    )
+    return table, initial
+
+
 class SearchSession:
     """One search's state in the store, with ask/complete steps."""
 
@@ -119,9 +139,8 @@ class SearchSession:
         search_id = spec.search_id()
         if store.exists(_key(search_id, "state.json")):
             return cls.open(store, search_id), False
-        table = build_cost_table(spec)
-        store.put_json(_key(search_id, "spec.json"), spec.to_json())
-        store.put_json(_key(search_id, "cost_table.json"), table.to_json())
+        # Every check runs before the first write: a failed submit leaves nothing behind.
+        table, initial = prepare_search(spec, lambda: store)
         session = cls(
             store,
             spec,
@@ -135,17 +154,22 @@ class SearchSession:
                 "counters": {"evaluated": 0, "cached": 0, "failed": 0, "infeasible": 0},
             },
         )
-        from ecad.search.initial import initial_genomes
-
-        def front_of(other: str) -> list[Schedule]:
-            return [m["schedule"] for m in cls.open(store, other).front()]
-
-        initial = initial_genomes(
-            spec.initial_population, session.layout, spec.steps, spec.seed, front_of
-        )
-        if initial is not None:
-            store.put_json(_key(search_id, "initial.json"), {"X": pack_genomes(initial)})
-        session._save_state()
+        written: list[str] = []
+        try:
+            for name, value in (
+                ("spec.json", spec.to_json()),
+                ("cost_table.json", table.to_json()),
+                ("initial.json", None if initial is None else {"X": pack_genomes(initial)}),
+            ):
+                if value is not None:
+                    written.append(_key(search_id, name))
+                    store.put_json(written[-1], value)
+            session._save_state()  # the commit point, written last
+        except BaseException:
+            for key in written:  # a store that failed part-way: take back what landed
+                with contextlib.suppress(Exception):
+                    store.delete(key)
+            raise
         return session, True
 
     @classmethod
