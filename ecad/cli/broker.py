@@ -6,6 +6,8 @@ answer in a few seconds, so the broker is probed once with short socket timeouts
 
 from __future__ import annotations
 
+import re
+
 from ecad.errors import TransientError
 
 __all__ = ["BROKER_TIMEOUT_S", "ping_workers"]
@@ -29,9 +31,15 @@ def ping_workers(timeout_s: float = BROKER_TIMEOUT_S) -> list[str]:
     except Exception as exc:  # kombu/redis raise many types; each means "no answer"
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise TransientError(
-            f"broker {conn.as_uri()} did not answer within {timeout_s:g} s ({reason}); "
-            "workers unknown. Check ECAD_BROKER_URL and that Redis is running"
+            f"broker {_without_password(app.conf.broker_url)} did not answer within "
+            f"{timeout_s:g} s ({reason}); workers unknown. Check ECAD_BROKER_URL and that "
+            "Redis is running"
         ) from exc
     finally:
         conn.release()
     return sorted(replies)
+
+
+def _without_password(url: str) -> str:
+    """``redis://user:secret@host`` -> ``redis://user:***@host``."""
+    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", str(url))
