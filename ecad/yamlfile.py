@@ -12,12 +12,12 @@ stay allowed. Every failure is a :class:`ConfigError` naming the source.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ecad.errors import ConfigError
+from ecad.textfile import read_text
 
 __all__ = ["MAX_YAML_BYTES", "MAX_YAML_NODES", "load_yaml", "read_yaml"]
 
@@ -85,21 +85,7 @@ def read_yaml(
     path: str | os.PathLike, what: str = "YAML file", max_bytes: int = MAX_YAML_BYTES
 ) -> Any:
     """Read and parse the YAML file ``path`` (at most ``max_bytes``, UTF-8)."""
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            data = f.read(max_bytes + 1)
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read {what} ({exc.strerror or exc})") from exc
-    if len(data) > max_bytes:
-        raise ConfigError(f"{p}: {what} is larger than {max_bytes} bytes; is it the right file?")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{p}: {what} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})"
-        ) from exc
-    return load_yaml(text, str(p))
+    return load_yaml(read_text(path, what, max_bytes), str(path))
 
 
 def _one_line(exc: yaml.YAMLError) -> str:

@@ -27,33 +27,18 @@ from ecad.errors import ScheduleFormatError
 from ecad.families import FAMILIES, ModelFamily, get_family
 from ecad.schedules.layout import ScheduleLayout, blocks_phrase
 from ecad.schedules.schedule import Schedule, ScheduleMetadata
+from ecad.textfile import read_text
 
 __all__ = ["parse_schedule", "read_schedule", "schedule_to_json", "write_schedule"]
 
-#: Largest schedule file read; published ones are at most a few hundred KB.
+#: Largest schedule file read; a published FLUX schedule of 50 steps is about 0.3 MB.
 MAX_SCHEDULE_BYTES = 16 << 20
 
 
 def read_schedule(path: str | os.PathLike, family: str | ModelFamily | None = None) -> Schedule:
     """Load a schedule file. ``family`` pins the expected family (else it is inferred)."""
     p = Path(path)
-    try:
-        with p.open("rb") as f:
-            raw = f.read(MAX_SCHEDULE_BYTES + 1)
-    except OSError as exc:
-        raise ScheduleFormatError(f"{p}: cannot read schedule file ({exc.strerror})") from exc
-    if len(raw) > MAX_SCHEDULE_BYTES:
-        raise ScheduleFormatError(
-            f"{p}: larger than {MAX_SCHEDULE_BYTES} bytes; not a schedule file (a FLUX schedule "
-            "of 50 steps is about 0.3 MB)"
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ScheduleFormatError(
-            f"{p}: not a UTF-8 JSON schedule file (byte {raw[exc.start]:#04x} at offset "
-            f"{exc.start})"
-        ) from exc
+    text = read_text(p, "schedule file", MAX_SCHEDULE_BYTES, ScheduleFormatError)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

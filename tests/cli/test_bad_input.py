@@ -59,6 +59,17 @@ def assert_one_error(result: tuple[int, str, str], code: int, *needles: str) -> 
     return lines[0]
 
 
+def _ecad_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The console entry point in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "ecad.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def stored_objects(store_dir: Path) -> list[Path]:
     return [p for p in store_dir.rglob("*") if p.is_file()] if store_dir.exists() else []
 
@@ -351,13 +362,7 @@ def test_status_with_a_hung_broker_shows_the_store_and_exits_1(finished_search):
     }
     env.pop("ECAD_CONFIG", None)
     try:
-        out = subprocess.run(
-            [sys.executable, "-m", "ecad.cli", "status"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        out = _ecad_process("status", env=env)
     finally:
         hung.close()
     assert out.returncode == EXIT_RUNTIME and "Traceback" not in out.stderr
@@ -370,13 +375,7 @@ def test_status_with_a_live_broker_and_no_workers(finished_search, redis_url):
     store_dir, search_id = finished_search
     env = {**os.environ, "ECAD_STORE": str(store_dir), "ECAD_BROKER_URL": redis_url}
     env.pop("ECAD_CONFIG", None)
-    out = subprocess.run(
-        [sys.executable, "-m", "ecad.cli", "status"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = _ecad_process("status", env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"{search_id}: done")
     assert out.stdout.splitlines()[-1] == "workers: none answering"
@@ -415,7 +414,7 @@ def test_bad_schedule_files(tmp_path, capsys, command):
     not_utf8.write_bytes(b"\x80")
     cases = [
         # 17
-        (not_utf8, "not a UTF-8 JSON schedule file (byte 0x80 at offset 0)"),
+        (not_utf8, "schedule file is not UTF-8 text (byte 0x80 at offset 0)"),
         # 19
         (
             _edited_schedule(
@@ -503,8 +502,6 @@ def test_console_script_prints_no_traceback(tmp_path):
         (["validate", str(tmp_path / "missing.yaml")], EXIT_USAGE),
         (["frobnicate"], EXIT_USAGE),
     ]:
-        out = subprocess.run(
-            [sys.executable, "-m", "ecad.cli", *args], capture_output=True, text=True, timeout=300
-        )
+        out = _ecad_process(*args)
         assert out.returncode == code, (args, out.stderr)
         assert "Traceback" not in out.stderr and out.stderr.strip(), (args, out.stderr)
