@@ -18,7 +18,8 @@ def read_text(
     p = Path(path)
     try:
         with p.open("rb") as f:
-            data = f.read(max_bytes + 1)
+            size = os.fstat(f.fileno()).st_size  # 0 for pipes and devices: read up to the limit
+            data = f.read(min(size, max_bytes) + 1 if size else max_bytes + 1)
     except OSError as exc:
         raise error(f"{p}: cannot read {what} ({exc.strerror or exc})") from exc
     if len(data) > max_bytes:
