@@ -59,8 +59,8 @@ def search(
 
     if (spec_file is None) == (resume_id is None):
         raise click.UsageError("give SPEC_FILE or --resume ID")
+    spec = load_spec(spec_file, list(overrides)) if spec_file else None  # before any write
     store = open_store(store_url)
-    spec = load_spec(spec_file, list(overrides)) if spec_file else None
     if spec is not None:
         shown = {k: v for k, v in spec.to_json().items() if k != "prompts"}
         click.echo("resolved spec: " + json.dumps(shown, sort_keys=True))

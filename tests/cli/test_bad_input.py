@@ -77,7 +77,7 @@ def stored_objects(store_dir: Path) -> list[Path]:
 # --- the spec: validate and submit run the same checks -------------------------------------
 
 
-@pytest.mark.parametrize("command", ["validate", "submit"])
+@pytest.mark.parametrize("command", ["validate", "submit", "search"])
 @pytest.mark.parametrize(
     "override, needles",
     [
@@ -124,7 +124,7 @@ def test_bad_spec_fields(tmp_path, store_dir, capsys, command, override, needles
     spec = write_spec(tmp_path)
     line = assert_one_error(ecad(capsys, command, spec, override), EXIT_USAGE, *needles)
     assert str(spec) in line or line.startswith("error: override")
-    assert stored_objects(store_dir) == []
+    assert not store_dir.exists()  # not even an empty store directory
 
 
 def test_prompts_file_must_be_readable_and_not_empty(tmp_path, store_dir, capsys):
