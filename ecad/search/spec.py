@@ -400,6 +400,8 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     except ConfigError as exc:
         errors.add("family", str(exc))
     name = raw.get("name")
+    if isinstance(name, int) and not isinstance(name, bool):
+        name = str(name)  # `name: 2024` in YAML
     d: dict[str, Any] = {"name": name_from_file(source) if name is None else name}
     if (bad := check_name(d["name"])) is not None:
         errors.add("name", bad)

@@ -57,7 +57,6 @@ LIMITS: dict[str, int] = {
     "image_seed": 2**31 - 1,
     "cost.batch": 256,
     "crossover.points": 10_000,
-    "prompts.limit": 10_000,
 }
 #: Most (prompt, image) pairs one candidate may need (prompts x images per prompt).
 MAX_PROMPT_PAIRS = 100_000
