@@ -16,10 +16,13 @@ from pathlib import Path
 
 import click
 
+from ecad.cli.broker import ping_workers
 from ecad.cli.options import json_option
 from ecad.environment import env_float, env_int
-from ecad.errors import ConfigError
+from ecad.errors import ConfigError, TransientError
 from ecad.store import open_store
+
+#: Phases of a search that no longer runs.
 
 
 def apply_config(path: str | None) -> None:
@@ -27,12 +30,9 @@ def apply_config(path: str | None) -> None:
     path = path or os.environ.get("ECAD_CONFIG")
     if not path:
         return
-    import yaml
+    from ecad.yamlfile import read_yaml
 
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read cluster config ({exc})") from exc
+    data = read_yaml(path, "cluster config") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: cluster config must be a mapping of ECAD_* variables")
     for key, value in data.items():
@@ -86,7 +86,13 @@ def status(search_id: str | None, as_json: bool, workers: bool, config_file: str
 
     ids = [search_id] if search_id else SearchSession.list_ids(store)
     report = [search_status(store, sid) for sid in ids]
-    seen = _workers() if workers else None
+    broker_error = None
+    seen = None
+    if workers:
+        try:
+            seen = ping_workers()
+        except TransientError as exc:
+            broker_error = exc
     if as_json:
         click.echo(json.dumps({"searches": report, "workers": seen}, indent=2))
         return
@@ -94,17 +100,8 @@ def status(search_id: str | None, as_json: bool, workers: bool, config_file: str
         click.echo(status_line(r))
     if seen is not None:
         click.echo(f"workers: {', '.join(seen) if seen else 'none answering'}")
-
-
-def _workers() -> list[str]:
-    try:
-        from worker.app import app
-
-        replies = app.control.inspect(timeout=1.0).ping() or {}
-        return sorted(replies)
-    except Exception as exc:  # broker unreachable: status still shows the store's view
-        click.echo(f"(broker unreachable: {exc})", err=True)
-        return []
+    if broker_error is not None:  # the store's view is shown above; the exit status says it
+        raise broker_error
 
 
 @click.command()
@@ -116,8 +113,8 @@ def cancel(search_id: str, config_file: str | None) -> None:
 
     apply_config(config_file)
     session = SearchSession.open(open_store(), search_id)
-    if session.phase.over:
-        click.echo(f"{search_id} is already {session.phase.value}; nothing to cancel")
+    if session.phase.over:  # nothing to stop: say so, and succeed (idempotent)
+        click.echo(f"{search_id} is already finished ({session.phase.value}); nothing to cancel")
         return
     session.cancel()
     click.echo(f"cancelled {search_id}")

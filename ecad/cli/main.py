@@ -11,12 +11,12 @@ from ecad import __version__
 from ecad.cli.bench import bench
 from ecad.cli.cluster import cancel, scheduler, status, submit, worker
 from ecad.cli.cost import cost
+from ecad.cli.errors import run_cli
 from ecad.cli.generate import embed, generate
 from ecad.cli.schedule import schedule
 from ecad.cli.score import score
 from ecad.cli.search import pareto, report, search, validate
 from ecad.cli.tiny import tiny
-from ecad.errors import EcadError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,14 +54,4 @@ for command in (
 
 
 def main() -> None:
-    try:
-        cli(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except EcadError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    sys.exit(run_cli(cli))  # exit statuses and error lines: ecad/cli/errors.py

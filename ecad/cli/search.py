@@ -15,11 +15,14 @@ from ecad.store import open_store
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("overrides", nargs=-1)
 def validate(spec_file: Path, overrides: tuple[str, ...]) -> None:
-    """Check SPEC_FILE (and key=value OVERRIDES); report every error at once."""
+    """Check SPEC_FILE (and key=value OVERRIDES) as submit and search do; report every error
+    at once. Writes nothing."""
     from ecad.search import load_spec
+    from ecad.search.session import prepare_search
     from ecad.search.setting import layout_for
 
     spec = load_spec(spec_file, list(overrides))
+    prepare_search(spec, open_store)  # the store only for from_search (the other front)
     layout = layout_for(spec)
     click.echo(
         f"ok: search {spec.search_id()} - {layout.describe()}, {spec.steps} steps, "
@@ -56,8 +59,8 @@ def search(
 
     if (spec_file is None) == (resume_id is None):
         raise click.UsageError("give SPEC_FILE or --resume ID")
+    spec = load_spec(spec_file, list(overrides)) if spec_file else None  # before any write
     store = open_store(store_url)
-    spec = load_spec(spec_file, list(overrides)) if spec_file else None
     if spec is not None:
         shown = {k: v for k, v in spec.to_json().items() if k != "prompts"}
         click.echo("resolved spec: " + json.dumps(shown, sort_keys=True))

@@ -12,24 +12,23 @@ from ecad.errors import ConfigError
 from ecad.schedules import Schedule, ScheduleLayout, read_schedule
 from ecad.schedules.heuristics import attention_every, fora, random_schedule, tgate
 from ecad.search.spec import InitialPopulationSpec
+from ecad.search.validation import parse_heuristic
 
 __all__ = ["initial_genomes"]
 
 
 def _heuristic(item: str, layout: ScheduleLayout, steps: int, seed: int) -> Schedule:
-    name, *args = item.split(":")
     try:
+        name, args = parse_heuristic(item)
         if name == "fora":
             return fora(layout, steps, int(args[0]))
         if name == "attention-every":
             return attention_every(layout, steps, int(args[0]))
         if name == "tgate":
             return tgate(layout, steps, int(args[0]), int(args[1]))
-        if name == "random":
-            return random_schedule(layout, steps, float(args[0]), seed)
-    except (IndexError, ValueError) as exc:
-        raise ConfigError(f"initial_population.heuristics: bad item {item!r} ({exc})") from exc
-    raise ConfigError(f"initial_population.heuristics: unknown heuristic {item!r}")
+        return random_schedule(layout, steps, float(args[0]), seed)
+    except ConfigError as exc:
+        raise ConfigError(f"initial_population.heuristics: {exc}") from exc
 
 
 def _fit(schedule: Schedule, layout: ScheduleLayout, steps: int, where: str) -> np.ndarray:

@@ -10,8 +10,10 @@ written last. Keys: :mod:`ecad.store.layout`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,7 @@ from ecad.store.layout import (
 )
 from ecad.store.records import RecordError, check_version, read_record
 
-__all__ = ["SearchSession", "build_cost_table"]
+__all__ = ["SearchSession", "build_cost_table", "prepare_search"]
 
 STATE_VERSION = 1
 
@@ -99,6 +101,24 @@ def build_cost_table(spec: SearchSpec) -> CostTable:
     )
 
 
+def prepare_search(
+    spec: SearchSpec, store_of: Callable[[], ObjectStore]
+) -> tuple[CostTable, np.ndarray | None]:
+    """The checks a new search needs beyond its spec's fields, writing nothing: the cost model
+    and the initial population, both built. ``store_of()`` is called only for transfer seeding
+    (``from_search``: the other search's front). ``ecad validate`` runs exactly this too."""
+    from ecad.search.initial import initial_genomes
+
+    def front_of(other: str) -> list[Schedule]:
+        return [m.schedule for m in SearchSession.open(store_of(), other).front()]
+
+    table = build_cost_table(spec)
+    initial = initial_genomes(
+        spec.initial_population, layout_for(spec), spec.steps, spec.seed, front_of
+    )
+    return table, initial
+
+
 class SearchSession:
     """One search's state in the store, with ask/complete steps."""
 
@@ -128,9 +148,8 @@ class SearchSession:
         search_id = spec.search_id()
         if store.exists(state_key(search_id)):
             return cls.open(store, search_id), False
-        table = build_cost_table(spec)
-        store.put_json(spec_key(search_id), spec.to_json())
-        store.put_json(cost_table_key(search_id), table.to_json())
+        # Every check runs before the first write: a failed submit leaves nothing behind.
+        table, initial = prepare_search(spec, lambda: store)
         session = cls(
             store,
             spec,
@@ -145,17 +164,22 @@ class SearchSession:
                 "counters": Counts().to_json(),
             },
         )
-        from ecad.search.initial import initial_genomes
-
-        def front_of(other: str) -> list[Schedule]:
-            return [m.schedule for m in cls.open(store, other).front()]
-
-        initial = initial_genomes(
-            spec.initial_population, session.layout, spec.steps, spec.seed, front_of
-        )
-        if initial is not None:
-            store.put_json(initial_key(search_id), {"X": pack_genomes(initial)})
-        session._save_state()
+        written: list[str] = []
+        try:
+            for key, value in (
+                (spec_key(search_id), spec.to_json()),
+                (cost_table_key(search_id), table.to_json()),
+                (initial_key(search_id), None if initial is None else {"X": pack_genomes(initial)}),
+            ):
+                if value is not None:
+                    written.append(key)
+                    store.put_json(key, value)
+            session._save_state()  # the commit point, written last
+        except BaseException:
+            for key in written:  # a store that failed part-way: take back what landed
+                with contextlib.suppress(Exception):
+                    store.delete(key)
+            raise
         return session, True
 
     @classmethod
