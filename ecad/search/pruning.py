@@ -11,14 +11,19 @@ The rule (quality is oriented so that higher is better, as ``Evaluator.aggregate
 whose scorer says ``higher_is_better = False``, enters as ``-LPIPS``)::
 
     n of N images done (the completed prefix of shards 0, 1, ..., k - 1; k >= min_shards)
-    estimate   m  = mean of the n image qualities
+    estimate   m  = mean of the n image qualities                  (n >= MIN_IMAGES)
     std. error se = s / sqrt(n) * sqrt((N - n) / (N - 1))     s: sample std over the n images
-    optimistic u  = m + z * se
+    optimistic u  = m + t * se     t: Student-t quantile, n - 1 degrees of freedom, at the
+                                      one-sided level 1 - Phi(z) of the normal quantile z
     front at cost c:  F(c) = max quality of front members with relative cost <= c
     prune  <=>  F(c) > u + margin
 
-The finite-population correction is there because shards sample a *fixed* set of N images
-without replacement: once every image is done the estimate is the quality itself (``se = 0``).
+``se`` is itself estimated from the images, so the bound uses the t quantile rather than ``z``
+(2.84 instead of 2.5 at n = 16); with ``z`` alone, a candidate tying the front was pruned in
+3.9 % of simulated runs, above the 3.7 % union bound below. The quantile is the Cornish-Fisher
+expansion (Abramowitz & Stegun 26.7.5), within 0.5 % of the exact one for ``n >= MIN_IMAGES``
+and ``z <= 4``. The finite-population correction is there because shards sample a *fixed* set
+of N images without replacement: once every image is done the estimate is the quality itself.
 The unit of the standard error is the image, not the prompt: with several images per prompt a
 standard error over prompt means would drop to zero as soon as every prompt has one image, while
 the images still to come can move the mean. Shards are stratified (:mod:`ecad.search.stratified`)
@@ -36,13 +41,13 @@ Pocock or O'Brien-Fleming boundaries because the looks are nested and strongly c
 
 Guarantee (normal approximation of the mean):
 
-- Only a candidate that is *not* dominated after full evaluation can be wrongly pruned: one whose
-  full mean ``q`` satisfies ``q >= F(c)`` (it would be on the front, or tie it). For it,
-  ``F(c) > u + margin`` needs ``m + z * se < q - margin``, which has probability at most
-  ``1 - Phi(z)`` at one look and at most ``looks * (1 - Phi(z))`` over the candidate's
-  ``looks = shards_total - min_shards`` looks (:func:`wrong_prune_bound`). A positive ``margin``
-  only lowers this. Candidates whose full mean lies below the front may be pruned; that loses
-  nothing the front would have kept.
+- A wrong prune is the pruning of a candidate whose full mean ``q`` reaches the front at its
+  cost, ``q >= F(c)`` (it would be on the front, or tie it). For it, ``F(c) > u + margin``
+  needs ``m + t * se < q - margin``, which has probability at most ``1 - Phi(z)`` at one look
+  and at most ``looks * (1 - Phi(z))`` over the candidate's ``looks = shards_total -
+  min_shards`` looks (:func:`wrong_prune_bound`; z = 2.5, 8 shards, min_shards 2: 3.7 %). A
+  positive ``margin`` only lowers this. Candidates whose full mean lies below the front may be
+  pruned; that loses nothing the front would have kept.
 - The front is made of fully evaluated members only: a pruned candidate is told to NSGA-II with
   its estimate ``m <= u < F(c) - margin``, so it is strictly dominated by a fully evaluated
   member of the population; NSGA-II's survival keeps fronts in rank order, so whenever the pruned
@@ -72,6 +77,7 @@ import numpy as np
 from ecad.errors import ConfigError
 
 __all__ = [
+    "MIN_IMAGES",
     "PruningConfig",
     "PruningDecision",
     "QualityFront",
@@ -79,10 +85,13 @@ __all__ = [
     "estimate",
     "oriented_qualities",
     "parse_pruning",
+    "t_quantile",
     "wrong_prune_bound",
 ]
 
 _FIELDS = ("enabled", "z", "margin", "min_shards")
+#: Fewest images a decision is made on (the t quantile's expansion needs >= 7 degrees of freedom).
+MIN_IMAGES = 8
 _COST_TOLERANCE = 1e-12  # relative costs are sums of table entries: equal schedules, equal sums
 
 
@@ -97,13 +106,13 @@ class PruningConfig:
 
     #: Off by default: pruning changes which candidates are fully evaluated.
     enabled: bool = False
-    #: Standard errors added to the estimate for the optimistic bound. One look wrongly prunes a
-    #: front-worthy candidate with probability about ``1 - Phi(z)`` (2.5 -> 0.6 %).
+    #: Normal quantile of the optimistic bound's one-sided level, in [0, 4]. One look wrongly
+    #: prunes a front-worthy candidate with probability about ``1 - Phi(z)`` (2.5 -> 0.6 %).
     z: float = 2.5
     #: Quality units (the scorer's: dB for PSNR, SSIM units, ...) by which the front must beat the
     #: optimistic bound. 0 relies on ``z`` alone; > 0 keeps near-ties running.
     margin: float = 0.0
-    #: Shards a candidate completes before it may be pruned (and at least 2 images).
+    #: Shards a candidate completes before it may be pruned (and at least ``MIN_IMAGES``).
     min_shards: int = 2
 
     def __post_init__(self) -> None:
@@ -164,8 +173,8 @@ def _validate_values(v: Mapping[str, Any]) -> list[str]:
     errors = []
     if not isinstance(v["enabled"], bool):
         errors.append(f"enabled: must be true or false, got {v['enabled']!r}")
-    if not _is_number(v["z"]) or v["z"] < 0:
-        errors.append(f"z: must be a number >= 0 (standard errors, e.g. 2.5), got {v['z']!r}")
+    if not _is_number(v["z"]) or not 0 <= v["z"] <= 4:
+        errors.append(f"z: must be a number in [0, 4] (normal quantile, e.g. 2.5), got {v['z']!r}")
     if not _is_number(v["margin"]) or v["margin"] < 0:
         errors.append(f"margin: must be a number >= 0 (quality units), got {v['margin']!r}")
     n = v["min_shards"]
@@ -214,7 +223,7 @@ class PruningDecision:
     images_used: int
     estimate: float | None  # mean quality of those images (higher is better)
     standard_error: float | None  # with the finite-population correction
-    optimistic: float | None  # estimate + z * standard_error
+    optimistic: float | None  # estimate + t_quantile(z, images_used - 1) * standard_error
     front_quality: float | None  # best front quality at a cost <= the candidate's
     reason: str
 
@@ -232,7 +241,7 @@ def oriented_qualities(scores: Sequence[float | str], higher_is_better: bool) ->
 
 
 def estimate(values: np.ndarray, population: int) -> tuple[float, float]:
-    """Mean of ``values`` (n >= 2 of ``population`` images, drawn without replacement) and its
+    """Mean of ``values`` (2 <= n of ``population`` images, drawn without replacement) and its
     standard error with the finite-population correction."""
     n = len(values)
     if n < 2 or population < n:
@@ -287,29 +296,45 @@ def _decide_prefix(
     """The rule at one prefix length ``k`` (shards ``0 .. k - 1``)."""
     values = np.concatenate(shards)
     n = len(values)
-    done = k >= shards_total or n >= images_total
-    if done or k < config.min_shards or n < 2 or not np.all(np.isfinite(values)):
-        if done:
-            reason = "every shard done: the quality is exact"
-        elif k < config.min_shards or n < 2:
-            reason = f"{k} shard(s), {n} image(s): below min_shards={config.min_shards} or 2 images"
+    if k >= shards_total or n >= images_total:
+        m = float(np.mean(values))
+        reason = "every shard done: the quality is exact"
+        return PruningDecision(False, k, shards_total, n, m, 0.0, m, best, reason)
+    if k < config.min_shards or n < MIN_IMAGES or not np.all(np.isfinite(values)):
+        if k < config.min_shards or n < MIN_IMAGES:
+            reason = (
+                f"{k} shard(s), {n} image(s): below min_shards={config.min_shards} "
+                f"or {MIN_IMAGES} images"
+            )
         else:
             reason = "a non-finite score: left to the evaluation to record"
         m = float(np.mean(values)) if n else None
         return PruningDecision(False, k, shards_total, n, m, None, None, best, reason)
     m, se = estimate(values, images_total)
-    u = m + config.z * se
+    t = t_quantile(config.z, n - 1)
+    u = m + t * se
     prune = best is not None and best > u + config.margin
     if best is None:
         reason = "no front member at or below its cost"
     elif prune:
         reason = (
             f"front reaches {best:.6g} at <= its cost, above the optimistic bound {u:.6g} "
-            f"(estimate {m:.6g} + {config.z:g} x {se:.3g}) + margin {config.margin:g}"
+            f"(estimate {m:.6g} + {t:.3g} x {se:.3g}) + margin {config.margin:g}"
         )
     else:
         reason = f"optimistic bound {u:.6g} + margin {config.margin:g} reaches front {best:.6g}"
     return PruningDecision(prune, k, shards_total, n, m, se, u, best, reason)
+
+
+def t_quantile(z: float, dof: int) -> float:
+    """Student-t quantile with ``dof`` degrees of freedom at the level ``Phi(z)`` of the normal
+    quantile ``z`` (Cornish-Fisher expansion, Abramowitz & Stegun 26.7.5)."""
+    v, x = float(dof), float(z)
+    g1 = (x**3 + x) / 4
+    g2 = (5 * x**5 + 16 * x**3 + 3 * x) / 96
+    g3 = (3 * x**7 + 19 * x**5 + 17 * x**3 - 15 * x) / 384
+    g4 = (79 * x**9 + 776 * x**7 + 1482 * x**5 - 1920 * x**3 - 945 * x) / 92160
+    return x + g1 / v + g2 / v**2 + g3 / v**3 + g4 / v**4
 
 
 def wrong_prune_bound(config: PruningConfig, shards_total: int) -> float:
