@@ -268,7 +268,10 @@ def decide(
     rule is applied at every prefix length from ``min_shards`` to k in order, stopping at the
     first that prunes. So the answer is the same whether it is asked after each shard or once
     after several, and whatever order shards arrived in: the first pruning point is fixed by the
-    scores alone. A candidate with every shard done is never pruned (its quality is exact).
+    scores alone. A candidate is pruned at that point even if later shards are stored too (on a
+    cluster they may land before the cancellation does; a store may hold them from another
+    search): taking them into account would make the result depend on timing and on the cache.
+    A candidate with every shard done and no pruning prefix gets its exact quality.
     """
     prefix: list[np.ndarray] = []
     while len(prefix) in completed:
@@ -277,11 +280,10 @@ def decide(
     if not config.enabled or not prefix:
         reason = "pruning is off" if not config.enabled else "no completed prefix of shards yet"
         return PruningDecision(False, 0, shards_total, 0, None, None, None, best, reason)
-    decision = None
     for k in range(1, len(prefix) + 1):
         decision = _decide_prefix(config, k, shards_total, prefix[:k], images_total, best)
         if decision.prune:
-            break
+            return decision
     return decision
 
 
