@@ -186,21 +186,19 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.output_dir.mkdir(parents=True, exist_ok=True)
 
-    runs, comparison = [], []
-    for seed in args.seeds:
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    result: dict = {"args": settings, "runs": [], "comparison": []}
+    for seed in args.seeds:  # results are written after every seed: a cut-short run keeps them
         print(f"seed {seed}: unpruned")
         base = run_one(args, seed, pruned=False)
-        runs.append(base)
-        if args.unpruned_only:
-            continue
-        print(f"seed {seed}: pruned")
-        pruned = run_one(args, seed, pruned=True)
-        runs.append(pruned)
-        comparison.append(compare(base, pruned))
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    result = {"args": settings, "runs": runs, "comparison": comparison}
-    (args.output_dir / "pruning-tiny.json").write_text(json.dumps(result, indent=2))
-    (args.output_dir / "pruning-tiny.md").write_text(markdown(result))
+        result["runs"].append(base)
+        if not args.unpruned_only:
+            print(f"seed {seed}: pruned")
+            pruned = run_one(args, seed, pruned=True)
+            result["runs"].append(pruned)
+            result["comparison"].append(compare(base, pruned))
+        (args.output_dir / "pruning-tiny.json").write_text(json.dumps(result, indent=2))
+        (args.output_dir / "pruning-tiny.md").write_text(markdown(result))
     print(markdown(result))
 
 
