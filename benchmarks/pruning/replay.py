@@ -6,6 +6,8 @@ its per-image scores regrouped into stratified shards (``ecad.search.stratified`
 counts the images the rule would have skipped and the candidates it would have stopped although
 they made their generation's front (wrong prunes).
 
+    python benchmarks/pruning/replay.py STORE SEARCH_ID --z 2.0 --min-shards 2   # tune it
+
 This is the rule on real scores, not a pruned search: a pruned search tells NSGA-II estimates for
 the stopped candidates, so its later generations differ. It needs no search driver, so it runs
 before pruning is wired into the search (issue 14 part B).
@@ -17,9 +19,15 @@ prefix from there.
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ecad.schedules import Schedule
 from ecad.search.nsga import unpack_genomes
@@ -54,6 +62,7 @@ def replay(session: SearchSession, config: PruningConfig) -> dict[str, Any]:
     images_total = sum(len(s) for s in shards)
     history = session.history()
     seen: set[str] = set()
+    pruned_at: dict[int, int] = {}  # shards completed when pruned -> candidates
     rows = []
     for g, record in enumerate(history):
         front = _front(history[g - 1]) if g else QualityFront.from_members([])
@@ -75,6 +84,7 @@ def replay(session: SearchSession, config: PruningConfig) -> dict[str, Any]:
             row["evaluated"] += 1
             row["images"] += images_total
             if decision.prune:
+                pruned_at[decision.shards_used] = pruned_at.get(decision.shards_used, 0) + 1
                 row["pruned"] += 1
                 row["images_kept"] += decision.images_used
                 row["pruned_on_front"] += (round(f[0], 12), round(f[1], 12)) in on_front
@@ -92,5 +102,26 @@ def replay(session: SearchSession, config: PruningConfig) -> dict[str, Any]:
         "fraction_kept": kept / images if images else 1.0,
         "pruned": sum(r["pruned"] for r in rows),
         "pruned_on_front": sum(r["pruned_on_front"] for r in rows),
+        "pruned_at_shard": {str(k): v for k, v in sorted(pruned_at.items())},
         "generations": rows,
     }
+
+
+def main() -> None:
+    from ecad.store import open_store
+
+    ap = argparse.ArgumentParser(description="Replay the pruning rule over a finished search.")
+    ap.add_argument("store")
+    ap.add_argument("search_id")
+    ap.add_argument("--z", type=float, default=2.5)
+    ap.add_argument("--margin", type=float, default=0.0)
+    ap.add_argument("--min-shards", type=int, default=2)
+    args = ap.parse_args()
+    session = SearchSession.open(open_store(args.store), args.search_id)
+    rule = PruningConfig(enabled=True, z=args.z, margin=args.margin, min_shards=args.min_shards)
+    result = replay(session, rule)
+    print(json.dumps({k: v for k, v in result.items() if k != "generations"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
