@@ -16,6 +16,7 @@ from ecad.search.pruning import (
     estimate,
     oriented_qualities,
     parse_pruning,
+    t_quantile,
     wrong_prune_bound,
 )
 
@@ -210,3 +211,11 @@ def test_config_errors_name_every_field_and_its_range():
         PruningConfig(min_shards=1.5)
     with pytest.raises(ConfigError, match="z: must be a number in"):
         PruningConfig(z=True)
+
+
+def test_t_quantile_matches_student_t_where_decisions_are_made():
+    stats = pytest.importorskip("scipy.stats")
+    for z in (0.5, 1.5, 2.5, 3.0, 4.0):
+        for dof in (7, 15, 63, 999):
+            exact = stats.t.ppf(stats.norm.cdf(z), dof)
+            assert t_quantile(z, dof) == pytest.approx(exact, rel=0.006)
