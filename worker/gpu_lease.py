@@ -5,7 +5,9 @@ the first free one with ``SET ecad:gpu-lease:<GPU UUID> <owner> NX PX <ttl>`` an
 every third of its lifetime while it runs. The key names the GPU by UUID, which is unique across
 hosts, so workers of several hosts can share one Redis. A worker that exits releases its lease; a
 worker killed outright stops renewing and its GPU is free again once the lease expires
-(``ECAD_GPU_LEASE_SECONDS``, 30 s by default). A replica that finds every GPU held waits for one
+(``ECAD_GPU_LEASE_SECONDS``, 30 s by default). A new claim first lasts
+``ECAD_GPU_LEASE_STARTUP_SECONDS`` (120 s), to cover the worker re-executing itself with the GPU
+visible and importing torch before its renewals start. A replica that finds every GPU held waits for one
 to come free (``ECAD_GPU_WAIT_SECONDS``: how long; unset waits for ever, 0 exits at once).
 
 The GPU inventory is ``nvidia-smi``'s list (index and UUID), restricted to ``CUDA_VISIBLE_DEVICES``
@@ -104,6 +106,7 @@ def gpu_inventory(env: Mapping[str, str] = os.environ, run: Callable[..., Any] =
 @dataclass(frozen=True)
 class LeaseSettings:
     ttl_s: float
+    startup_s: float
     wait_s: float | None  # None: wait for ever
     poll_s: float
 
@@ -125,7 +128,9 @@ def lease_settings(env: Mapping[str, str] = os.environ) -> LeaseSettings:
     ttl = number("ECAD_GPU_LEASE_SECONDS", 30.0)
     if ttl < 1:
         raise ConfigError(f"ECAD_GPU_LEASE_SECONDS={ttl:g} must be at least 1 second")
-    return LeaseSettings(ttl_s=ttl, wait_s=number("ECAD_GPU_WAIT_SECONDS", None),
+    startup = max(ttl, number("ECAD_GPU_LEASE_STARTUP_SECONDS", 120.0))
+    return LeaseSettings(ttl_s=ttl, startup_s=startup,
+                         wait_s=number("ECAD_GPU_WAIT_SECONDS", None),
                          poll_s=min(5.0, ttl / 3))
 
 
@@ -144,8 +149,9 @@ class GpuLease:
     def key(self) -> str:
         return LEASE_PREFIX + self.gpu.uuid
 
-    def try_acquire(self) -> bool:
-        return bool(self.client.set(self.key, self.token, nx=True, px=int(self.ttl_s * 1000)))
+    def try_acquire(self, ttl_s: float | None = None) -> bool:
+        ttl_ms = int((ttl_s or self.ttl_s) * 1000)
+        return bool(self.client.set(self.key, self.token, nx=True, px=ttl_ms))
 
     def renew(self) -> bool:
         """Extend the lease; False if this worker no longer holds it."""
@@ -229,8 +235,9 @@ def claim_gpu(
     said = False
     while True:
         for lease in leases:
-            if lease.try_acquire():
-                log.info("claimed %s (lease %s, %.0fs TTL)", lease.gpu, lease.key, settings.ttl_s)
+            if lease.try_acquire(settings.startup_s):
+                log.info("claimed %s (lease %s, %.0fs TTL once started)", lease.gpu, lease.key,
+                         settings.ttl_s)
                 return lease
         holders = ", ".join(f"{lease.gpu.index}: {lease.holder()}" for lease in leases)
         waited = clock() - started
