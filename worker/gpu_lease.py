@@ -1,4 +1,4 @@
-"""GPU claiming for ``ecad worker --gpu auto``: one lease per GPU in Redis, expiring with its worker.
+"""GPU claiming for ``ecad worker --gpu auto``: a lease per GPU in Redis, expiring with its worker.
 
 Every worker of a host sees the host's GPUs (compose gives each replica all of them); each claims
 the first free one with ``SET ecad:gpu-lease:<GPU UUID> <owner> NX PX <ttl>`` and renews the lease
@@ -7,8 +7,9 @@ hosts, so workers of several hosts can share one Redis. A worker that exits rele
 worker killed outright stops renewing and its GPU is free again once the lease expires
 (``ECAD_GPU_LEASE_SECONDS``, 30 s by default). A new claim first lasts
 ``ECAD_GPU_LEASE_STARTUP_SECONDS`` (120 s), to cover the worker re-executing itself with the GPU
-visible and importing torch before its renewals start. A replica that finds every GPU held waits for one
-to come free (``ECAD_GPU_WAIT_SECONDS``: how long; unset waits for ever, 0 exits at once).
+visible and importing torch before its renewals start. A replica that finds every GPU held
+waits for one to come free (``ECAD_GPU_WAIT_SECONDS``: how long; unset waits for ever, 0 exits
+at once).
 
 The GPU inventory is ``nvidia-smi``'s list (index and UUID), restricted to ``CUDA_VISIBLE_DEVICES``
 when that was set before the worker started; ``ECAD_GPU_INVENTORY`` (comma-separated ids, index =

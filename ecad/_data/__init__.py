@@ -11,4 +11,4 @@ from pathlib import Path
 
 _checkout = Path(__file__).resolve().parents[2]
 if (_checkout / "pyproject.toml").is_file() and (_checkout / "specs").is_dir():
-    __path__.append(str(_checkout))  # noqa: F821 - a package's __path__
+    __path__.append(str(_checkout))

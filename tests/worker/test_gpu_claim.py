@@ -64,7 +64,8 @@ def holders(client) -> dict[str, int]:
 
 def visible_gpu(pid: int) -> str | None:
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    found = [e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"CUDA_VISIBLE_DEVICES=")]
+    prefix = b"CUDA_VISIBLE_DEVICES="
+    found = [e[len(prefix):].decode() for e in environ if e.startswith(prefix)]
     return found[0] if found else None
 
 
@@ -86,7 +87,7 @@ def test_workers_claim_distinct_gpus_wait_take_over_and_release(fleet):
     waiting = next(n for n, p in workers.items() if p.pid not in held.values())
     wait_for(lambda: "all 2 GPU(s) are claimed" in log_of(workers[waiting]), 120,
              what=f"{waiting} to say it waits for a GPU")
-    for gpu, pid in held.items():
+    for pid in held.values():
         wait_for(lambda pid=pid: (tmp / f"{by_pid[pid]}.ready").exists(), 120,
                  what=f"{by_pid[pid]} to report ready")
     assert not (tmp / f"{waiting}.ready").exists()
