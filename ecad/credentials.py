@@ -18,6 +18,7 @@ PLACEHOLDER = "change-me"
 # What the scheduler and workers hold: broker/result URLs (with the Redis password), the
 # store's app user, and the hub token where weights are fetched.
 CLUSTER_CREDENTIALS = (
+    "REDIS_PASSWORD",
     "ECAD_BROKER_URL",
     "ECAD_RESULT_BACKEND",
     "ECAD_S3_ACCESS_KEY",

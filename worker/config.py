@@ -12,14 +12,29 @@ hands a task that is still running to a second worker. Redelivery is bounded sep
 from __future__ import annotations
 
 import os
+from urllib.parse import quote
 
 from ecad.environment import env_int
 from worker.names import GENERATE_SHARD, GPU_QUEUE, SCORE_SHARD
 
-broker_url = os.environ.get("ECAD_BROKER_URL", "redis://127.0.0.1:6379/0")
+
+def with_redis_password(url: str, password: str | None) -> str:
+    """``url`` with ``password`` (``REDIS_PASSWORD``) inserted, unless the URL carries one: the
+    compose setup keeps the password in one secrets file (secrets/redis.env)."""
+    if not password or not url.startswith(("redis://", "rediss://")):
+        return url
+    scheme, _, rest = url.partition("://")
+    if "@" in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}://:{quote(password, safe='')}@{rest}"
+
+
+broker_url = with_redis_password(os.environ.get("ECAD_BROKER_URL", "redis://127.0.0.1:6379/0"),
+                                 os.environ.get("REDIS_PASSWORD"))
 # Nothing reads task return values: results live in the object store, progress in task events
 # (Flower) and the broker's inspect API. No result backend unless one is asked for.
-result_backend = os.environ.get("ECAD_RESULT_BACKEND") or None
+result_backend = with_redis_password(os.environ.get("ECAD_RESULT_BACKEND", ""),
+                                     os.environ.get("REDIS_PASSWORD")) or None
 task_ignore_result = True
 
 task_serializer = "json"

@@ -1,8 +1,8 @@
 """Container healthcheck of a worker: ``python -m worker.health`` (exit 0: healthy).
 
-Healthy once the worker has warmed its models and Celery consumes (the ready file exists), and,
-for a worker holding a GPU lease, while the lease is being renewed (the file was touched within
-two lease lifetimes). Light on purpose: no torch, no Celery, no broker round trip.
+Healthy once the worker has warmed its models and Celery consumes (its ready file,
+``ECAD_WORKER_READY_FILE``, exists), and, for a worker holding a GPU lease, while the lease is
+renewed (the renewals touch the file: it must be younger than two lease lifetimes).
 """
 
 from __future__ import annotations
@@ -10,24 +10,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
-from pathlib import Path
+
+from ecad import heartbeat
 
 
 def check(path: str | None, now: float | None = None) -> str | None:
     """None if healthy, else why not."""
-    if not path:
-        return "ECAD_WORKER_READY_FILE is not set"
-    ready = Path(path)
     try:
-        record = json.loads(ready.read_text())
-        age = (now or time.time()) - ready.stat().st_mtime
+        with open(path or "") as f:
+            lease = json.load(f).get("lease_seconds")
     except (OSError, ValueError):
-        return f"not ready: {ready} is missing (loading or warming models, or waiting for a GPU)"
-    lease = record.get("lease_seconds")
-    if lease and age > 2 * lease:
-        return f"GPU lease not renewed for {age:.0f}s (lease {lease:.0f}s)"
-    return None
+        return (f"not ready: {path or 'ECAD_WORKER_READY_FILE'} is missing (loading or warming "
+                "models, or waiting for a GPU)")
+    return heartbeat.check(path, 2 * lease if lease else None, now=now)
 
 
 def main() -> int:

@@ -25,7 +25,7 @@ from celery import signals
 
 from ecad.credentials import refuse_placeholders
 from ecad.errors import ConfigError
-from worker.gpu_lease import GpuLease, NoFreeGpu, claim_gpu, gpu_inventory, lease_settings
+from worker.gpu_lease import GpuLease, claim_gpu, gpu_inventory, lease_settings
 
 log = logging.getLogger(__name__)
 
@@ -95,41 +95,30 @@ def _clear_ready() -> None:
         Path(path).unlink(missing_ok=True)
 
 
-def warm_targets(names: Sequence[str]) -> list[str]:
-    """``--warm`` values, else ``ECAD_WORKER_WARM`` (comma-separated)."""
-    if names:
-        return list(names)
-    return [n.strip() for n in os.environ.get("ECAD_WORKER_WARM", "").split(",") if n.strip()]
-
-
 def prepare_worker(gpu: str, device: str, warm: Sequence[str] = ()) -> WorkerStart:
     """Steps 1-3 of the module docstring; step 4 is armed for Celery's ``worker_ready``."""
+    from ecad.families.fetch import warm_names, weights_target
     from worker.devices import restart_on_gpu, worker_device
 
     refuse_placeholders("ecad worker")
     os.environ["ECAD_WORKER_DEVICE"] = device
     _clear_ready()
     start = WorkerStart(gpu=None)
-    if device != "cpu":
-        if gpu == "auto":
-            try:
-                start.lease = _claim(device)
-            except NoFreeGpu as exc:
-                raise ConfigError(str(exc)) from exc
-            start.gpu = start.lease.gpu.index if start.lease else None
-            if start.lease:
-                os.environ.update(start.lease.to_env())
-        else:
-            start.gpu = int(gpu)
-        if start.gpu is not None:
-            restart_on_gpu(start.gpu)  # returns only once this process sees that GPU alone
+    if device != "cpu" and gpu == "auto":
+        start.lease = _claim(device)  # NoFreeGpu (an EcadError) ends the command clearly
+        if start.lease:
+            start.gpu = start.lease.gpu.index
+            os.environ.update(start.lease.to_env())
+    elif device != "cpu":
+        start.gpu = int(gpu)
+    if start.gpu is not None:
+        restart_on_gpu(start.gpu)  # returns only once this process sees that GPU alone
     if start.lease is not None:
         start.lease.start_renewing(on_lost=_stop_worker, on_renewed=_touch_ready)
         atexit.register(start.lease.release)
     atexit.register(_clear_ready)
-    targets = warm_targets(warm)
+    targets = list(warm) or warm_names()
     if targets:
-        from ecad.families.fetch import weights_target
         from ecad.families.warmup import warm_up
 
         where = worker_device()

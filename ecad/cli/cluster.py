@@ -16,7 +16,8 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import json_option
+from ecad import heartbeat
+from ecad.cli.options import SPEC, json_option
 from ecad.credentials import refuse_placeholders
 from ecad.environment import env_float, env_int
 from ecad.errors import ConfigError
@@ -51,7 +52,7 @@ config_option = click.option(
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("spec_file", type=SPEC)
 @click.argument("overrides", nargs=-1)
 @config_option
 def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None) -> None:
@@ -257,6 +258,7 @@ def scheduler(
 
     def should_stop() -> bool:
         nonlocal idle_since
+        heartbeat.beat(os.environ.get("ECAD_SCHEDULER_HEARTBEAT_FILE"))  # healthcheck
         if stopping["now"]:
             return True
         if exit_when_idle:

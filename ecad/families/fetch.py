@@ -26,7 +26,8 @@ from ecad.families.loading import TINY_WEIGHTS, resolve_weights
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WeightsError", "WeightsTarget", "fetch_weights", "pipeline_files", "weights_target"]
+__all__ = ["WeightsError", "WeightsTarget", "fetch_weights", "pipeline_files", "warm_names",
+           "weights_target"]
 
 # Files diffusers never reads when safetensors (or the plain, non-variant file) sit beside them.
 _PICKLED = (".bin", ".pt", ".pth", ".ckpt")
@@ -51,6 +52,11 @@ class WeightsTarget:
     @property
     def is_local(self) -> bool:
         return self.weights == TINY_WEIGHTS or Path(self.weights).exists()
+
+
+def warm_names() -> list[str]:
+    """``ECAD_WORKER_WARM``: the models workers warm and ``ecad weights fetch`` fetches."""
+    return [n.strip() for n in os.environ.get("ECAD_WORKER_WARM", "").split(",") if n.strip()]
 
 
 def _from_spec(path: Path, name: str) -> WeightsTarget:

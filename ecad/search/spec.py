@@ -231,6 +231,7 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
 
 def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
     from ecad.prompts import load_prompts
+    from ecad.resources import resolve_prompt_file
 
     path = section.get("file")
     limit = section.get("limit")
@@ -240,7 +241,7 @@ def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
     if not isinstance(path, str):
         errors.add("prompts.file", f"must be a prompt file path, got {path!r}")
         return {"file": path, "limit": limit}
-    resolved = _resolve_path(path, base)
+    resolved = resolve_prompt_file(path, base)  # a file, or a shipped set (calibration-100)
     try:
         prompt_set = load_prompts(resolved, section.get("format"))
     except ConfigError as exc:
