@@ -39,7 +39,7 @@ def test_scheduler_requirements_leave_out_the_torch_stack():
     assert names(heavy) >= {"torch", "diffusers", "transformers"}
     assert not names(light) & names(heavy)
     assert sorted(light + heavy) == sorted(everything)
-    assert names(requirements("--extra", "scoring")) >= {"image-reward", "torchmetrics"}
+    assert names(requirements("--extra", "scoring")) >= {"image-reward", "torch-fidelity"}
 
 
 @pytest.mark.parametrize("image", ["scheduler", "worker"])
