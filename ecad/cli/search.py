@@ -30,9 +30,7 @@ def validate(spec_file: Path, overrides: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument(
-    "spec_file", required=False, type=SPEC
-)
+@click.argument("spec_file", required=False, type=SPEC)
 @click.argument("overrides", nargs=-1)
 @click.option("--resume", "resume_id", default=None, help="Continue the search with this id.")
 @store_option
