@@ -26,7 +26,6 @@ def warm_up(target: WeightsTarget, device: str, dtype: str | None = None) -> flo
     import torch
 
     from ecad.families.loading import load_pipeline
-    from ecad.generation.embeddings import embed_prompts
     from ecad.generation.generate import GenerationSettings, generate_images
 
     start = time.perf_counter()
@@ -37,8 +36,7 @@ def warm_up(target: WeightsTarget, device: str, dtype: str | None = None) -> flo
             f"weights failure: {target} could not be loaded for the warm-up ({exc}). Fetch them "
             f"first: ecad weights fetch {target.source}") from exc
     family = target.family
-    embeddings = embed_prompts(pipe, family, ["a photograph of a lighthouse at dawn"],
-                               weights=target.weights)
+    embeddings = _embeddings(pipe, target)
     settings = GenerationSettings(height=target.resolution, width=target.resolution, steps=2,
                                   guidance=family.default_guidance, batch_size=1,
                                   output_type="latent")
@@ -51,3 +49,19 @@ def warm_up(target: WeightsTarget, device: str, dtype: str | None = None) -> flo
     seconds = time.perf_counter() - start
     log.info("warmed %s on %s in %.1fs", target, device, seconds)
     return seconds
+
+
+def _embeddings(pipe, target: WeightsTarget):
+    """One prompt through the text encoders; random embeddings of the right shape when the
+    pipeline was saved without them (the benchmarks' full-size random-weight pipelines)."""
+    from ecad.generation.adapters import adapter_for
+    from ecad.generation.embeddings import PromptEmbeddings, embed_prompts
+
+    prompt = "a photograph of a lighthouse at dawn"
+    if all(getattr(pipe, name, None) is not None
+           for name in adapter_for(target.family).text_components):
+        return embed_prompts(pipe, target.family, [prompt], weights=target.weights)
+    from ecad.bench.fullsize import random_embeddings
+
+    tensors = {k: v.cpu() for k, v in random_embeddings(pipe, target.family, 1).items()}
+    return PromptEmbeddings(target.family.name, target.weights, (prompt,), tensors)
