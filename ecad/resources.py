@@ -73,14 +73,9 @@ def find_prompt_set(name: str) -> Path | None:
 
 def resolve_prompt_file(value: str, base: Path) -> str:
     """A spec's ``prompts`` entry: a file (relative to the spec's directory) or a shipped
-    prompt set's name (``calibration-100``)."""
+    prompt set's name (``calibration-100``). Neither: the file path, whose loading then fails
+    with the spec's other errors."""
     path = Path(os.path.expanduser(value))
     path = path if path.is_absolute() else (base / path).resolve()
-    if path.exists():
-        return str(path)
-    named = find_prompt_set(value)
-    if named is not None:
-        return str(named)
-    raise ConfigError(
-        f"prompts: {value!r} is neither a file (looked for {path}) nor a shipped prompt set "
-        f"({', '.join(shipped('prompts'))})")
+    named = None if path.exists() else find_prompt_set(value)
+    return str(named or path)
