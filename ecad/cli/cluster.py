@@ -16,13 +16,13 @@ from pathlib import Path
 
 import click
 
+from ecad import heartbeat
 from ecad.cli.broker import ping_workers
-from ecad.cli.options import json_option
+from ecad.cli.options import SPEC, json_option
+from ecad.credentials import refuse_placeholders
 from ecad.environment import env_float, env_int
 from ecad.errors import ConfigError, TransientError
 from ecad.store import open_store
-
-#: Phases of a search that no longer runs.
 
 
 def apply_config(path: str | None) -> None:
@@ -50,7 +50,7 @@ config_option = click.option(
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("spec_file", type=SPEC)
 @click.argument("overrides", nargs=-1)
 @config_option
 def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None) -> None:
@@ -123,16 +123,22 @@ def cancel(search_id: str, config_file: str | None) -> None:
 @click.command()
 @click.option(
     "--gpu",
-    type=int,
-    default=0,
-    show_default=True,
-    help="GPU index this worker owns (one worker process per GPU).",
+    default=lambda: os.environ.get("ECAD_WORKER_GPU", "auto"),
+    show_default="$ECAD_WORKER_GPU or auto",
+    help="GPU this worker owns: auto claims a free one through a lease in Redis (a worker finding "
+    "all GPUs claimed waits; ECAD_GPU_WAIT_SECONDS bounds the wait), or an nvidia-smi index.",
+)
+@click.option(
+    "--warm",
+    multiple=True,
+    help="Load and run this model before taking tasks (repeatable): FAMILY, FAMILY:WEIGHTS or a "
+    "spec; default $ECAD_WORKER_WARM (comma-separated).",
 )
 @click.option(
     "--device",
     type=click.Choice(["auto", "cuda", "cpu"]),
-    default="auto",
-    show_default=True,
+    default=lambda: os.environ.get("ECAD_DEVICE", "auto"),
+    show_default="$ECAD_DEVICE or auto",
     help="torch device for the models: auto (cuda if available), cuda, cpu. The GPU is --gpu.",
 )
 @click.option(
@@ -148,7 +154,8 @@ def cancel(search_id: str, config_file: str | None) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 @config_option
 def worker(
-    gpu: int,
+    gpu: str,
+    warm: tuple[str, ...],
     device: str,
     concurrency: int | None,
     name: str | None,
@@ -162,11 +169,10 @@ def worker(
     if concurrency < 1:
         raise click.BadParameter(f"must be at least 1, got {concurrency}",
                                  param_hint="--concurrency")
-    os.environ["ECAD_WORKER_DEVICE"] = device
-    if device != "cpu":
-        from worker.devices import restart_on_gpu
+    from worker.startup import parse_gpu, prepare_worker
 
-        restart_on_gpu(gpu)  # returns only once this process sees GPU `gpu` alone
+    # Claims the GPU, re-executes with it alone visible, warms the models (worker/startup.py).
+    start = prepare_worker(parse_gpu(gpu), device, warm)
     from worker.app import app, watch_task_time_limits
     from worker.names import GPU_QUEUE
 
@@ -188,7 +194,7 @@ def worker(
             "--without-gossip",
             "--without-mingle",
             "-n",
-            name or f"gpu{gpu}-{os.getpid()}@%h",
+            name or f"{start.label}-{os.getpid()}@%h",
         ]
     )
 
@@ -211,6 +217,7 @@ def scheduler(
     import logging
 
     apply_config(config_file)
+    refuse_placeholders("ecad scheduler")
     from scheduler.dispatch import DEFAULT_SHARD_DEADLINE_S, Dispatcher, celery_sender
     from scheduler.service import SchedulerService
     from worker.app import app
@@ -231,6 +238,7 @@ def scheduler(
 
     def should_stop() -> bool:
         nonlocal idle_since
+        heartbeat.beat(os.environ.get("ECAD_SCHEDULER_HEARTBEAT_FILE"))  # healthcheck
         if stopping["now"]:
             return True
         if exit_when_idle:

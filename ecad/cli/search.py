@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import device_option, dtype_option, json_option, store_option
+from ecad.cli.options import SPEC, device_option, dtype_option, json_option, store_option
 from ecad.store import open_store
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("spec_file", type=SPEC)
 @click.argument("overrides", nargs=-1)
 def validate(spec_file: Path, overrides: tuple[str, ...]) -> None:
     """Check SPEC_FILE (and key=value OVERRIDES) as submit and search do; report every error
@@ -33,9 +33,7 @@ def validate(spec_file: Path, overrides: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument(
-    "spec_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("spec_file", required=False, type=SPEC)
 @click.argument("overrides", nargs=-1)
 @click.option("--resume", "resume_id", default=None, help="Continue the search with this id.")
 @store_option

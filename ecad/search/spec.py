@@ -501,6 +501,7 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
 
 def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
     from ecad.prompts import load_prompts
+    from ecad.resources import resolve_prompt_file
 
     path = section.get("file")
     limit = section.get("limit")
@@ -509,7 +510,7 @@ def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
     if not isinstance(path, str):
         errors.add("prompts.file", f"must be a prompt file path, got {path!r}")
         return {"file": path, "limit": limit}
-    resolved = _resolve_path(path, base)
+    resolved = resolve_prompt_file(path, base)  # a file, or a shipped set (calibration-100)
     if Path(resolved).is_file() and Path(resolved).stat().st_size > MAX_PROMPT_FILE_BYTES:
         errors.add("prompts.file", f"{resolved} is larger than {MAX_PROMPT_FILE_BYTES} bytes")
         return {"file": resolved, "limit": limit}
