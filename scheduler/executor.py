@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ecad.search import SearchPlan, ShardWork
-from ecad.store.layout import SHARD_TASK, task_key
+from ecad.store.layout import SHARD_TASK
 from scheduler.dispatch import Dispatcher
 from worker.names import RUN_SHARD
 
@@ -42,7 +42,7 @@ class CeleryExecutor:
 
     def cancel(self, evaluation_key: str) -> None:
         for shard in range(len(self.plan.shards)):
-            self.dispatcher.done(task_key(SHARD_TASK, evaluation_key, shard))
+            self.dispatcher.done(self.plan.task_key(SHARD_TASK, evaluation_key, shard))
 
     def stats(self) -> dict[str, Any]:
         return {

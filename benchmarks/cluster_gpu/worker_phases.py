@@ -53,7 +53,7 @@ def _run_tasks(ev, candidates, threads: int, score: bool = True) -> None:
 
     def one(c):
         if score:
-            return ev.run(ShardWork(SHARD_TASK, c, 0))
+            return ev.run(ShardWork(SHARD_TASK, c, 0, ev.plan.shard_layout))
         return ev.generate_shard(c.schedule, c.generation_key, 0)
 
     with ThreadPoolExecutor(threads) as pool:

@@ -69,7 +69,6 @@ def main() -> None:
     from ecad.search import SearchSession, load_spec
     from ecad.search.task import ShardTask
     from ecad.store import FilesystemStore
-    from ecad.store.layout import score_key
     from scheduler.dispatch import Dispatcher
     from scheduler.service import SchedulerService
 
@@ -94,7 +93,7 @@ def main() -> None:
         for msg in sent:
             task = ShardTask.from_json(msg)
             plan = plans[task.search_id]
-            path = store.root / score_key(task.evaluation_key, task.shard)
+            path = store.root / plan.score_key(str(task.evaluation_key), task.shard)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(trivial_scores(plan.work(task), plan.shards[task.shard])))
         sent.clear()

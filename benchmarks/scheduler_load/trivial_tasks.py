@@ -47,14 +47,14 @@ def trivial_scores(work, pairs) -> dict:
 @app.task(name=RUN_SHARD)
 def run_shard(message: dict) -> dict:
     from ecad.search.task import ShardTask
-    from ecad.store.layout import IMAGES_TASK, score_key, shard_marker_key
+    from ecad.store.layout import IMAGES_TASK
 
     task = ShardTask.from_json(message)
     plan, store = _plan(task.search_id)
     work = plan.work(task)
     gen_key = work.candidate.generation_key
-    store.put_json(shard_marker_key(gen_key, task.shard), {"images": [], "trivial": True})
+    store.put_json(plan.marker_key(gen_key, task.shard), {"images": [], "trivial": True})
     if task.kind != IMAGES_TASK:
-        store.put_json(score_key(work.candidate.evaluation_key, task.shard),
+        store.put_json(plan.score_key(work.candidate.evaluation_key, task.shard),
                        trivial_scores(work, plan.shards[task.shard]))
     return {"done": True}

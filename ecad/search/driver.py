@@ -12,6 +12,14 @@ Work goes out shard-wise, candidates in index order and shards ascending within 
 driver sees each candidate's shards complete in shard order, so any decision taken after a
 completed shard (e.g. stopping a candidate and cancelling its remaining shards) depends on
 completed shards in a fixed order, never on timing.
+
+Pruning (the spec's ``pruning`` section, :mod:`ecad.search.pruning`): after each completed shard
+of a candidate (the contiguous prefix, in shard order), :func:`ecad.search.pruning.decide`
+compares its estimate with the front of the population the generation was asked from (fixed for
+the generation). A stopped candidate is told to NSGA-II with its estimate, its remaining shards
+are cancelled (and skipped by workers: ``searches/<id>/pruned/<evaluation key>.json``), and its
+decision is recorded in ``searches/<id>/pruning/NNNN.json``. Shards found in the store go through
+the same rule, so the result depends neither on the cache nor on a resume.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any, Protocol
 
 from ecad.search.candidate import Candidate
 from ecad.search.failures import failed_tasks
+from ecad.search.objectives import objectives
 from ecad.search.observer import (
     GenerationPlan,
     GenerationSummary,
@@ -33,13 +42,24 @@ from ecad.search.observer import (
 )
 from ecad.search.plan import ShardResult, ShardWork
 from ecad.search.progress import GenerationProgress, ProgressBook
-from ecad.search.records import Counts, GenerationRecord
+from ecad.search.pruning import PruningDecision, QualityFront, decide, oriented_qualities
+from ecad.search.records import Counts, GenerationRecord, GenerationWork
 from ecad.search.session import SearchSession
-from ecad.store.layout import IMAGES_TASK, SHARD_TASK, score_key, shard_marker_key, task_key
+from ecad.store.layout import (
+    IMAGES_TASK,
+    SHARD_TASK,
+    pruned_marker_key,
+    pruned_prefix,
+    pruning_record_key,
+)
 
 __all__ = ["Completed", "Executor", "SearchDriver"]
 
 log = logging.getLogger(__name__)
+
+#: With pruning on a non-blocking executor: shards of a prunable candidate out past its
+#: completed prefix (after its first ``min_shards``).
+PRUNING_WINDOW = 2
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,9 @@ class _Unit:
     quality: float | None = None
     cached: bool = False
     failed: bool = False
+    cost: float = 0.0  # relative cost (pruning compares it with the front's)
+    qualities: dict[int, Any] = field(default_factory=dict)  # shard -> oriented per-image
+    decision: PruningDecision | None = None  # set when pruned
 
     @property
     def open(self) -> bool:
@@ -99,6 +122,9 @@ class _Generation:
     reference_finished: set[int] = field(default_factory=set)
     progress: GenerationProgress = field(default_factory=GenerationProgress)
     images: int = 0
+    images_saved: int = 0  # images of shards a pruned candidate never needed
+    shard_seconds: float = 0.0  # summed time of the shard work reported to this process
+    front: QualityFront | None = None  # set when pruning is on
     started: float = field(default_factory=time.time)
     dirty: bool = True  # new work may be ready to submit
 
@@ -163,30 +189,40 @@ class SearchDriver:
         n = len(plan.shards)
         ref = plan.reference
         ref_keys = (
-            [task_key(IMAGES_TASK, ref.generation_key, s) for s in range(n)] if ref else []
+            [plan.task_key(IMAGES_TASK, ref.generation_key, s) for s in range(n)] if ref else []
         )
+        pruning = plan.pruning.enabled
+        if pruning:  # markers of an earlier generation must not stop this one's work
+            for key in self.store.list(pruned_prefix(self.session.search_id)):
+                self.store.delete(key)
         units: dict[str, _Unit] = {}
         for cand in candidates:
             if not cand.feasible or cand.evaluation_key in units:
                 continue
             plan.publish(self.store, cand)
             unit = _Unit(cand, [], task_keys=frozenset(
-                [task_key(SHARD_TASK, cand.evaluation_key, s) for s in range(n)] + ref_keys
+                [plan.task_key(SHARD_TASK, cand.evaluation_key, s) for s in range(n)] + ref_keys
             ))
-            record = plan.evaluation(self.store, cand.evaluation_key)
+            unit.cost = objectives(None, cand.schedule, self.session.table)[1]
+            # With pruning, a stored evaluation is not taken as is: the candidate's stored
+            # shards go through the rule like fresh ones (a result must not depend on the cache).
+            record = None if pruning else plan.evaluation(self.store, cand.evaluation_key)
             if record is not None:
                 unit.quality, unit.cached = record.quality, True
             else:
                 unit.left = [s for s in range(n) if not self._exists(
-                    score_key(cand.evaluation_key, s))]
+                    plan.score_key(cand.evaluation_key, s))]
+                unit.cached = not unit.left
             units[cand.evaluation_key] = unit
-        reference_left = []
+        gen = _Generation(self.session.generation, units, [])
+        if pruning:
+            front = self.session.front()  # fully evaluated members (see ecad.search.pruning)
+            gen.front = QualityFront.from_members((m.quality, m.relative_cost) for m in front)
         if ref is not None and any(u.left for u in units.values()):
             plan.publish(self.store, ref)
-            reference_left = [
-                s for s in range(n) if not self._exists(shard_marker_key(ref.generation_key, s))
+            gen.reference_left = [
+                s for s in range(n) if not self._exists(plan.marker_key(ref.generation_key, s))
             ]
-        gen = _Generation(self.session.generation, units, reference_left)
         self._collect(gen, [], look=True)  # failures recorded before (e.g. an earlier run)
         gen.progress.shards_total = n * len(units)
         gen.progress.shards_done = sum(n - len(u.left) for u in units.values())
@@ -229,6 +265,7 @@ class SearchDriver:
         for done in completions:
             work = done.work
             gen.images += done.result.images
+            gen.shard_seconds += done.result.seconds
             if done.result.failed is not None:
                 failed.add(work.task_key)
             elif work.kind == IMAGES_TASK:
@@ -239,7 +276,7 @@ class SearchDriver:
         while gen.reference_left:
             s = gen.reference_left[0]
             if s not in gen.reference_finished and not (
-                look and self._exists(shard_marker_key(ref.generation_key, s))  # type: ignore[union-attr]
+                look and self._exists(self.plan.marker_key(ref.generation_key, s))  # type: ignore[union-attr]
             ):
                 break
             gen.reference_left.pop(0)
@@ -256,14 +293,16 @@ class SearchDriver:
                 s = unit.left[0]
                 result = unit.finished.pop(s, None)
                 if result is None and not (
-                    look and self._exists(score_key(unit.candidate.evaluation_key, s))
+                    look and self._exists(self.plan.score_key(unit.candidate.evaluation_key, s))
                 ):
                     break
                 unit.left.pop(0)
                 if result is not None and result.scores is not None:
                     unit.scores[s] = result.scores
                 self._shard_done(gen, unit, s, result)
-            if not unit.left:
+                if gen.front is not None and self._pruned(gen, unit, s):
+                    break
+            if unit.open and not unit.left:
                 record = self.plan.aggregate(self.store, unit.candidate, unit.scores)
                 unit.quality = record.quality
 
@@ -289,6 +328,36 @@ class SearchDriver:
             )
         )
 
+    def _pruned(self, gen: _Generation, unit: _Unit, shard: int) -> bool:
+        """Apply the pruning rule after ``shard`` (the next of the candidate's prefix) is done;
+        True if the candidate was stopped."""
+        gen.dirty = True  # a windowed dispatch may send the next shard now
+        key = unit.candidate.evaluation_key
+        if shard not in unit.scores:
+            unit.scores[shard] = self.plan.read_scores(self.store, key, shard)
+        data = unit.scores[shard]
+        unit.qualities[shard] = oriented_qualities(data["scores"], data["higher_is_better"])
+        plan = self.plan
+        decision = decide(
+            plan.pruning, unit.cost, unit.qualities, len(plan.shards), plan.images_total,
+            gen.front,  # type: ignore[arg-type]
+        )
+        if not decision.prune:
+            return False
+        unit.decision, unit.quality = decision, decision.estimate
+        gen.images_saved += sum(len(plan.shards[s]) for s in unit.left)
+        gen.progress.in_flight -= sum(1 for s in unit.left if s in unit.submitted)
+        if any(s in unit.submitted for s in unit.left):
+            self.store.put_json(pruned_marker_key(self.session.search_id, key),
+                                {"generation": gen.number, **decision.to_json()})
+        self.executor.cancel(key)
+        log.info(
+            "search %s: candidate %d (%s) pruned after %d/%d shards: %s",
+            self.session.search_id, unit.candidate.index, unit.candidate.digest[:12],
+            decision.shards_used, decision.shards_total, decision.reason,
+        )
+        return True
+
     def _fail(self, gen: _Generation, unit: _Unit, task: str) -> None:
         unit.failed = True
         gen.progress.failed += 1
@@ -308,30 +377,61 @@ class SearchDriver:
         for s in gen.reference_left:
             if s not in gen.reference_submitted:
                 gen.reference_submitted.add(s)
-                work.append(ShardWork(IMAGES_TASK, ref, s))  # type: ignore[arg-type]
+                work.append(self.plan.work_for(IMAGES_TASK, ref, s))  # type: ignore[arg-type]
         ref_pending = set(gen.reference_left)
         for unit in gen.units.values():
             if not unit.open:
                 continue
-            for s in unit.left:
+            for s in unit.left[: self._window(gen, unit)]:
                 if s not in unit.submitted and s not in ref_pending:
                     unit.submitted.add(s)
-                    work.append(ShardWork(SHARD_TASK, unit.candidate, s))
+                    work.append(self.plan.work_for(SHARD_TASK, unit.candidate, s))
         if work:
             gen.progress.in_flight += len(work)
             self.executor.submit(work)
         return len(work)
 
+    def _window(self, gen: _Generation, unit: _Unit) -> int:
+        """How many of a candidate's next shards may be out at once. All of them without pruning,
+        with a blocking executor (it runs them one at a time and the rule is applied after each)
+        and for a candidate no front member is as cheap as (it cannot be pruned); otherwise the
+        first ``min_shards``, then ``PRUNING_WINDOW`` past the completed prefix, so a candidate
+        about to be stopped has few shards queued."""
+        if gen.front is None or self.executor.blocking or gen.front.best_at(unit.cost) is None:
+            return len(unit.left)
+        done = len(self.plan.shards) - len(unit.left)
+        return max(self.plan.pruning.min_shards, done + PRUNING_WINDOW) - done
+
     def _finish(self, gen: _Generation) -> GenerationRecord:
         units = list(gen.units.values())
+        pruned = [u for u in units if u.decision is not None]
         counts = Counts(
-            evaluated=sum(1 for u in units if u.quality is not None and not u.cached),
-            cached=sum(1 for u in units if u.cached),
+            evaluated=sum(
+                1 for u in units if u.quality is not None and not u.cached and not u.decision
+            ),
+            cached=sum(1 for u in units if u.cached and not u.decision),
             failed=sum(1 for u in units if u.failed),
+            pruned=len(pruned),
         )
         qualities = {k: u.quality for k, u in gen.units.items()}
         session = self.session
-        record = session.complete(qualities, counts)
+        if gen.front is not None:  # the partial candidates, before the commit point
+            self.store.put_json(pruning_record_key(session.search_id, gen.number), {
+                "generation": gen.number,
+                "images_saved": gen.images_saved,
+                "partial": {
+                    u.candidate.evaluation_key: {
+                        "candidates": sorted(
+                            c.index for c in session.pending()
+                            if c.evaluation_key == u.candidate.evaluation_key
+                        ),
+                        **u.decision.to_json(),  # type: ignore[union-attr]
+                    }
+                    for u in pruned
+                },
+            })
+        work = GenerationWork(gen.images, gen.images_saved, gen.shard_seconds)
+        record = session.complete(qualities, counts, work)
         remaining = session.spec.generations + 1 - session.generation
         self.progress.finish(record, session.phase.value, remaining, self.executor.stats())
         front = session.front()
@@ -350,6 +450,7 @@ class SearchDriver:
                 quality_name=session.spec.quality.name,
                 images=gen.images,
                 seconds=time.time() - gen.started,
+                images_saved=gen.images_saved,
             )
         )
         log.info(

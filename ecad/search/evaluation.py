@@ -25,13 +25,7 @@ from ecad.search.plan import SearchPlan, ShardResult, ShardWork
 from ecad.search.setting import scorer_options
 from ecad.search.spec import SearchSpec
 from ecad.store import ObjectStore
-from ecad.store.layout import (
-    IMAGES_TASK,
-    embeddings_key,
-    image_key,
-    score_key,
-    shard_marker_key,
-)
+from ecad.store.layout import IMAGES_TASK, embeddings_key, image_key
 
 __all__ = ["Evaluator"]
 
@@ -78,7 +72,7 @@ class Evaluator:
         if work.kind == IMAGES_TASK:
             images = self.generate_shard(cand.schedule, cand.generation_key, shard)
             return ShardResult(images, None, time.perf_counter() - started)
-        if self.store.exists(score_key(cand.evaluation_key, shard)):
+        if self.store.exists(self.plan.score_key(cand.evaluation_key, shard)):
             return ShardResult(0, None, 0.0)
         ref = self.plan.reference
         if ref is not None:
@@ -159,7 +153,7 @@ class Evaluator:
         """
         from ecad.generation import GenerationSettings, generate_images
 
-        marker = shard_marker_key(gen_key, shard)
+        marker = self.plan.marker_key(gen_key, shard)
         if self.store.exists(marker):
             return 0
         pairs = self.shards[shard]
@@ -192,7 +186,7 @@ class Evaluator:
         files = [f.result() for f in futures]
         self.store.put_json(marker, {"schedule": schedule.digest(), "images": files})
         if record is not None and candidate is not None and scored is not None:
-            self.store.put_json(score_key(candidate.evaluation_key, shard), record)
+            self.store.put_json(self.plan.score_key(candidate.evaluation_key, shard), record)
             scored.append(record)
         times.append(time.perf_counter())
         waited, generated, scoring, stored = (b - a for a, b in pairwise(times))
@@ -224,7 +218,7 @@ class Evaluator:
 
     def score_shard(self, candidate: Candidate, shard: int) -> dict[str, Any] | None:
         """Score one shard from its stored images (and references); None if scored before."""
-        key = score_key(candidate.evaluation_key, shard)
+        key = self.plan.score_key(candidate.evaluation_key, shard)
         if self.store.exists(key):
             return None
         images = self._images(candidate.generation_key, self.shards[shard])

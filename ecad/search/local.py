@@ -74,7 +74,7 @@ def evaluate_schedule(evaluator: Evaluator, schedule: Schedule) -> EvaluationRec
         return record
     scores = {}
     for shard in range(len(plan.shards)):
-        result = evaluator.run(ShardWork(SHARD_TASK, cand, shard))
+        result = evaluator.run(plan.work_for(SHARD_TASK, cand, shard))
         if result.scores is not None:
             scores[shard] = result.scores
     return plan.aggregate(evaluator.store, cand, scores)

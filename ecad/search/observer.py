@@ -62,6 +62,7 @@ class GenerationSummary:
     quality_name: str  # the scorer's name, e.g. "ssim" or "image-reward"
     images: int  # images generated in this generation
     seconds: float  # wall time of the generation
+    images_saved: int = 0  # images pruned candidates' remaining shards would have needed
 
 
 class SearchObserver(Protocol):

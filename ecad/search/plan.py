@@ -19,6 +19,7 @@ from ecad.search.objectives import constraint
 from ecad.search.records import EvaluationRecord
 from ecad.search.setting import EvaluationSetting, evaluation_key, layout_for
 from ecad.search.spec import SearchSpec
+from ecad.search.stratified import stratified_shards
 from ecad.search.task import ShardTask
 from ecad.store import ObjectStore
 from ecad.store.layout import (
@@ -27,6 +28,8 @@ from ecad.store.layout import (
     evaluation_record_key,
     schedule_key,
     score_key,
+    shard_layout_id,
+    shard_marker_key,
     task_key,
 )
 from ecad.store.records import RecordError, read_record
@@ -42,12 +45,14 @@ class ShardWork:
     kind: str
     candidate: Candidate
     shard: int
+    layout: str  # the search's shard layout id (SearchPlan.shard_layout)
 
     @property
     def task_key(self) -> str:
         if self.kind == IMAGES_TASK:
-            return task_key(IMAGES_TASK, self.candidate.generation_key, self.shard)
-        return task_key(SHARD_TASK, self.candidate.evaluation_key, self.shard)
+            return task_key(IMAGES_TASK, self.candidate.generation_key, self.shard,
+                            layout=self.layout)
+        return task_key(SHARD_TASK, self.candidate.evaluation_key, self.shard, layout=self.layout)
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,18 @@ class SearchPlan:
         self.search_id = spec.search_id()
         self.setting = EvaluationSetting.from_spec(spec)
         self.layout = layout_for(spec)
-        self.shards = self.setting.shards(spec.shard_size)
+        self.pruning = spec.pruning
+        # Pruning stops a candidate after a prefix of its shards, so its shards must be
+        # stratified (each prefix a fair sample); unpruned searches keep prompt-major shards.
+        # The layout id is in every per-shard key, so the two never share shard files.
+        self.shard_layout = shard_layout_id(self.pruning.enabled, spec.shard_size)
+        if self.pruning.enabled:
+            self.shards = stratified_shards(
+                len(self.setting.prompts), spec.images_per_prompt, spec.shard_size
+            )
+        else:
+            self.shards = self.setting.shards(spec.shard_size)
+        self.images_total = sum(len(s) for s in self.shards)
         self.n_var = spec.steps * self.layout.num_slots
         self._decode = lru_cache(maxsize=4096)(self._decode_uncached)
 
@@ -118,6 +134,7 @@ class SearchPlan:
             genome_bits=self.n_var,
             generation_key=cand.generation_key,
             evaluation_key=cand.evaluation_key if work.kind == SHARD_TASK else None,
+            layout=self.shard_layout,
         )
 
     def _decode_uncached(self, genome: str) -> Candidate:
@@ -131,13 +148,28 @@ class SearchPlan:
                 f"task for {task.search_id} ({task.genome_bits} bits) does not fit search "
                 f"{self.search_id} ({self.n_var} bits)"
             )
-        if task.shards != len(self.shards):
-            raise RecordError(f"shards: the search has {len(self.shards)}, not {task.shards}")
+        if task.shards != len(self.shards) or task.layout != self.shard_layout:
+            raise RecordError(
+                f"shards: the search has {len(self.shards)} in layout {self.shard_layout}, "
+                f"not {task.shards} in {task.layout}"
+            )
         cand = self._decode(task.genome)
         expected = cand.evaluation_key if task.kind == SHARD_TASK else None
         if cand.generation_key != task.generation_key or task.evaluation_key != expected:
             raise RecordError("the task's keys do not match its genome")
-        return ShardWork(task.kind, cand, task.shard)
+        return ShardWork(task.kind, cand, task.shard, self.shard_layout)
+
+    def work_for(self, kind: str, candidate: Candidate, shard: int) -> ShardWork:
+        return ShardWork(kind, candidate, shard, self.shard_layout)
+
+    def score_key(self, evaluation_key: str, shard: int) -> str:
+        return score_key(evaluation_key, shard, layout=self.shard_layout)
+
+    def marker_key(self, generation_key: str, shard: int) -> str:
+        return shard_marker_key(generation_key, shard, layout=self.shard_layout)
+
+    def task_key(self, kind: str, output_key: str, shard: int) -> str:
+        return task_key(kind, output_key, shard, layout=self.shard_layout)
 
     # store side ------------------------------------------------------------------------------
     def publish(self, store: ObjectStore, candidate: Candidate) -> None:
@@ -159,7 +191,7 @@ class SearchPlan:
         for shard in range(len(self.shards)):
             data = (known or {}).get(shard)
             if data is None:
-                data = read_record(store, score_key(candidate.evaluation_key, shard), _scores)
+                data = self.read_scores(store, candidate.evaluation_key, shard)
             higher = data["higher_is_better"]
             for (p, i), s in zip(data["pairs"], data["scores"]):
                 per_image[f"{p}:{i}"] = float(s)
@@ -178,6 +210,10 @@ class SearchPlan:
         )
         store.put_json(evaluation_record_key(candidate.evaluation_key), record.to_json())
         return record
+
+    def read_scores(self, store: ObjectStore, evaluation_key: str, shard: int) -> dict[str, Any]:
+        """One stored score shard, checked."""
+        return read_record(store, self.score_key(evaluation_key, shard), _scores)
 
     def evaluation(self, store: ObjectStore, evaluation_key: str) -> EvaluationRecord | None:
         key = evaluation_record_key(evaluation_key)

@@ -97,6 +97,36 @@ class Population:
 
 
 @dataclass(frozen=True)
+class GenerationWork:
+    """What a generation cost: images generated, images saved by pruning (the remaining shards
+    of stopped candidates) and the summed time of its shard work (GPU-seconds on a cluster;
+    work done by workers of an earlier scheduler run is not counted)."""
+
+    images: int = 0
+    images_saved: int = 0
+    shard_seconds: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: Any) -> GenerationWork:
+        if data is None:  # records written before these were kept
+            return cls()
+        return cls(
+            images=require(data, "images", int, "work."),
+            images_saved=require(data, "images_saved", int, "work."),
+            shard_seconds=float(require(data, "shard_seconds", (int, float), "work.")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"images": self.images, "images_saved": self.images_saved,
+                "shard_seconds": self.shard_seconds}
+
+    def __add__(self, other: GenerationWork) -> GenerationWork:
+        return GenerationWork(self.images + other.images,
+                              self.images_saved + other.images_saved,
+                              self.shard_seconds + other.shard_seconds)
+
+
+@dataclass(frozen=True)
 class GenerationRecord:
     """``searches/<id>/generations/NNNN.json``: one finished generation."""
 
@@ -108,6 +138,7 @@ class GenerationRecord:
     hv_reference: tuple[float, float]
     counts: Counts
     seconds: float
+    work: GenerationWork = field(default_factory=GenerationWork)
     version: int = GENERATION_VERSION
 
     @classmethod
@@ -129,6 +160,7 @@ class GenerationRecord:
             hv_reference=(float(ref[0]), float(ref[1])),
             counts=Counts.from_json(require(data, "counts", dict)),
             seconds=float(require(data, "seconds", (int, float))),
+            work=GenerationWork.from_json(data.get("work")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -142,6 +174,7 @@ class GenerationRecord:
             "hv_reference": list(self.hv_reference),
             "counts": self.counts.to_json(),
             "seconds": self.seconds,
+            "work": self.work.to_json(),
         }
 
 

@@ -33,7 +33,14 @@ from ecad.search.objectives import (
     reference_point,
 )
 from ecad.search.plan import SearchPlan
-from ecad.search.records import Counts, FrontMember, GenerationRecord, Phase, Population
+from ecad.search.records import (
+    Counts,
+    FrontMember,
+    GenerationRecord,
+    GenerationWork,
+    Phase,
+    Population,
+)
 from ecad.search.setting import layout_for
 from ecad.search.spec import SearchSpec
 from ecad.store import MissingObjectError, ObjectStore
@@ -244,6 +251,11 @@ class SearchSession:
         """Totals over the finished generations (the sum of their records' counts)."""
         return Counts.from_json(self.state.get("counters") or {})
 
+    @property
+    def work(self) -> GenerationWork:
+        """Images generated and saved, shard seconds: totals over the finished generations."""
+        return GenerationWork.from_json(self.state.get("work"))
+
     def reload(self) -> None:
         """Re-read the state from the store (another process may have changed it)."""
         self.state = read_record(self.store, state_key(self.search_id), _state)
@@ -278,7 +290,12 @@ class SearchSession:
             self._pending = (batch, self.plan.candidates(self.state["pending"], self.generation))
         return self._pending[1]
 
-    def complete(self, qualities: dict[str, float | None], counts: Counts) -> GenerationRecord:
+    def complete(
+        self,
+        qualities: dict[str, float | None],
+        counts: Counts,
+        work: GenerationWork | None = None,
+    ) -> GenerationRecord:
         """Tell NSGA-II the pending generation's results and checkpoint.
 
         ``qualities`` maps evaluation key -> mean quality (``None`` = failed); infeasible
@@ -319,10 +336,12 @@ class SearchSession:
                 pruned=counts.pruned,
             ),
             seconds=time.time() - self.state.get("generation_started", time.time()),
+            work=work or GenerationWork(),
         )
         self.store.put_json(generation_record_key(self.search_id, self.generation),
                             record.to_json())
         self.state["counters"] = (self.counts + record.counts).to_json()
+        self.state["work"] = (self.work + record.work).to_json()
         self.state["driver"] = self.driver.snapshot()
         self.state["pending"] = None
         self.state["generation"] = self.generation + 1

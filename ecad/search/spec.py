@@ -21,6 +21,7 @@ from ecad.cost.table import COST_MODES
 from ecad.errors import ConfigError
 from ecad.families import get_family
 from ecad.families.loading import TINY_WEIGHTS
+from ecad.search.pruning import PruningConfig, parse_pruning
 from ecad.search.validation import (
     MAX_PROMPT_FILE_BYTES,
     MAX_PROMPT_PAIRS,
@@ -75,6 +76,7 @@ _TOP_LEVEL = {
     "shard_size",
     "batch_size",
     "seed",
+    "pruning",
 }
 
 
@@ -251,6 +253,9 @@ class SearchSpec:
     initial_population: InitialPopulationSpec
     shard_size: int
     batch_size: int
+    #: Off unless the spec enables it; only an enabled section enters the JSON and the digest,
+    #: so the ids of searches without pruning are unchanged.
+    pruning: PruningConfig = field(default_factory=PruningConfig)
     source: str = field(default="", compare=False)
 
     @classmethod
@@ -288,6 +293,7 @@ class SearchSpec:
             initial_population=InitialPopulationSpec.from_json(section("initial_population")),
             shard_size=require(data, "shard_size", int),
             batch_size=require(data, "batch_size", int),
+            pruning=_pruning_json(data.get("pruning")),
             source=source,
         )
 
@@ -314,7 +320,7 @@ class SearchSpec:
             "initial_population": self.initial_population.to_json(),
             "shard_size": self.shard_size,
             "batch_size": self.batch_size,
-        }
+        } | ({"pruning": self.pruning.to_json()} if self.pruning.enabled else {})
 
     def digest(self) -> str:
         """Digest of everything that changes results (the name, source and version do not)."""
@@ -326,6 +332,15 @@ class SearchSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {"version": SPEC_VERSION, **self._payload()}
+
+
+def _pruning_json(data: Any) -> PruningConfig:
+    if data is None:
+        return PruningConfig()
+    config, errors = parse_pruning(data)
+    if errors:
+        raise RecordError("; ".join(errors))
+    return config
 
 
 class _Errors:
@@ -490,6 +505,11 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     )
     d["shard_size"] = _int(raw, "shard_size", errors, 8, 1)
     d["batch_size"] = _int(raw, "batch_size", errors, 8, 1)
+    pruning, pruning_errors = parse_pruning(raw.get("pruning"))
+    for message in pruning_errors:
+        errors.items.append(message)
+    if pruning.enabled:
+        d["pruning"] = pruning.to_json()
 
     if len(errors.items) == 1:
         raise ConfigError(f"{source}: {errors.items[0]}")

@@ -17,9 +17,10 @@ from ecad.store.records import RecordError, check_version, require
 
 __all__ = ["TASK_VERSION", "ShardTask"]
 
-TASK_VERSION = 1
+TASK_VERSION = 2  # 2: the shard layout id (``layout``)
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 _HEX = re.compile(r"^(?:[0-9a-f]{2})*$")
+_LAYOUT = re.compile(r"^[ps]\d{1,9}$")
 _SEARCH_ID = re.compile(r"^[A-Za-z0-9._=\-]{1,200}$")
 
 
@@ -36,13 +37,14 @@ class ShardTask:
     genome_bits: int  # genome length in bits (steps x slots of the search's layout)
     generation_key: str
     evaluation_key: str | None
+    layout: str  # the search's shard layout id (ecad.store.layout.shard_layout_id)
     version: int = TASK_VERSION
 
     @property
     def task_key(self) -> str:
         if self.kind == IMAGES_TASK:
-            return task_key(IMAGES_TASK, self.generation_key, self.shard)
-        return task_key(SHARD_TASK, str(self.evaluation_key), self.shard)
+            return task_key(IMAGES_TASK, self.generation_key, self.shard, layout=self.layout)
+        return task_key(SHARD_TASK, str(self.evaluation_key), self.shard, layout=self.layout)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,4 +82,7 @@ class ShardTask:
             raise RecordError(f"evaluation_key: {eval_key!r:.80} is not a 32-hex-digit key")
         if kind == IMAGES_TASK and eval_key is not None:
             raise RecordError("evaluation_key: an images task has none")
-        return cls(search_id, kind, shard, shards, genome, bits, gen_key, eval_key)
+        layout = require(data, "layout", str)
+        if not _LAYOUT.match(layout):
+            raise RecordError(f"layout: {layout!r:.40} is not a shard layout id like 'p8' or 's4'")
+        return cls(search_id, kind, shard, shards, genome, bits, gen_key, eval_key, layout)

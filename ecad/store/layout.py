@@ -11,21 +11,31 @@ nowhere else. Layout::
     searches/<id>/cancelled.json             cancel marker (never races the state's writer)
     searches/<id>/progress.json              the running generation's shard counts and timing
     searches/<id>/generations/NNNN.json      one record per finished generation
+    searches/<id>/pruning/NNNN.json          a generation's pruning decisions (partial candidates;
+                                             search-specific: they depend on this search's front)
+    searches/<id>/pruned/<evaluation key>.json  a candidate stopped in the running generation:
+                                             workers skip its queued shards
 
     schedules/<schedule digest>.json         a candidate in the published format (for humans and
                                              export; written once per candidate, never read by
                                              workers)
     embeddings/<embeddings key>.safetensors  prompt embeddings, per model and prompt set
     images/<generation key>/pNNNNN_iNNN.png  a candidate's images (content-addressed)
-    images/<generation key>/shard-NNNN.json  marker: that shard's images are all stored
-    scores/<evaluation key>/shard-NNNN.json  per-image scores of one shard
+    images/<generation key>/shard-<L>-NNNN.json  marker: that shard's images are all stored
+    scores/<evaluation key>/shard-<L>-NNNN.json  per-image scores of one shard
     evaluations/<evaluation key>.json        the aggregate of the scores (mean quality, per prompt)
 
     attempts/<task key>.json                 how often a shard task started, and where
     failures/<task key>.json                 a shard task given up on (the candidate fails)
 
-A task key names one shard of work: ``images-<generation key>-NNNN`` (images only: the
-reference images a fidelity scorer compares with) or ``shard-<evaluation key>-NNNN`` (a
+``<L>`` is the shard layout id (:func:`shard_layout_id`: how the prompts x image seeds are cut
+into shards, e.g. ``p8`` prompt-major shards of 8, ``s4`` stratified shards of 4). Shard ``NNNN``
+means different images in different layouts, so every per-shard key records its layout and two
+searches over the same images with different layouts never read each other's shard files (images
+and evaluations are per image / per candidate and shared by all layouts).
+
+A task key names one shard of work: ``images-<generation key>-<L>-NNNN`` (images only: the
+reference images a fidelity scorer compares with) or ``shard-<evaluation key>-<L>-NNNN`` (a
 candidate's images and their scores).
 """
 
@@ -50,9 +60,13 @@ __all__ = [
     "initial_key",
     "parse_task_key",
     "progress_key",
+    "pruned_marker_key",
+    "pruned_prefix",
+    "pruning_record_key",
     "schedule_key",
     "score_key",
     "search_id_of",
+    "shard_layout_id",
     "shard_marker_key",
     "spec_key",
     "state_key",
@@ -64,7 +78,8 @@ SEARCHES = "searches/"
 FAILURES = "failures/"
 IMAGES_TASK = "images"
 SHARD_TASK = "shard"
-_TASK = re.compile(r"^(images|shard)-([0-9a-f]{32})-(\d{4,})$")
+_TASK = re.compile(r"^(images|shard)-([0-9a-f]{32})-([ps]\d+)-(\d{4,})$")
+_LAYOUT = re.compile(r"^[ps]\d+$")
 
 
 # searches -----------------------------------------------------------------------------------
@@ -104,6 +119,18 @@ def generation_record_key(search_id: str, generation: int) -> str:
     return f"{generations_prefix(search_id)}{generation:04d}.json"
 
 
+def pruning_record_key(search_id: str, generation: int) -> str:
+    return _search(search_id, f"pruning/{generation:04d}.json")
+
+
+def pruned_prefix(search_id: str) -> str:
+    return _search(search_id, "pruned/")
+
+
+def pruned_marker_key(search_id: str, evaluation_key: str) -> str:
+    return f"{pruned_prefix(search_id)}{evaluation_key}.json"
+
+
 def search_id_of(key: str) -> str | None:
     """The search id of a ``searches/<id>/state.json`` key, else None."""
     parts = key.split("/")
@@ -129,12 +156,24 @@ def image_key(generation_key: str, prompt: int, image: int) -> str:
     return f"images/{generation_key}/{image_filename(prompt, image)}"
 
 
-def shard_marker_key(generation_key: str, shard: int) -> str:
-    return f"images/{generation_key}/shard-{shard:04d}.json"
+def shard_layout_id(stratified: bool, shard_size: int) -> str:
+    """``p<size>`` (prompt-major shards) or ``s<size>`` (stratified, see
+    :mod:`ecad.search.stratified`); the prompts and image counts are in the content keys."""
+    return f"{'s' if stratified else 'p'}{int(shard_size)}"
 
 
-def score_key(evaluation_key: str, shard: int) -> str:
-    return f"scores/{evaluation_key}/shard-{shard:04d}.json"
+def _layout(layout: str) -> str:
+    if not isinstance(layout, str) or not _LAYOUT.match(layout):
+        raise ValueError(f"shard layout id must look like 'p8' or 's4', got {layout!r}")
+    return layout
+
+
+def shard_marker_key(generation_key: str, shard: int, *, layout: str) -> str:
+    return f"images/{generation_key}/shard-{_layout(layout)}-{shard:04d}.json"
+
+
+def score_key(evaluation_key: str, shard: int, *, layout: str) -> str:
+    return f"scores/{evaluation_key}/shard-{_layout(layout)}-{shard:04d}.json"
 
 
 def evaluation_record_key(evaluation_key: str) -> str:
@@ -142,17 +181,17 @@ def evaluation_record_key(evaluation_key: str) -> str:
 
 
 # shard tasks ----------------------------------------------------------------------------------
-def task_key(kind: str, output_key: str, shard: int) -> str:
-    """``images-<generation key>-NNNN`` or ``shard-<evaluation key>-NNNN``."""
+def task_key(kind: str, output_key: str, shard: int, *, layout: str) -> str:
+    """``images-<generation key>-<L>-NNNN`` or ``shard-<evaluation key>-<L>-NNNN``."""
     if kind not in (IMAGES_TASK, SHARD_TASK):
         raise ValueError(f"task kind must be {IMAGES_TASK!r} or {SHARD_TASK!r}, got {kind!r}")
-    return f"{kind}-{output_key}-{shard:04d}"
+    return f"{kind}-{output_key}-{_layout(layout)}-{shard:04d}"
 
 
-def parse_task_key(key: str) -> tuple[str, str, int] | None:
-    """``(kind, output key, shard)`` of a task key, or None if it is not one."""
+def parse_task_key(key: str) -> tuple[str, str, str, int] | None:
+    """``(kind, output key, layout id, shard)`` of a task key, or None if it is not one."""
     m = _TASK.match(key)
-    return (m.group(1), m.group(2), int(m.group(3))) if m else None
+    return (m.group(1), m.group(2), m.group(3), int(m.group(4))) if m else None
 
 
 def task_output_key(key: str) -> str:
@@ -160,8 +199,10 @@ def task_output_key(key: str) -> str:
     parsed = parse_task_key(key)
     if parsed is None:
         raise ValueError(f"not a task key: {key!r}")
-    kind, output, shard = parsed
-    return shard_marker_key(output, shard) if kind == IMAGES_TASK else score_key(output, shard)
+    kind, output, layout, shard = parsed
+    if kind == IMAGES_TASK:
+        return shard_marker_key(output, shard, layout=layout)
+    return score_key(output, shard, layout=layout)
 
 
 def attempts_key(task: str) -> str:

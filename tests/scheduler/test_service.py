@@ -27,7 +27,7 @@ def _search(tmp_path: Path, population: int = 4) -> tuple[FilesystemStore, Searc
 def _score_everything_pending(store: FilesystemStore, search_id: str) -> int:
     pending = SearchSession.open(store, search_id).pending()
     for cand in pending:
-        store.put_json(score_key(cand.evaluation_key, 0), {
+        store.put_json(score_key(cand.evaluation_key, 0, layout="p4"), {
             "pairs": [[p, 0] for p in range(4)], "scores": [float(cand.index)] * 4,
             "higher_is_better": True})
     return len(pending)

@@ -15,7 +15,7 @@ from ecad.search.observer import NullObserver
 from ecad.search.records import Counts
 from ecad.search.setting import EvaluationSetting
 from ecad.store import FilesystemStore
-from ecad.store.layout import SHARD_TASK, task_key
+from ecad.store.layout import SHARD_TASK
 from tests.search.conftest import write_spec
 
 
@@ -106,7 +106,7 @@ def test_local_status_counts_equal_the_records_with_failures(tmp_path):
     store = FilesystemStore(store_dir)
     session, _ = SearchSession.create(store, spec)
     doomed = session.pending()[1]
-    record_failure(store, task_key(SHARD_TASK, doomed.evaluation_key, 1), "injected")
+    record_failure(store, session.plan.task_key(SHARD_TASK, doomed.evaluation_key, 1), "injected")
     watcher = _StatusEachGeneration(store_dir)
     run_search(store, search_id=session.search_id, progress=lambda _: None, observer=watcher)
     final = SearchSession.open(store, session.search_id)
@@ -143,7 +143,7 @@ def test_cluster_status_counts_equal_the_records_with_failures(tmp_path):
     store = FilesystemStore(store_dir)
     session, _ = SearchSession.create(store, spec)
     doomed = session.pending()[2]
-    record_failure(store, task_key(SHARD_TASK, doomed.evaluation_key, 0), "injected")
+    record_failure(store, session.plan.task_key(SHARD_TASK, doomed.evaluation_key, 0), "injected")
     sent: list[dict] = []
     service = SchedulerService(store, Dispatcher(lambda name, args: sent.append(args[0])))
     service.tick()
@@ -154,7 +154,7 @@ def test_cluster_status_counts_equal_the_records_with_failures(tmp_path):
 
     for _ in range(20):
         for msg in sent:
-            store.put_json(score_key(msg["evaluation_key"], msg["shard"]), {
+            store.put_json(score_key(msg["evaluation_key"], msg["shard"], layout=msg["layout"]), {
                 "pairs": [[0, 0]], "scores": [0.5 + msg["shard"]], "higher_is_better": True})
         sent.clear()
         if not service.tick():

@@ -16,7 +16,7 @@ def plan(spec_file):
 def _message(plan, **change):
     genome = plan.reference.genome  # the full schedule: a valid genome of this search
     cand = plan.candidate(0, genome, "c")
-    msg = plan.task(ShardWork(SHARD_TASK, cand, 1)).to_json()
+    msg = plan.task(ShardWork(SHARD_TASK, cand, 1, plan.shard_layout)).to_json()
     msg.update(change)
     return msg
 
@@ -24,7 +24,7 @@ def _message(plan, **change):
 def test_message_round_trips_to_the_same_work(plan):
     msg = _message(plan)
     assert set(msg) == {"search_id", "kind", "shard", "shards", "genome", "genome_bits",
-                        "generation_key", "evaluation_key", "version"}
+                        "generation_key", "evaluation_key", "layout", "version"}
     task = ShardTask.from_json(msg)
     work = plan.work(task)
     assert work.shard == 1 and work.kind == SHARD_TASK
@@ -61,7 +61,7 @@ def test_not_an_object_and_images_tasks(plan):
         with pytest.raises(RecordError, match="JSON object"):
             ShardTask.from_json(junk)
     ref = plan.reference
-    images = plan.task(ShardWork(IMAGES_TASK, ref, 0))
+    images = plan.task(ShardWork(IMAGES_TASK, ref, 0, plan.shard_layout))
     assert images.evaluation_key is None and plan.work(images).kind == IMAGES_TASK
     with pytest.raises(RecordError, match="an images task has none"):
         ShardTask.from_json({**images.to_json(), "evaluation_key": ref.evaluation_key})

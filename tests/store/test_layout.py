@@ -10,6 +10,7 @@ from ecad.store.layout import (
     parse_task_key,
     score_key,
     search_id_of,
+    shard_layout_id,
     shard_marker_key,
     state_key,
     task_key,
@@ -21,19 +22,35 @@ EVAL = "fedcba9876543210" * 2
 
 
 def test_task_keys_round_trip_to_their_outputs():
-    images = task_key(IMAGES_TASK, GEN, 3)
-    shard = task_key(SHARD_TASK, EVAL, 12)
-    assert parse_task_key(images) == (IMAGES_TASK, GEN, 3)
-    assert parse_task_key(shard) == (SHARD_TASK, EVAL, 12)
-    assert task_output_key(images) == shard_marker_key(GEN, 3)
-    assert task_output_key(shard) == score_key(EVAL, 12)
+    images = task_key(IMAGES_TASK, GEN, 3, layout="p8")
+    shard = task_key(SHARD_TASK, EVAL, 12, layout="s4")
+    assert parse_task_key(images) == (IMAGES_TASK, GEN, "p8", 3)
+    assert parse_task_key(shard) == (SHARD_TASK, EVAL, "s4", 12)
+    assert task_output_key(images) == shard_marker_key(GEN, 3, layout="p8")
+    assert task_output_key(shard) == score_key(EVAL, 12, layout="s4")
     assert failure_task(failure_key(shard)) == shard
-    for key in (images, shard, failure_key(shard), state_key("s-1"), shard_marker_key(GEN, 0)):
+    marker = shard_marker_key(GEN, 0, layout="s4")
+    for key in (images, shard, failure_key(shard), state_key("s-1"), marker):
         assert check_key(key) == key
 
 
+def test_per_shard_keys_record_the_shard_layout():
+    """Shard 1 of stratified shards of 4 holds other images than shard 1 of prompt-major shards
+    of 4 or of 8: no two layouts share a shard file or a task key."""
+    layouts = [shard_layout_id(s, n) for s in (False, True) for n in (4, 8)]
+    assert layouts == ["p4", "p8", "s4", "s8"]
+    for make in (score_key, shard_marker_key):
+        assert len({make(EVAL, 1, layout=lay) for lay in layouts}) == 4
+    assert len({task_key(SHARD_TASK, EVAL, 1, layout=lay) for lay in layouts}) == 4
+    with pytest.raises(TypeError):
+        score_key(EVAL, 1)  # type: ignore[call-arg]  # the layout is never implied
+    with pytest.raises(ValueError, match="shard layout id"):
+        score_key(EVAL, 1, layout="../x")
+
+
 @pytest.mark.parametrize(
-    "key", ["generate-x-0001", f"shard-{EVAL}--001", f"shard-{EVAL[:-1]}-0001", "", "shard"]
+    "key", ["generate-x-0001", f"shard-{EVAL}-p8--001", f"shard-{EVAL[:-1]}-p8-0001",
+            f"shard-{EVAL}-0001", f"shard-{EVAL}-x8-0001", "", "shard"]
 )
 def test_what_is_not_a_task_key(key):
     assert parse_task_key(key) is None
@@ -45,4 +62,4 @@ def test_search_keys():
     assert search_id_of(generation_record_key("tiny-0123", 2)) is None
     assert generation_record_key("x", 7) == "searches/x/generations/0007.json"
     with pytest.raises(ValueError, match="task kind"):
-        task_key("generate", GEN, 0)
+        task_key("generate", GEN, 0, layout="p8")
