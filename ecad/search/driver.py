@@ -107,6 +107,7 @@ class _Unit:
     cost: float = 0.0  # relative cost (pruning compares it with the front's)
     qualities: dict[int, Any] = field(default_factory=dict)  # shard -> oriented per-image
     decision: PruningDecision | None = None  # set when pruned
+    stored: set[int] = field(default_factory=set)  # shards in the store when planned
 
     @property
     def open(self) -> bool:
@@ -210,9 +211,12 @@ class SearchDriver:
             if record is not None:
                 unit.quality, unit.cached = record.quality, True
             else:
-                unit.left = [s for s in range(n) if not self._exists(
-                    plan.score_key(cand.evaluation_key, s))]
-                unit.cached = not unit.left
+                stored = [self._exists(plan.score_key(cand.evaluation_key, s)) for s in range(n)]
+                # With pruning every shard is taken in, in order (stored ones by the first look
+                # below), so the rule sees the stored prefix; otherwise only the missing ones.
+                unit.left = [s for s in range(n) if pruning or not stored[s]]
+                unit.stored = {s for s in range(n) if stored[s]}
+                unit.cached = all(stored)
             units[cand.evaluation_key] = unit
         gen = _Generation(self.session.generation, units, [])
         if pruning:
@@ -313,8 +317,9 @@ class SearchDriver:
         gen.progress.shards_done += 1
         if shard in unit.submitted:
             gen.progress.in_flight -= 1
-        if result is None:  # seen in the store: the work ran elsewhere
-            result = ShardResult(len(self.plan.shards[shard]), None, 0.0)
+        if result is None:  # seen in the store: the work ran elsewhere, or before
+            images = 0 if shard in unit.stored else len(self.plan.shards[shard])
+            result = ShardResult(images, None, 0.0)
             gen.images += result.images
         self.observer.shard_done(
             ShardDone(

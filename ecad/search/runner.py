@@ -35,10 +35,13 @@ class _Lines(NullObserver):
         self.then.shard_done(event)
 
     def generation_finished(self, s: GenerationSummary) -> None:
+        pruned = f", {s.pruned} pruned (partial)" if s.pruned else ""
+        saved = f" ({s.images_saved} saved by pruning)" if s.images_saved else ""
         self.progress(
             f"generation {s.generation:>3}/{s.generations}: {s.evaluated} evaluated, "
-            f"{s.cached} cached, {s.failed} failed, {s.infeasible} infeasible | hypervolume "
-            f"{s.hypervolume:.4f} | front {len(s.front)} | {s.seconds:.1f}s"
+            f"{s.cached} cached, {s.failed} failed, {s.infeasible} infeasible{pruned} | "
+            f"hypervolume {s.hypervolume:.4f} | front {len(s.front)} | {s.images} images"
+            f"{saved} | {s.seconds:.1f}s"
         )
         self.then.generation_finished(s)
 

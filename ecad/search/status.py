@@ -23,6 +23,7 @@ def search_status(store: ObjectStore, search_id: str) -> dict[str, Any]:
         "generations": session.spec.generations,
         "population": session.spec.population,
         **session.counts.to_json(),
+        **session.work.to_json(),
     }
     prog = read_progress(store, search_id) or {}
     running = (
@@ -46,6 +47,11 @@ def status_line(r: dict[str, Any]) -> str:
         f"evaluated {r['evaluated']}, cached {r['cached']}, failed {r['failed']}, "
         f"infeasible {r['infeasible']}"
     )
+    if r.get("pruned"):
+        counts += f", pruned {r['pruned']} (partial)"
+    if r.get("images"):
+        saved = f", {r['images_saved']} saved by pruning" if r.get("images_saved") else ""
+        counts += f" | images {r['images']}{saved}, {r['shard_seconds'] / 3600:.2f} GPU-h"
     finished = r["generation"]  # generations finished so far
     if r["phase"] == Phase.FINISHED.value:
         return f"{r['search']}: done ({finished} generations) | {counts}"
