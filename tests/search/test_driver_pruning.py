@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -120,7 +121,7 @@ def test_pruned_candidates_could_not_have_joined_the_front(tmp_path):
     plan, history = session.plan, session.history()
     assert sum(r.counts.pruned for r in history) >= 5, "the case must exercise the rule"
     assert history[0].counts.pruned == 0, "generation 0 has no front to compare with"
-    for before, record in zip(history, history[1:]):
+    for before, record in pairwise(history):
         F = np.asarray(before.population.F)
         front = QualityFront.from_members((1 - F[i, 0], F[i, 1]) for i in before.front)
         partial = _partial(store, session, record.generation)
