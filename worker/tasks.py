@@ -16,7 +16,7 @@ from celery import Task
 from ecad.errors import TransientError
 from ecad.search.task import ShardTask
 from ecad.store import MissingObjectError
-from ecad.store.layout import spec_key, task_output_key
+from ecad.store.layout import pruned_marker_key, spec_key, task_output_key
 from ecad.store.records import StoreObjectError, parse_record, read_record
 from worker import attempts, faults
 from worker.app import app
@@ -93,6 +93,10 @@ def run_shard(self: EvaluatorTask, message: Any) -> dict:
         return {"refused": str(exc)}
     if self.store.exists(task_output_key(task.task_key)):
         return {"skipped": True}
+    if ev.plan.pruning.enabled and task.evaluation_key and self.store.exists(
+        pruned_marker_key(task.search_id, task.evaluation_key)
+    ):  # its candidate was stopped by pruning after this task was queued
+        return {"skipped": True, "pruned": True}
     if not attempts.count_start(self.store, task.task_key, _worker_name(self)):
         log.error("giving up on %s: too many starts", task.task_key)
         return {"failed": True}

@@ -1,21 +1,25 @@
-"""Pruning on the tiny model (CPU): the same search with and without pruning, several seeds.
+"""Pruning: the same search with and without it, for the same generations, several seeds.
 
-    python benchmarks/pruning/run.py --output-dir $OUT                      # both halves
-    python benchmarks/pruning/run.py --output-dir /tmp/p --unpruned-only    # runs today
+    python benchmarks/pruning/run.py --output-dir $OUT                   # tiny model, CPU
+    python benchmarks/pruning/run.py --output-dir $OUT --gpu             # full-size, GPU
 
-For each seed: a fresh store, the tiny PixArt-α search (``specs/tiny.yaml``: fidelity PSNR,
-MACs cost) with ``--prompts`` prompts so its ``--shard-size`` shards differ, run for the same
-number of generations without and with ``pruning: {enabled: true, z, margin, min_shards}``.
-Reports per seed: images generated (PNG objects in the store: candidates' and reference images),
-the final front's hypervolume, and whether every front member is fully evaluated; and the
-issue's criteria (pruned images <= 1/2 of unpruned, hypervolume >= 99 % of unpruned).
+CPU (default): the tiny PixArt-α search (``specs/tiny.yaml``: fidelity PSNR, MACs cost) with
+``--prompts`` prompts cut into stratified shards of ``--shard-size``, run for ``--generations``
+generations without and with ``pruning: {enabled: true, z, margin, min_shards}``, per seed.
 
-NEEDS ISSUE 14 PART B for the pruned half: until the search driver reads the spec's ``pruning``
-section, ``load_spec`` rejects it ("pruning: unknown field") and the pruned half is reported as
-not run. The unpruned half runs today and, with ``replay.py``, says what the rule would have cut
-in that very search (same scores, stratified shards; see replay.py for what that is not).
+``--gpu``: full-size PixArt-α at 256 px with random weights built on the GPU (no download; the
+random model has no text encoder, so random prompt embeddings are put in the store), fidelity
+PSNR against the uncached schedule's images, population 24. The unpruned search runs until
+``--budget`` x 0.55 seconds have passed (whole generations); the pruned one then runs the same
+number of generations (or until the budget is spent). ``--tiny-model`` runs this mode with the
+tiny model on the CPU (to test the script).
 
-Writes ``<output-dir>/pruning-tiny.json`` and ``.md``.
+Per run: images generated and images saved by pruning (the driver's count, per generation),
+the shard work's seconds per generation (GPU-seconds on a GPU), images/s, candidates pruned,
+the final front's hypervolume and whether every front member is fully evaluated (its evaluation
+record covers every image). Per seed: pruned/unpruned images and hypervolume, against the issue's
+targets (<= 1/2 the images, >= 99 % of the hypervolume). Writes ``<output-dir>/pruning-<mode>.json``
+and ``.md`` after every run.
 """
 
 from __future__ import annotations
@@ -24,181 +28,235 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-NEEDS_PART_B = "needs issue 14 part B: the search does not read a 'pruning' spec section yet"
+
+def full_size_spec(args: argparse.Namespace, root: Path) -> Path:
+    """A spec file for the random-weight PixArt-α (built once under ``root``)."""
+    from ecad.bench.fullsize import random_pipeline
+    from ecad.families import get_family
+
+    weights = root / "pixart-alpha-random"
+    if not (weights / "model_index.json").exists():
+        device = "cpu" if args.tiny_model else "cuda"
+        pipe = random_pipeline(get_family("pixart-alpha"), args.resolution, device=device,
+                               tiny=args.tiny_model)
+        pipe.save_pretrained(weights)
+        del pipe
+    lines = (REPO / "prompts" / "calibration-100.txt").read_text().splitlines()
+    prompts = root / "prompts.txt"
+    prompts.write_text("\n".join(lines[: args.prompts]) + "\n")
+    spec = {
+        "name": "pruning-gpu", "family": "pixart-alpha", "weights": str(weights),
+        "resolution": 64 if args.tiny_model else args.resolution, "steps": args.steps,
+        "guidance": 4.5, "prompts": {"file": str(prompts)},
+        "images_per_prompt": args.images_per_prompt,
+        "quality": {"scorer": "fidelity", "metric": "psnr"}, "cost": {"mode": "macs"},
+        "population": args.population, "generations": 1000, "min_diff": args.steps,
+        "initial_population": "random", "shard_size": args.shard_size,
+        "batch_size": args.batch_size, "seed": 0,
+    }
+    path = root / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
 
 
 def spec_for(args: argparse.Namespace, seed: int, pruned: bool):
-    from ecad.errors import ConfigError
     from ecad.search import load_spec
 
-    overrides = [
-        f"seed={seed}",
-        f"generations={args.generations}",
-        f"population={args.population}",
-        f"prompts.limit={args.prompts}",
-        f"shard_size={args.shard_size}",
-        f"images_per_prompt={args.images_per_prompt}",
-    ]
+    overrides = [f"seed={seed}", f"population={args.population}",
+                 f"shard_size={args.shard_size}", f"images_per_prompt={args.images_per_prompt}"]
+    if not args.gpu:
+        overrides += [f"generations={args.generations}", f"prompts.limit={args.prompts}"]
+        if args.resolution:
+            overrides.append(f"resolution={args.resolution}")
     if pruned:
-        overrides.append(
-            f"pruning={{enabled: true, z: {args.z}, margin: {args.margin}, "
-            f"min_shards: {args.min_shards}}}"
-        )
-    try:
-        return load_spec(args.spec, overrides)
-    except ConfigError as exc:
-        if pruned and "pruning: unknown field" in str(exc):
-            return None
-        raise
+        overrides.append(f"pruning={{enabled: true, z: {args.z}, margin: {args.margin}, "
+                         f"min_shards: {args.min_shards}}}")
+    return load_spec(args.spec, overrides)
 
 
-def fully_evaluated(session, member: dict) -> bool:
-    """The member's evaluation record exists and covers every image (today's store layout)."""
-    from ecad.search.setting import evaluation_key
+def seed_random_embeddings(store, spec) -> None:
+    """The random model has no text encoder: random prompt embeddings of the right shapes."""
+    from benchmarks.cluster_gpu.run import _embeddings_file
 
-    setting = session.setting
-    key = evaluation_key(setting.generation_key(member["schedule"]), session.spec.quality)
-    path = f"evaluations/{key}.json"
-    if not session.store.exists(path):
-        return False
-    total = len(setting.prompts) * session.spec.images_per_prompt
-    return session.store.get_json(path)["num_images"] == total
+    key, data = _embeddings_file(Path(spec.source))
+    if not store.exists(key):
+        store.put(key, data)
 
 
-def run_one(args: argparse.Namespace, seed: int, pruned: bool) -> dict:
-    from benchmarks.pruning.replay import replay
-    from ecad.search import run_search
-    from ecad.search.pruning import PruningConfig
+def fully_evaluated(session, member) -> bool:
+    """The member's evaluation record exists, covers every image and gives its quality."""
+    plan = session.plan
+    cand = plan.candidate(0, session.history()[-1].population.X[member.index], "member")
+    record = plan.evaluation(session.store, cand.evaluation_key)
+    return (record is not None and record.num_images == plan.images_total
+            and abs(record.quality - member.quality) < 1e-9)
+
+
+def run_one(args: argparse.Namespace, seed: int, pruned: bool, generations: int | None,
+            deadline: float | None) -> dict:
+    """One search in a fresh store, generation by generation, until ``generations`` are done
+    (all of the spec's if None) or ``deadline`` (time.time()) has passed."""
+    from ecad.search import SearchSession
+    from ecad.search.driver import SearchDriver
+    from ecad.search.evaluation import Evaluator
+    from ecad.search.local import InProcessExecutor
     from ecad.store import open_store
 
     spec = spec_for(args, seed, pruned)
     mode = "pruned" if pruned else "unpruned"
-    if spec is None:
-        return {"seed": seed, "mode": mode, "run": False, "why": NEEDS_PART_B}
     store = open_store(str(args.output_dir / "stores" / f"{mode}-seed{seed}"))
+    if args.gpu:
+        seed_random_embeddings(store, spec)
+    session, _ = SearchSession.create(store, spec)
+    evaluator = Evaluator(spec, store, device=args.device, dtype=args.dtype, plan=session.plan)
+    driver = SearchDriver(session, InProcessExecutor(evaluator))
     started = time.time()
-    session = run_search(store, spec, device="cpu", progress=lambda line: print(f"  {line}"))
-    seconds = time.time() - started
+    while driver.step():
+        done = len(list(store.list(f"searches/{session.search_id}/generations/")))
+        print(f"  {mode} seed {seed}: generation {done - 1} done, {time.time() - started:.0f}s",
+              flush=True)
+        if generations is not None and done >= generations:
+            break
+        if deadline is not None and time.time() > deadline:
+            break
     history = session.history()
     front = session.front()
-    result = {
-        "seed": seed,
-        "mode": mode,
-        "run": True,
-        "search_id": session.search_id,
-        "seconds": round(seconds, 1),
-        "generations": len(history),
-        "images_generated": sum(1 for k in store.list("images/") if k.endswith(".png")),
-        "hypervolume": history[-1]["hypervolume"],
-        "front": [{"quality": m["quality"], "relative_cost": m["relative_cost"]} for m in front],
+    per_gen = [{
+        "generation": r.generation, "images": r.work.images, "images_saved": r.work.images_saved,
+        "shard_seconds": round(r.work.shard_seconds, 2), "seconds": round(r.seconds, 2),
+        "images_per_second": round(r.work.images / r.seconds, 2) if r.seconds else None,
+        "evaluated": r.counts.evaluated, "cached": r.counts.cached, "pruned": r.counts.pruned,
+        "hypervolume": r.hypervolume,
+    } for r in history]
+    return {
+        "seed": seed, "mode": mode, "search_id": session.search_id,
+        "seconds": round(time.time() - started, 1), "generations": len(history),
+        "images_generated": sum(r.work.images for r in history),
+        "images_saved": sum(r.work.images_saved for r in history),
+        "png_objects": sum(1 for k in store.list("images/") if k.endswith(".png")),
+        "pruned": sum(r.counts.pruned for r in history),
+        "evaluated": sum(r.counts.evaluated for r in history),
+        "hypervolume": history[-1].hypervolume,
+        "front": [{"quality": m.quality, "relative_cost": m.relative_cost} for m in front],
         "front_fully_evaluated": all(fully_evaluated(session, m) for m in front),
+        "per_generation": per_gen,
     }
-    if not pruned:
-        rule = PruningConfig(enabled=True, z=args.z, margin=args.margin, min_shards=args.min_shards)
-        result["replay"] = replay(session, rule)
-    return result
 
 
 def compare(unpruned: dict, pruned: dict) -> dict:
-    if not pruned["run"]:
-        return {"seed": unpruned["seed"], "pruned_run": False}
     images = pruned["images_generated"] / unpruned["images_generated"]
     hv = pruned["hypervolume"] / unpruned["hypervolume"] if unpruned["hypervolume"] else 1.0
     return {
-        "seed": unpruned["seed"],
-        "pruned_run": True,
-        "images_ratio": images,
-        "hypervolume_ratio": hv,
-        "at_most_half_the_images": images <= 0.5,
-        "hypervolume_at_least_99pct": hv >= 0.99,
+        "seed": unpruned["seed"], "generations": [unpruned["generations"], pruned["generations"]],
+        "images_ratio": images, "hypervolume_ratio": hv,
+        "at_most_half_the_images": images <= 0.5, "hypervolume_at_least_99pct": hv >= 0.99,
         "pruned_front_fully_evaluated": pruned["front_fully_evaluated"],
     }
 
 
 def markdown(result: dict) -> str:
     a = result["args"]
+    model = ("full-size random-weight PixArt-α" if a["gpu"] and not a["tiny_model"]
+             else "tiny PixArt-α")
     lines = [
-        f"# Pruning on the tiny model (CPU): {a['prompts']} prompts x {a['images_per_prompt']} "
-        f"images, shards of {a['shard_size']}, population {a['population']}, "
-        f"{a['generations']} generations",
+        f"# Pruning, {model} on {a['device']}: {a['prompts']} prompts x "
+        f"{a['images_per_prompt']} images, stratified shards of {a['shard_size']}, population "
+        f"{a['population']}",
         "",
-        f"Rule: z = {a['z']}, margin = {a['margin']}, min_shards = {a['min_shards']}.",
+        f"Rule: z = {a['z']}, margin = {a['margin']}, min_shards = {a['min_shards']}. Images: "
+        "generated by the search (candidates' and the fidelity references'), from the "
+        "driver's per-generation record.",
         "",
-        "| seed | mode | images generated | final hypervolume | front fully evaluated | s |",
-        "|---|---|---|---|---|---|",
+        "| seed | mode | generations | images | saved by pruning | pruned | final HV | "
+        "front fully evaluated | s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
-        if not r["run"]:
-            lines.append(f"| {r['seed']} | {r['mode']} | not run: {r['why']} | | | |")
-            continue
         lines.append(
-            f"| {r['seed']} | {r['mode']} | {r['images_generated']} | {r['hypervolume']:.4f} | "
+            f"| {r['seed']} | {r['mode']} | {r['generations']} | {r['images_generated']} | "
+            f"{r['images_saved']} | {r['pruned']} | {r['hypervolume']:.4f} | "
             f"{'yes' if r['front_fully_evaluated'] else 'NO'} | {r['seconds']} |"
         )
-    lines += [
-        "",
-        "Replay of the rule over each unpruned search (its own scores, stratified shards; not a "
-        "pruned search: see replay.py):",
-        "",
-        "| seed | candidate images | with the rule | kept | pruned | pruned but on the front |",
-        "|---|---|---|---|---|---|",
-    ]
+    lines += ["", "| seed | images pruned/unpruned | HV pruned/unpruned | <= 1/2 | >= 99 % |",
+              "|---|---|---|---|---|"]
+    for c in result["comparison"]:
+        lines.append(
+            f"| {c['seed']} | {c['images_ratio']:.3f} | {c['hypervolume_ratio']:.4f} | "
+            f"{c['at_most_half_the_images']} | {c['hypervolume_at_least_99pct']} |"
+        )
+    lines += ["", "Per generation (images, saved, shard seconds, images/s, pruned):", ""]
     for r in result["runs"]:
-        if r.get("replay"):
-            p = r["replay"]
-            lines.append(
-                f"| {r['seed']} | {p['candidate_images']} | {p['candidate_images_with_pruning']} "
-                f"| {p['fraction_kept']:.1%} | {p['pruned']} | {p['pruned_on_front']} |"
-            )
-    if any(c["pruned_run"] for c in result["comparison"]):
-        lines += ["", "| seed | images pruned/unpruned | HV pruned/unpruned | <= 1/2 | >= 99 % |",
-                  "|---|---|---|---|---|"]  # fmt: skip
-        for c in result["comparison"]:
-            if c["pruned_run"]:
-                lines.append(
-                    f"| {c['seed']} | {c['images_ratio']:.3f} | {c['hypervolume_ratio']:.4f} | "
-                    f"{c['at_most_half_the_images']} | {c['hypervolume_at_least_99pct']} |"
-                )
+        cells = ", ".join(
+            f"g{g['generation']}: {g['images']}/{g['images_saved']}/{g['shard_seconds']}s/"
+            f"{g['images_per_second']}/{g['pruned']}" for g in r["per_generation"]
+        )
+        lines.append(f"- seed {r['seed']} {r['mode']}: {cells}")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--output-dir", type=Path, required=True)
+    ap.add_argument("--gpu", action="store_true", help="full-size random PixArt-α 256 on cuda")
+    ap.add_argument("--tiny-model", action="store_true", help="--gpu's mode with the tiny model")
+    ap.add_argument("--budget", type=float, default=480.0,
+                    help="--gpu: seconds for both searches of a seed (default 480)")
     ap.add_argument("--spec", type=Path, default=REPO / "specs" / "tiny.yaml")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--generations", type=int, default=10)
-    ap.add_argument("--population", type=int, default=12)
+    ap.add_argument("--seeds", type=int, nargs="+", default=None)
+    ap.add_argument("--generations", type=int, default=6)
+    ap.add_argument("--population", type=int, default=None)
     ap.add_argument("--prompts", type=int, default=32)
     ap.add_argument("--images-per-prompt", type=int, default=1)
     ap.add_argument("--shard-size", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=20, help="--gpu: sampling steps")
+    ap.add_argument("--resolution", type=int, default=None,
+                    help="image size (--gpu: 256; CPU: the spec's)")
+    ap.add_argument("--batch-size", type=int, default=None, help="--gpu: generation batch")
     ap.add_argument("--z", type=float, default=2.5)
     ap.add_argument("--margin", type=float, default=0.0)
     ap.add_argument("--min-shards", type=int, default=2)
-    ap.add_argument("--unpruned-only", action="store_true", help="skip the pruned half")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.output_dir.mkdir(parents=True, exist_ok=True)
-
+    started = time.time()
+    if args.gpu:
+        args.population = args.population or 24
+        args.resolution = args.resolution or 256
+        args.seeds = args.seeds or [0]
+        args.batch_size = args.batch_size or args.shard_size
+        args.device = "cpu" if args.tiny_model else "cuda"
+        args.dtype = None
+        root = Path(tempfile.mkdtemp(prefix="pruning-gpu-"))
+        args.spec = full_size_spec(args, root)
+    else:
+        args.population = args.population or 8
+        args.seeds = args.seeds or [0, 1, 2]
+        args.device, args.dtype = "cpu", None
+    name = "pruning-gpu" if args.gpu else "pruning-tiny"
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     result: dict = {"args": settings, "runs": [], "comparison": []}
-    for seed in args.seeds:  # results are written after every seed: a cut-short run keeps them
-        print(f"seed {seed}: unpruned")
-        base = run_one(args, seed, pruned=False)
+    for n, seed in enumerate(args.seeds):
+        deadline = None
+        if args.gpu:  # this seed's share of the budget, 55 % of it for the unpruned search
+            share = (args.budget - (time.time() - started)) / (len(args.seeds) - n)
+            deadline = time.time() + 0.55 * share
+            end = time.time() + share
+        base = run_one(args, seed, False, None, deadline)
         result["runs"].append(base)
-        if not args.unpruned_only:
-            print(f"seed {seed}: pruned")
-            pruned = run_one(args, seed, pruned=True)
-            result["runs"].append(pruned)
-            result["comparison"].append(compare(base, pruned))
-        (args.output_dir / "pruning-tiny.json").write_text(json.dumps(result, indent=2))
-        (args.output_dir / "pruning-tiny.md").write_text(markdown(result))
+        pruned = run_one(args, seed, True, base["generations"], end if args.gpu else None)
+        result["runs"].append(pruned)
+        result["comparison"].append(compare(base, pruned))
+        (args.output_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
+        (args.output_dir / f"{name}.md").write_text(markdown(result))
     print(markdown(result))
 
 

@@ -193,3 +193,34 @@ def test_local_and_cluster_searches_leave_the_same_objects(cluster, tmp_path):
         and _without_timing(local.get_json(key)) != _without_timing(remote.get_json(key))
     ]
     assert not differing, differing[:10]
+
+
+def test_pruned_search_on_workers_matches_local_and_skips_stopped_shards(cluster, tmp_path):
+    """Pruning on the cluster: the same decisions as in process (they depend on completed
+    shards in order, never on timing), and a stopped candidate's shards past its decision point
+    and the dispatch window are never generated."""
+    from ecad.search import SearchSession, load_spec
+    from ecad.search.driver import PRUNING_WINDOW
+    from ecad.store.layout import pruning_record_key
+
+    spec = cluster_spec(tmp_path, name="pruned", population=8, generations=1, min_diff=2,
+                        prompts={"file": str(Path(__file__).resolve().parents[2] / "prompts"
+                                             / "calibration-100.txt"), "limit": 16},
+                        initial_population="random",
+                        pruning={"enabled": True, "z": 2.5, "min_shards": 2})
+    cluster.procs.worker("w1")
+    cluster.procs.scheduler(deadline=120)  # no re-sends on a busy test machine
+    search_id = cluster.submit(spec)
+    cluster.wait_done(search_id, timeout=900)
+    assert cluster_result(cluster, search_id) == local_result(tmp_path, spec)
+    store = cluster.store()
+    session = SearchSession.open(store, search_id)
+    plan = session.plan
+    pruned = 0
+    for g in range(1, load_spec(spec).generations + 1):
+        for key, decision in store.get_json(pruning_record_key(search_id, g))["partial"].items():
+            pruned += 1
+            reach = decision["shards_used"] + PRUNING_WINDOW
+            assert not any(store.exists(plan.score_key(key, s))
+                           for s in range(reach, len(plan.shards))), key
+    assert pruned > 0, "the case must exercise the rule"
