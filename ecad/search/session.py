@@ -50,6 +50,7 @@ from ecad.store.layout import (
     generation_record_key,
     generations_prefix,
     initial_key,
+    pruning_record_key,
     search_id_of,
     spec_key,
     state_key,
@@ -363,6 +364,14 @@ class SearchSession:
         if not self.store.exists(key):
             return None
         return read_record(self.store, key, GenerationRecord.from_json)
+
+    def partial(self, generation: int) -> dict[str, dict[str, Any]]:
+        """The candidates pruning stopped in ``generation`` (evaluation key -> the decision, with
+        ``candidates``: their indices in the generation's offspring); empty without pruning."""
+        key = pruning_record_key(self.search_id, generation)
+        if not self.spec.pruning.enabled or not self.store.exists(key):
+            return {}
+        return dict(self.store.get_json(key)["partial"])
 
     def front(self) -> list[FrontMember]:
         """Members of the latest population's feasible non-dominated front, by cost."""

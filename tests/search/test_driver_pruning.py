@@ -103,7 +103,9 @@ def _run(store, spec, stop_after: int | None = None) -> tuple[SearchSession, lis
 
 
 def _partial(store, session, generation: int) -> dict[str, dict]:
-    return store.get_json(pruning_record_key(session.search_id, generation))["partial"]
+    record = store.get_json(pruning_record_key(session.search_id, generation))["partial"]
+    assert SearchSession.open(store, session.search_id).partial(generation) == record
+    return record
 
 
 def test_pruning_is_off_unless_enabled_and_leaves_unpruned_ids_alone(tmp_path):
