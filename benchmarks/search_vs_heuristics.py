@@ -64,7 +64,7 @@ def main() -> None:
         })
     hv = [r["hypervolume"] for r in session.history()]
     result = {
-        "spec": session.spec.to_json() | {"prompts": {"count": len(spec.prompts["texts"])}},
+        "spec": session.spec.to_json() | {"prompts": {"count": len(spec.prompts.texts)}},
         "search_id": session.search_id, "seconds": round(time.time() - started, 1),
         "hypervolume_by_generation": hv,
         "hypervolume_non_decreasing": all(b >= a - 1e-12 for a, b in itertools.pairwise(hv)),
@@ -73,7 +73,7 @@ def main() -> None:
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    quality = session.spec.quality.get("metric", session.spec.quality["scorer"])
+    quality = session.spec.quality.name
     lines = [f"# Search vs. heuristics ({session.search_id}, CPU, quality = {quality})", "",
              f"Hypervolume by generation: {', '.join(f'{h:.3f}' for h in hv)}", "",
              "| heuristic | rel. cost | quality | best front quality at <= cost (its cost) | "

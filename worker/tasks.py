@@ -49,7 +49,7 @@ class EvaluatorTask(Task):
 
         cache = EvaluatorTask._evaluators
         if search_id not in cache:
-            spec = SearchSpec(store.get_json(f"searches/{search_id}/spec.json"))
+            spec = SearchSpec.from_json(store.get_json(f"searches/{search_id}/spec.json"))
             cache[search_id] = Evaluator(
                 spec,
                 store,

@@ -26,7 +26,7 @@ def _evaluator(search_id: str):
 
     if search_id not in _evaluators:
         store = open_store(os.environ["ECAD_STORE"])
-        spec = SearchSpec(store.get_json(f"searches/{search_id}/spec.json"))
+        spec = SearchSpec.from_json(store.get_json(f"searches/{search_id}/spec.json"))
         _evaluators[search_id] = Evaluator(spec, store)
     return _evaluators[search_id]
 

@@ -25,8 +25,8 @@ def validate(spec_file: Path, overrides: tuple[str, ...]) -> None:
         f"ok: search {spec.search_id()} - {layout.describe()}, {spec.steps} steps, "
         f"genome {spec.steps * layout.num_slots} bits"
     )
-    click.echo(json.dumps({k: v for k, v in spec.data.items() if k != "prompts"}, indent=2))
-    click.echo(f"prompts: {len(spec.prompts['texts'])} from {spec.prompts['file']}")
+    click.echo(json.dumps({k: v for k, v in spec.to_json().items() if k != "prompts"}, indent=2))
+    click.echo(f"prompts: {len(spec.prompts.texts)} from {spec.prompts.file}")
 
 
 @click.command()
@@ -59,10 +59,8 @@ def search(
     store = open_store(store_url)
     spec = load_spec(spec_file, list(overrides)) if spec_file else None
     if spec is not None:
-        click.echo(
-            "resolved spec: "
-            + json.dumps({k: v for k, v in spec.data.items() if k != "prompts"}, sort_keys=True)
-        )
+        shown = {k: v for k, v in spec.to_json().items() if k != "prompts"}
+        click.echo("resolved spec: " + json.dumps(shown, sort_keys=True))
     session = run_search(
         store, spec=spec, search_id=resume_id, device=device, dtype=dtype, progress=click.echo
     )

@@ -136,7 +136,7 @@ class Evaluator:
     # lazily loaded models ------------------------------------------------------------------
     @property
     def needs_references(self) -> bool:
-        return self.spec.quality["scorer"] == "fidelity"
+        return self.spec.quality.scorer == "fidelity"
 
     def _family(self):
         from ecad.families import get_family
@@ -317,7 +317,7 @@ class Evaluator:
             "schedule": candidate.digest,
             "generation_key": candidate.generation_key,
             "quality": quality,
-            "quality_spec": self.spec.quality,
+            "quality_spec": self.spec.quality.to_json(),
             "higher_is_better": higher,
             "num_images": len(per_image),
             "per_prompt": {str(p): float(np.mean(v)) for p, v in sorted(by_prompt.items())},

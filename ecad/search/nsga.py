@@ -67,10 +67,10 @@ class NsgaDriver:
             pop_size=spec.population,
             sampling=sampling,
             crossover=PointCrossover(
-                n_points=spec.crossover["points"], prob=spec.crossover["prob"]
+                n_points=spec.crossover.points, prob=spec.crossover.prob
             ),
             mutation=BitflipMutation(
-                prob=spec.mutation["individual_prob"], prob_var=spec.mutation["bit_prob"]
+                prob=spec.mutation.individual_prob, prob_var=spec.mutation.bit_prob
             ),
             eliminate_duplicates=True,
         )

@@ -42,7 +42,7 @@ def _pareto_png(session: SearchSession) -> bytes:
             )
     ax.set_xlabel("relative cost (1 = no caching)")
     quality = session.spec.quality
-    label = quality["scorer"] + (f" {quality['metric']}" if "metric" in quality else "")
+    label = quality.scorer + (f" {quality.metric}" if quality.metric else "")
     ax.set_ylabel(f"quality ({label})")
     ax.set_title(f"Pareto front per generation - {session.search_id}")
     ax.grid(alpha=0.3)
@@ -106,7 +106,7 @@ td,th{{border:1px solid #ccc;padding:4px;font-size:12px;vertical-align:top}}
 <h1>ECAD search {html.escape(session.search_id)}</h1>
 <p>family {html.escape(session.spec.family)}, weights {html.escape(str(session.spec.weights))},
 {session.spec.resolution}px, {session.spec.steps} steps, quality
-{html.escape(str(session.spec.quality))}, cost {html.escape(session.table.mode)}.</p>
+{html.escape(str(session.spec.quality.to_json()))}, cost {html.escape(session.table.mode)}.</p>
 <img src="{_data_uri(plot)}" alt="Pareto fronts">
 <h2>Generations</h2><table><tr><th>gen</th><th>hypervolume</th><th>front</th><th>evaluated</th>
 <th>cached</th><th>infeasible</th><th>seconds</th></tr>{gens}</table>

@@ -24,7 +24,7 @@ def schedule_with_metrics(session: SearchSession, member: dict[str, Any]) -> Sch
         "predicted_speedup": 1.0 / member["relative_cost"],
         "cost_model": {"mode": table.mode, "resolution": table.resolution, "batch": table.batch},
         "quality": member["quality"],
-        "quality_spec": session.spec.quality,
+        "quality_spec": session.spec.quality.to_json(),
         "search_id": session.search_id,
     }
     config = {

@@ -39,6 +39,7 @@ from ecad.search.objectives import (
 from ecad.search.setting import EvaluationSetting, evaluation_key, layout_for
 from ecad.search.spec import SearchSpec
 from ecad.store import MissingObjectError, ObjectStore
+from ecad.store.records import parse_record
 
 __all__ = ["PendingCandidate", "SearchSession", "build_cost_table"]
 
@@ -63,8 +64,8 @@ class PendingCandidate:
 def build_cost_table(spec: SearchSpec) -> CostTable:
     """The cost model of the spec: measured latency table, or MACs of the spec's model."""
     layout = layout_for(spec)
-    if spec.cost["mode"] == "latency":
-        table = CostTable.load(spec.cost["table"])
+    if spec.cost.mode == "latency":
+        table = CostTable.load(spec.cost.table)
         if not table.layout.is_compatible(layout):
             raise ConfigError(
                 f"cost.table: table is for {table.layout.describe()}, the search "
@@ -86,7 +87,7 @@ def build_cost_table(spec: SearchSpec) -> CostTable:
             k: v for k, v in json.loads(config_file.read_text()).items() if not k.startswith("_")
         }
     return macs_table(
-        family, spec.resolution, spec.cost["batch"], spec.cost["mode"], transformer_config=config
+        family, spec.resolution, spec.cost.batch, spec.cost.mode, transformer_config=config
     )
 
 
@@ -136,8 +137,11 @@ class SearchSession:
         )
         from ecad.search.initial import initial_genomes
 
+        def front_of(other: str) -> list[Schedule]:
+            return [m["schedule"] for m in cls.open(store, other).front()]
+
         initial = initial_genomes(
-            spec.initial_population, session.layout, spec.steps, spec.seed, store
+            spec.initial_population, session.layout, spec.steps, spec.seed, front_of
         )
         if initial is not None:
             store.put_json(_key(search_id, "initial.json"), {"X": pack_genomes(initial)})
@@ -154,7 +158,11 @@ class SearchSession:
             raise ConfigError(f"no search {search_id!r} in {store.describe()}") from None
         # The stored spec was validated and resolved at submission (prompt texts included), so
         # it is used as is: workers need none of the submitter's files.
-        spec = SearchSpec(spec_data, source=f"searches/{search_id}/spec.json")
+        spec = parse_record(
+            _key(search_id, "spec.json"),
+            spec_data,
+            lambda d: SearchSpec.from_json(d, source=_key(search_id, "spec.json")),
+        )
         if spec.search_id() != search_id:
             raise EcadError(
                 f"search {search_id}: stored spec resolves to another id "

@@ -1,7 +1,9 @@
 """The search spec (YAML): what to search, how, and how to judge candidates.
 
 ``load_spec`` validates every field and reports *all* errors at once, each naming its field.
-The resolved spec (defaults filled in) is plain JSON data; its digest identifies the search.
+The resolved spec (defaults filled in) is a frozen :class:`SearchSpec` of typed sections; its
+JSON form (``to_json``/``from_json``, versioned) is what the store keeps, and its digest
+identifies the search.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -20,8 +23,22 @@ from ecad.cost.table import COST_MODES
 from ecad.errors import ConfigError
 from ecad.families import get_family
 from ecad.schedules.heuristics import HEURISTICS
+from ecad.store.records import RecordError, check_version, require
 
-__all__ = ["COST_MODES", "QUALITY_SCORERS", "SearchSpec", "load_spec", "parse_spec"]
+__all__ = [
+    "COST_MODES",
+    "QUALITY_SCORERS",
+    "SPEC_VERSION",
+    "CostSpec",
+    "CrossoverSpec",
+    "InitialPopulationSpec",
+    "MutationSpec",
+    "PromptsSpec",
+    "QualitySpec",
+    "SearchSpec",
+    "load_spec",
+    "parse_spec",
+]
 
 QUALITY_SCORERS = ("fidelity", "image-reward", "clip")
 _TOP_LEVEL = {
@@ -49,29 +66,256 @@ _TOP_LEVEL = {
 }
 
 
+SPEC_VERSION = 1
+
+
+def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class PromptsSpec:
+    """``prompts``: the file they came from, the limit, and the prompt texts themselves."""
+
+    file: str | None
+    limit: int | None
+    texts: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PromptsSpec:
+        texts = require(data, "texts", list, "prompts.")
+        if not all(isinstance(t, str) for t in texts):
+            raise RecordError("prompts.texts: must be a list of strings")
+        return cls(data.get("file"), data.get("limit"), tuple(texts))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "limit": self.limit, "texts": list(self.texts)}
+
+
+@dataclass(frozen=True)
+class QualitySpec:
+    """``quality``: the scorer, its metric (fidelity), the HV reference and scorer options."""
+
+    scorer: str
+    metric: str | None = None
+    hv_reference: float | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> QualitySpec:
+        rest = {k: v for k, v in data.items() if k not in ("scorer", "metric", "hv_reference")}
+        return cls(
+            require(data, "scorer", str, "quality."),
+            data.get("metric"),
+            data.get("hv_reference"),
+            _frozen(rest),
+        )
+
+    @property
+    def name(self) -> str:
+        """The quality's name: the fidelity metric, else the scorer."""
+        return self.metric or self.scorer
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"scorer": self.scorer, **self.options}
+        if self.metric is not None:
+            out["metric"] = self.metric
+        if self.hv_reference is not None:
+            out["hv_reference"] = self.hv_reference
+        return out
+
+
+@dataclass(frozen=True)
+class CostSpec:
+    """``cost``: the cost mode, the batch the cost is measured at, the latency table file."""
+
+    mode: str
+    batch: int
+    table: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CostSpec:
+        rest = {k: v for k, v in data.items() if k not in ("mode", "batch", "table")}
+        return cls(
+            require(data, "mode", str, "cost."),
+            require(data, "batch", int, "cost."),
+            data.get("table"),
+            _frozen(rest),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mode": self.mode, "batch": self.batch, **self.options}
+        if self.table is not None:
+            out["table"] = self.table
+        return out
+
+
+@dataclass(frozen=True)
+class CrossoverSpec:
+    points: int
+    prob: float
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CrossoverSpec:
+        return cls(
+            require(data, "points", int, "crossover."),
+            float(require(data, "prob", (int, float), "crossover.")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"points": self.points, "prob": self.prob}
+
+
+@dataclass(frozen=True)
+class MutationSpec:
+    individual_prob: float
+    bit_prob: float | None  # None: 1 / genome bits
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MutationSpec:
+        bit = data.get("bit_prob")
+        return cls(
+            float(require(data, "individual_prob", (int, float), "mutation.")),
+            None if bit is None else float(bit),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"individual_prob": self.individual_prob, "bit_prob": self.bit_prob}
+
+
+@dataclass(frozen=True)
+class InitialPopulationSpec:
+    """``initial_population``: ``random``, heuristics, a schedules directory or another
+    search's front."""
+
+    kind: str
+    items: tuple[str, ...] = ()
+    path: str | None = None
+    search_id: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InitialPopulationSpec:
+        kind = require(data, "kind", str, "initial_population.")
+        if kind not in ("random", "heuristics", "schedules_dir", "from_search"):
+            raise RecordError(f"initial_population.kind: unknown kind {kind!r}")
+        return cls(kind, tuple(data.get("items", ())), data.get("path"), data.get("search_id"))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.kind == "heuristics":
+            out["items"] = list(self.items)
+        elif self.kind == "schedules_dir":
+            out["path"] = self.path
+        elif self.kind == "from_search":
+            out["search_id"] = self.search_id
+        return out
+
+
 @dataclass(frozen=True)
 class SearchSpec:
-    """A validated, fully resolved search spec. ``data`` is the plain-JSON form."""
+    """A validated, fully resolved search spec: typed, frozen sections.
 
-    data: Mapping[str, Any] = field(repr=False)
-    source: str = ""
+    ``to_json`` gives the plain-JSON form stored as ``spec.json`` (with a ``version``);
+    ``from_json`` reads it back. The digest covers everything that changes results.
+    """
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.data[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    name: str
+    family: str
+    weights: str
+    num_blocks: Mapping[str, int] | None
+    resolution: int
+    steps: int
+    guidance: float
+    prompts: PromptsSpec
+    images_per_prompt: int
+    image_seed: int
+    seed: int
+    quality: QualitySpec
+    cost: CostSpec
+    population: int
+    generations: int
+    crossover: CrossoverSpec
+    mutation: MutationSpec
+    min_diff: int
+    initial_population: InitialPopulationSpec
+    shard_size: int
+    batch_size: int
+    source: str = field(default="", compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "") -> SearchSpec:
+        """The spec from its resolved JSON form; :class:`RecordError` for a wrong shape."""
+        if not isinstance(data, Mapping):
+            raise RecordError(f"a spec must be a JSON object, got {type(data).__name__}")
+        check_version(data, SPEC_VERSION, "spec")
+        num_blocks = data.get("num_blocks")
+        if num_blocks is not None and not isinstance(num_blocks, Mapping):
+            raise RecordError("num_blocks: must be an object of block counts or null")
+
+        def section(name: str) -> Mapping[str, Any]:
+            return require(data, name, Mapping)
+
+        return cls(
+            name=require(data, "name", str),
+            family=require(data, "family", str),
+            weights=require(data, "weights", str),
+            num_blocks=_frozen(num_blocks) if num_blocks else None,
+            resolution=require(data, "resolution", int),
+            steps=require(data, "steps", int),
+            guidance=float(require(data, "guidance", (int, float))),
+            prompts=PromptsSpec.from_json(section("prompts")),
+            images_per_prompt=require(data, "images_per_prompt", int),
+            image_seed=require(data, "image_seed", int),
+            seed=require(data, "seed", int),
+            quality=QualitySpec.from_json(section("quality")),
+            cost=CostSpec.from_json(section("cost")),
+            population=require(data, "population", int),
+            generations=require(data, "generations", int),
+            crossover=CrossoverSpec.from_json(section("crossover")),
+            mutation=MutationSpec.from_json(section("mutation")),
+            min_diff=require(data, "min_diff", int),
+            initial_population=InitialPopulationSpec.from_json(section("initial_population")),
+            shard_size=require(data, "shard_size", int),
+            batch_size=require(data, "batch_size", int),
+            source=source,
+        )
+
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "weights": self.weights,
+            "num_blocks": dict(self.num_blocks) if self.num_blocks else None,
+            "resolution": self.resolution,
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "prompts": self.prompts.to_json(),
+            "images_per_prompt": self.images_per_prompt,
+            "image_seed": self.image_seed,
+            "seed": self.seed,
+            "quality": self.quality.to_json(),
+            "cost": self.cost.to_json(),
+            "population": self.population,
+            "generations": self.generations,
+            "crossover": self.crossover.to_json(),
+            "mutation": self.mutation.to_json(),
+            "min_diff": self.min_diff,
+            "initial_population": self.initial_population.to_json(),
+            "shard_size": self.shard_size,
+            "batch_size": self.batch_size,
+        }
 
     def digest(self) -> str:
-        """Digest of everything that changes results (the name and source path do not)."""
-        payload = {k: v for k, v in self.data.items() if k != "name"}
+        """Digest of everything that changes results (the name, source and version do not)."""
+        payload = {k: v for k, v in self._payload().items() if k != "name"}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def search_id(self) -> str:
-        return f"{self.data['name']}-{self.digest()[:10]}"
+        return f"{self.name}-{self.digest()[:10]}"
 
     def to_json(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self.data))
+        return {"version": SPEC_VERSION, **self._payload()}
 
 
 class _Errors:
@@ -226,7 +470,7 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     if errors.items:
         listing = "\n  ".join(errors.items)
         raise ConfigError(f"{source}: {len(errors.items)} error(s) in search spec:\n  {listing}")
-    return SearchSpec(d, source)
+    return SearchSpec.from_json(d, source)
 
 
 def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
