@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -179,10 +180,8 @@ def heuristic(name: str) -> Heuristic:
 
 def _number(name: str, param: str, value: Any) -> int | float:
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value) if any(c in value for c in ".eE") else int(value)
-        except ValueError:
-            pass
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"heuristic {name}: {param} must be a number, got {value!r}")
     return value

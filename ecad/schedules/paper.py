@@ -43,9 +43,8 @@ def _pixart() -> tuple[HeuristicCall, ...]:
 
 
 def _flux() -> tuple[HeuristicCall, ...]:
-    return (HeuristicCall.of("default"),) + tuple(
-        HeuristicCall.of("recompute_all_every_n", n=n) for n in range(2, 8)
-    )
+    fora = [HeuristicCall.of("recompute_all_every_n", n=n) for n in range(2, 8)]
+    return (HeuristicCall.of("default"), *fora)
 
 
 #: The published seed populations' generator calls, by family kind.

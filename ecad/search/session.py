@@ -27,7 +27,7 @@ import numpy as np
 from ecad.cost import CostTable
 from ecad.errors import ConfigError, EcadError
 from ecad.schedules import Schedule
-from ecad.search.nsga import NsgaDriver, pack_genomes, unpack_genomes
+from ecad.search.nsga import NsgaDriver, distinct_seeds, pack_genomes, unpack_genomes
 from ecad.search.objectives import (
     INFEASIBLE,
     constraint,
@@ -144,6 +144,7 @@ class SearchSession:
             spec.initial_population, session.layout, spec.steps, spec.seed, front_of
         )
         if initial is not None:
+            distinct_seeds(initial, spec.population, spec.initial_population.truncate)  # fail now
             store.put_json(_key(search_id, "initial.json"), {"X": pack_genomes(initial)})
         session._save_state()
         return session, True
@@ -255,7 +256,7 @@ class SearchSession:
                 PendingCandidate(
                     i,
                     sched,
-                    constraint(sched, self.spec.min_diff) <= 0,
+                    constraint(sched, self.spec.min_diff, self.spec.min_diff_counts) <= 0,
                     gen_key,
                     evaluation_key(gen_key, self.spec.quality),
                 )
@@ -280,7 +281,7 @@ class SearchSession:
             if c.feasible and q is None:
                 failed += 1
             F[c.index] = objectives(q, c.schedule, self.table)
-            G[c.index, 0] = constraint(c.schedule, self.spec.min_diff)
+            G[c.index, 0] = constraint(c.schedule, self.spec.min_diff, self.spec.min_diff_counts)
         X = np.asarray([c.schedule.genome() for c in cands])
         self.driver.tell(X, F, G)
         popX, popF, popG = self.driver.population()

@@ -22,11 +22,12 @@ import yaml
 from ecad.cost.table import COST_MODES
 from ecad.errors import ConfigError
 from ecad.families import get_family
-from ecad.schedules.heuristics import HEURISTICS
+from ecad.schedules.catalog import HeuristicCall
 from ecad.store.records import RecordError, check_version, require
 
 __all__ = [
     "COST_MODES",
+    "MIN_DIFF_COUNTS",
     "QUALITY_SCORERS",
     "SPEC_VERSION",
     "CostSpec",
@@ -41,6 +42,10 @@ __all__ = [
 ]
 
 QUALITY_SCORERS = ("fidelity", "image-reward", "clip")
+#: What ``min_diff`` counts: ``effective`` reused cells (step 0 excluded: it is always computed),
+#: or ``genome`` bits that differ from all-true, step-0 bits included (the reference's rule).
+MIN_DIFF_COUNTS = ("effective", "genome")
+_INITIAL_KINDS = ("random", "heuristics", "schedules_dir", "from_search", "paper")
 _TOP_LEVEL = {
     "name",
     "family",
@@ -186,20 +191,31 @@ class MutationSpec:
 
 @dataclass(frozen=True)
 class InitialPopulationSpec:
-    """``initial_population``: ``random``, heuristics, a schedules directory or another
-    search's front."""
+    """``initial_population``: ``random``, heuristics, a schedules directory, another search's
+    front, or ``paper`` (the paper's published seed population for the family).
+
+    ``truncate``: keep the first ``population`` distinct seeds when there are more; without it,
+    more distinct seeds than ``population`` is an error (never a silent drop).
+    """
 
     kind: str
     items: tuple[str, ...] = ()
     path: str | None = None
     search_id: str | None = None
+    truncate: bool = False
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InitialPopulationSpec:
         kind = require(data, "kind", str, "initial_population.")
-        if kind not in ("random", "heuristics", "schedules_dir", "from_search"):
+        if kind not in _INITIAL_KINDS:
             raise RecordError(f"initial_population.kind: unknown kind {kind!r}")
-        return cls(kind, tuple(data.get("items", ())), data.get("path"), data.get("search_id"))
+        return cls(
+            kind,
+            tuple(data.get("items", ())),
+            data.get("path"),
+            data.get("search_id"),
+            bool(data.get("truncate", False)),
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
@@ -209,6 +225,8 @@ class InitialPopulationSpec:
             out["path"] = self.path
         elif self.kind == "from_search":
             out["search_id"] = self.search_id
+        if self.truncate:  # only when set: earlier specs keep their digests
+            out["truncate"] = True
         return out
 
 
@@ -241,6 +259,7 @@ class SearchSpec:
     initial_population: InitialPopulationSpec
     shard_size: int
     batch_size: int
+    min_diff_counts: str = "effective"
     source: str = field(default="", compare=False)
 
     @classmethod
@@ -278,6 +297,7 @@ class SearchSpec:
             initial_population=InitialPopulationSpec.from_json(section("initial_population")),
             shard_size=require(data, "shard_size", int),
             batch_size=require(data, "batch_size", int),
+            min_diff_counts=_min_diff_counts(data.get("min_diff_counts", "effective")),
             source=source,
         )
 
@@ -304,6 +324,12 @@ class SearchSpec:
             "initial_population": self.initial_population.to_json(),
             "shard_size": self.shard_size,
             "batch_size": self.batch_size,
+            # only when not the default: earlier specs keep their digests
+            **(
+                {"min_diff_counts": self.min_diff_counts}
+                if self.min_diff_counts != "effective"
+                else {}
+            ),
         }
 
     def digest(self) -> str:
@@ -462,8 +488,10 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
         "individual_prob": _prob(mutation, "individual_prob", errors, 1.0, "mutation."),
         "bit_prob": _prob(mutation, "bit_prob", errors, None, "mutation."),
     }
-    d["min_diff"] = _int(raw, "min_diff", errors, 1, 0)
-    d["initial_population"] = _initial(raw.get("initial_population", "random"), errors, base)
+    d["min_diff"], d["min_diff_counts"] = _min_diff(raw.get("min_diff", 1), errors)
+    d["initial_population"] = _initial(
+        raw.get("initial_population", "random"), errors, base, family
+    )
     d["shard_size"] = _int(raw, "shard_size", errors, 8, 1)
     d["batch_size"] = _int(raw, "batch_size", errors, 8, 1)
 
@@ -495,42 +523,102 @@ def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
     return {"file": resolved, "limit": limit, "texts": prompts}
 
 
-def _initial(value: Any, errors: _Errors, base: Path) -> dict[str, Any]:
+def _min_diff_counts(value: Any) -> str:
+    if value not in MIN_DIFF_COUNTS:
+        raise RecordError(f"min_diff_counts: {value!r} unknown; choose one of {MIN_DIFF_COUNTS}")
+    return str(value)
+
+
+def _min_diff(value: Any, errors: _Errors) -> tuple[int, str]:
+    """``min_diff: N`` (effective cells) or ``min_diff: {value: N, counts: genome|effective}``."""
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - {"value", "counts"})
+        if unknown:
+            errors.add("min_diff", f"unknown key(s) {unknown}; use {{value: N, counts: C}}")
+        counts = value.get("counts", "effective")
+        if counts not in MIN_DIFF_COUNTS:
+            errors.add(
+                "min_diff.counts",
+                f"{counts!r} unknown; choose 'effective' (reused cells after step 0) or "
+                "'genome' (bits differing from all-true, step 0 included: the reference's rule)",
+            )
+            counts = "effective"
+        return _int(value, "value", errors, 1, 0, where="min_diff."), counts
+    return _int({"min_diff": value}, "min_diff", errors, 1, 0), "effective"
+
+
+def _initial(value: Any, errors: _Errors, base: Path, family: Any) -> dict[str, Any]:
     name = "initial_population"
-    if value == "random" or value is None:
+    shapes = (
+        "must be 'random', 'paper' or one of {heuristics: [...]}, {schedules_dir: DIR}, "
+        "{from_search: ID}, {paper: true}, optionally with truncate: true"
+    )
+    if value in ("random", None):
         return {"kind": "random"}
-    if not isinstance(value, Mapping) or len(value) != 1:
-        errors.add(
-            name,
-            "must be 'random' or one of {heuristics: [...]}, {schedules_dir: DIR}, "
-            "{from_search: ID}",
-        )
+    if value == "paper":
+        value = {"paper": True}
+    if not isinstance(value, Mapping):
+        errors.add(name, shapes)
+        return {"kind": "random"}
+    value = dict(value)
+    truncate = value.pop("truncate", False)
+    if not isinstance(truncate, bool):
+        errors.add(f"{name}.truncate", f"must be true or false, got {truncate!r}")
+        truncate = False
+    if len(value) != 1:
+        errors.add(name, shapes)
         return {"kind": "random"}
     kind, arg = next(iter(value.items()))
+    extra = {"truncate": True} if truncate else {}
+    if kind == "paper":
+        if arg is not True:
+            errors.add(f"{name}.paper", f"must be true, got {arg!r}")
+        if family is not None and family.kind not in ("pixart", "flux"):
+            errors.add(f"{name}.paper", f"no published seed population for {family.name}")
+        return {"kind": "paper", **extra}
     if kind == "heuristics":
         if not isinstance(arg, list) or not arg:
             errors.add(
-                f"{name}.heuristics", "must be a non-empty list like ['fora:3', 'tgate:2:8']"
+                f"{name}.heuristics",
+                "must be a non-empty list like ['recompute_all_every_n:3', "
+                "'tgate_without_ca_avg:10:1', {name: evenly_cache_ff_evenly_spaced, "
+                "num_affected_steps: 9, num_affected_blocks: 3}]",
             )
             return {"kind": "random"}
-        for item in arg:
-            head = str(item).split(":")[0]
-            if head not in HEURISTICS or head == "evenly-spaced":
-                errors.add(
-                    f"{name}.heuristics",
-                    f"{item!r}: unknown heuristic; use fora:N, "
-                    "attention-every:N, tgate:K:M, random:P",
-                )
-        return {"kind": "heuristics", "items": [str(a) for a in arg]}
+        items = [_heuristic_item(item, family, errors) for item in arg]
+        return {"kind": "heuristics", "items": [i for i in items if i], **extra}
     if kind == "schedules_dir":
         path = Path(_resolve_path(str(arg), base))
         if not path.is_dir() or not any(path.glob("*.json")):
             errors.add(f"{name}.schedules_dir", f"{path} is not a directory of schedule JSON files")
-        return {"kind": "schedules_dir", "path": str(path)}
+        return {"kind": "schedules_dir", "path": str(path), **extra}
     if kind == "from_search":
-        return {"kind": "from_search", "search_id": str(arg)}
-    errors.add(name, f"unknown kind {kind!r}")
+        return {"kind": "from_search", "search_id": str(arg), **extra}
+    errors.add(name, f"unknown kind {kind!r}; {shapes}")
     return {"kind": "random"}
+
+
+def _heuristic_item(item: Any, family: Any, errors: _Errors) -> str | None:
+    """One ``initial_population.heuristics`` item, in its canonical ``name:v1:v2`` form."""
+    where = "initial_population.heuristics"
+    try:
+        call = HeuristicCall.parse(item)
+    except ConfigError as exc:
+        errors.add(where, f"{item!r}: {exc}; `ecad schedule kinds` lists every heuristic")
+        return None
+    h = call.heuristic
+    if not h.searchable:
+        errors.add(
+            where,
+            f"{item!r}: {call.name} is true TGATE (cross-attention averaged over the guidance "
+            "halves, guidance dropped after the gate): not a genome, so it cannot seed a "
+            "search; use tgate_without_ca_avg with the same m and k (the paper's seeds did)",
+        )
+        return None
+    if family is not None and family.kind not in h.kinds:
+        errors.add(where, f"{item!r}: {call.name} applies to {'/'.join(h.kinds)} families only")
+        return None
+    return str(call)
 
 
 def load_spec(path: str | os.PathLike, overrides: list[str] | None = None) -> SearchSpec:
