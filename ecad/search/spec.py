@@ -80,21 +80,26 @@ def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class PromptsSpec:
-    """``prompts``: the file they came from, the limit, and the prompt texts themselves."""
+    """``prompts``: the file they came from, the limit, the prompt texts themselves and, for a
+    named set (:mod:`ecad.prompts.named`), its name."""
 
     file: str | None
     limit: int | None
     texts: tuple[str, ...]
+    named: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PromptsSpec:
         texts = require(data, "texts", list, "prompts.")
         if not all(isinstance(t, str) for t in texts):
             raise RecordError("prompts.texts: must be a list of strings")
-        return cls(data.get("file"), data.get("limit"), tuple(texts))
+        return cls(data.get("file"), data.get("limit"), tuple(texts), data.get("set"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.file, "limit": self.limit, "texts": list(self.texts)}
+        out = {"file": self.file, "limit": self.limit, "texts": list(self.texts)}
+        if self.named is not None:  # only for named sets: earlier specs keep their digests
+            out["set"] = self.named
+        return out
 
 
 @dataclass(frozen=True)
@@ -509,6 +514,8 @@ def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         errors.add("prompts.limit", f"must be an integer >= 1, got {limit!r}")
         limit = None
+    if "set" in section:
+        return _named_prompts(section, limit, errors, base)
     if not isinstance(path, str):
         errors.add("prompts.file", f"must be a prompt file path, got {path!r}")
         return {"file": path, "limit": limit}
@@ -521,6 +528,26 @@ def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
     prompts = list(prompt_set.prompts)[:limit] if limit else list(prompt_set.prompts)
     # The prompts themselves go into the resolved spec: the search no longer depends on the file.
     return {"file": resolved, "limit": limit, "texts": prompts}
+
+
+def _named_prompts(section: dict, limit: int | None, errors: _Errors, base: Path) -> dict:
+    """``prompts: {set: NAME, file: PATH}``: a named, digest-pinned set (file optional: the
+    set's environment variable names it otherwise)."""
+    from ecad.prompts.named import load_named_prompts
+
+    name, path = section["set"], section.get("file")
+    unknown = sorted(set(section) - {"set", "file", "limit"})
+    if unknown:
+        errors.add("prompts", f"unknown key(s) {unknown} beside 'set'; allowed: file, limit")
+    resolved = _resolve_path(path, base) if isinstance(path, str) else None
+    try:
+        prompt_set = load_named_prompts(str(name), resolved)
+    except ConfigError as exc:
+        errors.add("prompts.set", str(exc))
+        return {"file": resolved, "limit": limit, "set": name}
+    texts = list(prompt_set.prompts)[:limit] if limit else list(prompt_set.prompts)
+    # No file path: the set's name and digest-checked texts identify it on every machine.
+    return {"file": None, "limit": limit, "texts": texts, "set": name}
 
 
 def _min_diff_counts(value: Any) -> str:
