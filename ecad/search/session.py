@@ -87,7 +87,12 @@ def build_cost_table(spec: SearchSpec) -> CostTable:
             k: v for k, v in json.loads(config_file.read_text()).items() if not k.startswith("_")
         }
     return macs_table(
-        family, spec.resolution, spec.cost.batch, spec.cost.mode, transformer_config=config
+        family,
+        spec.resolution,
+        spec.cost.batch,
+        spec.cost.mode,
+        text_tokens=spec.cost.options.get("text_tokens"),
+        transformer_config=config,
     )
 
 

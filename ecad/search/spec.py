@@ -479,6 +479,8 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
         else:
             cost["table"] = _resolve_path(table, base)
     cost["batch"] = _int(cost, "batch", errors, 2, 1, where="cost.")
+    if "text_tokens" in cost:  # the published PixArt-Σ costs were counted at α's 120 tokens
+        cost["text_tokens"] = _int(cost, "text_tokens", errors, None, 1, where="cost.")
     d["cost"] = {"mode": mode, **cost}
 
     d["population"] = _int(raw, "population", errors, 24, 2)
