@@ -91,15 +91,32 @@ def _batch_of(args: tuple, kwargs: dict) -> int:
     return batch
 
 
-class _GuidanceDropHook(ModelHook):
-    """On the transformer, inside the step-tracking hook: from the gate on, batch B only."""
+def _check_guidance_batch(args: tuple, kwargs: dict) -> None:
+    """Classifier-free guidance feeds the same latents to both halves; anything else (no
+    guidance, two different prompts) must not be averaged."""
+    hidden = args[0] if args else kwargs.get("hidden_states")
+    half = _batch_of(args, kwargs) // 2
+    if not torch.equal(hidden[:half], hidden[half:]):
+        raise ScheduleMismatchError(
+            "true TGATE needs the classifier-free-guidance batch [uncond, cond] (both halves "
+            "with the same latents); this call has none: call the pipeline with "
+            "guidance_scale > 1"
+        )
 
-    def __init__(self, call: CallState, gate: int) -> None:
+
+class _GuidanceDropHook(ModelHook):
+    """On the transformer, inside the step-tracking hook: checks at ``m - 1`` that the batch is
+    a guidance batch (two equal halves of latents), and from the gate on (when dropping
+    guidance) runs batch B only."""
+
+    def __init__(self, call: CallState, gate: int, drop: bool) -> None:
         super().__init__()
-        self.call, self.gate = call, gate
+        self.call, self.gate, self.drop = call, gate, drop
 
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
-        if self.call.step < self.gate:
+        if self.call.step == self.gate - 1:
+            _check_guidance_batch(args, kwargs)
+        if self.call.step < self.gate or not self.drop:
             return self.fn_ref.original_forward(*args, **kwargs)
         full = _batch_of(args, kwargs)
         args = tuple(_halve(a, full) for a in args)
@@ -160,10 +177,9 @@ def install_tgate(
     """Register the TGATE hooks; call before the step-tracking hook is registered on the
     transformer, so that it runs first (outermost) and the step is known here."""
     gate = schedule.custom_attention.gate_step
-    if drop_guidance:
-        HookRegistry.check_if_exists_or_initialize(transformer).register_hook(
-            _GuidanceDropHook(call, gate), GUIDANCE_HOOK
-        )
+    HookRegistry.check_if_exists_or_initialize(transformer).register_hook(
+        _GuidanceDropHook(call, gate, drop_guidance), GUIDANCE_HOOK
+    )
     for target, cross in zip(targets, _cross_columns(schedule)):
         if cross:
             hook = _CrossAttentionHook(call, gate)

@@ -104,12 +104,15 @@ def test_reuse_at_the_gate_step_is_refused(setup):
     remove_schedule(pipe)
 
 
-def test_without_guidance_is_a_clear_error(setup):
+@pytest.mark.parametrize("prompts", [["a red cube"], ["a red cube", "two cats"]])
+def test_without_guidance_is_a_clear_error(setup, prompts):
+    """One prompt: an odd batch; two prompts: an even batch of two different images, which
+    must not be averaged as if they were guidance halves."""
     family, pipe, true, _ = setup
     apply_schedule(pipe, true)
     try:
         with pytest.raises(ScheduleMismatchError, match="guidance_scale > 1"):
-            run_pipe(pipe, family, prompt=["a red cube"], guidance_scale=1.0)
+            run_pipe(pipe, family, prompt=prompts, guidance_scale=1.0)
     finally:
         remove_schedule(pipe)
 
