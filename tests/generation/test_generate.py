@@ -128,3 +128,23 @@ def test_rows_gather_on_the_device_equal_host_rows(loaded):
         expected = expected.half() if expected.is_floating_point() else expected
         assert torch.equal(rows[name], expected), name
     assert emb.placed("cpu", torch.float16) is emb.placed("cpu", torch.float16)
+
+
+def test_true_tgate_schedule_generates_like_any_schedule(loaded):
+    """The paper's TGATE baseline (guidance dropped after the gate) through generate_images:
+    an image does not depend on its batch, and differs from the uncached one."""
+    from ecad.schedules.catalog import HeuristicCall
+
+    family, pipe, emb = loaded
+    if family.kind != "pixart":
+        pytest.skip("true TGATE is a PixArt (cross-attention) baseline")
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
+    schedule = HeuristicCall.of("tgate", m=2, k=1).build(layout, 4)
+    one = _settings(family, num_images_per_prompt=1, batch_size=1)
+    three = _settings(family, num_images_per_prompt=1, batch_size=3)
+    alone = [g.image for g in generate_images(pipe, family, emb, one, schedule)]
+    batched = [g.image for g in generate_images(pipe, family, emb, three, schedule)]
+    plain = [g.image for g in generate_images(pipe, family, emb, three)]
+    for a, b, p in zip(alone, batched, plain):
+        assert torch.isfinite(a).all() and (a - b).abs().max() < 1e-4
+        assert not torch.equal(a, p)
