@@ -111,8 +111,11 @@ class EvaluationSetting:
 
     def generation_key(self, schedule: Schedule) -> str:
         """Content address of a candidate's images. Uses the *effective* schedule, so genomes
-        differing only in step-0 bits (always computed) share their images."""
-        effective = Schedule(schedule.layout, schedule.effective())
+        differing only in step-0 bits (always computed) share their images; a true-TGATE
+        baseline keeps its custom attention, so it never shares its boolean twin's images."""
+        effective = Schedule(
+            schedule.layout, schedule.effective(), custom_attention=schedule.custom_attention
+        )
         payload = {
             "family": self.family,
             "weights": self.weights_id,

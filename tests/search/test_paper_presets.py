@@ -167,3 +167,16 @@ def test_min_diff_spec_forms(tmp_path):
     assert "min_diff_counts" not in plain.to_json()  # earlier specs keep their digests
     with pytest.raises(ConfigError, match=r"min_diff\.counts"):
         load_spec(write_spec(tmp_path, min_diff={"value": 1, "counts": "bits"}))
+
+
+def test_true_tgate_baseline_never_shares_its_twins_images(tmp_path):
+    """As a search baseline (evaluated beside the front), true TGATE has its own images."""
+    from ecad.search.setting import EvaluationSetting
+
+    spec = load_spec(write_spec(tmp_path))
+    setting = EvaluationSetting.from_spec(spec)
+    layout = layout_for(spec)
+    true = HeuristicCall.of("tgate", m=3, k=1).build(layout, spec.steps)
+    twin = HeuristicCall.of("tgate_without_ca_avg", m=3, k=1).build(layout, spec.steps)
+    assert setting.generation_key(true) != setting.generation_key(twin)
+    assert setting.generation_key(twin) == setting.generation_key(twin.with_metadata(name="x"))
