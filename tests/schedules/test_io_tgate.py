@@ -25,6 +25,20 @@ def _write(tmp_path, data):
     return path
 
 
+def _refused(tmp_path, data, match):
+    """The file is refused with ``match`` in an error that names it."""
+    path = _write(tmp_path, data)
+    with pytest.raises(ScheduleFormatError, match=match) as info:
+        read_schedule(path)
+    assert str(path) in str(info.value)
+
+
+def _set_custom(data, custom):
+    for step in data["cache_schedule"]["schedule"].values():
+        for block in step.values():
+            block["custom_compute_attn"] = custom
+
+
 def test_loads_as_true_tgate(reference_dir, doc):
     schedule = read_schedule(reference_dir / "schedules/alpha_cache_schedules/gen_tgate" / NAME)
     assert schedule.layout.family_name == "pixart-alpha"
@@ -34,22 +48,14 @@ def test_loads_as_true_tgate(reference_dir, doc):
 
 def test_unknown_custom_function_is_refused(tmp_path, doc):
     bad = copy.deepcopy(doc)
-    for step in bad["cache_schedule"]["schedule"].values():
-        for block in step.values():
-            block["custom_compute_attn"] = {"name": "compute_attn_fancy", "kwargs": {}}
-    path = _write(tmp_path, bad)
-    with pytest.raises(ScheduleFormatError, match="unknown custom_compute_attn function") as info:
-        read_schedule(path)
-    assert str(path) in str(info.value)
+    _set_custom(bad, {"name": "compute_attn_fancy", "kwargs": {}})
+    _refused(tmp_path, bad, "unknown custom_compute_attn function")
 
 
 def test_gate_step_disagreeing_with_config_is_refused(tmp_path, doc):
     bad = copy.deepcopy(doc)
     bad["config"]["pipeline"]["kwargs"]["gate_step"] = 15
-    path = _write(tmp_path, bad)
-    with pytest.raises(ScheduleFormatError, match="gate_step is 15 but") as info:
-        read_schedule(path)
-    assert str(path) in str(info.value)
+    _refused(tmp_path, bad, "gate_step is 15 but")
 
 
 def test_entries_must_agree(tmp_path, doc):
@@ -74,11 +80,6 @@ def test_tgate_pipeline_without_entries_is_refused(tmp_path, doc):
 
 def test_gate_step_outside_the_steps_is_refused(tmp_path, doc):
     bad = copy.deepcopy(doc)
-    for step in bad["cache_schedule"]["schedule"].values():
-        for block in step.values():
-            block["custom_compute_attn"]["kwargs"]["gate_step"] = 20
+    _set_custom(bad, {"name": "compute_attn_tgate", "kwargs": {"gate_step": 20}})
     bad["config"]["pipeline"]["kwargs"]["gate_step"] = 20
-    path = _write(tmp_path, bad)
-    with pytest.raises(ScheduleFormatError, match=r"gate_step must be in 1\.\.19") as info:
-        read_schedule(path)
-    assert str(path) in str(info.value)
+    _refused(tmp_path, bad, r"gate_step must be in 1\.\.19")
