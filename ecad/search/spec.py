@@ -45,6 +45,9 @@ QUALITY_SCORERS = ("fidelity", "image-reward", "clip")
 #: What ``min_diff`` counts: ``effective`` reused cells (step 0 excluded: it is always computed),
 #: or ``genome`` bits that differ from all-true, step-0 bits included (the reference's rule).
 MIN_DIFF_COUNTS = ("effective", "genome")
+#: Per-image noise: ``ecad`` (a generator per image) or ``reference`` (the reference's rule):
+#: :data:`ecad.generation.seeds.SEED_RULES`, repeated here because that module imports torch.
+SEED_RULES = ("ecad", "reference")
 _INITIAL_KINDS = ("random", "heuristics", "schedules_dir", "from_search", "paper")
 _TOP_LEVEL = {
     "name",
@@ -57,6 +60,7 @@ _TOP_LEVEL = {
     "prompts",
     "images_per_prompt",
     "image_seed",
+    "image_seed_rule",
     "quality",
     "cost",
     "population",
@@ -265,6 +269,7 @@ class SearchSpec:
     shard_size: int
     batch_size: int
     min_diff_counts: str = "effective"
+    image_seed_rule: str = "ecad"
     source: str = field(default="", compare=False)
 
     @classmethod
@@ -303,6 +308,7 @@ class SearchSpec:
             shard_size=require(data, "shard_size", int),
             batch_size=require(data, "batch_size", int),
             min_diff_counts=_min_diff_counts(data.get("min_diff_counts", "effective")),
+            image_seed_rule=_seed_rule(data.get("image_seed_rule", "ecad")),
             source=source,
         )
 
@@ -335,6 +341,7 @@ class SearchSpec:
                 if self.min_diff_counts != "effective"
                 else {}
             ),
+            **({"image_seed_rule": self.image_seed_rule} if self.image_seed_rule != "ecad" else {}),
         }
 
     def digest(self) -> str:
@@ -456,6 +463,14 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     d["prompts"] = _prompts(prompts, errors, base)
     d["images_per_prompt"] = _int(raw, "images_per_prompt", errors, 1, 1)
     d["image_seed"] = _int(raw, "image_seed", errors, 0, 0)
+    d["image_seed_rule"] = raw.get("image_seed_rule", "ecad")
+    if d["image_seed_rule"] not in SEED_RULES:
+        errors.add(
+            "image_seed_rule",
+            f"{d['image_seed_rule']!r} unknown; choose 'ecad' (one generator per image) or "
+            "'reference' (the reference's: image i's generator draws every prompt's latents)",
+        )
+        d["image_seed_rule"] = "ecad"
     d["seed"] = _int(raw, "seed", errors, 0, 0)
 
     quality = _section(raw, "quality", errors, shorthand="scorer")
@@ -550,6 +565,12 @@ def _named_prompts(section: dict, limit: int | None, errors: _Errors, base: Path
     texts = list(prompt_set.prompts)[:limit] if limit else list(prompt_set.prompts)
     # No file path: the set's name and digest-checked texts identify it on every machine.
     return {"file": None, "limit": limit, "texts": texts, "set": name}
+
+
+def _seed_rule(value: Any) -> str:
+    if value not in SEED_RULES:
+        raise RecordError(f"image_seed_rule: {value!r} unknown; choose one of {SEED_RULES}")
+    return str(value)
 
 
 def _min_diff_counts(value: Any) -> str:

@@ -46,6 +46,7 @@ def test_preset_resolves_to_the_reference_setting(name, benchmark_prompts):
     family, weights, guidance, population, seeds = REFERENCE[name]
     assert (spec.family, spec.weights, spec.guidance) == (family, weights, guidance)
     assert (spec.resolution, spec.steps, spec.images_per_prompt) == (256, 20, 10)
+    assert (spec.image_seed, spec.image_seed_rule) == (0, "reference")  # image i: generator(i)
     items = json.loads(benchmark_prompts.read_text())
     assert spec.prompts.texts == tuple(i["prompt"] for i in items)  # the 100, in file order
     assert spec.prompts.named == "imagereward-benchmark-100" and spec.prompts.limit is None
@@ -180,3 +181,8 @@ def test_true_tgate_baseline_never_shares_its_twins_images(tmp_path):
     twin = HeuristicCall.of("tgate_without_ca_avg", m=3, k=1).build(layout, spec.steps)
     assert setting.generation_key(true) != setting.generation_key(twin)
     assert setting.generation_key(twin) == setting.generation_key(twin.with_metadata(name="x"))
+    reference = EvaluationSetting.from_spec(
+        load_spec(write_spec(tmp_path, image_seed_rule="reference"))
+    )
+    assert reference.generation_key(twin) != setting.generation_key(twin)
+    assert "image_seed_rule" not in spec.to_json()  # earlier specs keep their digests
