@@ -17,7 +17,7 @@ rule gives them (the paper's constraint counts them).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,7 +27,9 @@ from ecad.schedules.layout import ScheduleLayout
 from ecad.schedules.schedule import Schedule, ScheduleMetadata
 
 __all__ = [
+    "CACHE_TARGETS",
     "affected_steps",
+    "build_bits_schedule",
     "evenly_blocks",
     "evenly_cache",
     "middle_blocks",
@@ -200,5 +202,3 @@ def build_bits_schedule(
     name = "-".join([heuristic, *(f"{k}{v}" for k, v in params.items())])
     return _schedule(layout, bits, name, {"heuristic": heuristic, **params})
 
-
-Generator = Callable[..., Schedule]
