@@ -13,4 +13,9 @@ pip_install() {
 # torch first, pinned with its matching torchvision (a mismatched pair fails to import).
 pip_install "torch==2.14.1" "torchvision==0.29.1"
 pip_install -e ".[dev,scoring]"
+# Debian's docker-compose: tests/deploy runs `docker-compose config` on the compose files.
+if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1 \
+    && command -v apt-get >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null
+fi
 .venv/bin/python -c "import ecad, torch, diffusers, celery, pymoo; print('ecad', ecad.__version__, '| torch', torch.__version__, '| diffusers', diffusers.__version__)"

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import json_option
+from ecad import heartbeat
+from ecad.cli.broker import ping_workers
+from ecad.cli.options import SPEC, json_option
+from ecad.credentials import refuse_placeholders
 from ecad.environment import env_float, env_int
-from ecad.errors import ConfigError
+from ecad.errors import ConfigError, TransientError
 from ecad.store import open_store
 
 
@@ -27,12 +30,9 @@ def apply_config(path: str | None) -> None:
     path = path or os.environ.get("ECAD_CONFIG")
     if not path:
         return
-    import yaml
+    from ecad.yamlfile import read_yaml
 
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read cluster config ({exc})") from exc
+    data = read_yaml(path, "cluster config") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: cluster config must be a mapping of ECAD_* variables")
     for key, value in data.items():
@@ -50,7 +50,7 @@ config_option = click.option(
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("spec_file", type=SPEC)
 @click.argument("overrides", nargs=-1)
 @config_option
 def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None) -> None:
@@ -63,7 +63,8 @@ def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None)
     click.echo(session.search_id)
     if not created:
         click.echo(
-            f"(already submitted: generation {session.generation}, {session.phase})", err=True
+            f"(already submitted: generation {session.generation}, {session.phase.value})",
+            err=True,
         )
 
 
@@ -73,57 +74,34 @@ def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None)
 @click.option("--workers/--no-workers", default=True, help="Ask the broker which workers answer.")
 @config_option
 def status(search_id: str | None, as_json: bool, workers: bool, config_file: str | None) -> None:
-    """Show the searches (or one): generation, shards done/in flight/failed, workers, ETA."""
-    from ecad.search import SearchSession
-    from scheduler.progress import read_progress
+    """Show the searches (or one): generation, shards done/in flight, counts, workers, ETA.
+
+    Counts (evaluated, cached, failed, infeasible) are those of the finished generations'
+    records; shard numbers are shown only while a generation runs."""
+    from ecad.search.status import search_status, status_line
 
     apply_config(config_file)
     store = open_store()
+    from ecad.search import SearchSession
+
     ids = [search_id] if search_id else SearchSession.list_ids(store)
-    report = []
-    for sid in ids:
-        session = SearchSession.open(store, sid)
-        prog = read_progress(store, sid) or {}
-        report.append(
-            {
-                "search": sid,
-                "phase": session.phase,
-                "generation": session.generation,
-                "generations": session.spec.generations,
-                "population": session.spec.population,
-                "shards_done": prog.get("shards_done"),
-                "shards_total": prog.get("shards_total"),
-                "in_flight": prog.get("in_flight"),
-                "failed": session.state["counters"]["failed"] + int(prog.get("failed") or 0),
-                "eta_seconds": prog.get("eta_seconds"),
-                "counters": session.state["counters"],
-            }
-        )
-    seen = _workers() if workers else None
+    report = [search_status(store, sid) for sid in ids]
+    broker_error = None
+    seen = None
+    if workers:
+        try:
+            seen = ping_workers()
+        except TransientError as exc:
+            broker_error = exc
     if as_json:
         click.echo(json.dumps({"searches": report, "workers": seen}, indent=2))
         return
     for r in report:
-        eta = f"{r['eta_seconds'] / 60:.1f} min" if r["eta_seconds"] is not None else "-"
-        shards = f"{r['shards_done']}/{r['shards_total']}" if r["shards_total"] is not None else "-"
-        click.echo(
-            f"{r['search']}: {r['phase']}, generation {r['generation']}/"
-            f"{r['generations']}, shards {shards}, in flight {r['in_flight'] or 0}, "
-            f"failed {r['failed']}, ETA {eta}"
-        )
+        click.echo(status_line(r))
     if seen is not None:
         click.echo(f"workers: {', '.join(seen) if seen else 'none answering'}")
-
-
-def _workers() -> list[str]:
-    try:
-        from worker.app import app
-
-        replies = app.control.inspect(timeout=1.0).ping() or {}
-        return sorted(replies)
-    except Exception as exc:  # broker unreachable: status still shows the store's view
-        click.echo(f"(broker unreachable: {exc})", err=True)
-        return []
+    if broker_error is not None:  # the store's view is shown above; the exit status says it
+        raise broker_error
 
 
 @click.command()
@@ -134,23 +112,33 @@ def cancel(search_id: str, config_file: str | None) -> None:
     from ecad.search import SearchSession
 
     apply_config(config_file)
-    SearchSession.open(open_store(), search_id).cancel()
+    session = SearchSession.open(open_store(), search_id)
+    if session.phase.over:  # nothing to stop: say so, and succeed (idempotent)
+        click.echo(f"{search_id} is already finished ({session.phase.value}); nothing to cancel")
+        return
+    session.cancel()
     click.echo(f"cancelled {search_id}")
 
 
 @click.command()
 @click.option(
     "--gpu",
-    type=int,
-    default=0,
-    show_default=True,
-    help="GPU index this worker owns (one worker process per GPU).",
+    default=lambda: os.environ.get("ECAD_WORKER_GPU", "auto"),
+    show_default="$ECAD_WORKER_GPU or auto",
+    help="GPU this worker owns: auto claims a free one through a lease in Redis (a worker finding "
+    "all GPUs claimed waits; ECAD_GPU_WAIT_SECONDS bounds the wait), or an nvidia-smi index.",
+)
+@click.option(
+    "--warm",
+    multiple=True,
+    help="Load and run this model before taking tasks (repeatable): FAMILY, FAMILY:WEIGHTS or a "
+    "spec; default $ECAD_WORKER_WARM (comma-separated).",
 )
 @click.option(
     "--device",
     type=click.Choice(["auto", "cuda", "cpu"]),
-    default="auto",
-    show_default=True,
+    default=lambda: os.environ.get("ECAD_DEVICE", "auto"),
+    show_default="$ECAD_DEVICE or auto",
     help="torch device for the models: auto (cuda if available), cuda, cpu. The GPU is --gpu.",
 )
 @click.option(
@@ -166,7 +154,8 @@ def cancel(search_id: str, config_file: str | None) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 @config_option
 def worker(
-    gpu: int,
+    gpu: str,
+    warm: tuple[str, ...],
     device: str,
     concurrency: int | None,
     name: str | None,
@@ -180,11 +169,10 @@ def worker(
     if concurrency < 1:
         raise click.BadParameter(f"must be at least 1, got {concurrency}",
                                  param_hint="--concurrency")
-    os.environ["ECAD_WORKER_DEVICE"] = device
-    if device != "cpu":
-        from worker.devices import restart_on_gpu
+    from worker.startup import parse_gpu, prepare_worker
 
-        restart_on_gpu(gpu)  # returns only once this process sees GPU `gpu` alone
+    # Claims the GPU, re-executes with it alone visible, warms the models (worker/startup.py).
+    start = prepare_worker(parse_gpu(gpu), device, warm)
     from worker.app import app, watch_task_time_limits
     from worker.names import GPU_QUEUE
 
@@ -206,7 +194,7 @@ def worker(
             "--without-gossip",
             "--without-mingle",
             "-n",
-            name or f"gpu{gpu}-{os.getpid()}@%h",
+            name or f"{start.label}-{os.getpid()}@%h",
         ]
     )
 
@@ -229,13 +217,14 @@ def scheduler(
     import logging
 
     apply_config(config_file)
-    from scheduler.dispatch import Dispatcher, celery_sender
+    refuse_placeholders("ecad scheduler")
+    from scheduler.dispatch import DEFAULT_SHARD_DEADLINE_S, Dispatcher, celery_sender
     from scheduler.service import SchedulerService
     from worker.app import app
 
     logging.getLogger().setLevel(logging.INFO)
     if deadline is None:
-        deadline = env_float("ECAD_SHARD_DEADLINE", 900.0)
+        deadline = env_float("ECAD_SHARD_DEADLINE", DEFAULT_SHARD_DEADLINE_S)
     service = SchedulerService(open_store(), Dispatcher(celery_sender(app), deadline_s=deadline))
     stopping = {"now": False}
 
@@ -249,6 +238,7 @@ def scheduler(
 
     def should_stop() -> bool:
         nonlocal idle_since
+        heartbeat.beat(os.environ.get("ECAD_SCHEDULER_HEARTBEAT_FILE"))  # healthcheck
         if stopping["now"]:
             return True
         if exit_when_idle:
@@ -257,6 +247,9 @@ def scheduler(
             elif idle_since is None:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > 2 * poll:
+                if service.active_searches(rescan=True):  # submitted since the last listing
+                    idle_since = None
+                    return False
                 return True
         return False
 

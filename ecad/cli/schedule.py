@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import family_option
+from ecad.cli.options import SCHEDULE, family_option
 from ecad.families import family_names, get_family
 from ecad.schedules import ScheduleLayout, read_schedule, write_schedule
 from ecad.schedules.baselines import baseline_schedules
@@ -117,7 +117,7 @@ def baselines(directory: Path, families: tuple[str, ...]) -> None:
 
 
 @schedule.command()
-@click.argument("schedule_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("schedule_file", type=SCHEDULE)
 @click.option("--resolution", type=int, default=None, help="Resolution for the cost column.")
 @click.option("--steps/--no-steps", "per_step", default=True, help="Show the per-step table.")
 def show(schedule_file: Path, resolution: int | None, per_step: bool) -> None:

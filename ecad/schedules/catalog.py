@@ -174,16 +174,18 @@ def heuristic(name: str) -> Heuristic:
         return _CATALOG[name]
     except KeyError:
         raise ConfigError(
-            f"unknown heuristic {name!r}; choose one of {list(HEURISTIC_NAMES)}"
+            f"unknown heuristic {name!r}; choose one of {list(HEURISTIC_NAMES)} "
+            "(`ecad schedule kinds`)"
         ) from None
 
 
-def _number(name: str, param: str, value: Any) -> int | float:
+def _number(name: str, param: str, value: Any, params: tuple[str, ...]) -> int | float:
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             value = float(value) if any(c in value for c in ".eE") else int(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"heuristic {name}: {param} must be a number, got {value!r}")
+        form = ":".join([name, *params])
+        raise ConfigError(f"{name}: {param} must be a number ({form}), got {value!r}")
     return value
 
 
@@ -202,13 +204,13 @@ class HeuristicCall:
         missing = [p for p in h.params if p not in params]
         if unknown or missing:
             raise ConfigError(
-                f"heuristic {name}: parameters are {list(h.params)}"
+                f"{name}: parameters are {list(h.params)}"
                 + (f"; unknown {unknown}" if unknown else "")
                 + (f"; missing {missing}" if missing else "")
             )
         values = []
         for p in h.params:
-            values.append((p, _number(name, p, params[p])))
+            values.append((p, _number(name, p, params[p], h.params)))
         return cls(name, tuple(values))
 
     @classmethod
@@ -219,7 +221,7 @@ class HeuristicCall:
             name = rest.pop("name", None)
             if not isinstance(name, str):
                 raise ConfigError(f"heuristic {item!r}: a mapping needs 'name'")
-            return cls.of(name, **rest)
+            return cls._of_item(item, name, rest)
         if not isinstance(item, str) or not item:
             raise ConfigError(f"heuristic {item!r}: use 'name:value:...' or {{name: ..., ...}}")
         name, *args = item.split(":")
@@ -228,12 +230,20 @@ class HeuristicCall:
         positional = [a for a in args if "=" not in a]
         if keyed and positional:
             raise ConfigError(f"heuristic {item!r}: give all values by position or all by name")
-        if positional and len(positional) != len(h.params):
+        if len(positional) != len(h.params) and not keyed:
+            form = ":".join([name, *h.params])
             raise ConfigError(
-                f"heuristic {item!r}: {name} takes {len(h.params)} value(s) {list(h.params)}, "
+                f"{item!r}: {name} takes {len(h.params)} argument(s): {form}, "
                 f"got {len(positional)}"
             )
-        return cls.of(name, **(keyed or dict(zip(h.params, positional))))
+        return cls._of_item(item, name, keyed or dict(zip(h.params, positional)))
+
+    @classmethod
+    def _of_item(cls, item: Any, name: str, params: dict[str, Any]) -> HeuristicCall:
+        try:
+            return cls.of(name, **params)
+        except ConfigError as exc:  # name the item as the user wrote it
+            raise ConfigError(f"{item!r}: {exc}") from None
 
     @property
     def heuristic(self) -> Heuristic:

@@ -88,10 +88,6 @@ class NsgaDriver:
         infills.set("F", np.asarray(F, dtype=float), "G", np.asarray(G, dtype=float))
         self.algorithm.tell(infills=infills)
 
-    @property
-    def initialized(self) -> bool:
-        return bool(self.algorithm.is_initialized)
-
     def population(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pop = self.algorithm.pop
         return (

@@ -26,8 +26,8 @@ def _pareto_png(session: SearchSession) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     cmap = plt.get_cmap("viridis")
     for n, rec in enumerate(hist):
-        F = np.asarray(rec["population"]["F"])
-        front = rec["front"]
+        F = np.asarray(rec.population.F)
+        front = list(rec.front)
         color = cmap(n / max(1, len(hist) - 1))
         if front:
             pts = F[front][np.argsort(F[front][:, 1])]
@@ -38,7 +38,7 @@ def _pareto_png(session: SearchSession) -> bytes:
                 color=color,
                 ms=4,
                 lw=1,
-                label=f"gen {rec['generation']} (HV {rec['hypervolume']:.3f})",
+                label=f"gen {rec.generation} (HV {rec.hypervolume:.3f})",
             )
     ax.set_xlabel("relative cost (1 = no caching)")
     quality = session.spec.quality
@@ -71,7 +71,7 @@ def write_report(session: SearchSession, path: str | Path, prompts: int = 3) -> 
     setting = session.setting
     reference = Schedule.full(session.layout, session.spec.steps, "no-cache")
     columns = [("no cache", reference, 1.0, None)] + [
-        (m["schedule"].metadata.name, m["schedule"], m["relative_cost"], m["quality"])
+        (m.schedule.metadata.name, m.schedule, m.relative_cost, m.quality)
         for m in front
     ]
     rows_html = []
@@ -93,9 +93,9 @@ def write_report(session: SearchSession, path: str | Path, prompts: int = 3) -> 
         for name, _, cost, q in columns
     )
     gens = "".join(
-        f"<tr><td>{r['generation']}</td><td>{r['hypervolume']:.4f}</td><td>{len(r['front'])}</td>"
-        f"<td>{r['counts'].get('evaluated', 0)}</td><td>{r['counts'].get('cached', 0)}</td>"
-        f"<td>{r['counts'].get('infeasible', 0)}</td><td>{r['seconds']:.1f}</td></tr>"
+        f"<tr><td>{r.generation}</td><td>{r.hypervolume:.4f}</td><td>{len(r.front)}</td>"
+        f"<td>{r.counts.evaluated}</td><td>{r.counts.cached}</td>"
+        f"<td>{r.counts.infeasible}</td><td>{r.seconds:.1f}</td></tr>"
         for r in session.history()
     )
     doc = f"""<!doctype html><html><head><meta charset="utf-8">

@@ -17,13 +17,26 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from ecad.cost.table import COST_MODES
 from ecad.errors import ConfigError
 from ecad.families import get_family
+from ecad.families.loading import TINY_WEIGHTS
 from ecad.schedules.catalog import HeuristicCall
+from ecad.search.validation import (
+    MAX_PROMPT_FILE_BYTES,
+    MAX_PROMPT_PAIRS,
+    check_name,
+    check_search_id,
+    check_weights,
+    guidance_error,
+    heuristic_item_error,
+    limit_error,
+    name_from_file,
+    num_blocks_error,
+    resolve_local_weights,
+)
 from ecad.store.records import RecordError, check_version, require
+from ecad.yamlfile import load_yaml, read_yaml
 
 __all__ = [
     "COST_MODES",
@@ -82,6 +95,11 @@ def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
 
+def _with_set(base: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """``base`` plus the optional fields that are set (None ones are left out)."""
+    return {**base, **{k: v for k, v in optional.items() if v is not None}}
+
+
 @dataclass(frozen=True)
 class PromptsSpec:
     """``prompts``: the file they came from, the limit, the prompt texts themselves and, for a
@@ -131,12 +149,8 @@ class QualitySpec:
         return self.metric or self.scorer
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"scorer": self.scorer, **self.options}
-        if self.metric is not None:
-            out["metric"] = self.metric
-        if self.hv_reference is not None:
-            out["hv_reference"] = self.hv_reference
-        return out
+        base = {"scorer": self.scorer, **self.options}
+        return _with_set(base, metric=self.metric, hv_reference=self.hv_reference)
 
 
 @dataclass(frozen=True)
@@ -159,10 +173,7 @@ class CostSpec:
         )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mode": self.mode, "batch": self.batch, **self.options}
-        if self.table is not None:
-            out["table"] = self.table
-        return out
+        return _with_set({"mode": self.mode, "batch": self.batch, **self.options}, table=self.table)
 
 
 @dataclass(frozen=True)
@@ -379,6 +390,8 @@ def _int(
         return default
     if minimum is not None and value < minimum:
         errors.add(name, f"must be >= {minimum}, got {value}")
+    elif (too_big := limit_error(name, value)) is not None:
+        errors.add(name, too_big)
     return value
 
 
@@ -423,22 +436,25 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
         family = get_family(str(raw.get("family", "")))
     except ConfigError as exc:
         errors.add("family", str(exc))
-    d: dict[str, Any] = {"name": str(raw.get("name") or Path(source).stem or "search")}
+    name = raw.get("name")
+    if isinstance(name, int) and not isinstance(name, bool):
+        name = str(name)  # `name: 2024` in YAML
+    d: dict[str, Any] = {"name": name_from_file(source) if name is None else name}
+    if (bad := check_name(d["name"])) is not None:
+        errors.add("name", bad)
     d["family"] = family.name if family else raw.get("family")
     weights = raw.get("weights", family.default_weights if family else None)
     if not isinstance(weights, str) or not weights:
         errors.add("weights", f"must be a hub id, a local directory or 'tiny', got {weights!r}")
-    elif os.path.sep in weights or weights.startswith("."):
-        local = Path(_resolve_path(weights, base))
-        if Path(weights).is_absolute() or local.exists():
-            weights = str(local)
+    elif weights != TINY_WEIGHTS:
+        local = resolve_local_weights(weights, base)
+        if family and (bad := check_weights(family, weights, local)) is not None:
+            errors.add("weights", bad)
+        weights = weights if local is None else str(local)
     d["weights"] = weights
     num_blocks = raw.get("num_blocks")
-    if num_blocks is not None and (
-        not isinstance(num_blocks, Mapping)
-        or not all(isinstance(v, int) and v >= 1 for v in num_blocks.values())
-    ):
-        errors.add("num_blocks", "must map block group to a count >= 1, e.g. {blocks: 2}")
+    if num_blocks is not None and family and (bad := num_blocks_error(family, num_blocks)):
+        errors.add("num_blocks", bad)
         num_blocks = None
     d["num_blocks"] = dict(num_blocks) if num_blocks else None
 
@@ -455,13 +471,20 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
             )
     d["steps"] = _int(raw, "steps", errors, family.default_steps if family else 20, 2)
     guidance = raw.get("guidance", family.default_guidance if family else 4.5)
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or guidance < 0:
-        errors.add("guidance", f"must be a number >= 0, got {guidance!r}")
+    if (bad := guidance_error(guidance)) is not None:
+        errors.add("guidance", bad)
     d["guidance"] = float(guidance) if isinstance(guidance, (int, float)) else guidance
 
     prompts = _section(raw, "prompts", errors, shorthand="file")
     d["prompts"] = _prompts(prompts, errors, base)
     d["images_per_prompt"] = _int(raw, "images_per_prompt", errors, 1, 1)
+    pairs = len(d["prompts"].get("texts", ())) * d["images_per_prompt"]
+    if pairs > MAX_PROMPT_PAIRS and not limit_error("images_per_prompt", d["images_per_prompt"]):
+        errors.add(
+            "images_per_prompt",
+            f"{len(d['prompts']['texts'])} prompts x {d['images_per_prompt']} images is {pairs} "
+            f"images per candidate; the limit is {MAX_PROMPT_PAIRS} (use prompts.limit)",
+        )
     d["image_seed"] = _int(raw, "image_seed", errors, 0, 0)
     d["image_seed_rule"] = raw.get("image_seed_rule", "ecad")
     if d["image_seed_rule"] not in SEED_RULES:
@@ -512,11 +535,13 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     }
     d["min_diff"], d["min_diff_counts"] = _min_diff(raw.get("min_diff", 1), errors)
     d["initial_population"] = _initial(
-        raw.get("initial_population", "random"), errors, base, family
+        raw.get("initial_population", "random"), errors, base, family, d["steps"], d["num_blocks"]
     )
     d["shard_size"] = _int(raw, "shard_size", errors, 8, 1)
     d["batch_size"] = _int(raw, "batch_size", errors, 8, 1)
 
+    if len(errors.items) == 1:
+        raise ConfigError(f"{source}: {errors.items[0]}")
     if errors.items:
         listing = "\n  ".join(errors.items)
         raise ConfigError(f"{source}: {len(errors.items)} error(s) in search spec:\n  {listing}")
@@ -525,18 +550,24 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
 
 def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
     from ecad.prompts import load_prompts
+    from ecad.resources import resolve_prompt_file
 
     path = section.get("file")
     limit = section.get("limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        errors.add("prompts.limit", f"must be an integer >= 1, got {limit!r}")
-        limit = None
+    if limit is not None:
+        limit = _int(section, "limit", errors, None, 1, where="prompts.")
     if "set" in section:
         return _named_prompts(section, limit, errors, base)
     if not isinstance(path, str):
         errors.add("prompts.file", f"must be a prompt file path, got {path!r}")
         return {"file": path, "limit": limit}
-    resolved = _resolve_path(path, base)
+    resolved = resolve_prompt_file(path, base)  # a file, or a shipped set (calibration-100)
+    if Path(resolved).is_file() and Path(resolved).stat().st_size > MAX_PROMPT_FILE_BYTES:
+        errors.add("prompts.file", f"{resolved} is larger than {MAX_PROMPT_FILE_BYTES} bytes")
+        return {"file": resolved, "limit": limit}
+    if Path(resolved).exists() and not Path(resolved).is_file():
+        errors.add("prompts.file", f"{resolved} is not a regular file")
+        return {"file": resolved, "limit": limit}
     try:
         prompt_set = load_prompts(resolved, section.get("format"))
     except ConfigError as exc:
@@ -597,7 +628,9 @@ def _min_diff(value: Any, errors: _Errors) -> tuple[int, str]:
     return _int({"min_diff": value}, "min_diff", errors, 1, 0), "effective"
 
 
-def _initial(value: Any, errors: _Errors, base: Path, family: Any) -> dict[str, Any]:
+def _initial(
+    value: Any, errors: _Errors, base: Path, family: Any, steps: Any, num_blocks: Any
+) -> dict[str, Any]:
     name = "initial_population"
     shapes = (
         "must be 'random', 'paper' or one of {heuristics: [...]}, {schedules_dir: DIR}, "
@@ -635,59 +668,64 @@ def _initial(value: Any, errors: _Errors, base: Path, family: Any) -> dict[str, 
                 "num_affected_steps: 9, num_affected_blocks: 3}]",
             )
             return {"kind": "random"}
-        items = [_heuristic_item(item, family, errors) for item in arg]
-        return {"kind": "heuristics", "items": [i for i in items if i], **extra}
+        items = []
+        for item in arg:
+            bad = heuristic_item_error(
+                item, steps if isinstance(steps, int) else 1, family, num_blocks
+            )
+            if bad is not None:
+                errors.add(f"{name}.heuristics", bad)
+            else:  # the canonical name:v1:v2 form
+                items.append(str(HeuristicCall.parse(item)))
+        return {"kind": "heuristics", "items": items, **extra}
     if kind == "schedules_dir":
         path = Path(_resolve_path(str(arg), base))
         if not path.is_dir() or not any(path.glob("*.json")):
             errors.add(f"{name}.schedules_dir", f"{path} is not a directory of schedule JSON files")
         return {"kind": "schedules_dir", "path": str(path), **extra}
     if kind == "from_search":
+        if (bad := check_search_id(arg)) is not None:
+            errors.add(f"{name}.from_search", bad)
         return {"kind": "from_search", "search_id": str(arg), **extra}
     errors.add(name, f"unknown kind {kind!r}; {shapes}")
     return {"kind": "random"}
 
 
-def _heuristic_item(item: Any, family: Any, errors: _Errors) -> str | None:
-    """One ``initial_population.heuristics`` item, in its canonical ``name:v1:v2`` form."""
-    where = "initial_population.heuristics"
-    try:
-        call = HeuristicCall.parse(item)
-    except ConfigError as exc:
-        errors.add(where, f"{item!r}: {exc}; `ecad schedule kinds` lists every heuristic")
-        return None
-    h = call.heuristic
-    if not h.searchable:
-        errors.add(
-            where,
-            f"{item!r}: {call.name} is true TGATE (cross-attention averaged over the guidance "
-            "halves, guidance dropped after the gate): not a genome, so it cannot seed a "
-            "search; use tgate_without_ca_avg with the same m and k (the paper's seeds did)",
-        )
-        return None
-    if family is not None and family.kind not in h.kinds:
-        errors.add(where, f"{item!r}: {call.name} applies to {'/'.join(h.kinds)} families only")
-        return None
-    return str(call)
-
-
 def load_spec(path: str | os.PathLike, overrides: list[str] | None = None) -> SearchSpec:
-    """Read a YAML spec; ``overrides`` are ``key=value`` strings (dots for nesting)."""
+    """Read a YAML spec; ``overrides`` are ``key=value`` strings (dots for nesting).
+
+    The file is read with a size limit and without alias-expansion bombs (:mod:`ecad.yamlfile`).
+    """
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read spec ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
-    raw = dict(raw or {}) if isinstance(raw, Mapping) else raw
+    raw = read_yaml(p, "search spec")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{p}: a search spec must be a YAML mapping, got {type(raw).__name__}")
+    raw = dict(raw)
     for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"override {item!r}: use key=value (e.g. population=8)")
-        target = raw
-        parts = key.split(".")
-        for part in parts[:-1]:
-            target = target.setdefault(part, {})
-        target[parts[-1]] = yaml.safe_load(value)
+        _apply_override(raw, item)
     return parse_spec(raw, source=str(p), base_dir=p.parent.resolve())
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    """Set ``a.b=value`` in ``raw``; the value is YAML (``population=8``, ``quality={...}``)."""
+    key, sep, text = item.partition("=")
+    parts = key.split(".")
+    if not sep or not all(parts):
+        raise ConfigError(f"override {item!r}: use key=value or section.key=value (population=8)")
+    target = raw
+    for depth, part in enumerate(parts[:-1]):
+        value = target.get(part)
+        if value is None:
+            value = target[part] = {}
+        elif not isinstance(value, Mapping):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(
+                f"override {item!r}: {where} is {value!r}, not a section with fields; "
+                f"set it directly ({where}=...)"
+            )
+        else:
+            value = target[part] = dict(value)
+        target = value
+    target[parts[-1]] = load_yaml(text, f"override {item!r}")

@@ -169,7 +169,7 @@ def test_catalog_parse_forms_and_errors():
     assert HeuristicCall.parse("random:0.3").params == (("p_reuse", 0.3),)
     with pytest.raises(ConfigError, match="unknown heuristic 'fora2'"):
         HeuristicCall.parse("fora2:3")
-    with pytest.raises(ConfigError, match="takes 2 value"):
+    with pytest.raises(ConfigError, match=r"tgate takes 2 argument\(s\): tgate:m:k, got 1"):
         HeuristicCall.parse("tgate:10")
     with pytest.raises(ConfigError, match="pixart families, not flux-dev"):
         HeuristicCall.parse("tgate_without_ca_avg:10:1").build(FLUX_SMALL, 20)
