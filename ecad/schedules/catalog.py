@@ -225,7 +225,10 @@ class HeuristicCall:
         if not isinstance(item, str) or not item:
             raise ConfigError(f"heuristic {item!r}: use 'name:value:...' or {{name: ..., ...}}")
         name, *args = item.split(":")
-        h = heuristic(name)
+        try:
+            h = heuristic(name)
+        except ConfigError as exc:
+            raise ConfigError(f"{item!r}: {exc}") from None
         keyed = dict(a.split("=", 1) for a in args if "=" in a)
         positional = [a for a in args if "=" not in a]
         if keyed and positional:

@@ -167,7 +167,7 @@ def test_catalog_parse_forms_and_errors():
     )
     assert a == b and str(a) == "evenly_cache_ff_evenly_spaced:9:3"
     assert HeuristicCall.parse("random:0.3").params == (("p_reuse", 0.3),)
-    with pytest.raises(ConfigError, match="unknown heuristic 'fora2'"):
+    with pytest.raises(ConfigError, match="'fora2:3': unknown heuristic 'fora2'"):
         HeuristicCall.parse("fora2:3")
     with pytest.raises(ConfigError, match=r"tgate takes 2 argument\(s\): tgate:m:k, got 1"):
         HeuristicCall.parse("tgate:10")
