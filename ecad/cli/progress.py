@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from ecad.report.units import QualityUnit, duration, quality_unit, rate
+from ecad.report.units import best_speedups, duration, quality_unit, rate
 from ecad.search.observer import GenerationPlan, GenerationSummary, ShardDone
 
 __all__ = ["SearchProgress", "best_speedups", "summary_line"]
@@ -36,30 +36,6 @@ class _Generation:
     failed: int = 0
     work_seconds: float = 0.0
     details: list[str] = field(default_factory=list)
-
-
-def best_speedups(front: Sequence[tuple[float, float]], unit: QualityUnit,
-                  levels: Sequence[float] | None = None) -> str:
-    """``2.10x @ PSNR >= 30 dB, 3.40x @ >= 25 dB``: the fastest front member at each level.
-
-    Without levels (scorers with no absolute scale), the front's two ends: the fastest member and
-    the best-quality one.
-    """
-    if not front:
-        return "front empty"
-    levels = unit.levels if levels is None else levels
-    if not levels:
-        fast = min(front, key=lambda p: p[1])
-        best = max(front, key=lambda p: p[0])
-        return (f"fastest {1 / fast[1]:.2f}x at {unit.label} {unit.format(fast[0])}, "
-                f"best {unit.label} {unit.format(best[0])} at {1 / best[1]:.2f}x")
-    parts = []
-    for n, level in enumerate(levels):
-        at = [cost for quality, cost in front if quality >= level]
-        label = f"{unit.label} >= " if n == 0 else ">= "
-        value = f"{1 / min(at):.2f}x" if at else "none"
-        parts.append(f"{value} @ {label}{unit.format(level)}")
-    return "best " + ", ".join(parts)
 
 
 def summary_line(summary: GenerationSummary, levels: Sequence[float] | None = None) -> str:
@@ -161,7 +137,7 @@ class SearchProgress:
         elapsed = self.clock() - gen.started
         eta = "-"
         progressed = done - gen.shards_done
-        if 0 < progressed and done < total:
+        if progressed > 0 and done < total:
             eta = duration(elapsed / progressed * (total - done))
         elif done >= total:
             eta = "0.0s"

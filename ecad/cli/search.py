@@ -119,12 +119,34 @@ def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: st
     default=None,
     help="HTML file (default: runs/reports/<id>.html).",
 )
+@click.option("--prompts", type=int, default=3, show_default=True,
+              help="Prompts shown in each front member's image grid.")
+@click.option("--baselines", type=click.Choice(["evaluate", "stored", "none"]),
+              default="evaluate", show_default=True,
+              help="Heuristic baselines as reference points: evaluate the missing ones under the "
+              "search's setting (stored evaluations are reused), show only stored ones, or none.")
+@click.option("--serve", is_flag=True,
+              help="Also serve the report on http://127.0.0.1:PORT, rebuilt on each reload.")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port for --serve.")
 @store_option
-def report(search_id: str, output: Path | None, store_url: str) -> None:
-    """Write a self-contained HTML report (Pareto plots, image grid) for SEARCH_ID."""
+@device_option
+@dtype_option
+def report(search_id: str, output: Path | None, prompts: int, baselines: str, serve: bool,
+           port: int, store_url: str, device: str, dtype: str | None) -> None:
+    """Write a self-contained HTML report of SEARCH_ID: objective space, progress, front members
+    (reuse heatmaps, images beside the uncached ones, export and apply lines), baselines, spec."""
+    from ecad.report.write import build_report, write_report
     from ecad.search import SearchSession
-    from ecad.search.report import write_report
 
-    session = SearchSession.open(open_store(store_url), search_id)
-    path = write_report(session, output or Path("runs/reports") / f"{search_id}.html")
+    store = open_store(store_url)
+    options = {"prompts": prompts, "baselines": baselines, "device": device, "dtype": dtype,
+               "store_url": store_url, "log": lambda m: click.echo(m, err=True)}
+    path = write_report(SearchSession.open(store, search_id),
+                        output or Path("runs/reports") / f"{search_id}.html", **options)
     click.echo(f"wrote {path}")
+    if serve:
+        from ecad.report.serve import serve_report
+
+        options["baselines"] = "stored" if baselines != "none" else "none"
+        serve_report(lambda: build_report(SearchSession.open(store, search_id), **options), port,
+                     log=lambda m: click.echo(m, err=True))

@@ -4,11 +4,12 @@ time as seconds/minutes/hours and GPU-hours. Torch-free; the CLI and the report 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
     "QualityUnit",
+    "best_speedups",
     "duration",
     "quality_unit",
     "rate",
@@ -76,7 +77,7 @@ def duration(seconds: float | None) -> str:
         return "-"
     if seconds < 60:
         return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
@@ -92,3 +93,27 @@ def rate(count: float, seconds: float, what: str = "img") -> str:
         return f"- {what}/s"
     value = count / seconds
     return f"{value:.1f} {what}/s" if value >= 1 else f"{value:.2f} {what}/s"
+
+
+def best_speedups(front: Sequence[tuple[float, float]], unit: QualityUnit,
+                  levels: Sequence[float] | None = None) -> str:
+    """``2.10x @ PSNR >= 30 dB, 3.40x @ >= 25 dB``: the fastest front member at each level.
+
+    Without levels (scorers with no absolute scale), the front's two ends: the fastest member and
+    the best-quality one.
+    """
+    if not front:
+        return "front empty"
+    levels = unit.levels if levels is None else levels
+    if not levels:
+        fast = min(front, key=lambda p: p[1])
+        best = max(front, key=lambda p: p[0])
+        return (f"fastest {1 / fast[1]:.2f}x at {unit.label} {unit.format(fast[0])}, "
+                f"best {unit.label} {unit.format(best[0])} at {1 / best[1]:.2f}x")
+    parts = []
+    for n, level in enumerate(levels):
+        at = [cost for quality, cost in front if quality >= level]
+        label = f"{unit.label} >= " if n == 0 else ">= "
+        value = f"{1 / min(at):.2f}x" if at else "none"
+        parts.append(f"{value} @ {label}{unit.format(level)}")
+    return "best " + ", ".join(parts)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import re
 
-from ecad.cli.progress import SearchProgress, best_speedups, summary_line
-from ecad.report.units import quality_unit
+from ecad.cli.progress import SearchProgress, summary_line
+from ecad.report.units import best_speedups, quality_unit
 from ecad.search.observer import GenerationPlan, GenerationSummary, ShardDone
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
