@@ -9,16 +9,19 @@ ends. ``verbose`` adds a line per shard; ``quiet`` prints nothing.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
+
+import click
 
 from ecad.report.units import best_speedups, duration, quality_unit, rate
 from ecad.search.observer import GenerationPlan, GenerationSummary, ShardDone
 
-__all__ = ["SearchProgress", "best_speedups", "summary_line"]
+__all__ = ["SearchProgress", "quiet_detail_logs", "summary_line", "work_bar"]
 
 BAR_WIDTH = 24
 _CLEAR_LINE = "\r\x1b[K"
@@ -168,3 +171,44 @@ class SearchProgress:
             self._draw(force=True)
         else:
             self.stream.flush()
+
+
+class work_bar:
+    """The bar of ``generate``/``score``/``embed``/``bench``: on stderr, with count, rate and
+    ETA on a terminal; elsewhere click prints the label once, with no control characters.
+
+        with work_bar(total, "generating") as bar:
+            bar.update(1)
+    """
+
+    def __init__(self, length: int, label: str, unit: str = "img") -> None:
+        self.done = 0
+        self._started = time.monotonic()
+        self._unit = unit
+        self._bar = click.progressbar(
+            length=length, label=label, file=click.get_text_stream("stderr"), show_pos=True,
+            show_eta=True, item_show_func=self._rate)
+
+    def _rate(self, done: int | None) -> str | None:
+        if not done:
+            return None
+        return rate(done, time.monotonic() - self._started, self._unit)
+
+    def __enter__(self) -> work_bar:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._bar.__exit__(*exc)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self._bar.update(n, self.done)
+
+
+def quiet_detail_logs(*names: str) -> None:
+    """Keep the per-shard / per-run INFO lines of ``names`` out of the way of a progress bar,
+    unless ``ecad -v`` asked for debug output."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in names:
+            logging.getLogger(name).setLevel(logging.WARNING)

@@ -14,19 +14,39 @@ from ecad.store import open_store
 @click.command()
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("overrides", nargs=-1)
-def validate(spec_file: Path, overrides: tuple[str, ...]) -> None:
+@json_option
+def validate(spec_file: Path, overrides: tuple[str, ...], as_json: bool) -> None:
     """Check SPEC_FILE (and key=value OVERRIDES); report every error at once."""
+    from ecad.errors import ConfigError
+    from ecad.report.data import readable_spec
     from ecad.search import load_spec
     from ecad.search.setting import layout_for
 
-    spec = load_spec(spec_file, list(overrides))
-    layout = layout_for(spec)
-    click.echo(
-        f"ok: search {spec.search_id()} - {layout.describe()}, {spec.steps} steps, "
-        f"genome {spec.steps * layout.num_slots} bits"
-    )
-    click.echo(json.dumps({k: v for k, v in spec.data.items() if k != "prompts"}, indent=2))
-    click.echo(f"prompts: {len(spec.prompts['texts'])} from {spec.prompts['file']}")
+    try:
+        spec = load_spec(spec_file, list(overrides))
+        layout = layout_for(spec)
+    except ConfigError as exc:
+        if not as_json:
+            raise
+        click.echo(json.dumps({"ok": False, "spec_file": str(spec_file), "error": str(exc)},
+                              indent=2))
+        raise SystemExit(2) from None
+    result = {
+        "ok": True,
+        "search_id": spec.search_id(),
+        "layout": layout.describe(),
+        "steps": spec.steps,
+        "genome_bits": spec.steps * layout.num_slots,
+        "spec": readable_spec(spec.data),
+    }
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    import yaml
+
+    click.echo(f"ok: search {result['search_id']} - {result['layout']}, {spec.steps} steps, "
+               f"genome {result['genome_bits']} bits")
+    click.echo(yaml.safe_dump(result["spec"], sort_keys=False).rstrip())
 
 
 @click.command()

@@ -18,7 +18,15 @@ from ecad.search.nsga import unpack_genomes
 from ecad.search.objectives import INFEASIBLE
 from ecad.search.session import SearchSession
 
-__all__ = ["Candidate", "FrontMember", "GenerationRow", "ReportData", "collect", "reuse_maps"]
+__all__ = [
+    "Candidate",
+    "FrontMember",
+    "GenerationRow",
+    "ReportData",
+    "collect",
+    "readable_spec",
+    "reuse_maps",
+]
 
 
 @dataclass(frozen=True)
@@ -120,14 +128,19 @@ def reuse_maps(schedule: Schedule) -> dict[str, tuple[list[str], np.ndarray]]:
     return {c: (labels, np.asarray(rows, dtype=int)) for c, (labels, rows) in out.items()}
 
 
-def _spec_yaml(session: SearchSession) -> str:
-    data = dict(session.spec.data)
+def readable_spec(data: dict[str, Any]) -> dict[str, Any]:
+    """A resolved spec as people read it: the prompt texts replaced by their count."""
+    data = dict(data)
     prompts = dict(data.get("prompts") or {})
     texts = prompts.pop("texts", None)
     if texts is not None:
         prompts["count"] = len(texts)
     data["prompts"] = prompts
-    return yaml.safe_dump(data, sort_keys=False)
+    return data
+
+
+def _spec_yaml(session: SearchSession) -> str:
+    return yaml.safe_dump(readable_spec(session.spec.data), sort_keys=False)
 
 
 def _candidates(session: SearchSession, history: list[dict]) -> list[Candidate]:
