@@ -37,7 +37,7 @@ def validate(spec_file: Path, overrides: tuple[str, ...], as_json: bool) -> None
         "layout": layout.describe(),
         "steps": spec.steps,
         "genome_bits": spec.steps * layout.num_slots,
-        "spec": readable_spec(spec.data),
+        "spec": readable_spec(spec.to_json()),
     }
     if as_json:
         click.echo(json.dumps(result, indent=2))

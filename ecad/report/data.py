@@ -140,7 +140,7 @@ def readable_spec(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _spec_yaml(session: SearchSession) -> str:
-    return yaml.safe_dump(readable_spec(session.spec.data), sort_keys=False)
+    return yaml.safe_dump(readable_spec(session.spec.to_json()), sort_keys=False)
 
 
 def _candidates(session: SearchSession, history: list[dict]) -> list[Candidate]:
@@ -223,7 +223,7 @@ def collect(session: SearchSession, prompts: int = 3, store_url: str | None = No
         phase=str(session.phase),
         generation=session.generation,
         generations=spec.generations,
-        unit=quality_unit(spec.quality),
+        unit=quality_unit(spec.to_json()["quality"]),
         cost_mode=session.table.mode,
         spec_yaml=_spec_yaml(session),
         candidates=candidates,
