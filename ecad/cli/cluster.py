@@ -71,59 +71,35 @@ def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None)
 @click.argument("search_id", required=False)
 @json_option
 @click.option("--workers/--no-workers", default=True, help="Ask the broker which workers answer.")
+@click.option("--watch", is_flag=True,
+              help="Follow live until every search shown has finished (Ctrl-C stops); with --json, "
+              "one JSON document per line per refresh.")
+@click.option("--interval", type=float, default=2.0, show_default=True,
+              help="Seconds between refreshes with --watch.")
 @config_option
-def status(search_id: str | None, as_json: bool, workers: bool, config_file: str | None) -> None:
-    """Show the searches (or one): generation, shards done/in flight/failed, workers, ETA."""
-    from ecad.search import SearchSession
-    from scheduler.progress import read_progress
+def status(search_id: str | None, as_json: bool, workers: bool, watch: bool, interval: float,
+           config_file: str | None) -> None:
+    """Show the searches (or one): generation, shards done/in flight/failed, workers, images/s,
+    ETA and the current front."""
+    from ecad.cli.status_read import read_snapshot
+    from ecad.cli.status_view import render_status
+    from ecad.cli.status_view import watch as watch_status
 
     apply_config(config_file)
     store = open_store()
-    ids = [search_id] if search_id else SearchSession.list_ids(store)
-    report = []
-    for sid in ids:
-        session = SearchSession.open(store, sid)
-        prog = read_progress(store, sid) or {}
-        report.append(
-            {
-                "search": sid,
-                "phase": session.phase,
-                "generation": session.generation,
-                "generations": session.spec.generations,
-                "population": session.spec.population,
-                "shards_done": prog.get("shards_done"),
-                "shards_total": prog.get("shards_total"),
-                "in_flight": prog.get("in_flight"),
-                "failed": session.state["counters"]["failed"] + int(prog.get("failed") or 0),
-                "eta_seconds": prog.get("eta_seconds"),
-                "counters": session.state["counters"],
-            }
-        )
-    seen = _workers() if workers else None
-    if as_json:
-        click.echo(json.dumps({"searches": report, "workers": seen}, indent=2))
+    ids = [search_id] if search_id else None
+
+    def read():
+        return read_snapshot(store, ids, workers)
+
+    if watch:
+        watch_status(read, click.get_text_stream("stdout"), interval_s=interval, as_json=as_json)
         return
-    for r in report:
-        eta = f"{r['eta_seconds'] / 60:.1f} min" if r["eta_seconds"] is not None else "-"
-        shards = f"{r['shards_done']}/{r['shards_total']}" if r["shards_total"] is not None else "-"
-        click.echo(
-            f"{r['search']}: {r['phase']}, generation {r['generation']}/"
-            f"{r['generations']}, shards {shards}, in flight {r['in_flight'] or 0}, "
-            f"failed {r['failed']}, ETA {eta}"
-        )
-    if seen is not None:
-        click.echo(f"workers: {', '.join(seen) if seen else 'none answering'}")
-
-
-def _workers() -> list[str]:
-    try:
-        from worker.app import app
-
-        replies = app.control.inspect(timeout=1.0).ping() or {}
-        return sorted(replies)
-    except Exception as exc:  # broker unreachable: status still shows the store's view
-        click.echo(f"(broker unreachable: {exc})", err=True)
-        return []
+    snapshot = read()
+    if as_json:
+        click.echo(json.dumps(snapshot.to_json(), indent=2))
+    else:
+        click.echo(render_status(snapshot))
 
 
 @click.command()

@@ -220,7 +220,7 @@ def collect(session: SearchSession, prompts: int = 3, store_url: str | None = No
         search_id=session.search_id,
         store=store_url or session.store.describe(),
         family=spec.family,
-        phase=str(session.phase),
+        phase=str(getattr(session.phase, "value", session.phase)),
         generation=session.generation,
         generations=spec.generations,
         unit=quality_unit(spec.to_json()["quality"]),

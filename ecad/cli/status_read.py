@@ -1,0 +1,87 @@
+"""Build ``ecad status``'s :class:`StatusSnapshot` from the store and the broker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from ecad.cli.status_view import SearchStatus, StatusSnapshot, WorkerStatus, front_rows_of
+from ecad.store import ObjectStore
+
+__all__ = ["read_search", "read_snapshot", "read_workers"]
+
+
+def _images_per_s(session: Any, prog: dict[str, Any]) -> float | None:
+    """Images per second over the finished generations (evaluated candidates' images)."""
+    gens = prog.get("generations") or []
+    seconds = sum(float(g.get("seconds", 0)) for g in gens)
+    evaluated = sum(int((g.get("counts") or {}).get("evaluated", 0)) for g in gens)
+    per_candidate = len(session.setting.prompts) * session.spec.images_per_prompt
+    return evaluated * per_candidate / seconds if seconds > 0 and evaluated else None
+
+
+def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
+    from ecad.search import SearchSession
+    from scheduler.progress import read_progress
+
+    session = SearchSession.open(store, search_id)
+    prog = read_progress(store, search_id) or {}
+    phase = str(getattr(session.phase, "value", session.phase))
+    counters = session.state["counters"]
+    running = phase == "evaluate"
+    history = session.history()
+    last = history[-1] if history else None
+    return SearchStatus(
+        search_id=search_id,
+        phase=phase,
+        generation=session.generation,
+        generations=session.spec.generations,
+        population=session.spec.population,
+        quality_name=str(session.spec.to_json()["quality"].get("metric")
+                         or session.spec.to_json()["quality"]["scorer"]),
+        shards_done=prog.get("shards_done") if running else None,
+        shards_total=prog.get("shards_total") if running else None,
+        in_flight=prog.get("in_flight") if running else None,
+        failed=int(counters.get("failed", 0)) + (int(prog.get("failed") or 0) if running else 0),
+        evaluated=int(counters.get("evaluated", 0)),
+        cached=int(counters.get("cached", 0)),
+        images_per_s=_images_per_s(session, prog),
+        eta_seconds=prog.get("eta_seconds") if running else None,
+        hypervolume=float(last["hypervolume"]) if last else None,
+        front=front_rows_of(session.front()) if last else (),
+    )
+
+
+def _describe_task(task: dict[str, Any]) -> str:
+    name = str(task.get("name", "?")).rsplit(".", 1)[-1].replace("_shard", "")
+    args = task.get("args") or []
+    if len(args) >= 3 and isinstance(args[0], str):
+        return f"{name} {args[0]} shard {args[-1]}"
+    return f"{name} {str(args)[:60]}"
+
+
+def read_workers() -> tuple[WorkerStatus, ...]:
+    """Workers answering the broker, with the tasks each runs now."""
+    try:
+        from worker.app import app
+
+        active = app.control.inspect(timeout=1.0).active() or {}
+    except Exception as exc:  # broker unreachable: status still shows the store's view
+        click.echo(f"(broker unreachable: {exc})", err=True)
+        return ()
+    return tuple(WorkerStatus(name, tuple(_describe_task(t) for t in tasks or []))
+                 for name, tasks in sorted(active.items()))
+
+
+def read_snapshot(store: ObjectStore, ids: Sequence[str] | None, workers: bool) -> StatusSnapshot:
+    from ecad.search import SearchSession
+
+    ids = list(ids) if ids else SearchSession.list_ids(store)
+    return StatusSnapshot(
+        searches=tuple(read_search(store, sid) for sid in ids),
+        workers=read_workers() if workers else None,
+        taken=time.time(),
+    )
