@@ -86,17 +86,22 @@ def search(
     session = run_search(
         store, spec=spec, search_id=resume_id, device=device, dtype=dtype, progress=click.echo
     )
-    _print_front(front_rows(session))
+    _print_front(front_rows(session), session.spec.to_json()["quality"])
     click.echo(f"search id: {session.search_id}  (ecad pareto {session.search_id} --export DIR)")
 
 
-def _print_front(rows: list[dict]) -> None:
-    click.echo(f"{'#':>3} {'quality':>9} {'rel.cost':>9} {'speedup':>8} {'reuse':>6}  schedule")
-    for r in rows:
-        click.echo(
-            f"{r['rank']:>3} {r['quality']:>9.4f} {r['relative_cost']:>9.4f} "
-            f"{r['speedup']:>7.2f}x {r['reuse']:>6.1%}  {r['name']}"
-        )
+def _print_front(rows: list[dict], quality: dict) -> None:
+    """The front as a table: speedup first, quality in its scorer's unit."""
+    from ecad.cli.table import render_table
+    from ecad.report.units import quality_unit
+
+    unit = quality_unit(quality)
+    click.echo(render_table(
+        ["#", "speedup", unit.axis_title, "rel. cost", "reuse", "schedule"],
+        [[r["rank"], f"{r['speedup']:.2f}x", unit.format(r["quality"]),
+          f"{r['relative_cost']:.4f}", f"{r['reuse']:.1%}", r["name"]] for r in rows],
+        align="rrrrrl",
+    ))
 
 
 @click.command()
@@ -124,7 +129,7 @@ def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: st
             f"search {search_id}: generation {session.generation}, {session.phase}, "
             f"cost {session.table.mode}"
         )
-        _print_front(rows)
+        _print_front(rows, session.spec.to_json()["quality"])
     if export_dir is not None:
         for path in export_front(session, export_dir):
             click.echo(f"wrote {path}")
