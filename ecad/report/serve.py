@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["serve_report"]
+__all__ = ["report_server", "serve_report"]
 
 
-def serve_report(build: Callable[[], str], port: int, host: str = "127.0.0.1",
-                 log: Callable[[str], None] = print) -> None:
-    """Serve ``build()`` at ``/`` until interrupted (Ctrl-C)."""
+def report_server(build: Callable[[], str], port: int, host: str = "127.0.0.1"
+                  ) -> ThreadingHTTPServer:
+    """An HTTP server answering ``/`` with ``build()`` (port 0: any free port)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -29,7 +29,13 @@ def serve_report(build: Callable[[], str], port: int, host: str = "127.0.0.1",
         def log_message(self, format: str, *args: object) -> None:  # quiet
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    return ThreadingHTTPServer((host, port), Handler)
+
+
+def serve_report(build: Callable[[], str], port: int, host: str = "127.0.0.1",
+                 log: Callable[[str], None] = print) -> None:
+    """Serve ``build()`` at ``/`` until interrupted (Ctrl-C)."""
+    server = report_server(build, port, host)
     log(f"serving the report on http://{host}:{server.server_port}/ (reload for the latest; "
         "Ctrl-C stops)")
     try:
