@@ -31,7 +31,7 @@ _CLEAR_LINE = "\r\x1b[K"
 class _Generation:
     plan: GenerationPlan
     started: float
-    shards_done: int
+    shards_done: int  # already in the store when the generation started (cache hits)
     shards_now: int = 0  # shards finished in this run (cached or computed)
     computed: int = 0  # shards generated now (not cached)
     cached: int = 0
@@ -148,7 +148,7 @@ class SearchProgress:
         return (
             f"generation {plan.generation:>{width}}/{plan.generations} "
             f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} shards  "
-            f"{rate(gen.images, elapsed)}  ETA {eta}  cached {gen.cached}"
+            f"{rate(gen.images, elapsed)}  ETA {eta}  cached {gen.shards_done + gen.cached}"
             + (f"  failed {gen.failed}" if gen.failed else "")
         )
 
