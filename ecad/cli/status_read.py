@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
-
-import click
 
 from ecad.cli.status_view import SearchStatus, StatusSnapshot, WorkerStatus, front_rows_of
 from ecad.store import ObjectStore
@@ -63,25 +62,48 @@ def _describe_task(task: dict[str, Any]) -> str:
     return f"{name} {str(args)[:60]}"
 
 
-def read_workers() -> tuple[WorkerStatus, ...]:
-    """Workers answering the broker, with the tasks each runs now."""
+def _unreachable(url: str) -> str | None:
+    """Why the broker at ``url`` cannot be reached (None if a TCP connection opens): Celery's
+    inspect would otherwise retry for tens of seconds per refresh."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "amqp", "amqps", "pyamqp"):
+        return None
+    default = {"redis": 6379, "rediss": 6379}.get(parts.scheme, 5672)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default),
+                                 timeout=1.0).close()
+    except OSError as exc:
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or default}: {exc.strerror or exc}"
+    return None
+
+
+def read_workers() -> tuple[tuple[WorkerStatus, ...], str | None]:
+    """Workers answering the broker, with the tasks each runs now; or why none could be asked."""
+    from worker.config import broker_url
+
+    error = _unreachable(broker_url)
+    if error is not None:
+        return (), error
     try:
         from worker.app import app
 
         active = app.control.inspect(timeout=1.0).active() or {}
-    except Exception as exc:  # broker unreachable: status still shows the store's view
-        click.echo(f"(broker unreachable: {exc})", err=True)
-        return ()
+    except Exception as exc:  # broker trouble: status still shows the store's view
+        return (), str(exc)
     return tuple(WorkerStatus(name, tuple(_describe_task(t) for t in tasks or []))
-                 for name, tasks in sorted(active.items()))
+                 for name, tasks in sorted(active.items())), None
 
 
 def read_snapshot(store: ObjectStore, ids: Sequence[str] | None, workers: bool) -> StatusSnapshot:
     from ecad.search import SearchSession
 
     ids = list(ids) if ids else SearchSession.list_ids(store)
+    seen, error = read_workers() if workers else (None, None)
     return StatusSnapshot(
         searches=tuple(read_search(store, sid) for sid in ids),
-        workers=read_workers() if workers else None,
+        workers=seen,
+        broker_error=error,
         taken=time.time(),
     )

@@ -62,6 +62,7 @@ class WorkerStatus:
 class StatusSnapshot:
     searches: tuple[SearchStatus, ...]
     workers: tuple[WorkerStatus, ...] | None = None  # None: not asked, () none answering
+    broker_error: str | None = None  # why the workers could not be asked
     taken: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
@@ -108,7 +109,9 @@ def render_status(snapshot: StatusSnapshot, front_rows: int = 8) -> str:
     if not snapshot.searches:
         lines.append("no searches in the store")
     if snapshot.workers is not None:
-        if not snapshot.workers:
+        if snapshot.broker_error:
+            lines.append(f"workers: broker unreachable ({snapshot.broker_error})")
+        elif not snapshot.workers:
             lines.append("workers: none answering")
         else:
             lines.append(f"workers: {len(snapshot.workers)}")

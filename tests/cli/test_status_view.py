@@ -49,6 +49,9 @@ def test_finished_search_shows_no_shard_line_and_long_fronts_are_cut():
     assert text.splitlines()[0] == "t-abc: done (11 generations), population 12"
     assert "shards" not in text and "... 7 more on the front" in text
     assert text.endswith("workers: none answering")
+    unreachable = StatusSnapshot((done,), (), broker_error="redis://h:6379: Connection refused")
+    assert render_status(unreachable).endswith(
+        "workers: broker unreachable (redis://h:6379: Connection refused)")
 
 
 def test_watch_redraws_until_every_search_finished():
@@ -77,3 +80,16 @@ def test_watch_json_writes_one_document_per_refresh():
     assert [d["searches"][0]["finished"] for d in docs] == [False, True]
     assert docs[0]["searches"][0]["front"][0] == {"name": "t_front_01", "quality": 54.2,
                                                   "relative_cost": 0.4}
+
+
+def test_an_unreachable_broker_is_reported_at_once(monkeypatch):
+    import socket
+
+    from ecad.cli import status_read
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr("worker.config.broker_url", f"redis://127.0.0.1:{port}/0")
+    workers, error = status_read.read_workers()
+    assert workers == () and error.startswith(f"redis://127.0.0.1:{port}: ")
