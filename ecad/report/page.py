@@ -180,7 +180,7 @@ cost: {_e(data.cost_mode)}, shown as predicted speedup</p>
 {_card(f"{last_hv:.4f}", "hypervolume")}
 {_card(str(sum(1 for c in data.candidates if c.status == "evaluated")), "candidates evaluated")}
 {_card(duration(seconds), "in generations")}
-{_card(f"{seconds / 3600:.2g} h", "device time (one device per generation)")}
+{_card(f"{seconds / 3600:.2g} h", "wall time of generations")}
 {_card(rate(images, seconds), f"{images} images generated")}
 {_card(str(len(data.failed)), "failed candidates")}
 </div>

@@ -97,23 +97,24 @@ def rate(count: float, seconds: float, what: str = "img") -> str:
 
 def best_speedups(front: Sequence[tuple[float, float]], unit: QualityUnit,
                   levels: Sequence[float] | None = None) -> str:
-    """``2.10x @ PSNR >= 30 dB, 3.40x @ >= 25 dB``: the fastest front member at each level.
+    """``best 2.10x @ PSNR >= 30 dB, 3.40x @ >= 25 dB``: the fastest front member at each level.
 
-    Without levels (scorers with no absolute scale), the front's two ends: the fastest member and
-    the best-quality one.
+    Without levels given, the scorer's default levels; where it has none (no absolute scale) or
+    they do not tell the members apart (all the same answer), the front's two ends: the fastest
+    member and the best-quality one.
     """
     if not front:
         return "front empty"
-    levels = unit.levels if levels is None else levels
-    if not levels:
+    chosen = unit.levels if levels is None else tuple(levels)
+    best_at = []
+    for level in chosen:
+        at = [cost for quality, cost in front if quality >= level]
+        best_at.append(f"{1 / min(at):.2f}x" if at else "none")
+    if not chosen or (levels is None and len(set(best_at)) == 1):
         fast = min(front, key=lambda p: p[1])
         best = max(front, key=lambda p: p[0])
         return (f"fastest {1 / fast[1]:.2f}x at {unit.label} {unit.format(fast[0])}, "
                 f"best {unit.label} {unit.format(best[0])} at {1 / best[1]:.2f}x")
-    parts = []
-    for n, level in enumerate(levels):
-        at = [cost for quality, cost in front if quality >= level]
-        label = f"{unit.label} >= " if n == 0 else ">= "
-        value = f"{1 / min(at):.2f}x" if at else "none"
-        parts.append(f"{value} @ {label}{unit.format(level)}")
-    return "best " + ", ".join(parts)
+    return "best " + ", ".join(
+        f"{value} @ {unit.label + ' ' if n == 0 else ''}>= {unit.format(level)}"
+        for n, (value, level) in enumerate(zip(best_at, chosen)))

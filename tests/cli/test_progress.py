@@ -98,8 +98,13 @@ def test_best_speedups_without_levels_shows_the_front_ends():
     text = best_speedups(((0.8, 0.5), (0.2, 0.25)), unit)
     assert text == "fastest 4.00x at ImageReward 0.200, best ImageReward 0.800 at 2.00x"
     assert best_speedups((), unit) == "front empty"
-    assert "3.00x @ SSIM >= 0.9000" in best_speedups(((0.91, 1 / 3),), quality_unit("ssim"),
-                                                     levels=(0.9,))
+    ssim = quality_unit("ssim")
+    front = ((0.99, 0.5), (0.91, 1 / 3))
+    assert best_speedups(front, ssim, levels=(0.9,)) == "best 3.00x @ SSIM >= 0.9000"
+    assert best_speedups(front, ssim) == ("best 2.00x @ SSIM >= 0.9500, 3.00x @ >= 0.9000, "
+                                          "3.00x @ >= 0.8000")
+    # default levels that all give the same answer say nothing: the front's ends instead
+    assert best_speedups(((0.99, 0.5),), ssim).startswith("fastest 2.00x at SSIM 0.9900")
 
 
 def test_summary_line_shows_failures_only_when_there_are_some():
