@@ -7,7 +7,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ecad.cli.status_view import SearchStatus, StatusSnapshot, WorkerStatus, front_rows_of
+from ecad.cli.status_view import (
+    Running,
+    SearchStatus,
+    StatusSnapshot,
+    WorkerStatus,
+    front_rows_of,
+)
 from ecad.store import ObjectStore
 
 __all__ = ["read_search", "read_snapshot", "read_workers"]
@@ -30,25 +36,27 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
     prog = read_progress(store, search_id) or {}
     phase = str(getattr(session.phase, "value", session.phase))
     counters = session.state["counters"]
-    running = phase == "evaluate"
+    running = None
+    if phase == "evaluate" and prog.get("shards_total") is not None:
+        running = Running(int(prog.get("shards_done") or 0), int(prog["shards_total"]),
+                          int(prog.get("in_flight") or 0), int(prog.get("failed") or 0),
+                          prog.get("eta_seconds"))
     history = session.history()
     last = history[-1] if history else None
+    quality = session.spec.to_json()["quality"]
     return SearchStatus(
         search_id=search_id,
         phase=phase,
         generation=session.generation,
         generations=session.spec.generations,
         population=session.spec.population,
-        quality_name=str(session.spec.to_json()["quality"].get("metric")
-                         or session.spec.to_json()["quality"]["scorer"]),
-        shards_done=prog.get("shards_done") if running else None,
-        shards_total=prog.get("shards_total") if running else None,
-        in_flight=prog.get("in_flight") if running else None,
-        failed=int(counters.get("failed", 0)) + (int(prog.get("failed") or 0) if running else 0),
+        quality_name=str(quality.get("metric") or quality["scorer"]),
         evaluated=int(counters.get("evaluated", 0)),
         cached=int(counters.get("cached", 0)),
+        failed=int(counters.get("failed", 0)),
+        infeasible=int(counters.get("infeasible", 0)),
+        running=running,
         images_per_s=_images_per_s(session, prog),
-        eta_seconds=prog.get("eta_seconds") if running else None,
         hypervolume=float(last["hypervolume"]) if last else None,
         front=front_rows_of(session.front()) if last else (),
     )

@@ -16,7 +16,16 @@ from typing import Any, TextIO
 from ecad.cli.table import render_table
 from ecad.report.units import duration, quality_unit
 
-__all__ = ["FrontRow", "SearchStatus", "StatusSnapshot", "WorkerStatus", "render_status", "watch"]
+__all__ = [
+    "FrontRow",
+    "Running",
+    "SearchStatus",
+    "StatusSnapshot",
+    "WorkerStatus",
+    "head_line",
+    "render_status",
+    "watch",
+]
 
 _HOME_CLEAR = "\x1b[H\x1b[2J"
 
@@ -29,27 +38,44 @@ class FrontRow:
 
 
 @dataclass(frozen=True)
+class Running:
+    """The generation being evaluated (only while one runs)."""
+
+    shards_done: int
+    shards_total: int
+    in_flight: int
+    failed: int = 0  # candidates failed in this generation so far
+    eta_seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class SearchStatus:
     search_id: str
     phase: str  # "evaluate" (a generation runs), "ask", "done", "cancelled"
-    generation: int
+    generation: int  # generations finished so far
     generations: int
     population: int
     quality_name: str
-    shards_done: int | None = None  # in the running generation; None between generations
-    shards_total: int | None = None
-    in_flight: int | None = None
-    failed: int = 0  # failed candidates so far
-    evaluated: int = 0
+    evaluated: int = 0  # candidate totals of the finished generations' records
     cached: int = 0
+    failed: int = 0
+    infeasible: int = 0
+    running: Running | None = None
     images_per_s: float | None = None
-    eta_seconds: float | None = None
     hypervolume: float | None = None
     front: tuple[FrontRow, ...] = ()
 
     @property
     def finished(self) -> bool:
-        return self.phase in ("done", "cancelled")
+        return self.phase in ("done", "finished", "cancelled")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["search"] = data.pop("search_id")
+        data["finished"] = self.finished
+        if self.running is None:
+            del data["running"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -66,28 +92,40 @@ class StatusSnapshot:
     taken: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for search, status in zip(data["searches"], self.searches):
-            search["finished"] = status.finished
-        return data
+        return {
+            "searches": [s.to_json() for s in self.searches],
+            "workers": None if self.workers is None else [asdict(w) for w in self.workers],
+            "broker_error": self.broker_error,
+            "taken": self.taken,
+        }
+
+
+def head_line(s: SearchStatus) -> str:
+    """One line per search: where it is and the candidate totals."""
+    counts = (f"evaluated {s.evaluated}, cached {s.cached}, failed {s.failed}, "
+              f"infeasible {s.infeasible}")
+    if s.phase in ("done", "finished"):
+        return f"{s.search_id}: done ({s.generation} generations) | {counts}"
+    if s.phase == "cancelled":
+        return f"{s.search_id}: cancelled after {s.generation} generations | {counts}"
+    head = f"{s.search_id}: {s.phase}, generation {s.generation}/{s.generations}"
+    run = s.running
+    if run is None:
+        return f"{head} | {counts}"
+    failing = f", {run.failed} failed" if run.failed else ""
+    return (f"{head}, shards {run.shards_done}/{run.shards_total}, in flight {run.in_flight}"
+            f"{failing}, ETA {duration(run.eta_seconds)} | {counts}")
 
 
 def _search_block(s: SearchStatus, front_rows: int) -> list[str]:
     unit = quality_unit(s.quality_name)
-    if s.finished:
-        where = f"{s.phase} ({s.generation} generations)"
-    else:
-        where = f"generation {min(s.generation, s.generations)}/{s.generations}"
-    lines = [f"{s.search_id}: {where}, population {s.population}"]
-    if not s.finished and s.shards_total is not None:
-        lines.append(
-            f"  shards {s.shards_done or 0}/{s.shards_total} done, {s.in_flight or 0} in flight, "
-            f"{s.failed} failed candidates | "
-            + (f"{s.images_per_s:.1f} img/s" if s.images_per_s else "- img/s")
-            + f" | ETA {duration(s.eta_seconds)}"
-        )
-    lines.append(f"  candidates: {s.evaluated} evaluated, {s.cached} cached, {s.failed} failed"
-                 + (f" | hypervolume {s.hypervolume:.4f}" if s.hypervolume is not None else ""))
+    lines = [head_line(s)]
+    facts = [f"population {s.population}"]
+    if s.hypervolume is not None:
+        facts.append(f"hypervolume {s.hypervolume:.4f}")
+    if s.images_per_s:
+        facts.append(f"{s.images_per_s:.1f} img/s")
+    lines.append("  " + " | ".join(facts))
     if s.front:
         shown = sorted(s.front, key=lambda r: r.relative_cost)[:front_rows]
         table = render_table(

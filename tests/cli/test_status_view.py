@@ -8,6 +8,7 @@ import re
 
 from ecad.cli.status_view import (
     FrontRow,
+    Running,
     SearchStatus,
     StatusSnapshot,
     WorkerStatus,
@@ -16,15 +17,19 @@ from ecad.cli.status_view import (
 )
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+FRONT = (FrontRow("t_front_01", 54.2, 0.4), FrontRow("t_front_00", 57.0, 0.5))
 
 
 def _running(shards_done: int = 5) -> SearchStatus:
     return SearchStatus(
-        "t-abc", "evaluate", 2, 10, 12, "psnr", shards_done=shards_done, shards_total=24,
-        in_flight=3, failed=1, evaluated=20, cached=2, images_per_s=7.25, eta_seconds=750,
-        hypervolume=28.5,
-        front=(FrontRow("t_front_01", 54.2, 0.4), FrontRow("t_front_00", 57.0, 0.5)),
+        "t-abc", "evaluate", 2, 10, 12, "psnr", evaluated=20, cached=2, failed=1, infeasible=1,
+        running=Running(shards_done, 24, 3, failed=1, eta_seconds=750), images_per_s=7.25,
+        hypervolume=28.5, front=FRONT,
     )
+
+
+def _done(phase: str = "done", **extra) -> SearchStatus:
+    return SearchStatus("t-abc", phase, 11, 10, 12, "psnr", evaluated=130, cached=2, **extra)
 
 
 def test_running_search_shows_shards_rate_eta_front_and_workers():
@@ -32,54 +37,55 @@ def test_running_search_shows_shards_rate_eta_front_and_workers():
                                           WorkerStatus("w2@host")))
     text = render_status(snap)
     lines = text.splitlines()
-    assert lines[0] == "t-abc: generation 2/10, population 12"
-    assert lines[1] == ("  shards 5/24 done, 3 in flight, 1 failed candidates | 7.2 img/s | "
-                        "ETA 12m30s")
-    assert lines[2] == "  candidates: 20 evaluated, 2 cached, 1 failed | hypervolume 28.5000"
-    assert lines[3].split() == ["speedup", "PSNR", "(dB)", "schedule"]
-    assert lines[4].split() == ["2.50x", "54.20", "dB", "t_front_01"]  # fastest first
+    assert lines[0] == ("t-abc: evaluate, generation 2/10, shards 5/24, in flight 3, 1 failed, "
+                        "ETA 12m30s | evaluated 20, cached 2, failed 1, infeasible 1")
+    assert lines[1] == "  population 12 | hypervolume 28.5000 | 7.2 img/s"
+    assert lines[2].split() == ["speedup", "PSNR", "(dB)", "schedule"]
+    assert lines[3].split() == ["2.50x", "54.20", "dB", "t_front_01"]  # fastest first
     assert "  w1@host: generate t-abc shard 3" in lines and "  w2@host: idle" in lines
     assert not CONTROL.search(text.replace("\n", ""))
 
 
-def test_finished_search_shows_no_shard_line_and_long_fronts_are_cut():
+def test_finished_search_shows_no_shard_numbers_and_long_fronts_are_cut():
     front = tuple(FrontRow(f"f{n}", 50.0 - n, 0.9 - n * 0.05) for n in range(10))
-    done = SearchStatus("t-abc", "done", 11, 10, 12, "ssim", failed=0, front=front)
-    text = render_status(StatusSnapshot((done,), ()), front_rows=3)
-    assert text.splitlines()[0] == "t-abc: done (11 generations), population 12"
-    assert "shards" not in text and "... 7 more on the front" in text
+    text = render_status(StatusSnapshot((_done(front=front),), ()), front_rows=3)
+    assert text.splitlines()[0] == ("t-abc: done (11 generations) | evaluated 130, cached 2, "
+                                    "failed 0, infeasible 0")
+    assert "shards" not in text and "in flight" not in text
+    assert "... 7 more on the front" in text
     assert text.endswith("workers: none answering")
-    unreachable = StatusSnapshot((done,), (), broker_error="redis://h:6379: Connection refused")
+    cancelled = render_status(StatusSnapshot((_done("cancelled"),)))
+    assert cancelled.startswith("t-abc: cancelled after 11 generations | ")
+    unreachable = StatusSnapshot((_done(),), (), broker_error="redis://h:6379: Connection refused")
     assert render_status(unreachable).endswith(
         "workers: broker unreachable (redis://h:6379: Connection refused)")
 
 
 def test_watch_redraws_until_every_search_finished():
     snaps = iter([StatusSnapshot((_running(4),)), StatusSnapshot((_running(9),)),
-                  StatusSnapshot((SearchStatus("t-abc", "done", 11, 10, 12, "psnr"),))])
+                  StatusSnapshot((_done(),))])
     out, sleeps = io.StringIO(), []
     last = watch(lambda: next(snaps), out, interval_s=0.5, tty=False, sleep=sleeps.append)
     assert last.searches[0].finished and sleeps == [0.5, 0.5]
     text = out.getvalue()
-    assert text.count("--- ") == 3 and "4/24" in text and "9/24" in text
+    assert text.count("--- ") == 3 and "shards 4/24" in text and "shards 9/24" in text
     assert not CONTROL.search(text.replace("\n", ""))
     tty = io.StringIO()
-    snaps = iter([StatusSnapshot((_running(4),)),
-                  StatusSnapshot((SearchStatus("t-abc", "done", 11, 10, 12, "psnr"),))])
+    snaps = iter([StatusSnapshot((_running(4),)), StatusSnapshot((_done(),))])
     watch(lambda: next(snaps), tty, tty=True, sleep=lambda _: None)
     assert tty.getvalue().count("\x1b[H\x1b[2J") == 2
 
 
-def test_watch_json_writes_one_document_per_refresh():
-    snaps = iter([StatusSnapshot((_running(4),)),
-                  StatusSnapshot((SearchStatus("t-abc", "cancelled", 3, 10, 12, "psnr"),))])
+def test_json_keeps_running_numbers_apart_and_watch_writes_one_document_per_refresh():
+    snaps = iter([StatusSnapshot((_running(4),)), StatusSnapshot((_done("cancelled"),))])
     out = io.StringIO()
     watch(lambda: next(snaps), out, tty=False, sleep=lambda _: None, as_json=True)
-    docs = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [d["searches"][0]["shards_done"] for d in docs] == [4, None]
-    assert [d["searches"][0]["finished"] for d in docs] == [False, True]
-    assert docs[0]["searches"][0]["front"][0] == {"name": "t_front_01", "quality": 54.2,
-                                                  "relative_cost": 0.4}
+    docs = [json.loads(line)["searches"][0] for line in out.getvalue().splitlines()]
+    assert docs[0]["search"] == "t-abc" and docs[0]["running"]["shards_done"] == 4
+    assert "running" not in docs[1]
+    assert [d["finished"] for d in docs] == [False, True]
+    assert docs[0]["front"][0] == {"name": "t_front_01", "quality": 54.2, "relative_cost": 0.4}
+    assert (docs[0]["evaluated"], docs[0]["cached"], docs[0]["failed"]) == (20, 2, 1)
 
 
 def test_an_unreachable_broker_is_reported_at_once(monkeypatch):
