@@ -37,7 +37,9 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
     phase = str(getattr(session.phase, "value", session.phase))
     counters = session.state["counters"]
     running = None
-    if phase == "evaluate" and prog.get("shards_total") is not None:
+    if (phase == "evaluate" and prog.get("phase") == "evaluate"
+            and prog.get("generation") == session.generation
+            and prog.get("shards_total") is not None):  # else the record is the last generation's
         running = Running(int(prog.get("shards_done") or 0), int(prog["shards_total"]),
                           int(prog.get("in_flight") or 0), int(prog.get("failed") or 0),
                           prog.get("eta_seconds"))
