@@ -65,10 +65,15 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
 
 
 def _describe_task(task: dict[str, Any]) -> str:
-    name = str(task.get("name", "?")).rsplit(".", 1)[-1].replace("_shard", "")
+    """``shard t-1a2b shard 3/8``: the task's kind, its search and its shard."""
+    name = str(task.get("name", "?")).rsplit(".", 1)[-1]
     args = task.get("args") or []
-    if len(args) >= 3 and isinstance(args[0], str):
-        return f"{name} {args[0]} shard {args[-1]}"
+    message = args[0] if args and isinstance(args[0], dict) else None
+    if message is not None and {"search_id", "kind", "shard"} <= message.keys():
+        of = f"/{message['shards']}" if "shards" in message else ""
+        return f"{message['kind']} {message['search_id']} shard {message['shard']}{of}"
+    if len(args) >= 3 and isinstance(args[0], str):  # (search id, schedule digest, shard)
+        return f"{name.replace('_shard', '')} {args[0]} shard {args[-1]}"
     return f"{name} {str(args)[:60]}"
 
 

@@ -99,3 +99,12 @@ def test_an_unreachable_broker_is_reported_at_once(monkeypatch):
     monkeypatch.setattr("worker.config.broker_url", f"redis://127.0.0.1:{port}/0")
     workers, error = status_read.read_workers()
     assert workers == () and error.startswith(f"redis://127.0.0.1:{port}: ")
+
+
+def test_worker_tasks_are_described_by_kind_search_and_shard():
+    from ecad.cli.status_read import _describe_task
+
+    message = {"search_id": "t-abc", "kind": "shard", "shard": 3, "shards": 8, "genome": "ff"}
+    assert _describe_task({"name": "ecad.run_shard", "args": [message]}) == "shard t-abc shard 3/8"
+    assert _describe_task({"name": "ecad.generate_shard", "args": ["t-abc", "d1g3st", 2]}) == (
+        "generate t-abc shard 2")
