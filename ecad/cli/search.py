@@ -55,6 +55,11 @@ def validate(spec_file: Path, overrides: tuple[str, ...], as_json: bool) -> None
 )
 @click.argument("overrides", nargs=-1)
 @click.option("--resume", "resume_id", default=None, help="Continue the search with this id.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress output: only the final front and the search id.")
+@click.option("--at-quality", "levels", type=float, multiple=True,
+              help="Quality level for the per-generation 'best speedup at quality >= LEVEL' "
+              "(repeatable; default: a few per scorer, e.g. PSNR 35/30/25 dB).")
 @store_option
 @device_option
 @dtype_option
@@ -62,15 +67,21 @@ def search(
     spec_file: Path | None,
     overrides: tuple[str, ...],
     resume_id: str | None,
+    quiet: bool,
+    levels: tuple[float, ...],
     store_url: str,
     device: str,
     dtype: str | None,
 ) -> None:
-    """Run a search on this machine (no Redis/MinIO) and print progress per generation.
+    """Run a search on this machine (no Redis/MinIO): a progress bar per generation on stderr
+    and one summary line each (plain lines when stderr is not a terminal; -v: per shard).
 
     Re-running a finished spec evaluates nothing; a killed run continues with --resume ID
     (or by running the same spec again).
     """
+    import logging
+
+    from ecad.cli.progress import SearchProgress, quiet_detail_logs
     from ecad.search import load_spec, run_search
     from ecad.search.results import front_rows
 
@@ -81,13 +92,30 @@ def search(
     if spec is not None:
         click.echo(
             "resolved spec: "
-            + json.dumps({k: v for k, v in spec.data.items() if k != "prompts"}, sort_keys=True)
+            + json.dumps({k: v for k, v in spec.to_json().items() if k != "prompts"},
+                         sort_keys=True)
         )
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    quiet_detail_logs("ecad.search")
+    observer = SearchProgress(verbose=verbose, quiet=quiet, quality_levels=levels or None)
     session = run_search(
-        store, spec=spec, search_id=resume_id, device=device, dtype=dtype, progress=click.echo
+        store, spec=spec, search_id=resume_id, device=device, dtype=dtype,
+        progress=_Progress(quiet), observer=observer,
     )
     _print_front(front_rows(session), session.spec.to_json()["quality"])
     click.echo(f"search id: {session.search_id}  (ecad pareto {session.search_id} --export DIR)")
+
+
+class _Progress:
+    """``run_search``'s text lines: where the search lives goes to stderr; the per-generation
+    lines are the progress observer's job."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, line: str) -> None:
+        if not self.quiet and line.startswith("search "):
+            click.echo(line, err=True)
 
 
 def _print_front(rows: list[dict], quality: dict) -> None:
