@@ -35,6 +35,7 @@ def main() -> None:
 
     from ecad.schedules.heuristics import attention_every, fora, tgate
     from ecad.search import Evaluator, load_spec, run_search
+    from ecad.search.local import evaluate_schedule
     from ecad.store import open_store
 
     spec = load_spec(args.spec, args.overrides)
@@ -49,28 +50,28 @@ def main() -> None:
     front = session.front()
     rows = []
     for sched in heuristics:
-        record, _ = ev.evaluate_locally(ev.candidate(sched))
-        q, cost = record["quality"], session.table.relative_cost(sched)
-        cheaper = [m for m in front if m["relative_cost"] <= cost + 1e-12]
-        best = max(cheaper, key=lambda m: m["quality"]) if cheaper else None
+        record = evaluate_schedule(ev, sched)
+        q, cost = record.quality, session.table.relative_cost(sched)
+        cheaper = [m for m in front if m.relative_cost <= cost + 1e-12]
+        best = max(cheaper, key=lambda m: m.quality) if cheaper else None
         rows.append({
             "heuristic": sched.metadata.name, "relative_cost": cost, "quality": q,
-            "front_best_quality_at_cost": best["quality"] if best else None,
-            "front_member_cost": best["relative_cost"] if best else None,
-            "front_dominates_or_matches": bool(best and best["quality"] >= q),
+            "front_best_quality_at_cost": best.quality if best else None,
+            "front_member_cost": best.relative_cost if best else None,
+            "front_dominates_or_matches": bool(best and best.quality >= q),
         })
-    hv = [r["hypervolume"] for r in session.history()]
+    hv = [r.hypervolume for r in session.history()]
     result = {
-        "spec": session.spec.to_json() | {"prompts": {"count": len(spec.prompts["texts"])}},
+        "spec": session.spec.to_json() | {"prompts": {"count": len(spec.prompts.texts)}},
         "search_id": session.search_id, "seconds": round(time.time() - started, 1),
         "hypervolume_by_generation": hv,
         "hypervolume_non_decreasing": all(b >= a - 1e-12 for a, b in itertools.pairwise(hv)),
-        "front": [{"quality": m["quality"], "relative_cost": m["relative_cost"]} for m in front],
+        "front": [{"quality": m.quality, "relative_cost": m.relative_cost} for m in front],
         "heuristics": rows,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    quality = session.spec.quality.get("metric", session.spec.quality["scorer"])
+    quality = session.spec.quality.name
     lines = [f"# Search vs. heuristics ({session.search_id}, CPU, quality = {quality})", "",
              f"Hypervolume by generation: {', '.join(f'{h:.3f}' for h in hv)}", "",
              "| heuristic | rel. cost | quality | best front quality at <= cost (its cost) | "

@@ -1,55 +1,51 @@
-# syntax=docker/dockerfile:1
-# GPU worker image for `ecad worker --gpu 0`: runs the cached diffusers pipelines and the scorers.
+# syntax=docker/dockerfile:1.7
+# GPU worker image for `ecad worker --gpu auto` (and the one-shot `ecad weights fetch`).
 #
-# One worker process per GPU: each container is given one GPU (the compose file's NVIDIA device
-# reservation), which it sees as GPU 0. torch comes from PyPI, whose Linux wheels bundle their
-# CUDA libraries; the host needs only the NVIDIA driver and the NVIDIA Container Toolkit.
-ARG CUDA_IMAGE=nvidia/cuda:12.6.3-runtime-ubuntu24.04
-FROM ${CUDA_IMAGE}
+# One CUDA stack: a slim Python base plus torch from PyPI, whose Linux wheels bring their own
+# CUDA libraries (nvidia-* wheels). The host needs only the NVIDIA driver and the NVIDIA
+# Container Toolkit, which mounts the driver into the container; no CUDA base image.
+FROM python:3.11.11-slim-bookworm
 
 ARG TORCH_VERSION=2.14.1
 ARG TORCHVISION_VERSION=0.29.1
 
-ENV DEBIAN_FRONTEND=noninteractive \
-    PYTHONDONTWRITEBYTECODE=1 \
+ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH \
     HF_HOME=/cache/huggingface \
-    ECAD_CACHE_DIR=/cache/ecad
-
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
- && python3 -m venv "$VIRTUAL_ENV" \
- && pip install --upgrade "pip>=23"
+    ECAD_CACHE_DIR=/cache/ecad \
+    MPLCONFIGDIR=/tmp/matplotlib
 
 RUN useradd --create-home --uid 10001 ecad \
  && mkdir -p /cache/huggingface /cache/ecad \
  && chown -R ecad:ecad /cache
 WORKDIR /app
 
-# torch first, pinned with its matching torchvision (a mismatched pair fails to import); then
-# the rest of the core dependencies and the scoring extra, read from pyproject.toml.
-COPY pyproject.toml README.md ./
+# Dependency layer: rebuilt only when the dependency files change (pyproject.toml, the script
+# that reads it); pip's cache survives rebuilds in a BuildKit cache mount. torch first, pinned
+# with its matching torchvision (a mismatched pair fails to import).
+COPY pyproject.toml ./
 COPY deploy/requirements.py deploy/requirements.py
-RUN pip install "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \
  && python deploy/requirements.py --extra scoring > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
 
+# The project itself (specs, prompt sets and schedules go inside the package: setup.py).
+COPY README.md setup.py ./
 COPY ecad ecad
 COPY worker worker
 COPY scheduler scheduler
 COPY schedules schedules
 COPY prompts prompts
 COPY specs specs
-RUN pip install --no-deps ".[scoring]" \
- && python -c "import worker.tasks, ecad.store.s3"
+RUN pip install --no-cache-dir --no-deps . \
+ && cd / && python -c "import worker.tasks, ecad.store.s3, ecad.resources as r; r.find_spec('tiny')"
 
 # The model cache (HF_HOME, ECAD_CACHE_DIR) is a volume; a new named volume starts with this
 # directory's ownership, so the unprivileged user can write to it.
 VOLUME ["/cache"]
 USER ecad
-CMD ["ecad", "worker", "--gpu", "0"]
+HEALTHCHECK --interval=15s --timeout=10s --start-period=15m --retries=3 \
+    CMD ["python", "-m", "worker.health"]
+CMD ["ecad", "worker", "--gpu", "auto"]

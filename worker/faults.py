@@ -1,7 +1,7 @@
 """Fault injection for the integration tests, off unless ``ECAD_FAULTS`` is set.
 
 ``ECAD_FAULTS`` is JSON: ``{"crash_schedules": [digest, ...], "delay_seconds": 1.5}``: a
-generate task for a listed schedule kills its worker process (a "poison" task); every task
+candidate shard task for a listed schedule kills its worker process (a "poison" task); every task
 sleeps ``delay_seconds`` first (to kill workers mid-task reliably).
 """
 
@@ -23,5 +23,5 @@ def before_task(schedule_digest: str, kind: str) -> None:
         return
     if faults.get("delay_seconds"):
         time.sleep(float(faults["delay_seconds"]))
-    if kind == "generate" and schedule_digest in faults.get("crash_schedules", []):
+    if kind == "shard" and schedule_digest in faults.get("crash_schedules", []):
         os._exit(77)

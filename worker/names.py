@@ -1,5 +1,5 @@
 """Queue and task names shared by the workers and their clients."""
 
 GPU_QUEUE = "gpu"
-GENERATE_SHARD = "ecad.generate_shard"
-SCORE_SHARD = "ecad.score_shard"
+#: One shard of work; its only argument is a :class:`ecad.search.task.ShardTask` JSON object.
+RUN_SHARD = "ecad.run_shard"

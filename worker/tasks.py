@@ -1,5 +1,6 @@
-"""Thin Celery tasks over :class:`ecad.search.Evaluator`: serialization, retries, bounded
-redelivery; the logic lives in ``ecad``. Tasks carry ids and keys only and are idempotent."""
+"""The Celery task over :class:`ecad.search.Evaluator`: message validation, retries, bounded
+redelivery; the logic lives in ``ecad``. A task carries one :class:`ecad.search.task.ShardTask`
+(ids, keys, the compact genome) and is idempotent."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from typing import Any, ClassVar
 from celery import Task
 
 from ecad.errors import TransientError
+from ecad.search.task import ShardTask
+from ecad.store import MissingObjectError
+from ecad.store.layout import spec_key, task_output_key
+from ecad.store.records import StoreObjectError, parse_record, read_record
 from worker import attempts, faults
 from worker.app import app
 from worker.devices import worker_device
-from worker.names import GENERATE_SHARD, SCORE_SHARD
+from worker.names import RUN_SHARD
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +54,15 @@ class EvaluatorTask(Task):
 
         cache = EvaluatorTask._evaluators
         if search_id not in cache:
-            spec = SearchSpec(store.get_json(f"searches/{search_id}/spec.json"))
-            cache[search_id] = Evaluator(
+            spec = read_record(store, spec_key(search_id), SearchSpec.from_json)
+            ev = Evaluator(
                 spec,
                 store,
                 device=worker_device(),
                 dtype=os.environ.get("ECAD_WORKER_DTYPE") or None,
             )
+            ev.shard_log_level = logging.INFO  # the worker log's per-shard timing line
+            cache[search_id] = ev
             while len(cache) > self.max_cached_searches:
                 cache.popitem(last=False)
         cache.move_to_end(search_id)
@@ -66,46 +73,29 @@ def _worker_name(task: Task) -> str:
     return str(getattr(task.request, "hostname", None) or socket.gethostname())
 
 
-_TASK_OPTIONS = {
-    "bind": True,
-    "base": EvaluatorTask,
-    "autoretry_for": (TransientError,),
-    "retry_backoff": 2,
-    "retry_backoff_max": 60,
-    "max_retries": 8,
-}
-
-
-def _run_once(task: EvaluatorTask, task_key: str, digest: str, kind: str, work) -> dict:
-    """Bounded redelivery around ``work``: refuse once a failure is recorded or too many starts."""
-    if not attempts.count_start(task.store, task_key, _worker_name(task)):
-        log.error("giving up on %s: too many starts", task_key)
+@app.task(
+    name=RUN_SHARD,
+    bind=True,
+    base=EvaluatorTask,
+    autoretry_for=(TransientError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=8,
+)
+def run_shard(self: EvaluatorTask, message: Any) -> dict:
+    """Validate the message, then do its shard (skipped if its output is already stored)."""
+    try:
+        task = parse_record("task message", message, ShardTask.from_json)
+        ev = self.evaluator(task.search_id)
+        work = parse_record(task.task_key, task, ev.plan.work)
+    except (StoreObjectError, MissingObjectError) as exc:
+        log.error("refusing task: %s", exc)
+        return {"refused": str(exc)}
+    if self.store.exists(task_output_key(task.task_key)):
+        return {"skipped": True}
+    if not attempts.count_start(self.store, task.task_key, _worker_name(self)):
+        log.error("giving up on %s: too many starts", task.task_key)
         return {"failed": True}
-    faults.before_task(digest, kind)
-    work()
-    return {kind: True}
-
-
-@app.task(name=GENERATE_SHARD, **_TASK_OPTIONS)
-def generate_shard(self: EvaluatorTask, search_id: str, schedule_digest: str, shard: int) -> dict:
-    """Generate one shard of a candidate's images into the store (skip if already there)."""
-    ev = self.evaluator(search_id)
-    schedule = ev.load_schedule(schedule_digest)
-    gen_key = ev.setting.generation_key(schedule)
-    if ev.images_done(gen_key, shard):
-        return {"skipped": True}
-    key = attempts.task_key("generate", gen_key, shard)
-    return _run_once(self, key, schedule_digest, "generate",
-                     lambda: ev.generate_shard(schedule, shard, score=True))
-
-
-@app.task(name=SCORE_SHARD, **_TASK_OPTIONS)
-def score_shard(self: EvaluatorTask, search_id: str, schedule_digest: str, shard: int) -> dict:
-    """Score one shard of a candidate (its images must be stored); skip if already scored."""
-    ev = self.evaluator(search_id)
-    candidate = ev.candidate(ev.load_schedule(schedule_digest))
-    if ev.shard_done(candidate, shard):
-        return {"skipped": True}
-    return _run_once(self, attempts.task_key("score", candidate.evaluation_key, shard),
-                     schedule_digest,
-                     "score", lambda: ev.score_shard(candidate, shard))
+    faults.before_task(work.candidate.digest, task.kind)
+    result = ev.run(work)
+    return {"images": result.images, "seconds": round(result.seconds, 3)}

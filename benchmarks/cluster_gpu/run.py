@@ -275,7 +275,7 @@ def run_cluster(root: Path, spec: Path, workers: int, args,
         gens.append({"generation": g["generation"], "seconds": round(g["seconds"], 2),
                      "evaluated": n, "images": n * per_candidate,
                      "images_per_second": round(n * per_candidate / g["seconds"], 2),
-                     "scheduler_cpu_seconds": round(g["scheduler_cpu_seconds"], 3)})
+                     "scheduler_cpu_seconds": round(g["cpu_seconds"], 3)})
     window_images = sum(g["images"] for g in gens if g["generation"] >= 1)
     row = {
         "workers": workers, "concurrency": args.concurrency, "elastic": elastic,
@@ -289,7 +289,7 @@ def run_cluster(root: Path, spec: Path, workers: int, args,
         "gpus_used": used,
         "sigterm_exit_codes": stop_rc,
         "worker_logs": worker_logs,
-        "front": [[m["schedule"].digest(), round(m["quality"], 6), round(m["relative_cost"], 6)]
+        "front": [[m.schedule.digest(), round(m.quality, 6), round(m.relative_cost, 6)]
                   for m in session.front()],
     }
     return row, store, (gen1_at, ended)
@@ -362,11 +362,11 @@ class GenerateAlone:
         size and steps, one GPU, nothing else running.
         """
         from ecad.schedules import parse_schedule
-        from ecad.search.evaluation import schedule_key
         from ecad.store import FilesystemStore
+        from ecad.store.layout import schedule_key
 
         shards: dict[str, int] = {}
-        # shard markers (evaluation.shard_marker_key), by file time: the store has no mtimes
+        # shard markers (layout.shard_marker_key), by file time: the store has no mtimes
         for marker in (store / "images").glob("*/shard-*.json"):
             if t0 <= marker.stat().st_mtime <= t1:
                 digest = json.loads(marker.read_text())["schedule"]

@@ -1,4 +1,4 @@
-"""Where a GPU worker's time goes: the worker's own code path (``Evaluator.generate_shard`` with
+"""Where a GPU worker's time goes: the worker's own code path (``Evaluator.run`` with
 in-memory scoring) in one process, without Celery, against ``generate_images`` alone.
 
 Same setting as ``run.py`` (PixArt-α 256, random full-size weights, random real-size
@@ -46,10 +46,18 @@ def _fresh_store(root: Path, name: str, spec_path: Path):
     return FilesystemStore(path)
 
 
-def _run_tasks(ev, schedules, threads: int, score: bool = True) -> None:
-    """Each schedule's first shard, as ``threads`` worker tasks taking them from one queue."""
+def _run_tasks(ev, candidates, threads: int, score: bool = True) -> None:
+    """Each candidate's first shard, as ``threads`` worker tasks taking them from one queue."""
+    from ecad.search import ShardWork
+    from ecad.store.layout import SHARD_TASK
+
+    def one(c):
+        if score:
+            return ev.run(ShardWork(SHARD_TASK, c, 0))
+        return ev.generate_shard(c.schedule, c.generation_key, 0)
+
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda schedule: ev.generate_shard(schedule, 0, score=score), schedules))
+        list(pool.map(one, candidates))
 
 
 def main() -> None:
@@ -76,9 +84,10 @@ def main() -> None:
     spec = load_spec(spec_path)
     store = _fresh_store(args.root, "phase-warm", spec_path)
     session, _ = SearchSession.create(store, spec)
-    schedules = [c.schedule for c in session.pending() if c.feasible]
+    candidates = [c for c in session.pending() if c.feasible]
+    schedules = [c.schedule for c in candidates]
     ev = Evaluator(spec, store, device=device)
-    _run_tasks(ev, schedules, 1)  # loads the models, compiles every engine path
+    _run_tasks(ev, candidates, 1)  # loads the models, compiles every engine path
     sampler = GpuSampler(args.output_dir / "nvidia-smi.csv")
     sampler.start()
     time.sleep(1)
@@ -121,7 +130,7 @@ def main() -> None:
                                  ("threads-2-noscore", 2, False)]:
         ev.store = _fresh_store(args.root, f"phase-{name}", spec_path)
         logging.info("mode %s", name)
-        windows[name] = timed(name, lambda t=threads, s=score: _run_tasks(ev, schedules, t, s))
+        windows[name] = timed(name, lambda t=threads, s=score: _run_tasks(ev, candidates, t, s))
     sampler.stop()
     # nvidia-smi's index of our GPU (prelude.sh sets CUDA_DEVICE_ORDER=PCI_BUS_ID, its order)
     gpu = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]

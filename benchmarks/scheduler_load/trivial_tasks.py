@@ -1,54 +1,60 @@
-"""Celery tasks with the production names and trivial bodies, for the scheduler load benchmark.
+"""Celery tasks with the production name and message and trivial bodies, for the scheduler
+load benchmark.
 
-They write exactly the store outputs the real tasks write (image-shard markers, score shards),
+They write exactly the store outputs the real task writes (image-shard markers, score shards),
 without models, so the benchmark measures the scheduler, the broker and the store, not the GPU.
 Start with: celery -A benchmarks.scheduler_load.trivial_tasks worker -Q gpu
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from celery import Celery
 
-from worker.names import GENERATE_SHARD, SCORE_SHARD
+from worker.names import RUN_SHARD
 
 app = Celery("ecad-load")
 app.config_from_object("worker.config")
 
-_evaluators: dict = {}
+_plans: dict = {}
 
 
-def _evaluator(search_id: str):
-    from ecad.search import Evaluator, SearchSpec
+def _plan(search_id: str):
+    from ecad.search import SearchPlan, SearchSpec
     from ecad.store import open_store
+    from ecad.store.layout import spec_key
+    from ecad.store.records import read_record
 
-    if search_id not in _evaluators:
+    if search_id not in _plans:
         store = open_store(os.environ["ECAD_STORE"])
-        spec = SearchSpec(store.get_json(f"searches/{search_id}/spec.json"))
-        _evaluators[search_id] = Evaluator(spec, store)
-    return _evaluators[search_id]
+        _plans[search_id] = (SearchPlan(read_record(store, spec_key(search_id),
+                                                    SearchSpec.from_json)), store)
+    return _plans[search_id]
 
 
-@app.task(name=GENERATE_SHARD)
-def generate_shard(search_id: str, schedule_digest: str, shard: int) -> dict:
-    ev = _evaluator(search_id)
-    gen_key = ev.setting.generation_key(ev.load_schedule(schedule_digest))
-    ev.store.put_json(f"images/{gen_key}/shard-{shard:04d}.json", {"images": [], "trivial": True})
-    return {"generated": True}
+def trivial_scores(work, pairs) -> dict:
+    """A deterministic stand-in score record: fewer reused cells -> higher "quality"."""
+    import hashlib
+
+    reuse = work.candidate.schedule.reuse_fraction()
+    seed = f"{work.candidate.digest}{work.shard}".encode()
+    noise = int(hashlib.sha256(seed).hexdigest()[:4], 16) / 65535
+    return {"pairs": [list(p) for p in pairs], "scores": [1.0 - reuse + 0.01 * noise] * len(pairs),
+            "higher_is_better": True}
 
 
-@app.task(name=SCORE_SHARD)
-def score_shard(search_id: str, schedule_digest: str, shard: int) -> dict:
-    ev = _evaluator(search_id)
-    cand = ev.candidate(ev.load_schedule(schedule_digest))
-    pairs = ev.shards[shard]
-    # A deterministic stand-in score: fewer reused cells -> higher "quality".
-    reuse = cand.schedule.reuse_fraction()
-    noise = int(hashlib.sha256(f"{schedule_digest}{shard}".encode()).hexdigest()[:4], 16) / 65535
-    scores = [1.0 - reuse + 0.01 * noise] * len(pairs)
-    ev.store.put_json(f"scores/{cand.evaluation_key}/shard-{shard:04d}.json",
-                      {"pairs": [list(p) for p in pairs], "scores": scores,
-                       "higher_is_better": True})
-    return {"scored": True}
+@app.task(name=RUN_SHARD)
+def run_shard(message: dict) -> dict:
+    from ecad.search.task import ShardTask
+    from ecad.store.layout import IMAGES_TASK, score_key, shard_marker_key
+
+    task = ShardTask.from_json(message)
+    plan, store = _plan(task.search_id)
+    work = plan.work(task)
+    gen_key = work.candidate.generation_key
+    store.put_json(shard_marker_key(gen_key, task.shard), {"images": [], "trivial": True})
+    if task.kind != IMAGES_TASK:
+        store.put_json(score_key(work.candidate.evaluation_key, task.shard),
+                       trivial_scores(work, plan.shards[task.shard]))
+    return {"done": True}

@@ -21,6 +21,7 @@ import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
 from ecad.caching.blocks import BlockHook, plan_block
+from ecad.caching.exclusive import mark_cached, refuse_other_caches, unmark_cached
 from ecad.caching.recipes import recipe_for
 from ecad.caching.state import CallState, ContextProbe, nbytes
 from ecad.caching.targets import SlotTarget, slot_targets, split_target
@@ -146,6 +147,7 @@ def apply_schedule(pipe_or_transformer: Any, schedule: Schedule | ScheduleCacheC
     sched = config.schedule
     transformer, pipeline = split_target(pipe_or_transformer)
     targets = slot_targets(transformer, sched.layout)
+    refuse_other_caches(transformer)  # diffusers' own caches must not stack with a schedule
     remove_schedule(transformer)
 
     call = CallState(sched.steps)
@@ -171,6 +173,7 @@ def apply_schedule(pipe_or_transformer: Any, schedule: Schedule | ScheduleCacheC
                 component, COMPONENT_HOOK
             )
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
+    mark_cached(transformer, config)  # and diffusers' enable_cache refuses to stack on it
 
 
 def _slots_by_block(targets: list[SlotTarget]) -> dict[torch.nn.Module, dict[str, int]]:
@@ -196,6 +199,7 @@ def remove_schedule(pipe_or_transformer: Any) -> None:
     registry = getattr(transformer, "_diffusers_hook", None)
     if registry is not None:
         registry.invalidate_child_registries_cache()
+    unmark_cached(transformer)
 
 
 def cache_stats(pipe_or_transformer: Any) -> dict[str, int]:

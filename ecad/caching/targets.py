@@ -14,6 +14,7 @@ import torch
 
 from ecad.errors import ScheduleMismatchError
 from ecad.schedules import ScheduleLayout
+from ecad.schedules.layout import blocks_phrase
 
 __all__ = ["SlotTarget", "slot_targets", "split_target"]
 
@@ -55,8 +56,9 @@ def slot_targets(transformer: torch.nn.Module, layout: ScheduleLayout) -> list[S
         if blocks is None or len(blocks) != expected:
             found = "none" if blocks is None else len(blocks)
             raise ScheduleMismatchError(
-                f"schedule has {expected} {group.name} blocks but {cls}.{group.module_list} has "
-                f"{found}; use a schedule made for this model's layout"
+                f"schedule has {blocks_phrase(group.name, expected)} but "
+                f"{cls}.{group.module_list} has {found}; use a schedule made for this "
+                "model's layout"
             )
         blocks_of[group.name] = (group, blocks)
     targets: list[SlotTarget] = []

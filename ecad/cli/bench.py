@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import family_option
+from ecad.cli.options import device_option, family_option
 from ecad.cli.progress import quiet_detail_logs, work_bar
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 )
 @click.option("--warmup", type=int, default=1, show_default=True, help="Warm-up calls per case.")
 @click.option("--repeats", type=int, default=3, show_default=True, help="Timed calls per case.")
-@click.option("--device", default="cuda", show_default=True, help="torch device.")
+@device_option
 @click.option("--dtype", default=None, help="Default: the family's (float32 with --tiny).")
 @click.option("--tiny", is_flag=True, help="Tiny random architecture (CPU smoke runs).")
 @click.option(
@@ -114,8 +114,8 @@ def bench(
         run_bench,
         verify_engines,
     )
+    from ecad.bench.latency import calibrate_latency as calibrate
     from ecad.cost import CostTable, macs_table
-    from ecad.cost.latency import calibrate_latency as calibrate
     from ecad.families import get_family
     from ecad.schedules import Schedule, ScheduleLayout, read_schedule
     from ecad.schedules.heuristics import fora

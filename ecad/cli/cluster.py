@@ -16,9 +16,11 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import json_option
+from ecad import heartbeat
+from ecad.cli.options import SPEC, json_option
+from ecad.credentials import refuse_placeholders
 from ecad.environment import env_float, env_int
-from ecad.errors import ConfigError
+from ecad.errors import ConfigError, TransientError
 from ecad.store import open_store
 
 
@@ -27,12 +29,9 @@ def apply_config(path: str | None) -> None:
     path = path or os.environ.get("ECAD_CONFIG")
     if not path:
         return
-    import yaml
+    from ecad.yamlfile import read_yaml
 
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read cluster config ({exc})") from exc
+    data = read_yaml(path, "cluster config") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: cluster config must be a mapping of ECAD_* variables")
     for key, value in data.items():
@@ -50,7 +49,7 @@ config_option = click.option(
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("spec_file", type=SPEC)
 @click.argument("overrides", nargs=-1)
 @config_option
 def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None) -> None:
@@ -63,7 +62,8 @@ def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None)
     click.echo(session.search_id)
     if not created:
         click.echo(
-            f"(already submitted: generation {session.generation}, {session.phase})", err=True
+            f"(already submitted: generation {session.generation}, {session.phase.value})",
+            err=True,
         )
 
 
@@ -98,8 +98,10 @@ def status(search_id: str | None, as_json: bool, workers: bool, watch: bool, int
     snapshot = read()
     if as_json:
         click.echo(json.dumps(snapshot.to_json(), indent=2))
-    else:
-        click.echo(render_status(snapshot))
+        return
+    click.echo(render_status(snapshot))
+    if snapshot.broker_error is not None:  # the store's view is shown; the exit status says it
+        raise TransientError(snapshot.broker_error)
 
 
 @click.command()
@@ -110,23 +112,33 @@ def cancel(search_id: str, config_file: str | None) -> None:
     from ecad.search import SearchSession
 
     apply_config(config_file)
-    SearchSession.open(open_store(), search_id).cancel()
+    session = SearchSession.open(open_store(), search_id)
+    if session.phase.over:  # nothing to stop: say so, and succeed (idempotent)
+        click.echo(f"{search_id} is already finished ({session.phase.value}); nothing to cancel")
+        return
+    session.cancel()
     click.echo(f"cancelled {search_id}")
 
 
 @click.command()
 @click.option(
     "--gpu",
-    type=int,
-    default=0,
-    show_default=True,
-    help="GPU index this worker owns (one worker process per GPU).",
+    default=lambda: os.environ.get("ECAD_WORKER_GPU", "auto"),
+    show_default="$ECAD_WORKER_GPU or auto",
+    help="GPU this worker owns: auto claims a free one through a lease in Redis (a worker finding "
+    "all GPUs claimed waits; ECAD_GPU_WAIT_SECONDS bounds the wait), or an nvidia-smi index.",
+)
+@click.option(
+    "--warm",
+    multiple=True,
+    help="Load and run this model before taking tasks (repeatable): FAMILY, FAMILY:WEIGHTS or a "
+    "spec; default $ECAD_WORKER_WARM (comma-separated).",
 )
 @click.option(
     "--device",
     type=click.Choice(["auto", "cuda", "cpu"]),
-    default="auto",
-    show_default=True,
+    default=lambda: os.environ.get("ECAD_DEVICE", "auto"),
+    show_default="$ECAD_DEVICE or auto",
     help="torch device for the models: auto (cuda if available), cuda, cpu. The GPU is --gpu.",
 )
 @click.option(
@@ -142,7 +154,8 @@ def cancel(search_id: str, config_file: str | None) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 @config_option
 def worker(
-    gpu: int,
+    gpu: str,
+    warm: tuple[str, ...],
     device: str,
     concurrency: int | None,
     name: str | None,
@@ -156,11 +169,10 @@ def worker(
     if concurrency < 1:
         raise click.BadParameter(f"must be at least 1, got {concurrency}",
                                  param_hint="--concurrency")
-    os.environ["ECAD_WORKER_DEVICE"] = device
-    if device != "cpu":
-        from worker.devices import restart_on_gpu
+    from worker.startup import parse_gpu, prepare_worker
 
-        restart_on_gpu(gpu)  # returns only once this process sees GPU `gpu` alone
+    # Claims the GPU, re-executes with it alone visible, warms the models (worker/startup.py).
+    start = prepare_worker(parse_gpu(gpu), device, warm)
     from worker.app import app, watch_task_time_limits
     from worker.names import GPU_QUEUE
 
@@ -182,7 +194,7 @@ def worker(
             "--without-gossip",
             "--without-mingle",
             "-n",
-            name or f"gpu{gpu}-{os.getpid()}@%h",
+            name or f"{start.label}-{os.getpid()}@%h",
         ]
     )
 
@@ -205,13 +217,14 @@ def scheduler(
     import logging
 
     apply_config(config_file)
-    from scheduler.dispatch import Dispatcher, celery_sender
+    refuse_placeholders("ecad scheduler")
+    from scheduler.dispatch import DEFAULT_SHARD_DEADLINE_S, Dispatcher, celery_sender
     from scheduler.service import SchedulerService
     from worker.app import app
 
     logging.getLogger().setLevel(logging.INFO)
     if deadline is None:
-        deadline = env_float("ECAD_SHARD_DEADLINE", 900.0)
+        deadline = env_float("ECAD_SHARD_DEADLINE", DEFAULT_SHARD_DEADLINE_S)
     service = SchedulerService(open_store(), Dispatcher(celery_sender(app), deadline_s=deadline))
     stopping = {"now": False}
 
@@ -225,6 +238,7 @@ def scheduler(
 
     def should_stop() -> bool:
         nonlocal idle_since
+        heartbeat.beat(os.environ.get("ECAD_SCHEDULER_HEARTBEAT_FILE"))  # healthcheck
         if stopping["now"]:
             return True
         if exit_when_idle:
@@ -233,6 +247,9 @@ def scheduler(
             elif idle_since is None:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > 2 * poll:
+                if service.active_searches(rescan=True):  # submitted since the last listing
+                    idle_since = None
+                    return False
                 return True
         return False
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import json_option
+from ecad.cli.options import SCHEDULE, json_option
 
 
 @click.command()
-@click.argument("schedule_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("schedule_file", type=SCHEDULE)
 @click.option(
     "--resolution",
     type=int,

@@ -3,32 +3,49 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
 
 from ecad import __version__
 from ecad.cli.bench import bench
-from ecad.cli.cluster import cancel, scheduler, status, submit, worker
+from ecad.cli.cluster import apply_config, cancel, scheduler, status, submit, worker
 from ecad.cli.cost import cost
+from ecad.cli.errors import run_cli
 from ecad.cli.generate import embed, generate
 from ecad.cli.schedule import schedule
 from ecad.cli.score import score
 from ecad.cli.search import pareto, report, search, validate
 from ecad.cli.tiny import tiny
-from ecad.errors import EcadError
+from ecad.cli.weights import weights
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ecad")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
-def cli(verbose: bool) -> None:
+@click.option("--config", "config_file", default=None, metavar="FILE",
+              help="YAML file of ECAD_* settings for every command (default: $ECAD_CONFIG); "
+              "the environment wins over it.")
+@click.option("--store", "store_url", default=None,
+              help="Object store of every command (sets $ECAD_STORE): a directory, "
+              "file:///dir or s3://bucket.")
+@click.option("--device", default=None,
+              help="Default torch device of every command (sets $ECAD_DEVICE): auto (cuda when "
+              "available, the default), cuda, cpu.")
+def cli(verbose: bool, config_file: str | None, store_url: str | None,
+        device: str | None) -> None:
     """ECAD: learn and apply caching schedules for diffusion transformers."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _quiet_libraries(verbose)
+    # Before the command parses its options: their defaults read these variables.
+    apply_config(config_file)
+    for name, value in (("ECAD_STORE", store_url), ("ECAD_DEVICE", device)):
+        if value:
+            os.environ[name] = value
 
 
 def _quiet_libraries(verbose: bool) -> None:
@@ -48,20 +65,10 @@ def _quiet_libraries(verbose: bool) -> None:
 
 for command in (
     schedule, cost, embed, generate, tiny, score, validate, search, pareto, report,
-    submit, status, cancel, worker, scheduler, bench,
+    submit, status, cancel, worker, scheduler, bench, weights,
 ):
     cli.add_command(command)
 
 
 def main() -> None:
-    try:
-        cli(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except EcadError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    sys.exit(run_cli(cli))  # exit statuses and error lines: ecad/cli/errors.py

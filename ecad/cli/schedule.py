@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import family_option, json_option
+from ecad.cli.options import SCHEDULE, family_option, json_option
 from ecad.families import family_names, get_family
 from ecad.report.units import speedup
 from ecad.schedules import Schedule, ScheduleLayout, read_schedule, write_schedule
@@ -117,7 +117,7 @@ def baselines(directory: Path, families: tuple[str, ...]) -> None:
 
 
 @schedule.command()
-@click.argument("schedule_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("schedule_file", type=SCHEDULE)
 @click.option("--resolution", type=int, default=None, help="Resolution for the cost column.")
 @click.option("--steps/--no-steps", "per_step", default=True, help="Show the per-step table.")
 @json_option

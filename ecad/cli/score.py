@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ecad.atomic import write_atomic
+from ecad.cli.options import device_option
 from ecad.cli.progress import work_bar
 from ecad.errors import ConfigError
 from ecad.prompts import PROMPT_FORMATS, PromptSet, load_prompts
@@ -84,7 +85,7 @@ def _references(files: Sequence[GeneratedImageFile], reference: Path) -> list[Pa
                    "file names.")
 @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="JSON report file (default: print it).")
-@click.option("--device", default=None, help="torch device (default: cuda if available).")
+@device_option
 @click.option("--batch-size", type=int, default=None, help="Images per forward pass.")
 @click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Scorer option (repeatable): checkpoint=, med_config=, tokenizer= "

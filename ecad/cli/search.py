@@ -7,23 +7,26 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import device_option, dtype_option, json_option, store_option
+from ecad.cli.options import SPEC, device_option, dtype_option, json_option, store_option
 from ecad.store import open_store
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("spec_file", type=SPEC)
 @click.argument("overrides", nargs=-1)
 @json_option
 def validate(spec_file: Path, overrides: tuple[str, ...], as_json: bool) -> None:
-    """Check SPEC_FILE (and key=value OVERRIDES); report every error at once."""
+    """Check SPEC_FILE (and key=value OVERRIDES) as submit and search do; report every error
+    at once. Writes nothing."""
     from ecad.errors import ConfigError
     from ecad.report.data import readable_spec
     from ecad.search import load_spec
+    from ecad.search.session import prepare_search
     from ecad.search.setting import layout_for
 
     try:
         spec = load_spec(spec_file, list(overrides))
+        prepare_search(spec, open_store)  # the store only for from_search (the other front)
         layout = layout_for(spec)
     except ConfigError as exc:
         if not as_json:
@@ -50,9 +53,7 @@ def validate(spec_file: Path, overrides: tuple[str, ...], as_json: bool) -> None
 
 
 @click.command()
-@click.argument(
-    "spec_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("spec_file", required=False, type=SPEC)
 @click.argument("overrides", nargs=-1)
 @click.option("--resume", "resume_id", default=None, help="Continue the search with this id.")
 @click.option("-q", "--quiet", is_flag=True,
@@ -87,14 +88,11 @@ def search(
 
     if (spec_file is None) == (resume_id is None):
         raise click.UsageError("give SPEC_FILE or --resume ID")
+    spec = load_spec(spec_file, list(overrides)) if spec_file else None  # before any write
     store = open_store(store_url)
-    spec = load_spec(spec_file, list(overrides)) if spec_file else None
     if spec is not None:
-        click.echo(
-            "resolved spec: "
-            + json.dumps({k: v for k, v in spec.to_json().items() if k != "prompts"},
-                         sort_keys=True)
-        )
+        shown = {k: v for k, v in spec.to_json().items() if k != "prompts"}
+        click.echo("resolved spec: " + json.dumps(shown, sort_keys=True))
     verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
     quiet_detail_logs("ecad.search")
     observer = SearchProgress(verbose=verbose, quiet=quiet, quality_levels=levels or None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -14,53 +13,41 @@ from ecad.cli.status_view import (
     WorkerStatus,
     front_rows_of,
 )
+from ecad.errors import TransientError
 from ecad.store import ObjectStore
 
 __all__ = ["read_search", "read_snapshot", "read_workers"]
 
 
-def _images_per_s(session: Any, prog: dict[str, Any]) -> float | None:
-    """Images per second over the finished generations (evaluated candidates' images)."""
-    gens = prog.get("generations") or []
-    seconds = sum(float(g.get("seconds", 0)) for g in gens)
-    evaluated = sum(int((g.get("counts") or {}).get("evaluated", 0)) for g in gens)
-    per_candidate = len(session.setting.prompts) * session.spec.images_per_prompt
-    return evaluated * per_candidate / seconds if seconds > 0 and evaluated else None
-
-
 def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
+    """The driver's status (counts from the generation records, shard numbers while a generation
+    runs) with what a person watching wants beside it: images/s, hypervolume, the front."""
     from ecad.search import SearchSession
-    from scheduler.progress import read_progress
+    from ecad.search.status import search_status
 
+    r = search_status(store, search_id)
     session = SearchSession.open(store, search_id)
-    prog = read_progress(store, search_id) or {}
-    phase = str(getattr(session.phase, "value", session.phase))
-    counters = session.state["counters"]
-    running = None
-    if (phase == "evaluate" and prog.get("phase") == "evaluate"
-            and prog.get("generation") == session.generation
-            and prog.get("shards_total") is not None):  # else the record is the last generation's
-        running = Running(int(prog.get("shards_done") or 0), int(prog["shards_total"]),
-                          int(prog.get("in_flight") or 0), int(prog.get("failed") or 0),
-                          prog.get("eta_seconds"))
-    history = session.history()
-    last = history[-1] if history else None
-    quality = session.spec.to_json()["quality"]
+    last = session.last_record()
+    images_per_s = None
+    if last is not None and last.seconds > 0:
+        per_candidate = len(session.setting.prompts) * session.spec.images_per_prompt
+        images_per_s = last.counts.evaluated * per_candidate / last.seconds or None
+    run = r.get("running")
     return SearchStatus(
         search_id=search_id,
-        phase=phase,
-        generation=session.generation,
-        generations=session.spec.generations,
-        population=session.spec.population,
-        quality_name=str(quality.get("metric") or quality["scorer"]),
-        evaluated=int(counters.get("evaluated", 0)),
-        cached=int(counters.get("cached", 0)),
-        failed=int(counters.get("failed", 0)),
-        infeasible=int(counters.get("infeasible", 0)),
-        running=running,
-        images_per_s=_images_per_s(session, prog),
-        hypervolume=float(last["hypervolume"]) if last else None,
-        front=front_rows_of(session.front()) if last else (),
+        phase=r["phase"],
+        generation=r["generation"],
+        generations=r["generations"],
+        population=r["population"],
+        quality_name=session.spec.quality.name,
+        evaluated=r["evaluated"],
+        cached=r["cached"],
+        failed=r["failed"],
+        infeasible=r["infeasible"],
+        running=Running(**run) if run else None,
+        images_per_s=images_per_s,
+        hypervolume=last.hypervolume if last is not None else None,
+        front=front_rows_of(session.front()),
     )
 
 
@@ -77,37 +64,16 @@ def _describe_task(task: dict[str, Any]) -> str:
     return f"{name} {str(args)[:60]}"
 
 
-def _unreachable(url: str) -> str | None:
-    """Why the broker at ``url`` cannot be reached (None if a TCP connection opens): Celery's
-    inspect would otherwise retry for tens of seconds per refresh."""
-    from urllib.parse import urlsplit
+def read_workers() -> tuple[tuple[WorkerStatus, ...], TransientError | None]:
+    """Workers answering the broker, with the tasks each runs now; or why none could be asked
+    (within a few seconds: see :mod:`ecad.cli.broker`)."""
+    from ecad.cli.broker import active_tasks
 
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "amqp", "amqps", "pyamqp"):
-        return None
-    default = {"redis": 6379, "rediss": 6379}.get(parts.scheme, 5672)
     try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default),
-                                 timeout=1.0).close()
-    except OSError as exc:
-        return f"{parts.scheme}://{parts.hostname}:{parts.port or default}: {exc.strerror or exc}"
-    return None
-
-
-def read_workers() -> tuple[tuple[WorkerStatus, ...], str | None]:
-    """Workers answering the broker, with the tasks each runs now; or why none could be asked."""
-    from worker.config import broker_url
-
-    error = _unreachable(broker_url)
-    if error is not None:
-        return (), error
-    try:
-        from worker.app import app
-
-        active = app.control.inspect(timeout=1.0).active() or {}
-    except Exception as exc:  # broker trouble: status still shows the store's view
-        return (), str(exc)
-    return tuple(WorkerStatus(name, tuple(_describe_task(t) for t in tasks or []))
+        active = active_tasks()
+    except TransientError as exc:
+        return (), exc
+    return tuple(WorkerStatus(name, tuple(_describe_task(t) for t in tasks))
                  for name, tasks in sorted(active.items())), None
 
 
@@ -119,6 +85,6 @@ def read_snapshot(store: ObjectStore, ids: Sequence[str] | None, workers: bool) 
     return StatusSnapshot(
         searches=tuple(read_search(store, sid) for sid in ids),
         workers=seen,
-        broker_error=error,
+        broker_error=None if error is None else str(error),
         taken=time.time(),
     )

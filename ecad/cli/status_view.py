@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 from ecad.cli.table import render_table
-from ecad.report.units import duration, quality_unit
+from ecad.report.units import quality_unit
 
 __all__ = [
     "FrontRow",
@@ -101,20 +101,10 @@ class StatusSnapshot:
 
 
 def head_line(s: SearchStatus) -> str:
-    """One line per search: where it is and the candidate totals."""
-    counts = (f"evaluated {s.evaluated}, cached {s.cached}, failed {s.failed}, "
-              f"infeasible {s.infeasible}")
-    if s.phase in ("done", "finished"):
-        return f"{s.search_id}: done ({s.generation} generations) | {counts}"
-    if s.phase == "cancelled":
-        return f"{s.search_id}: cancelled after {s.generation} generations | {counts}"
-    head = f"{s.search_id}: {s.phase}, generation {s.generation}/{s.generations}"
-    run = s.running
-    if run is None:
-        return f"{head} | {counts}"
-    failing = f", {run.failed} failed" if run.failed else ""
-    return (f"{head}, shards {run.shards_done}/{run.shards_total}, in flight {run.in_flight}"
-            f"{failing}, ETA {duration(run.eta_seconds)} | {counts}")
+    """One line per search: where it is and the candidate totals (the driver's wording)."""
+    from ecad.search.status import status_line
+
+    return status_line(s.to_json())
 
 
 def _search_block(s: SearchStatus, front_rows: int) -> list[str]:
@@ -194,7 +184,6 @@ def watch(
         return snapshot
 
 
-def front_rows_of(members: Sequence[dict[str, Any]]) -> tuple[FrontRow, ...]:
+def front_rows_of(members: Sequence[Any]) -> tuple[FrontRow, ...]:
     """Front members as the session gives them -> rows."""
-    return tuple(FrontRow(m["schedule"].metadata.name, float(m["quality"]),
-                          float(m["relative_cost"])) for m in members)
+    return tuple(FrontRow(m.schedule.metadata.name, m.quality, m.relative_cost) for m in members)

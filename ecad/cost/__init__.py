@@ -1,15 +1,15 @@
 """Cost model: per-slot, per-step cost tables and schedule costs.
 
-``CostTable`` needs only numpy; ``macs_table`` (FlopCounterMode) and the latency calibration
-(``calibrate_latency``/``latency_table``, timed on a GPU) import torch on first use, so
-torch-free processes (the scheduler) can read and apply stored tables.
+``CostTable`` needs only numpy; ``macs_table`` (FlopCounterMode) imports torch on first use, so
+torch-free processes (the scheduler) can read and apply stored tables. Latency tables are
+measured by ``ecad.bench.latency`` (calibration is measurement) and stored as cost tables.
 """
 
 from typing import Any
 
 from ecad.cost.table import COST_MODES, CostTable
 
-__all__ = ["COST_MODES", "CostTable", "calibrate_latency", "latency_table", "macs_table"]
+__all__ = ["COST_MODES", "CostTable", "macs_table"]
 
 
 def __getattr__(name: str) -> Any:
@@ -17,8 +17,4 @@ def __getattr__(name: str) -> Any:
         from ecad.cost.flops import macs_table
 
         return macs_table
-    if name in ("calibrate_latency", "latency_table"):
-        from ecad.cost import latency
-
-        return getattr(latency, name)
     raise AttributeError(name)

@@ -11,12 +11,25 @@ from typing import TYPE_CHECKING, Any
 from ecad.errors import ConfigError
 from ecad.families.family import ModelFamily
 
-__all__ = ["TINY_WEIGHTS", "load_pipeline", "parse_dtype", "resolve_weights", "save_tiny_pipeline"]
+__all__ = [
+    "TEXT_COMPONENTS",
+    "TINY_WEIGHTS",
+    "load_pipeline",
+    "parse_dtype",
+    "resolve_weights",
+    "save_tiny_pipeline",
+]
 
 if TYPE_CHECKING:
     import torch
 
 TINY_WEIGHTS = "tiny"
+#: Pipeline components that encode prompts, per family kind (skipped when generating from
+#: precomputed embeddings; ``ecad.generation.adapters`` embeds with them).
+TEXT_COMPONENTS = {
+    "pixart": ("text_encoder", "tokenizer"),
+    "flux": ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"),
+}
 _DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -82,14 +95,12 @@ def load_pipeline(
     import diffusers
     import torch
 
-    from ecad.generation.adapters import adapter_for
-
     source = resolve_weights(family, weights)
     if dtype is None:
         dtype = "float32" if torch.device(device).type == "cpu" else family.default_dtype
     kwargs: dict[str, Any] = {"dtype": parse_dtype(dtype)}
     if not text_encoders:
-        kwargs.update({name: None for name in adapter_for(family).text_components})
+        kwargs.update({name: None for name in TEXT_COMPONENTS[family.kind]})
     if not denoiser:
         kwargs.update(transformer=None, vae=None)
     local = Path(source)

@@ -11,6 +11,7 @@ import torch
 
 from ecad.errors import FamilyError
 from ecad.families import ModelFamily
+from ecad.families.loading import TEXT_COMPONENTS
 
 __all__ = ["PipelineAdapter", "adapter_for"]
 
@@ -39,7 +40,7 @@ def _randn(generators: Sequence[torch.Generator], shape: tuple[int, ...]) -> tor
 
 class PixArtAdapter(PipelineAdapter):
     kind = "pixart"
-    text_components = ("text_encoder", "tokenizer")
+    text_components = TEXT_COMPONENTS["pixart"]
     embedding_names = (
         "prompt_embeds",
         "prompt_attention_mask",
@@ -76,7 +77,7 @@ class PixArtAdapter(PipelineAdapter):
 
 class FluxAdapter(PipelineAdapter):
     kind = "flux"
-    text_components = ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
+    text_components = TEXT_COMPONENTS["flux"]
     embedding_names = ("prompt_embeds", "pooled_prompt_embeds")
 
     def embed(self, pipe, prompts, max_length):

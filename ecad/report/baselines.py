@@ -24,20 +24,19 @@ def baseline_points(
     dtype: str | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> list[Baseline]:
-    from ecad.search.evaluation import Evaluator, evaluation_record_key
+    from ecad.search.evaluation import Evaluator
+    from ecad.search.local import evaluate_schedule
+    from ecad.search.nsga import pack_genomes
 
-    evaluator = Evaluator(session.spec, session.store, device=device, dtype=dtype)
+    plan = session.plan
+    evaluator = Evaluator(session.spec, session.store, device=device, dtype=dtype, plan=plan)
     out = []
     for sched in baseline_schedules(session.layout, session.spec.steps):
-        candidate = evaluator.candidate(sched)
-        key = evaluation_record_key(candidate.evaluation_key)
-        quality = None
-        if session.store.exists(key):
-            quality = float(session.store.get_json(key)["quality"])
-        elif evaluate:
+        candidate = plan.candidate(0, pack_genomes([sched.genome()])[0], sched.metadata.name)
+        record = plan.evaluation(session.store, candidate.evaluation_key)
+        if record is None and evaluate:
             log(f"evaluating baseline {sched.metadata.name} under the search's setting")
-            record, _ = evaluator.evaluate_locally(candidate)
-            quality = float(record["quality"])
-        out.append(Baseline(sched.metadata.name, quality, session.table.relative_cost(sched),
-                            sched.reuse_fraction()))
+            record = evaluate_schedule(evaluator, sched)
+        out.append(Baseline(sched.metadata.name, None if record is None else record.quality,
+                            session.table.relative_cost(sched), sched.reuse_fraction()))
     return out

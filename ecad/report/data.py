@@ -146,10 +146,10 @@ def _spec_yaml(session: SearchSession) -> str:
 def _candidates(session: SearchSession, history: list[dict]) -> list[Candidate]:
     out = []
     for rec in history:
-        gen = int(rec["generation"])
-        X = unpack_genomes(rec["offspring"]["X"], session.n_var)
-        F = np.asarray(rec["offspring"]["F"], dtype=float).reshape(-1, 2)
-        G = np.asarray(rec["offspring"]["G"], dtype=float).reshape(-1, 1)
+        gen = rec.generation
+        X = unpack_genomes(list(rec.offspring.X), session.n_var)
+        F = np.asarray(rec.offspring.F, dtype=float).reshape(-1, 2)
+        G = np.asarray(rec.offspring.G, dtype=float).reshape(-1, 1)
         for i, (genome, f, g) in enumerate(zip(X, F, G)):
             status = "infeasible" if g[0] > 0 else "failed" if f[0] >= INFEASIBLE else "evaluated"
             out.append(Candidate(
@@ -166,7 +166,7 @@ def _candidates(session: SearchSession, history: list[dict]) -> list[Candidate]:
 
 def images_for(session: SearchSession, schedule: Schedule, prompts: int) -> tuple[ImagePair, ...]:
     """The first image of each of the first ``prompts`` prompts, beside the uncached one."""
-    from ecad.search.evaluation import image_key
+    from ecad.store.layout import image_key
 
     setting = session.setting
     uncached = setting.generation_key(Schedule.full(session.layout, session.spec.steps))
@@ -205,7 +205,7 @@ def collect(session: SearchSession, prompts: int = 3, store_url: str | None = No
     members = session.front()
     rows = front_rows(session) if members else []
     for row, member in zip(rows, members):
-        sched = member["schedule"]
+        sched = member.schedule
         front.append(FrontMember(
             rank=row["rank"],
             name=row["name"],
@@ -227,8 +227,8 @@ def collect(session: SearchSession, prompts: int = 3, store_url: str | None = No
         cost_mode=session.table.mode,
         spec_yaml=_spec_yaml(session),
         candidates=candidates,
-        history=[GenerationRow(int(r["generation"]), float(r["hypervolume"]), len(r["front"]),
-                               dict(r["counts"]), float(r["seconds"])) for r in history],
+        history=[GenerationRow(r.generation, r.hypervolume, len(r.front), r.counts.to_json(),
+                               r.seconds) for r in history],
         front=front,
         task_failures=_task_failures(session),
         images_per_candidate=len(session.setting.prompts) * spec.images_per_prompt,

@@ -25,19 +25,20 @@ import numpy as np
 from ecad.atomic import write_atomic
 from ecad.errors import ScheduleFormatError
 from ecad.families import FAMILIES, ModelFamily, get_family
-from ecad.schedules.layout import ScheduleLayout
+from ecad.schedules.layout import ScheduleLayout, blocks_phrase
 from ecad.schedules.schedule import Schedule, ScheduleMetadata
+from ecad.textfile import read_text
 
 __all__ = ["parse_schedule", "read_schedule", "schedule_to_json", "write_schedule"]
+
+#: Largest schedule file read; a published FLUX schedule of 50 steps is about 0.3 MB.
+MAX_SCHEDULE_BYTES = 16 << 20
 
 
 def read_schedule(path: str | os.PathLike, family: str | ModelFamily | None = None) -> Schedule:
     """Load a schedule file. ``family`` pins the expected family (else it is inferred)."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ScheduleFormatError(f"{p}: cannot read schedule file ({exc.strerror})") from exc
+    text = read_text(p, "schedule file", MAX_SCHEDULE_BYTES, ScheduleFormatError)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -70,13 +71,32 @@ def _infer_family(components: set[str], data: Mapping[str, Any], where: str) -> 
     return candidates[0]
 
 
-def _block_counts(family: ModelFamily, step0: Mapping[str, Any], cs: Mapping[str, Any]) -> dict:
+def _block_counts(
+    family: ModelFamily, step0: Mapping[str, Any], cs: Mapping[str, Any], source: str
+) -> dict:
+    """Blocks per group: the header's count if it has one, else the blocks found in step 000.
+
+    The header is checked against the family before anything is sized by it: a model never has
+    more blocks than the family's full-size one (tiny test models have fewer).
+    """
     counts: dict[str, int] = {}
     for group in family.block_groups:
         header = "num_single_blocks" if group.json_prefix else "num_blocks"
         declared = cs.get(header)
         found = sum(1 for k in step0 if _group_of(family, k) is group)
-        counts[group.name] = int(declared) if isinstance(declared, int) else found
+        if declared is None:
+            counts[group.name] = found
+            continue
+        if isinstance(declared, bool) or not isinstance(declared, int) or declared < 0:
+            raise ScheduleFormatError(
+                f"{source}: cache_schedule.{header} must be a block count, got {declared!r}"
+            )
+        if declared > group.num_blocks:
+            raise ScheduleFormatError(
+                f"{source}: cache_schedule.{header} is {declared}, but {family.name} has at most "
+                f"{blocks_phrase(group.name, group.num_blocks)} (step 000 has {found})"
+            )
+        counts[group.name] = declared
     return counts
 
 
@@ -104,18 +124,8 @@ def parse_schedule(
     if not isinstance(raw, Mapping) or not raw:
         raise ScheduleFormatError(f"{source}: 'cache_schedule.schedule' must be a non-empty object")
 
-    step_ids: dict[int, str] = {}
-    for key in raw:
-        if not str(key).isdigit():
-            raise ScheduleFormatError(f"{source}: step key {key!r} is not a step number like '000'")
-        step_ids[int(key)] = key
-    steps = max(step_ids) + 1
-    missing = [i for i in range(steps) if i not in step_ids]
-    if missing:
-        raise ScheduleFormatError(
-            f"{source}: missing step {missing[0]:03d} (steps must run 000..{steps - 1:03d})"
-        )
-
+    step_ids = _step_ids(raw, source)
+    steps = len(step_ids)
     first = raw[step_ids[0]]
     if not isinstance(first, Mapping) or not first:
         raise ScheduleFormatError(f"{source}: step {step_ids[0]} must map block ids to components")
@@ -127,13 +137,21 @@ def parse_schedule(
             owner = [f.name for f in FAMILIES.values() if foreign <= set(f.components)]
             hint = f" (this looks like a {owner[0]} schedule)" if owner else ""
             raise ScheduleFormatError(
-                f"{source}: schedule is not for family {fam.name}{hint}: step {step_ids[0]} has "
-                f"component(s) {sorted(foreign)}; {fam.name} components are {list(fam.components)}"
+                f"{source}: schedule is not for family {fam.name}{hint}: "
+                f"{_first_component(first, step_ids[0], foreign)}; {fam.name} components are "
+                f"{list(fam.components)}"
             )
     else:
+        unknown = seen_components - {c for f in FAMILIES.values() for c in f.components}
+        if unknown:
+            raise ScheduleFormatError(
+                f"{source}: {_first_component(first, step_ids[0], unknown)}: unknown component; "
+                "known components: "
+                + "; ".join(f"{f.name}: {list(f.components)}" for f in FAMILIES.values())
+            )
         fam = _infer_family(seen_components, data, source)
 
-    layout = ScheduleLayout.for_family(fam, _block_counts(fam, first, cs))
+    layout = ScheduleLayout.for_family(fam, _block_counts(fam, first, cs, source))
     bits = np.ones((steps, layout.num_slots), dtype=bool)
     expected_blocks = {s.block_key for s in layout.slots}
     for i in range(steps):
@@ -148,16 +166,16 @@ def parse_schedule(
                 f"{layout.describe()}"
             )
         for col, slot in enumerate(layout.slots):
-            block = step.get(slot.block_key)
-            if block is None:
+            if slot.block_key not in step:
                 raise ScheduleFormatError(
                     f"{source}: step {step_key}, block {slot.block_key}: missing "
                     f"(expected {layout.describe()})"
                 )
+            block = step[slot.block_key]
             if not isinstance(block, Mapping):
                 raise ScheduleFormatError(
-                    f"{source}: step {step_key}, block {slot.block_key}: must be an object of "
-                    "component: true/false"
+                    f"{source}: step {step_key}, block {slot.block_key}: is {_json(block)}; must "
+                    "be an object of component: true/false"
                 )
             group = next(g for g in fam.block_groups if g.name == slot.group)
             extra = [c for c in block if c not in group.components]
@@ -175,19 +193,60 @@ def parse_schedule(
             if not isinstance(value, bool):
                 raise ScheduleFormatError(
                     f"{source}: step {step_key}, block {slot.block_key}, component "
-                    f"{slot.component!r}: value {value!r} is not a boolean (true = recompute)"
+                    f"{slot.component!r}: value {_json(value)} is not a boolean (true = recompute)"
                 )
             bits[i, col] = value
 
     declared = cs.get("num_inference_steps")
+    attributes = cs.get("attributes") or {}
+    if not isinstance(attributes, Mapping):
+        raise ScheduleFormatError(
+            f"{source}: cache_schedule.attributes must be an object, got {_json(attributes)}"
+        )
     meta = ScheduleMetadata(
         name=str(cs.get("name", Path(source).stem)),
-        attributes=dict(cs.get("attributes") or {}),
+        attributes=dict(attributes),
         config=data.get("config"),
         metrics=data.get("metrics"),
         declared_steps=declared if isinstance(declared, int) and declared != steps else None,
     )
     return Schedule(layout, bits, meta)
+
+
+def _step_ids(raw: Mapping[str, Any], source: str) -> list[str]:
+    """The step keys in step order; every step 000..N-1 present exactly once."""
+    by_index: dict[int, str] = {}
+    for key in raw:
+        text = str(key)
+        if not (text.isascii() and text.isdigit() and len(text) <= 6):
+            raise ScheduleFormatError(f"{source}: step key {key!r} is not a step number like '000'")
+        if int(text) in by_index:
+            raise ScheduleFormatError(
+                f"{source}: steps {by_index[int(text)]!r} and {key!r} are the same step"
+            )
+        by_index[int(text)] = key
+    for i in range(len(by_index)):  # len(raw) keys, so this loop is bounded by the file
+        if i not in by_index:
+            raise ScheduleFormatError(
+                f"{source}: missing step {i:03d} (steps must run 000..{max(by_index):03d})"
+            )
+    return [by_index[i] for i in range(len(by_index))]
+
+
+def _first_component(step: Mapping[str, Any], step_key: str, names: set[str]) -> str:
+    """``step S, block B, component 'C'`` for the first block of ``step`` using one of ``names``."""
+    for block_key, block in step.items():
+        if isinstance(block, Mapping):
+            for component in block:
+                if component in names:
+                    return f"step {step_key}, block {block_key}, component {component!r}"
+    return f"step {step_key}, components {sorted(names)}"
+
+
+def _json(value: Any) -> str:
+    """``value`` as it is written in the file (null, true, "x"), shortened."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def schedule_to_json(schedule: Schedule) -> dict[str, Any]:

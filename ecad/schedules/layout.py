@@ -10,7 +10,7 @@ from typing import Any
 from ecad.errors import ScheduleMismatchError
 from ecad.families import ModelFamily, Slot, get_family
 
-__all__ = ["ScheduleLayout"]
+__all__ = ["ScheduleLayout", "blocks_phrase"]
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,10 @@ class ScheduleLayout:
         return self.slots == other.slots
 
     def describe(self) -> str:
-        parts = [
-            f"{count} blocks" if group == "blocks" else f"{count} {group} blocks"
-            for group, count in self.block_counts
-        ]
+        parts = [blocks_phrase(group, count) for group, count in self.block_counts]
         return f"{self.family_name} ({', '.join(parts)})"
+
+
+def blocks_phrase(group: str, count: int) -> str:
+    """``28 blocks`` for PixArt's one group, ``19 double blocks`` for a named group."""
+    return f"{count} blocks" if group == "blocks" else f"{count} {group} blocks"

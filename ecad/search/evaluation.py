@@ -1,76 +1,41 @@
-"""Evaluating a candidate schedule: shards of (prompt, seed) pairs -> generate -> store images
--> score -> aggregate. The single-machine runner and the Celery workers call the same functions;
-every output is content-addressed in the object store, so finished work is never redone.
+"""Running shard work with models: generate a shard's images into the store, score them.
 
-Store layout (keys)::
-
-    schedules/<schedule digest>.json           the candidate (published JSON format)
-    embeddings/<embeddings key>.safetensors    prompt embeddings, computed once per model+prompts
-    images/<generation key>/pNNNNN_iNNN.png    a candidate's images
-    images/<generation key>/shard-NNNN.json    marker: that shard's images are all stored
-    scores/<evaluation key>/shard-NNNN.json    per-image scores of one shard
-    evaluations/<evaluation key>.json          the aggregate (mean quality, per prompt)
+The torch-free side (keys, shards, task messages, aggregation) is
+:class:`ecad.search.plan.SearchPlan`; this class adds the pipeline, the prompt embeddings and
+the scorer, loaded lazily once per instance. The in-process executor and the Celery workers call
+the same :meth:`Evaluator.run`; every output is content-addressed in the store (see
+:mod:`ecad.store.layout`), so finished work is never redone.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
-from ecad.schedules import Schedule, parse_schedule, schedule_to_json
-from ecad.search.setting import EvaluationSetting, evaluation_key, layout_for, scorer_options
+from ecad.schedules import Schedule
+from ecad.search.candidate import Candidate
+from ecad.search.plan import SearchPlan, ShardResult, ShardWork
+from ecad.search.setting import scorer_options
 from ecad.search.spec import SearchSpec
 from ecad.store import ObjectStore
+from ecad.store.layout import (
+    IMAGES_TASK,
+    embeddings_key,
+    image_key,
+    score_key,
+    shard_marker_key,
+)
 
-__all__ = ["Candidate", "Evaluator", "evaluation_record_key", "score_key", "shard_marker_key"]
+__all__ = ["Evaluator"]
 
 log = logging.getLogger(__name__)
-
-
-def shard_marker_key(generation_key: str, shard: int) -> str:
-    return f"images/{generation_key}/shard-{shard:04d}.json"
-
-
-def image_key(generation_key: str, prompt: int, image: int) -> str:
-    from ecad.generation.generate import image_filename
-
-    return f"images/{generation_key}/{image_filename(prompt, image)}"
-
-
-def score_key(eval_key: str, shard: int) -> str:
-    return f"scores/{eval_key}/shard-{shard:04d}.json"
-
-
-def evaluation_record_key(eval_key: str) -> str:
-    return f"evaluations/{eval_key}.json"
-
-
-def schedule_key(digest: str) -> str:
-    return f"schedules/{digest}.json"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A schedule with its content addresses in this search setting."""
-
-    schedule: Schedule
-    generation_key: str
-    evaluation_key: str
-    reference_generation_key: str | None
-
-    @property
-    def digest(self) -> str:
-        return self.schedule.digest()
 
 
 class Evaluator:
@@ -85,14 +50,15 @@ class Evaluator:
         store: ObjectStore,
         device: str = "cpu",
         dtype: str | None = None,
+        plan: SearchPlan | None = None,
     ) -> None:
         self.spec = spec
         self.store = store
         self.device = device
         self.dtype = dtype
-        self.setting = EvaluationSetting.from_spec(spec)
-        self.layout = layout_for(spec)
-        self.shards = self.setting.shards(spec.shard_size)
+        self.plan = plan or SearchPlan(spec)
+        self.setting = self.plan.setting
+        self.shards = self.plan.shards
         self._lock = threading.Lock()
         # Tasks on threads share this evaluator: one generation at a time holds the pipeline
         # (schedules are hooks on its transformer); scoring holds the process-wide scorer's own
@@ -100,44 +66,29 @@ class Evaluator:
         self._generating = threading.Lock()
         self._pipe: Any = None
         self._embeddings: Any = None
-        self._published: set[str] = set()
         self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ecad-io")
+        #: Level of the per-shard timing line: DEBUG (``ecad search``); workers log it at INFO.
+        self.shard_log_level = logging.DEBUG
 
-    # candidates --------------------------------------------------------------------------
-    def reference_schedule(self) -> Schedule:
-        return Schedule.full(self.layout, self.setting.steps, name="no-cache")
-
-    @cached_property
-    def reference_generation_key(self) -> str | None:
-        """Content key of the uncached images a fidelity scorer compares with (else None)."""
-        if not self.needs_references:
-            return None
-        return self.setting.generation_key(self.reference_schedule())
-
-    def candidate(self, schedule: Schedule, generation_key: str | None = None) -> Candidate:
-        gen = generation_key or self.setting.generation_key(schedule)
-        return Candidate(schedule, gen, evaluation_key(gen, self.spec.quality),
-                         self.reference_generation_key)
-
-    def publish_schedule(self, schedule: Schedule) -> str:
-        """Store the schedule so tasks can refer to it by digest; returns the digest."""
-        digest = schedule.digest()
-        if digest not in self._published:  # the scheduler publishes on every tick
-            key = schedule_key(digest)
-            if not self.store.exists(key):
-                self.store.put(key, json.dumps(schedule_to_json(schedule)).encode())
-            self._published.add(digest)
-        return digest
-
-    def load_schedule(self, digest: str) -> Schedule:
-        data = self.store.get_json(schedule_key(digest))
-        return parse_schedule(data, family=self.spec.family, source=schedule_key(digest))
+    def run(self, work: ShardWork) -> ShardResult:
+        """Do one shard of work: reference images, or a candidate's images then scores (its
+        shard's reference images are generated first if they are missing)."""
+        started = time.perf_counter()
+        cand, shard = work.candidate, work.shard
+        if work.kind == IMAGES_TASK:
+            images = self.generate_shard(cand.schedule, cand.generation_key, shard)
+            return ShardResult(images, None, time.perf_counter() - started)
+        if self.store.exists(score_key(cand.evaluation_key, shard)):
+            return ShardResult(0, None, 0.0)
+        ref = self.plan.reference
+        if ref is not None:
+            self.generate_shard(ref.schedule, ref.generation_key, shard)
+        holder: list[dict[str, Any]] = []
+        images = self.generate_shard(cand.schedule, cand.generation_key, shard, holder, cand)
+        scores = holder[0] if holder else self.score_shard(cand, shard)
+        return ShardResult(images, scores, time.perf_counter() - started)
 
     # lazily loaded models ------------------------------------------------------------------
-    @property
-    def needs_references(self) -> bool:
-        return self.spec.quality["scorer"] == "fidelity"
-
     def _family(self):
         from ecad.families import get_family
 
@@ -149,7 +100,7 @@ class Evaluator:
         with self._lock:
             if self._embeddings is not None:
                 return self._embeddings
-            key = f"embeddings/{self.setting.embeddings_key()}.safetensors"
+            key = embeddings_key(self.setting.embeddings_key())
             if not self.store.exists(key):
                 from ecad.families.loading import load_pipeline
 
@@ -191,19 +142,26 @@ class Evaluator:
         return get_scorer(name, device=self.device, **options)
 
     # work ----------------------------------------------------------------------------------
-    def generate_shard(self, schedule: Schedule, shard: int, score: bool = False) -> bool:
-        """Generate and store one shard's images. Returns False if it was already stored.
+    def generate_shard(
+        self,
+        schedule: Schedule,
+        gen_key: str,
+        shard: int,
+        scored: list[dict[str, Any]] | None = None,
+        candidate: Candidate | None = None,
+    ) -> int:
+        """Generate and store one shard's images; returns how many (0: already stored).
 
-        ``score=True`` also scores the fresh images in memory (no PNG round trip) while they are
-        encoded and stored, when the scorer's reference images are already stored; the score
-        shard is written after the images, so stored scores always have stored images.
+        With ``candidate`` and ``scored``, the fresh images are also scored in memory (no PNG
+        round trip) while they are encoded and stored, and the score record is appended to
+        ``scored``; the score shard is written after the images, so stored scores always have
+        stored images.
         """
         from ecad.generation import GenerationSettings, generate_images
 
-        gen_key = self.setting.generation_key(schedule)
         marker = shard_marker_key(gen_key, shard)
         if self.store.exists(marker):
-            return False
+            return 0
         pairs = self.shards[shard]
         settings = GenerationSettings(
             height=self.setting.resolution,
@@ -228,25 +186,23 @@ class Evaluator:
                 futures.append(self._io.submit(self._put_image, gen_key, image))
         times.append(time.perf_counter())
         record = None
-        candidate = self.candidate(schedule, gen_key) if score else None
-        if candidate is not None and (
-            candidate.reference_generation_key is None
-            or self.images_done(candidate.reference_generation_key, shard)
-        ):
-            record = self._score_record(candidate, shard, images)  # GPU, while PNGs encode
+        if candidate is not None and scored is not None:
+            record = self._score_record(shard, images)  # GPU, while PNGs encode
         times.append(time.perf_counter())
         files = [f.result() for f in futures]
         self.store.put_json(marker, {"schedule": schedule.digest(), "images": files})
-        if record is not None:
+        if record is not None and candidate is not None and scored is not None:
             self.store.put_json(score_key(candidate.evaluation_key, shard), record)
+            scored.append(record)
         times.append(time.perf_counter())
-        waited, generated, scored, stored = (b - a for a, b in pairwise(times))
-        log.info(
+        waited, generated, scoring, stored = (b - a for a, b in pairwise(times))
+        log.log(
+            self.shard_log_level,
             "shard %d of %s: waited %.2fs for the pipeline, generated %d images in %.2fs, "
             "scored in %.2fs, stored %.2fs later",
-            shard, schedule.digest()[:12], waited, len(images), generated, scored, stored,
+            shard, gen_key[:12], waited, len(images), generated, scoring, stored,
         )
-        return True
+        return len(images)
 
     def _put_image(self, gen_key: str, image: Any) -> dict[str, Any]:
         from ecad.generation.output import png_bytes
@@ -266,20 +222,21 @@ class Evaluator:
         img.load()
         return img.convert("RGB")
 
-    def score_shard(self, candidate: Candidate, shard: int) -> bool:
-        """Score one shard (its images, and references, must be stored). False if done before."""
+    def score_shard(self, candidate: Candidate, shard: int) -> dict[str, Any] | None:
+        """Score one shard from its stored images (and references); None if scored before."""
         key = score_key(candidate.evaluation_key, shard)
         if self.store.exists(key):
-            return False
+            return None
         images = self._images(candidate.generation_key, self.shards[shard])
-        self.store.put_json(key, self._score_record(candidate, shard, images))
-        return True
+        record = self._score_record(shard, images)
+        self.store.put_json(key, record)
+        return record
 
-    def _score_record(self, candidate: Candidate, shard: int, images: list[Any]) -> dict:
+    def _score_record(self, shard: int, images: list[Any]) -> dict:
         pairs = self.shards[shard]
         refs = None
-        if candidate.reference_generation_key is not None:
-            refs = self._images(candidate.reference_generation_key, pairs)
+        if self.plan.reference is not None:
+            refs = self._images(self.plan.reference.generation_key, pairs)
         prompts = [self.setting.prompts[p] for p, _ in pairs]
         scorer = self.scorer()
         with scorer.lock:
@@ -289,54 +246,6 @@ class Evaluator:
             "scores": [_finite_or_str(s) for s in scores],
             "higher_is_better": bool(getattr(scorer, "higher_is_better", True)),
         }
-
-    def shard_done(self, candidate: Candidate, shard: int) -> bool:
-        return self.store.exists(score_key(candidate.evaluation_key, shard))
-
-    def images_done(self, generation_key: str, shard: int) -> bool:
-        return self.store.exists(shard_marker_key(generation_key, shard))
-
-    def aggregate(self, candidate: Candidate) -> dict[str, Any]:
-        """Combine the shard scores into the evaluation record (written once)."""
-        key = evaluation_record_key(candidate.evaluation_key)
-        if self.store.exists(key):
-            return self.store.get_json(key)
-        per_image: dict[str, float] = {}
-        higher = True
-        for shard in range(len(self.shards)):
-            data = self.store.get_json(score_key(candidate.evaluation_key, shard))
-            higher = data["higher_is_better"]
-            for (p, i), s in zip(data["pairs"], data["scores"]):
-                per_image[f"{p}:{i}"] = float(s)
-        values = np.array(list(per_image.values()))
-        quality = float(np.mean(values if higher else -values))
-        by_prompt: dict[int, list[float]] = {}
-        for name, s in per_image.items():
-            by_prompt.setdefault(int(name.split(":")[0]), []).append(s)
-        record = {
-            "schedule": candidate.digest,
-            "generation_key": candidate.generation_key,
-            "quality": quality,
-            "quality_spec": self.spec.quality,
-            "higher_is_better": higher,
-            "num_images": len(per_image),
-            "per_prompt": {str(p): float(np.mean(v)) for p, v in sorted(by_prompt.items())},
-        }
-        self.store.put_json(key, record)
-        return record
-
-    def evaluate_locally(self, candidate: Candidate) -> tuple[dict[str, Any], bool]:
-        """Run whatever is missing for ``candidate`` in this process. Returns (record, cached)."""
-        key = evaluation_record_key(candidate.evaluation_key)
-        if self.store.exists(key):
-            return self.store.get_json(key), True
-        if candidate.reference_generation_key is not None:
-            for shard in range(len(self.shards)):
-                self.generate_shard(self.reference_schedule(), shard)
-        for shard in range(len(self.shards)):
-            self.generate_shard(candidate.schedule, shard, score=True)
-            self.score_shard(candidate, shard)
-        return self.aggregate(candidate), False
 
 
 def _finite_or_str(value: float) -> float | str:

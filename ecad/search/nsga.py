@@ -67,10 +67,10 @@ class NsgaDriver:
             pop_size=spec.population,
             sampling=sampling,
             crossover=PointCrossover(
-                n_points=spec.crossover["points"], prob=spec.crossover["prob"]
+                n_points=spec.crossover.points, prob=spec.crossover.prob
             ),
             mutation=BitflipMutation(
-                prob=spec.mutation["individual_prob"], prob_var=spec.mutation["bit_prob"]
+                prob=spec.mutation.individual_prob, prob_var=spec.mutation.bit_prob
             ),
             eliminate_duplicates=True,
         )
@@ -85,10 +85,6 @@ class NsgaDriver:
         infills = Population.new("X", np.asarray(X, dtype=bool))
         infills.set("F", np.asarray(F, dtype=float), "G", np.asarray(G, dtype=float))
         self.algorithm.tell(infills=infills)
-
-    @property
-    def initialized(self) -> bool:
-        return bool(self.algorithm.is_initialized)
 
     def population(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pop = self.algorithm.pop

@@ -6,6 +6,7 @@ import numpy as np
 
 from ecad.cost import CostTable
 from ecad.schedules import Schedule
+from ecad.search.spec import QualitySpec
 
 __all__ = [
     "INFEASIBLE",
@@ -38,9 +39,10 @@ def objectives(quality: float | None, schedule: Schedule, table: CostTable) -> t
     return q, table.relative_cost(schedule)
 
 
-def reference_point(quality_spec: dict) -> np.ndarray:
-    name = quality_spec.get("metric", quality_spec["scorer"])
-    ref = quality_spec.get("hv_reference", _QUALITY_REFERENCE.get(name, 2.0))
+def reference_point(quality: QualitySpec) -> np.ndarray:
+    ref = quality.hv_reference
+    if ref is None:
+        ref = _QUALITY_REFERENCE.get(quality.name, 2.0)
     return np.array([float(ref), 1.05])
 
 

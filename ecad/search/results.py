@@ -6,25 +6,26 @@ from pathlib import Path
 from typing import Any
 
 from ecad.schedules import Schedule, write_schedule
+from ecad.search.records import FrontMember
 from ecad.search.session import SearchSession
 
 __all__ = ["export_front", "front_rows", "schedule_with_metrics"]
 
 
-def schedule_with_metrics(session: SearchSession, member: dict[str, Any]) -> Schedule:
+def schedule_with_metrics(session: SearchSession, member: FrontMember) -> Schedule:
     """The member's schedule with ``config`` and ``metrics`` filled in as in ECAD's files."""
-    sched: Schedule = member["schedule"]
+    sched = member.schedule
     table = session.table
     step_costs = table.step_costs(sched)
     unit_key = "macs" if table.unit == "MACs" else "latency_ms"
     metrics = {
         "by_inference_step": {f"{i:03d}": {unit_key: float(c)} for i, c in enumerate(step_costs)},
         f"total_{unit_key}": float(step_costs.sum()),
-        "relative_cost": member["relative_cost"],
-        "predicted_speedup": 1.0 / member["relative_cost"],
+        "relative_cost": member.relative_cost,
+        "predicted_speedup": 1.0 / member.relative_cost,
         "cost_model": {"mode": table.mode, "resolution": table.resolution, "batch": table.batch},
-        "quality": member["quality"],
-        "quality_spec": session.spec.quality,
+        "quality": member.quality,
+        "quality_spec": session.spec.quality.to_json(),
         "search_id": session.search_id,
     }
     config = {
@@ -46,13 +47,13 @@ def front_rows(session: SearchSession) -> list[dict[str, Any]]:
         rows.append(
             {
                 "rank": n,
-                "name": m["schedule"].metadata.name,
-                "quality": m["quality"],
-                "relative_cost": m["relative_cost"],
-                "speedup": 1.0 / m["relative_cost"],
-                "cost": m["cost"],
-                "reuse": m["schedule"].reuse_fraction(),
-                "digest": m["schedule"].digest(),
+                "name": m.schedule.metadata.name,
+                "quality": m.quality,
+                "relative_cost": m.relative_cost,
+                "speedup": 1.0 / m.relative_cost,
+                "cost": m.cost,
+                "reuse": m.schedule.reuse_fraction(),
+                "digest": m.schedule.digest(),
             }
         )
     return rows

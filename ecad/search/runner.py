@@ -1,19 +1,46 @@
-"""The single-machine runner: evaluate each generation in this process, no Redis or MinIO."""
+"""``ecad search``: the search driver with the in-process executor, no Redis or workers."""
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable
 
+from ecad.search.driver import SearchDriver
 from ecad.search.evaluation import Evaluator
+from ecad.search.local import InProcessExecutor
+from ecad.search.observer import (
+    GenerationPlan,
+    GenerationSummary,
+    NullObserver,
+    SearchObserver,
+    ShardDone,
+)
 from ecad.search.session import SearchSession
 from ecad.search.spec import SearchSpec
 from ecad.store import ObjectStore
 
 __all__ = ["run_search"]
 
-log = logging.getLogger(__name__)
+
+class _Lines(NullObserver):
+    """One line per generation through ``progress``; chains to another observer."""
+
+    def __init__(self, progress: Callable[[str], None], then: SearchObserver) -> None:
+        self.progress = progress
+        self.then = then
+
+    def generation_started(self, plan: GenerationPlan) -> None:
+        self.then.generation_started(plan)
+
+    def shard_done(self, event: ShardDone) -> None:
+        self.then.shard_done(event)
+
+    def generation_finished(self, s: GenerationSummary) -> None:
+        self.progress(
+            f"generation {s.generation:>3}/{s.generations}: {s.evaluated} evaluated, "
+            f"{s.cached} cached, {s.failed} failed, {s.infeasible} infeasible | hypervolume "
+            f"{s.hypervolume:.4f} | front {len(s.front)} | {s.seconds:.1f}s"
+        )
+        self.then.generation_finished(s)
 
 
 def run_search(
@@ -23,6 +50,7 @@ def run_search(
     device: str = "cpu",
     dtype: str | None = None,
     progress: Callable[[str], None] = print,
+    observer: SearchObserver | None = None,
 ) -> SearchSession:
     """Run (or resume) a search to completion. Give ``spec`` for a new or repeated search, or
     ``search_id`` to resume one. Every finished evaluation is reused from the store."""
@@ -33,29 +61,15 @@ def run_search(
             f"in {store.describe()}"
         )
     else:
-        session = SearchSession.open(store, search_id)
+        session = SearchSession.open(store, str(search_id))
         progress(
             f"search {session.search_id}: resuming at generation {session.generation} "
-            f"({session.phase})"
+            f"({session.phase.value})"
         )
-    evaluator = Evaluator(session.spec, store, device=device, dtype=dtype)
-    while session.phase not in ("done", "cancelled"):
-        started = time.time()
-        qualities: dict[str, float | None] = {}
-        counts = {"evaluated": 0, "cached": 0}
-        pending = session.pending()
-        for cand in pending:
-            if not cand.feasible or cand.digest in qualities:
-                continue
-            record, cached = evaluator.evaluate_locally(evaluator.candidate(cand.schedule))
-            qualities[cand.digest] = record["quality"]
-            counts["cached" if cached else "evaluated"] += 1
-        record = session.complete(qualities, counts)
-        progress(
-            f"generation {record['generation']:>3}/{session.spec.generations}: "
-            f"{len(pending)} candidates, {counts['evaluated']} evaluated, {counts['cached']} "
-            f"cached, {record['counts']['infeasible']} infeasible | hypervolume "
-            f"{record['hypervolume']:.4f} | front {len(record['front'])} | "
-            f"{time.time() - started:.1f}s"
-        )
+    evaluator = Evaluator(session.spec, store, device=device, dtype=dtype, plan=session.plan)
+    driver = SearchDriver(
+        session, InProcessExecutor(evaluator), _Lines(progress, observer or NullObserver())
+    )
+    while driver.step():
+        pass
     return session

@@ -1,24 +1,19 @@
 """A search as a sequence of generations whose state lives in the object store.
 
-Any process can open a search by id and continue it: the runner (one machine) and the
-distributed scheduler drive the same :class:`SearchSession`; they differ only in how they get
-candidates evaluated. State transitions: ``ask`` (next: sample offspring) -> ``evaluate``
-(offspring stored as pending, waiting for evaluations) -> ``ask`` ... -> ``done``; ``cancelled``
-stops it. ``state.json`` is the commit point and is written last.
-
-Store keys::
-
-    searches/<id>/spec.json                 the resolved spec (plain data)
-    searches/<id>/cost_table.json           the cost model used for the cost objective
-    searches/<id>/state.json                phase, generation, NSGA-II snapshot, pending genomes
-    searches/<id>/generations/NNNN.json     per generation: population, objectives, front, HV
+Any process can open a search by id and continue it: ``ecad search`` and the distributed
+scheduler drive the same :class:`SearchSession` through :class:`ecad.search.driver.SearchDriver`;
+they differ only in the executor that gets shards evaluated. Phases (:class:`Phase`): ``ask``
+(next: sample offspring) -> ``evaluate`` (offspring stored as pending, waiting for evaluations)
+-> ``ask`` ... -> ``done``; ``cancelled`` stops it. ``state.json`` is the commit point and is
+written last. Keys: :mod:`ecad.store.layout`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +22,7 @@ import numpy as np
 from ecad.cost import CostTable
 from ecad.errors import ConfigError, EcadError
 from ecad.schedules import Schedule
+from ecad.search.candidate import Candidate
 from ecad.search.nsga import NsgaDriver, pack_genomes, unpack_genomes
 from ecad.search.objectives import (
     INFEASIBLE,
@@ -36,35 +32,50 @@ from ecad.search.objectives import (
     objectives,
     reference_point,
 )
-from ecad.search.setting import EvaluationSetting, evaluation_key, layout_for
+from ecad.search.plan import SearchPlan
+from ecad.search.records import Counts, FrontMember, GenerationRecord, Phase, Population
+from ecad.search.setting import layout_for
 from ecad.search.spec import SearchSpec
 from ecad.store import MissingObjectError, ObjectStore
+from ecad.store.layout import (
+    cancelled_key,
+    cost_table_key,
+    generation_record_key,
+    generations_prefix,
+    initial_key,
+    search_id_of,
+    spec_key,
+    state_key,
+)
+from ecad.store.records import RecordError, check_version, read_record
 
-__all__ = ["PendingCandidate", "SearchSession", "build_cost_table"]
+__all__ = ["SearchSession", "build_cost_table", "prepare_search"]
+
+STATE_VERSION = 1
 
 
-def _key(search_id: str, name: str) -> str:
-    return f"searches/{search_id}/{name}"
-
-
-@dataclass(frozen=True)
-class PendingCandidate:
-    index: int
-    schedule: Schedule
-    feasible: bool
-    generation_key: str
-    evaluation_key: str
-
-    @property
-    def digest(self) -> str:
-        return self.schedule.digest()
+def _state(data: Any) -> dict[str, Any]:
+    """The state record, checked: a known version, phase and generation."""
+    if not isinstance(data, dict):
+        raise RecordError(f"the state must be a JSON object, got {type(data).__name__}")
+    check_version(data, STATE_VERSION, "search state")
+    Phase.parse(data.get("phase"))
+    if isinstance(data.get("generation"), bool) or not isinstance(data.get("generation"), int):
+        raise RecordError(f"generation: must be an integer, got {data.get('generation')!r:.40}")
+    pending = data.get("pending")
+    if pending is not None and not (
+        isinstance(pending, list) and all(isinstance(g, str) for g in pending)
+    ):
+        raise RecordError("pending: must be a list of hex genomes or null")
+    data.setdefault("counters", {})
+    return data
 
 
 def build_cost_table(spec: SearchSpec) -> CostTable:
     """The cost model of the spec: measured latency table, or MACs of the spec's model."""
     layout = layout_for(spec)
-    if spec.cost["mode"] == "latency":
-        table = CostTable.load(spec.cost["table"])
+    if spec.cost.mode == "latency":
+        table = CostTable.load(spec.cost.table)
         if not table.layout.is_compatible(layout):
             raise ConfigError(
                 f"cost.table: table is for {table.layout.describe()}, the search "
@@ -86,8 +97,26 @@ def build_cost_table(spec: SearchSpec) -> CostTable:
             k: v for k, v in json.loads(config_file.read_text()).items() if not k.startswith("_")
         }
     return macs_table(
-        family, spec.resolution, spec.cost["batch"], spec.cost["mode"], transformer_config=config
+        family, spec.resolution, spec.cost.batch, spec.cost.mode, transformer_config=config
     )
+
+
+def prepare_search(
+    spec: SearchSpec, store_of: Callable[[], ObjectStore]
+) -> tuple[CostTable, np.ndarray | None]:
+    """The checks a new search needs beyond its spec's fields, writing nothing: the cost model
+    and the initial population, both built. ``store_of()`` is called only for transfer seeding
+    (``from_search``: the other search's front). ``ecad validate`` runs exactly this too."""
+    from ecad.search.initial import initial_genomes
+
+    def front_of(other: str) -> list[Schedule]:
+        return [m.schedule for m in SearchSession.open(store_of(), other).front()]
+
+    table = build_cost_table(spec)
+    initial = initial_genomes(
+        spec.initial_population, layout_for(spec), spec.steps, spec.seed, front_of
+    )
+    return table, initial
 
 
 class SearchSession:
@@ -99,14 +128,15 @@ class SearchSession:
         self.store = store
         self.spec = spec
         self.search_id = spec.search_id()
-        self.layout = layout_for(spec)
-        self.setting = EvaluationSetting.from_spec(spec)
+        self.plan = SearchPlan(spec)
+        self.layout = self.plan.layout
+        self.setting = self.plan.setting
         self.table = table
         self.state = state
-        self.n_var = spec.steps * self.layout.num_slots
+        self.n_var = self.plan.n_var
         self._driver: NsgaDriver | None = None
-        # The scheduler asks for the pending candidates every tick; build them once per batch.
-        self._pending: tuple[tuple, list[PendingCandidate]] | None = None
+        # Candidates are built once per generation (schedules, digests, keys).
+        self._pending: tuple[tuple, list[Candidate]] | None = None
 
     # creation / opening --------------------------------------------------------------------
     @classmethod
@@ -116,45 +146,56 @@ class SearchSession:
         Returns ``(session, created)``.
         """
         search_id = spec.search_id()
-        if store.exists(_key(search_id, "state.json")):
+        if store.exists(state_key(search_id)):
             return cls.open(store, search_id), False
-        table = build_cost_table(spec)
-        store.put_json(_key(search_id, "spec.json"), spec.to_json())
-        store.put_json(_key(search_id, "cost_table.json"), table.to_json())
+        # Every check runs before the first write: a failed submit leaves nothing behind.
+        table, initial = prepare_search(spec, lambda: store)
         session = cls(
             store,
             spec,
             table,
             {
-                "phase": "ask",
+                "version": STATE_VERSION,
+                "phase": Phase.ASK.value,
                 "generation": 0,
                 "driver": None,
                 "pending": None,
                 "created": time.time(),
-                "counters": {"evaluated": 0, "cached": 0, "failed": 0, "infeasible": 0},
+                "counters": Counts().to_json(),
             },
         )
-        from ecad.search.initial import initial_genomes
-
-        initial = initial_genomes(
-            spec.initial_population, session.layout, spec.steps, spec.seed, store
-        )
-        if initial is not None:
-            store.put_json(_key(search_id, "initial.json"), {"X": pack_genomes(initial)})
-        session._save_state()
+        written: list[str] = []
+        try:
+            for key, value in (
+                (spec_key(search_id), spec.to_json()),
+                (cost_table_key(search_id), table.to_json()),
+                (initial_key(search_id), None if initial is None else {"X": pack_genomes(initial)}),
+            ):
+                if value is not None:
+                    written.append(key)
+                    store.put_json(key, value)
+            session._save_state()  # the commit point, written last
+        except BaseException:
+            for key in written:  # a store that failed part-way: take back what landed
+                with contextlib.suppress(Exception):
+                    store.delete(key)
+            raise
         return session, True
 
     @classmethod
     def open(cls, store: ObjectStore, search_id: str) -> SearchSession:
         try:
-            spec_data = store.get_json(_key(search_id, "spec.json"))
-            state = store.get_json(_key(search_id, "state.json"))
-            table = CostTable.from_json(store.get_json(_key(search_id, "cost_table.json")))
+            spec = read_record(
+                store,
+                spec_key(search_id),
+                lambda d: SearchSpec.from_json(d, source=spec_key(search_id)),
+            )
+            state = read_record(store, state_key(search_id), _state)
+            table = read_record(store, cost_table_key(search_id), CostTable.from_json)
         except MissingObjectError:
             raise ConfigError(f"no search {search_id!r} in {store.describe()}") from None
         # The stored spec was validated and resolved at submission (prompt texts included), so
         # it is used as is: workers need none of the submitter's files.
-        spec = SearchSpec(spec_data, source=f"searches/{search_id}/spec.json")
         if spec.search_id() != search_id:
             raise EcadError(
                 f"search {search_id}: stored spec resolves to another id "
@@ -166,13 +207,11 @@ class SearchSession:
 
     @staticmethod
     def list_ids(store: ObjectStore) -> list[str]:
-        return sorted(
-            {k.split("/")[1] for k in store.list("searches/") if k.endswith("state.json")}
-        )
+        return sorted({sid for k in store.list("searches/") if (sid := search_id_of(k))})
 
     # driver --------------------------------------------------------------------------------
     def _initial(self) -> np.ndarray | None:
-        key = _key(self.search_id, "initial.json")
+        key = initial_key(self.search_id)
         if self.store.exists(key):
             return unpack_genomes(self.store.get_json(key)["X"], self.n_var)
         return None
@@ -189,88 +228,70 @@ class SearchSession:
 
     def _save_state(self) -> None:
         self.state["updated"] = time.time()
-        self.store.put_json(_key(self.search_id, "state.json"), self.state)
+        self.state["version"] = STATE_VERSION
+        self.store.put_json(state_key(self.search_id), self.state)
 
     @property
-    def phase(self) -> str:
-        return self.state["phase"]
+    def phase(self) -> Phase:
+        return Phase.parse(self.state["phase"])
 
     @property
     def generation(self) -> int:
         return int(self.state["generation"])
 
+    @property
+    def counts(self) -> Counts:
+        """Totals over the finished generations (the sum of their records' counts)."""
+        return Counts.from_json(self.state.get("counters") or {})
+
     def reload(self) -> None:
         """Re-read the state from the store (another process may have changed it)."""
-        self.state = self.store.get_json(_key(self.search_id, "state.json"))
+        self.state = read_record(self.store, state_key(self.search_id), _state)
         self._driver = None
         self._apply_cancel_marker()
 
     def _apply_cancel_marker(self) -> None:
-        if self.phase != "done" and self.store.exists(_key(self.search_id, "cancelled.json")):
-            self.state["phase"] = "cancelled"
+        if self.phase is not Phase.FINISHED and self.store.exists(cancelled_key(self.search_id)):
+            self.state["phase"] = Phase.CANCELLED.value
 
     def cancel(self, reason: str = "cancelled by user") -> None:
         """Stop the search. A separate marker, so it never races the scheduler's checkpoint."""
-        self.store.put_json(_key(self.search_id, "cancelled.json"),
-                            {"reason": reason, "time": time.time()})
+        self.store.put_json(cancelled_key(self.search_id), {"reason": reason, "time": time.time()})
         self._apply_cancel_marker()
 
     # the generation cycle --------------------------------------------------------------------
-    def pending(self) -> list[PendingCandidate]:
-        """The candidates of the current generation, sampling them first if needed.
-
-        Generation 0 is the initial population; each later one is ``population`` offspring.
-        """
-        if self.phase in ("done", "cancelled"):
+    def pending(self) -> list[Candidate]:
+        """The candidates of the current generation, sampling them first if needed (built once
+        per generation). Generation 0 is the initial population; each later one is
+        ``population`` offspring."""
+        if self.phase.over:
             return []
-        if self.phase == "ask":
+        if self.phase is Phase.ASK:
             X = self.driver.ask()
             self.state["pending"] = pack_genomes(X)
             self.state["driver"] = self.driver.snapshot()
-            self.state["phase"] = "evaluate"
+            self.state["phase"] = Phase.EVALUATE.value
             self.state["generation_started"] = time.time()
             self._save_state()
         batch = (self.generation, tuple(self.state["pending"]))
-        if self._pending is not None and self._pending[0] == batch:
-            return self._pending[1]
-        X = unpack_genomes(self.state["pending"], self.n_var)
-        out = []
-        for i, row in enumerate(X):
-            sched = Schedule.from_genome(
-                self.layout,
-                self.spec.steps,
-                row,
-                name=f"{self.spec.name}_gen_{self.generation:03d}_cand_{i:03d}",
-            )
-            gen_key = self.setting.generation_key(sched)
-            out.append(
-                PendingCandidate(
-                    i,
-                    sched,
-                    constraint(sched, self.spec.min_diff) <= 0,
-                    gen_key,
-                    evaluation_key(gen_key, self.spec.quality),
-                )
-            )
-        self._pending = (batch, out)
-        return out
+        if self._pending is None or self._pending[0] != batch:
+            self._pending = (batch, self.plan.candidates(self.state["pending"], self.generation))
+        return self._pending[1]
 
-    def complete(self, qualities: dict[str, float | None], counts: dict[str, int]) -> dict:
+    def complete(self, qualities: dict[str, float | None], counts: Counts) -> GenerationRecord:
         """Tell NSGA-II the pending generation's results and checkpoint.
 
-        ``qualities`` maps schedule digest -> mean quality (``None`` = failed); infeasible
-        candidates need no entry. Returns the generation record.
+        ``qualities`` maps evaluation key -> mean quality (``None`` = failed); infeasible
+        candidates need no entry. ``counts``: distinct evaluations by outcome (the infeasible
+        count is filled in here). Returns the generation record.
         """
-        if self.phase != "evaluate":
+        if self.phase is not Phase.EVALUATE:
             raise EcadError(f"search {self.search_id}: no generation is waiting for results")
         cands = self.pending()
         F = np.zeros((len(cands), 2))
         G = np.zeros((len(cands), 1))
-        failed = 0
         for c in cands:
-            q = qualities.get(c.digest) if c.feasible else None
-            if c.feasible and q is None:
-                failed += 1
+            q = qualities.get(c.evaluation_key) if c.feasible else None
             F[c.index] = objectives(q, c.schedule, self.table)
             G[c.index, 0] = constraint(c.schedule, self.spec.min_diff)
         X = np.asarray([c.schedule.genome() for c in cands])
@@ -279,64 +300,75 @@ class SearchSession:
         ok = (popG[:, 0] <= 0) & (popF[:, 0] < INFEASIBLE)
         front = np.flatnonzero(ok)[nondominated(popF[ok])] if ok.any() else np.array([], int)
         ref = reference_point(self.spec.quality)
-        record = {
-            "generation": self.generation,
-            "offspring": {"X": pack_genomes(X), "F": F.tolist(), "G": G.tolist()},
-            "population": {"X": pack_genomes(popX), "F": popF.tolist(), "G": popG.tolist()},
-            "front": [int(i) for i in front],
-            "hypervolume": hypervolume(popF[ok], ref) if ok.any() else 0.0,
-            "hv_reference": ref.tolist(),
-            "counts": {
-                **counts,
-                "failed": failed,
-                "infeasible": int(sum(not c.feasible for c in cands)),
-            },
-            "seconds": time.time() - self.state.get("generation_started", time.time()),
-        }
-        self.store.put_json(_key(self.search_id, f"generations/{self.generation:04d}.json"), record)
-        counters = self.state["counters"]
-        for name in ("evaluated", "cached", "failed", "infeasible"):
-            counters[name] = counters.get(name, 0) + int(record["counts"].get(name, 0))
+        record = GenerationRecord(
+            generation=self.generation,
+            offspring=Population.from_json(
+                {"X": [c.genome for c in cands], "F": F.tolist(), "G": G.tolist()}, ""
+            ),
+            population=Population.from_json(
+                {"X": pack_genomes(popX), "F": popF.tolist(), "G": popG.tolist()}, ""
+            ),
+            front=tuple(int(i) for i in front),
+            hypervolume=hypervolume(popF[ok], ref) if ok.any() else 0.0,
+            hv_reference=(float(ref[0]), float(ref[1])),
+            counts=Counts(
+                evaluated=counts.evaluated,
+                cached=counts.cached,
+                failed=counts.failed,
+                infeasible=sum(not c.feasible for c in cands),
+                pruned=counts.pruned,
+            ),
+            seconds=time.time() - self.state.get("generation_started", time.time()),
+        )
+        self.store.put_json(generation_record_key(self.search_id, self.generation),
+                            record.to_json())
+        self.state["counters"] = (self.counts + record.counts).to_json()
         self.state["driver"] = self.driver.snapshot()
         self.state["pending"] = None
         self.state["generation"] = self.generation + 1
-        self.state["phase"] = "done" if self.generation > self.spec.generations else "ask"
+        over = self.generation > self.spec.generations
+        self.state["phase"] = (Phase.FINISHED if over else Phase.ASK).value
         self._save_state()
         return record
 
     # results -------------------------------------------------------------------------------
-    def history(self) -> list[dict]:
-        keys = sorted(self.store.list(f"searches/{self.search_id}/generations/"))
-        return [self.store.get_json(k) for k in keys]
+    def history(self) -> list[GenerationRecord]:
+        keys = sorted(self.store.list(generations_prefix(self.search_id)))
+        return [read_record(self.store, k, GenerationRecord.from_json) for k in keys]
 
-    def front(self) -> list[dict[str, Any]]:
+    def last_record(self) -> GenerationRecord | None:
+        """The latest generation record (one read, whatever the length of the history)."""
+        if self.generation == 0:
+            return None
+        key = generation_record_key(self.search_id, self.generation - 1)
+        if not self.store.exists(key):
+            return None
+        return read_record(self.store, key, GenerationRecord.from_json)
+
+    def front(self) -> list[FrontMember]:
         """Members of the latest population's feasible non-dominated front, by cost."""
-        hist = self.history()
-        if not hist:
+        last = self.last_record()
+        if last is None:
             return []
-        last = hist[-1]
-        X = unpack_genomes(last["population"]["X"], self.n_var)
-        F = np.asarray(last["population"]["F"])
+        X = unpack_genomes(list(last.population.X), self.n_var)
+        F = np.asarray(last.population.F)
         members = []
-        for i in last["front"]:
-            sched = Schedule.from_genome(
-                self.layout,
-                self.spec.steps,
-                X[i],
-                name=f"{self.spec.name}_gen_{last['generation']:03d}_front",
+        for i in last.front:
+            sched = Schedule.from_genome(self.layout, self.spec.steps, X[i])
+            members.append((float(F[i, 1]), i, sched))
+        members.sort(key=lambda m: m[0])
+        out = []
+        for n, (rel, i, sched) in enumerate(members):
+            named = sched.with_metadata(
+                name=f"{self.spec.name}_gen_{last.generation:03d}_front_{n:02d}"
             )
-            members.append(
-                {
-                    "schedule": sched,
-                    "quality": 1.0 - float(F[i, 0]),
-                    "relative_cost": float(F[i, 1]),
-                    "cost": self.table.schedule_cost(sched),
-                    "index": int(i),
-                }
+            out.append(
+                FrontMember(
+                    schedule=named,
+                    quality=1.0 - float(F[i, 0]),
+                    relative_cost=rel,
+                    cost=self.table.schedule_cost(named),
+                    index=int(i),
+                )
             )
-        members.sort(key=lambda m: m["relative_cost"])
-        for n, m in enumerate(members):
-            m["schedule"] = m["schedule"].with_metadata(
-                name=f"{self.spec.name}_gen_{last['generation']:03d}_front_{n:02d}"
-            )
-        return members
+        return out

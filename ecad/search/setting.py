@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -17,7 +18,7 @@ from ecad.families import get_family
 from ecad.families.loading import TINY_WEIGHTS
 from ecad.prompts import PromptSet
 from ecad.schedules import Schedule, ScheduleLayout
-from ecad.search.spec import SearchSpec
+from ecad.search.spec import QualitySpec, SearchSpec
 
 __all__ = ["EvaluationSetting", "layout_for", "weights_id"]
 
@@ -91,7 +92,7 @@ class EvaluationSetting:
             resolution=spec.resolution,
             steps=spec.steps,
             guidance=spec.guidance,
-            prompts=tuple(spec.prompts["texts"]),
+            prompts=spec.prompts.texts,
             images_per_prompt=spec.images_per_prompt,
             image_seed=spec.image_seed,
         )
@@ -130,12 +131,14 @@ class EvaluationSetting:
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]
 
 
-def scorer_options(quality: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def scorer_options(quality: QualitySpec | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """Spec ``quality`` section -> (registered scorer name, its options).
 
     ``fidelity`` takes ``metric`` (``ssim`` default, ``psnr``, ``lpips``); ``clip`` is the
     ``clip-score`` scorer; ``hv_reference`` is the search's, not the scorer's.
     """
+    if isinstance(quality, QualitySpec):
+        quality = quality.to_json()
     options = {k: v for k, v in quality.items() if k not in ("scorer", "metric", "hv_reference")}
     scorer = quality["scorer"]
     if scorer == "fidelity":
@@ -148,7 +151,7 @@ def scorer_options(quality: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 SCORE_NEUTRAL_OPTIONS = frozenset({"batch_size", "workers"})
 
 
-def evaluation_key(generation_key: str, quality: dict) -> str:
+def evaluation_key(generation_key: str, quality: QualitySpec | Mapping[str, Any]) -> str:
     """Content address of a candidate's scores: its images plus the scorer and the options
     that change its scores."""
     name, options = scorer_options(quality)

@@ -1,7 +1,9 @@
 """The search spec (YAML): what to search, how, and how to judge candidates.
 
 ``load_spec`` validates every field and reports *all* errors at once, each naming its field.
-The resolved spec (defaults filled in) is plain JSON data; its digest identifies the search.
+The resolved spec (defaults filled in) is a frozen :class:`SearchSpec` of typed sections; its
+JSON form (``to_json``/``from_json``, versioned) is what the store keeps, and its digest
+identifies the search.
 """
 
 from __future__ import annotations
@@ -12,16 +14,43 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
-
-import yaml
 
 from ecad.cost.table import COST_MODES
 from ecad.errors import ConfigError
 from ecad.families import get_family
-from ecad.schedules.heuristics import HEURISTICS
+from ecad.families.loading import TINY_WEIGHTS
+from ecad.search.validation import (
+    MAX_PROMPT_FILE_BYTES,
+    MAX_PROMPT_PAIRS,
+    check_name,
+    check_search_id,
+    check_weights,
+    guidance_error,
+    heuristic_item_error,
+    limit_error,
+    name_from_file,
+    num_blocks_error,
+    resolve_local_weights,
+)
+from ecad.store.records import RecordError, check_version, require
+from ecad.yamlfile import load_yaml, read_yaml
 
-__all__ = ["COST_MODES", "QUALITY_SCORERS", "SearchSpec", "load_spec", "parse_spec"]
+__all__ = [
+    "COST_MODES",
+    "QUALITY_SCORERS",
+    "SPEC_VERSION",
+    "CostSpec",
+    "CrossoverSpec",
+    "InitialPopulationSpec",
+    "MutationSpec",
+    "PromptsSpec",
+    "QualitySpec",
+    "SearchSpec",
+    "load_spec",
+    "parse_spec",
+]
 
 QUALITY_SCORERS = ("fidelity", "image-reward", "clip")
 _TOP_LEVEL = {
@@ -49,29 +78,254 @@ _TOP_LEVEL = {
 }
 
 
+SPEC_VERSION = 1
+
+
+def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+def _with_set(base: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """``base`` plus the optional fields that are set (None ones are left out)."""
+    return {**base, **{k: v for k, v in optional.items() if v is not None}}
+
+
+@dataclass(frozen=True)
+class PromptsSpec:
+    """``prompts``: the file they came from, the limit, and the prompt texts themselves."""
+
+    file: str | None
+    limit: int | None
+    texts: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PromptsSpec:
+        texts = require(data, "texts", list, "prompts.")
+        if not all(isinstance(t, str) for t in texts):
+            raise RecordError("prompts.texts: must be a list of strings")
+        return cls(data.get("file"), data.get("limit"), tuple(texts))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "limit": self.limit, "texts": list(self.texts)}
+
+
+@dataclass(frozen=True)
+class QualitySpec:
+    """``quality``: the scorer, its metric (fidelity), the HV reference and scorer options."""
+
+    scorer: str
+    metric: str | None = None
+    hv_reference: float | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> QualitySpec:
+        rest = {k: v for k, v in data.items() if k not in ("scorer", "metric", "hv_reference")}
+        return cls(
+            require(data, "scorer", str, "quality."),
+            data.get("metric"),
+            data.get("hv_reference"),
+            _frozen(rest),
+        )
+
+    @property
+    def name(self) -> str:
+        """The quality's name: the fidelity metric, else the scorer."""
+        return self.metric or self.scorer
+
+    def to_json(self) -> dict[str, Any]:
+        base = {"scorer": self.scorer, **self.options}
+        return _with_set(base, metric=self.metric, hv_reference=self.hv_reference)
+
+
+@dataclass(frozen=True)
+class CostSpec:
+    """``cost``: the cost mode, the batch the cost is measured at, the latency table file."""
+
+    mode: str
+    batch: int
+    table: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CostSpec:
+        rest = {k: v for k, v in data.items() if k not in ("mode", "batch", "table")}
+        return cls(
+            require(data, "mode", str, "cost."),
+            require(data, "batch", int, "cost."),
+            data.get("table"),
+            _frozen(rest),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return _with_set({"mode": self.mode, "batch": self.batch, **self.options}, table=self.table)
+
+
+@dataclass(frozen=True)
+class CrossoverSpec:
+    points: int
+    prob: float
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CrossoverSpec:
+        return cls(
+            require(data, "points", int, "crossover."),
+            float(require(data, "prob", (int, float), "crossover.")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"points": self.points, "prob": self.prob}
+
+
+@dataclass(frozen=True)
+class MutationSpec:
+    individual_prob: float
+    bit_prob: float | None  # None: 1 / genome bits
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MutationSpec:
+        bit = data.get("bit_prob")
+        return cls(
+            float(require(data, "individual_prob", (int, float), "mutation.")),
+            None if bit is None else float(bit),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"individual_prob": self.individual_prob, "bit_prob": self.bit_prob}
+
+
+@dataclass(frozen=True)
+class InitialPopulationSpec:
+    """``initial_population``: ``random``, heuristics, a schedules directory or another
+    search's front."""
+
+    kind: str
+    items: tuple[str, ...] = ()
+    path: str | None = None
+    search_id: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InitialPopulationSpec:
+        kind = require(data, "kind", str, "initial_population.")
+        if kind not in ("random", "heuristics", "schedules_dir", "from_search"):
+            raise RecordError(f"initial_population.kind: unknown kind {kind!r}")
+        return cls(kind, tuple(data.get("items", ())), data.get("path"), data.get("search_id"))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.kind == "heuristics":
+            out["items"] = list(self.items)
+        elif self.kind == "schedules_dir":
+            out["path"] = self.path
+        elif self.kind == "from_search":
+            out["search_id"] = self.search_id
+        return out
+
+
 @dataclass(frozen=True)
 class SearchSpec:
-    """A validated, fully resolved search spec. ``data`` is the plain-JSON form."""
+    """A validated, fully resolved search spec: typed, frozen sections.
 
-    data: Mapping[str, Any] = field(repr=False)
-    source: str = ""
+    ``to_json`` gives the plain-JSON form stored as ``spec.json`` (with a ``version``);
+    ``from_json`` reads it back. The digest covers everything that changes results.
+    """
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.data[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    name: str
+    family: str
+    weights: str
+    num_blocks: Mapping[str, int] | None
+    resolution: int
+    steps: int
+    guidance: float
+    prompts: PromptsSpec
+    images_per_prompt: int
+    image_seed: int
+    seed: int
+    quality: QualitySpec
+    cost: CostSpec
+    population: int
+    generations: int
+    crossover: CrossoverSpec
+    mutation: MutationSpec
+    min_diff: int
+    initial_population: InitialPopulationSpec
+    shard_size: int
+    batch_size: int
+    source: str = field(default="", compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "") -> SearchSpec:
+        """The spec from its resolved JSON form; :class:`RecordError` for a wrong shape."""
+        if not isinstance(data, Mapping):
+            raise RecordError(f"a spec must be a JSON object, got {type(data).__name__}")
+        check_version(data, SPEC_VERSION, "spec")
+        num_blocks = data.get("num_blocks")
+        if num_blocks is not None and not isinstance(num_blocks, Mapping):
+            raise RecordError("num_blocks: must be an object of block counts or null")
+
+        def section(name: str) -> Mapping[str, Any]:
+            return require(data, name, Mapping)
+
+        return cls(
+            name=require(data, "name", str),
+            family=require(data, "family", str),
+            weights=require(data, "weights", str),
+            num_blocks=_frozen(num_blocks) if num_blocks else None,
+            resolution=require(data, "resolution", int),
+            steps=require(data, "steps", int),
+            guidance=float(require(data, "guidance", (int, float))),
+            prompts=PromptsSpec.from_json(section("prompts")),
+            images_per_prompt=require(data, "images_per_prompt", int),
+            image_seed=require(data, "image_seed", int),
+            seed=require(data, "seed", int),
+            quality=QualitySpec.from_json(section("quality")),
+            cost=CostSpec.from_json(section("cost")),
+            population=require(data, "population", int),
+            generations=require(data, "generations", int),
+            crossover=CrossoverSpec.from_json(section("crossover")),
+            mutation=MutationSpec.from_json(section("mutation")),
+            min_diff=require(data, "min_diff", int),
+            initial_population=InitialPopulationSpec.from_json(section("initial_population")),
+            shard_size=require(data, "shard_size", int),
+            batch_size=require(data, "batch_size", int),
+            source=source,
+        )
+
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "weights": self.weights,
+            "num_blocks": dict(self.num_blocks) if self.num_blocks else None,
+            "resolution": self.resolution,
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "prompts": self.prompts.to_json(),
+            "images_per_prompt": self.images_per_prompt,
+            "image_seed": self.image_seed,
+            "seed": self.seed,
+            "quality": self.quality.to_json(),
+            "cost": self.cost.to_json(),
+            "population": self.population,
+            "generations": self.generations,
+            "crossover": self.crossover.to_json(),
+            "mutation": self.mutation.to_json(),
+            "min_diff": self.min_diff,
+            "initial_population": self.initial_population.to_json(),
+            "shard_size": self.shard_size,
+            "batch_size": self.batch_size,
+        }
 
     def digest(self) -> str:
-        """Digest of everything that changes results (the name and source path do not)."""
-        payload = {k: v for k, v in self.data.items() if k != "name"}
+        """Digest of everything that changes results (the name, source and version do not)."""
+        payload = {k: v for k, v in self._payload().items() if k != "name"}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def search_id(self) -> str:
-        return f"{self.data['name']}-{self.digest()[:10]}"
+        return f"{self.name}-{self.digest()[:10]}"
 
     def to_json(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self.data))
+        return {"version": SPEC_VERSION, **self._payload()}
 
 
 class _Errors:
@@ -97,6 +351,8 @@ def _int(
         return default
     if minimum is not None and value < minimum:
         errors.add(name, f"must be >= {minimum}, got {value}")
+    elif (too_big := limit_error(name, value)) is not None:
+        errors.add(name, too_big)
     return value
 
 
@@ -141,22 +397,25 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
         family = get_family(str(raw.get("family", "")))
     except ConfigError as exc:
         errors.add("family", str(exc))
-    d: dict[str, Any] = {"name": str(raw.get("name") or Path(source).stem or "search")}
+    name = raw.get("name")
+    if isinstance(name, int) and not isinstance(name, bool):
+        name = str(name)  # `name: 2024` in YAML
+    d: dict[str, Any] = {"name": name_from_file(source) if name is None else name}
+    if (bad := check_name(d["name"])) is not None:
+        errors.add("name", bad)
     d["family"] = family.name if family else raw.get("family")
     weights = raw.get("weights", family.default_weights if family else None)
     if not isinstance(weights, str) or not weights:
         errors.add("weights", f"must be a hub id, a local directory or 'tiny', got {weights!r}")
-    elif os.path.sep in weights or weights.startswith("."):
-        local = Path(_resolve_path(weights, base))
-        if Path(weights).is_absolute() or local.exists():
-            weights = str(local)
+    elif weights != TINY_WEIGHTS:
+        local = resolve_local_weights(weights, base)
+        if family and (bad := check_weights(family, weights, local)) is not None:
+            errors.add("weights", bad)
+        weights = weights if local is None else str(local)
     d["weights"] = weights
     num_blocks = raw.get("num_blocks")
-    if num_blocks is not None and (
-        not isinstance(num_blocks, Mapping)
-        or not all(isinstance(v, int) and v >= 1 for v in num_blocks.values())
-    ):
-        errors.add("num_blocks", "must map block group to a count >= 1, e.g. {blocks: 2}")
+    if num_blocks is not None and family and (bad := num_blocks_error(family, num_blocks)):
+        errors.add("num_blocks", bad)
         num_blocks = None
     d["num_blocks"] = dict(num_blocks) if num_blocks else None
 
@@ -173,13 +432,20 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
             )
     d["steps"] = _int(raw, "steps", errors, family.default_steps if family else 20, 2)
     guidance = raw.get("guidance", family.default_guidance if family else 4.5)
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or guidance < 0:
-        errors.add("guidance", f"must be a number >= 0, got {guidance!r}")
+    if (bad := guidance_error(guidance)) is not None:
+        errors.add("guidance", bad)
     d["guidance"] = float(guidance) if isinstance(guidance, (int, float)) else guidance
 
     prompts = _section(raw, "prompts", errors, shorthand="file")
     d["prompts"] = _prompts(prompts, errors, base)
     d["images_per_prompt"] = _int(raw, "images_per_prompt", errors, 1, 1)
+    pairs = len(d["prompts"].get("texts", ())) * d["images_per_prompt"]
+    if pairs > MAX_PROMPT_PAIRS and not limit_error("images_per_prompt", d["images_per_prompt"]):
+        errors.add(
+            "images_per_prompt",
+            f"{len(d['prompts']['texts'])} prompts x {d['images_per_prompt']} images is {pairs} "
+            f"images per candidate; the limit is {MAX_PROMPT_PAIRS} (use prompts.limit)",
+        )
     d["image_seed"] = _int(raw, "image_seed", errors, 0, 0)
     d["seed"] = _int(raw, "seed", errors, 0, 0)
 
@@ -219,28 +485,38 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
         "bit_prob": _prob(mutation, "bit_prob", errors, None, "mutation."),
     }
     d["min_diff"] = _int(raw, "min_diff", errors, 1, 0)
-    d["initial_population"] = _initial(raw.get("initial_population", "random"), errors, base)
+    d["initial_population"] = _initial(
+        raw.get("initial_population", "random"), errors, base, d["steps"]
+    )
     d["shard_size"] = _int(raw, "shard_size", errors, 8, 1)
     d["batch_size"] = _int(raw, "batch_size", errors, 8, 1)
 
+    if len(errors.items) == 1:
+        raise ConfigError(f"{source}: {errors.items[0]}")
     if errors.items:
         listing = "\n  ".join(errors.items)
         raise ConfigError(f"{source}: {len(errors.items)} error(s) in search spec:\n  {listing}")
-    return SearchSpec(d, source)
+    return SearchSpec.from_json(d, source)
 
 
 def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
     from ecad.prompts import load_prompts
+    from ecad.resources import resolve_prompt_file
 
     path = section.get("file")
     limit = section.get("limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        errors.add("prompts.limit", f"must be an integer >= 1, got {limit!r}")
-        limit = None
+    if limit is not None:
+        limit = _int(section, "limit", errors, None, 1, where="prompts.")
     if not isinstance(path, str):
         errors.add("prompts.file", f"must be a prompt file path, got {path!r}")
         return {"file": path, "limit": limit}
-    resolved = _resolve_path(path, base)
+    resolved = resolve_prompt_file(path, base)  # a file, or a shipped set (calibration-100)
+    if Path(resolved).is_file() and Path(resolved).stat().st_size > MAX_PROMPT_FILE_BYTES:
+        errors.add("prompts.file", f"{resolved} is larger than {MAX_PROMPT_FILE_BYTES} bytes")
+        return {"file": resolved, "limit": limit}
+    if Path(resolved).exists() and not Path(resolved).is_file():
+        errors.add("prompts.file", f"{resolved} is not a regular file")
+        return {"file": resolved, "limit": limit}
     try:
         prompt_set = load_prompts(resolved, section.get("format"))
     except ConfigError as exc:
@@ -251,7 +527,7 @@ def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
     return {"file": resolved, "limit": limit, "texts": prompts}
 
 
-def _initial(value: Any, errors: _Errors, base: Path) -> dict[str, Any]:
+def _initial(value: Any, errors: _Errors, base: Path, steps: Any) -> dict[str, Any]:
     name = "initial_population"
     if value == "random" or value is None:
         return {"kind": "random"}
@@ -270,13 +546,9 @@ def _initial(value: Any, errors: _Errors, base: Path) -> dict[str, Any]:
             )
             return {"kind": "random"}
         for item in arg:
-            head = str(item).split(":")[0]
-            if head not in HEURISTICS or head == "evenly-spaced":
-                errors.add(
-                    f"{name}.heuristics",
-                    f"{item!r}: unknown heuristic; use fora:N, "
-                    "attention-every:N, tgate:K:M, random:P",
-                )
+            bad = heuristic_item_error(item, steps if isinstance(steps, int) else 1)
+            if bad is not None:
+                errors.add(f"{name}.heuristics", bad)
         return {"kind": "heuristics", "items": [str(a) for a in arg]}
     if kind == "schedules_dir":
         path = Path(_resolve_path(str(arg), base))
@@ -284,28 +556,48 @@ def _initial(value: Any, errors: _Errors, base: Path) -> dict[str, Any]:
             errors.add(f"{name}.schedules_dir", f"{path} is not a directory of schedule JSON files")
         return {"kind": "schedules_dir", "path": str(path)}
     if kind == "from_search":
+        if (bad := check_search_id(arg)) is not None:
+            errors.add(f"{name}.from_search", bad)
         return {"kind": "from_search", "search_id": str(arg)}
     errors.add(name, f"unknown kind {kind!r}")
     return {"kind": "random"}
 
 
 def load_spec(path: str | os.PathLike, overrides: list[str] | None = None) -> SearchSpec:
-    """Read a YAML spec; ``overrides`` are ``key=value`` strings (dots for nesting)."""
+    """Read a YAML spec; ``overrides`` are ``key=value`` strings (dots for nesting).
+
+    The file is read with a size limit and without alias-expansion bombs (:mod:`ecad.yamlfile`).
+    """
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read spec ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
-    raw = dict(raw or {}) if isinstance(raw, Mapping) else raw
+    raw = read_yaml(p, "search spec")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{p}: a search spec must be a YAML mapping, got {type(raw).__name__}")
+    raw = dict(raw)
     for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"override {item!r}: use key=value (e.g. population=8)")
-        target = raw
-        parts = key.split(".")
-        for part in parts[:-1]:
-            target = target.setdefault(part, {})
-        target[parts[-1]] = yaml.safe_load(value)
+        _apply_override(raw, item)
     return parse_spec(raw, source=str(p), base_dir=p.parent.resolve())
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    """Set ``a.b=value`` in ``raw``; the value is YAML (``population=8``, ``quality={...}``)."""
+    key, sep, text = item.partition("=")
+    parts = key.split(".")
+    if not sep or not all(parts):
+        raise ConfigError(f"override {item!r}: use key=value or section.key=value (population=8)")
+    target = raw
+    for depth, part in enumerate(parts[:-1]):
+        value = target.get(part)
+        if value is None:
+            value = target[part] = {}
+        elif not isinstance(value, Mapping):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(
+                f"override {item!r}: {where} is {value!r}, not a section with fields; "
+                f"set it directly ({where}=...)"
+            )
+        else:
+            value = target[part] = dict(value)
+        target = value
+    target[parts[-1]] = load_yaml(text, f"override {item!r}")

@@ -38,7 +38,7 @@ def test_running_search_shows_shards_rate_eta_front_and_workers():
     text = render_status(snap)
     lines = text.splitlines()
     assert lines[0] == ("t-abc: evaluate, generation 2/10, shards 5/24, in flight 3, 1 failed, "
-                        "ETA 12m30s | evaluated 20, cached 2, failed 1, infeasible 1")
+                        "ETA 12.5 min | evaluated 20, cached 2, failed 1, infeasible 1")
     assert lines[1] == "  population 12 | hypervolume 28.5000 | 7.2 img/s"
     assert lines[2].split() == ["speedup", "PSNR", "(dB)", "schedule"]
     assert lines[3].split() == ["2.50x", "54.20", "dB", "t_front_01"]  # fastest first

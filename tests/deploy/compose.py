@@ -12,7 +12,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+WORKERS_COMPOSE_FILE = ROOT / "deploy" / "compose.workers.yml"
 ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
+SECRETS_EXAMPLES = ROOT / "deploy" / "secrets"
 
 # Compose interpolation: $$ (a literal $), $VAR, ${VAR}, ${VAR:-default}, ${VAR-default},
 # ${VAR:?error}, ${VAR?error}, ${VAR:+alternative}, ${VAR+alternative}.
@@ -71,11 +73,25 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
     return _TOKEN.sub(one, value)
 
 
-def load_compose(env: dict[str, str] | None = None) -> dict:
-    """docker-compose.yml as Compose sees it: YAML merge keys resolved, variables interpolated
+def load_compose(env: dict[str, str] | None = None, path: Path = COMPOSE_FILE) -> dict:
+    """A compose file as Compose sees it: YAML merge keys resolved, variables interpolated
     with ``env`` (default: the values of deploy/.env.example)."""
-    raw = yaml.safe_load(COMPOSE_FILE.read_text())
+    raw = yaml.safe_load(path.read_text())
     return interpolate(raw, read_env_file() if env is None else env)
+
+
+def project_dir(tmp: Path) -> Path:
+    """A compose project as a user sets it up: the compose files, .env from the example and
+    secrets/*.env from deploy/secrets/*.env.example, under ``tmp``."""
+    import shutil
+
+    shutil.copy(COMPOSE_FILE, tmp / "docker-compose.yml")
+    shutil.copytree(ROOT / "deploy", tmp / "deploy")
+    shutil.copy(ENV_EXAMPLE, tmp / ".env")
+    (tmp / "secrets").mkdir()
+    for example in SECRETS_EXAMPLES.glob("*.env.example"):
+        shutil.copy(example, tmp / "secrets" / example.name.removesuffix(".example"))
+    return tmp
 
 
 def compose_schema() -> dict:

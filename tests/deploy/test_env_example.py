@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.compose import ENV_EXAMPLE, ROOT, read_env_file
+from tests.deploy.compose import ENV_EXAMPLE, ROOT, SECRETS_EXAMPLES, read_env_file
 
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|_TOKEN$")
 LOOKS_LIKE_A_CREDENTIAL = [
@@ -36,7 +36,10 @@ def _settings_read_by_the_code() -> set[str]:
 
 def test_every_setting_the_code_reads_is_documented():
     text = ENV_EXAMPLE.read_text()
-    documented = set(read_env_file()) | set(re.findall(r"^# (ECAD_[A-Z0-9_]+):", text, re.M))
+    documented = set(read_env_file()) | set(
+        re.findall(r"^# ((?:ECAD|HF)_[A-Z0-9_]+)(?:, (?:ECAD|HF)_[A-Z0-9_]+)*:", text, re.M))
+    documented |= set(re.findall(r"^# (?:ECAD|HF)_[A-Z0-9_]+, ((?:ECAD|HF)_[A-Z0-9_]+):", text,
+                                 re.M))
     missing = _settings_read_by_the_code() - documented
     assert not missing, f"document in deploy/.env.example: {sorted(missing)}"
 
@@ -49,13 +52,22 @@ def test_every_variable_has_a_comment():
             assert block.lstrip().startswith("#"), f"uncommented settings: {assignments}"
 
 
-def test_no_real_secrets():
-    env = read_env_file()
-    for key, value in env.items():
+def secrets_examples() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for path in SECRETS_EXAMPLES.glob("*.env.example"):
+        env.update(read_env_file(path))
+    return env
+
+
+def test_no_secrets_in_the_settings_and_placeholders_only_in_the_secret_examples():
+    settings = read_env_file()
+    assert not any(SECRET_NAME.search(key) for key in settings), "secrets belong in secrets/"
+    for key, value in {**settings, **secrets_examples()}.items():
         if SECRET_NAME.search(key):
             assert value == "" or value.startswith("change-me"), f"{key} must be a placeholder"
         for pattern in LOOKS_LIKE_A_CREDENTIAL:
             assert not pattern.search(value), f"{key}={value!r} looks like a real credential"
+    env = secrets_examples()
     # MinIO refuses passwords and secret keys shorter than 8 characters.
     assert len(env["MINIO_ROOT_PASSWORD"]) >= 8 and len(env["ECAD_S3_SECRET_KEY"]) >= 8
     assert env["ECAD_S3_ACCESS_KEY"] != env["MINIO_ROOT_USER"]
@@ -72,7 +84,7 @@ def test_the_env_example_configures_a_working_store():
     from ecad.errors import TransientError
     from ecad.store.s3 import S3Store
 
-    env = read_env_file()
+    env = {**read_env_file(), **secrets_examples()}
     # Every ECAD_S3_* value parses (a ConfigError would fail here); only the server is missing:
     # nothing listens on port 9 of this host, so the first request fails as a transient error.
     env.update(ECAD_S3_ENDPOINT="127.0.0.1:9", ECAD_S3_RETRY_SECONDS="0", ECAD_S3_TIMEOUT="1")

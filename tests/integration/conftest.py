@@ -77,8 +77,6 @@ def cluster(tmp_path, s3_endpoint):  # noqa: F811
     c = Cluster(redis, proxy, procs, env, tmp_path)
     try:
         yield c
-    except Exception:
-        raise
     finally:
         procs.stop_all()
         redis.stop()
@@ -106,8 +104,8 @@ def local_result(tmp_path: Path, spec_path: Path) -> dict:
 def summary(session: SearchSession) -> dict:
     hist = session.history()
     return {
-        "populations": [(r["population"]["X"], r["population"]["F"]) for r in hist],
-        "front": [(m["schedule"].digest(), m["quality"], m["relative_cost"])
+        "populations": [(r.population.X, r.population.F) for r in hist],
+        "front": [(m.schedule.digest(), m.quality, m.relative_cost)
                   for m in session.front()],
         # Searches sharing a store reuse each other's evaluations (counted as cached), and when
         # one finds the other's depends on timing: compare candidates scored either way.

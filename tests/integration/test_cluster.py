@@ -11,6 +11,7 @@ import pytest
 
 from ecad.schedules import ScheduleLayout
 from ecad.schedules.heuristics import fora
+from ecad.store.layout import task_output_key as output_marker
 from tests.integration.cluster import wait_for
 from tests.integration.conftest import (
     attempts,
@@ -18,7 +19,6 @@ from tests.integration.conftest import (
     cluster_spec,
     local_result,
 )
-from worker.attempts import output_marker
 from worker.watchdog import EXIT_CODE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -156,3 +156,40 @@ def test_thread_pool_worker_keeps_the_task_time_limit(cluster, tmp_path):
     assert worker.wait(60) == EXIT_CODE, "the watchdog should end a worker whose task overran"
     log = Path(worker.log_path).read_text()
     assert "past ECAD_TASK_TIME_LIMIT (2s)" in log
+
+
+#: Fields that say when or how fast, or how a cluster got there (sends, queue), not what.
+TIMING = {"time", "created", "updated", "seconds", "generation_started", "cpu_seconds",
+          "eta_seconds", "tasks_sent", "tasks_resent", "queued"}
+
+
+def _without_timing(value):
+    if isinstance(value, dict):
+        return {k: _without_timing(v) for k, v in value.items() if k not in TIMING}
+    if isinstance(value, list):
+        return [_without_timing(v) for v in value]
+    return value
+
+
+def test_local_and_cluster_searches_leave_the_same_objects(cluster, tmp_path):
+    from ecad.search import load_spec, run_search
+    from ecad.store import FilesystemStore
+
+    spec = cluster_spec(tmp_path, name="same-objects", generations=1)
+    cluster.procs.worker("w1")
+    cluster.procs.scheduler()
+    search_id = cluster.submit(spec)
+    cluster.wait_done(search_id)
+    local = FilesystemStore(tmp_path / "local-objects")
+    run_search(local, load_spec(spec), progress=lambda _: None)
+    remote = cluster.store()
+    # attempts/ is the workers' redelivery bookkeeping (where a task started): cluster only
+    remote_keys = {k for k in remote.list("") if not k.startswith("attempts/")}
+    local_keys = set(local.list(""))
+    assert local_keys == remote_keys, (sorted(local_keys - remote_keys)[:10],
+                                       sorted(remote_keys - local_keys)[:10])
+    differing = [
+        key for key in sorted(local_keys) if key.endswith(".json")
+        and _without_timing(local.get_json(key)) != _without_timing(remote.get_json(key))
+    ]
+    assert not differing, differing[:10]

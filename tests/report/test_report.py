@@ -33,7 +33,7 @@ def test_collect_reads_every_candidate_the_front_and_their_images(finished_searc
 
 
 def test_reuse_maps_are_step_by_block_per_component(finished_search):
-    member = finished_search.session().front()[0]["schedule"]
+    member = finished_search.session().front()[0].schedule
     maps = reuse_maps(member)
     assert list(maps) == ["attn1", "attn2", "ff"]
     blocks, grid = maps["attn1"]
@@ -75,7 +75,7 @@ def test_page_is_one_file_with_plots_images_and_apply_lines(finished_search, tmp
     for div in ("objective-space", "progress", *(f"reuse-{n}" for n in range(len(front)))):
         assert f'id="{div}"' in page
     for member in front:
-        name = member["schedule"].metadata.name
+        name = member.schedule.metadata.name
         assert f'read_schedule(&quot;front/{name}.json&quot;)' in page
     assert f"ecad pareto {session.search_id} --store {finished_search.store_dir} --export" in page
     assert "fora-3" in page and "PSNR (dB)" in page and "family: pixart-alpha" in page

@@ -85,7 +85,7 @@ def test_every_plot_and_image_grid_renders(loaded):
         _drawn(page, f"#{div}")
     points = page.evaluate("document.querySelectorAll('#objective-space .scatterlayer "
                            ".trace:first-child .point').length")
-    evaluated = sum(len(r["offspring"]["X"]) for r in session.history())
+    evaluated = sum(len(r.offspring.X) for r in session.history())
     assert 0 < points <= evaluated
     assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
     assert page.evaluate("document.images.length") == 2 * 2 * len(front)

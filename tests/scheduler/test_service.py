@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from ecad.search import SearchSession, load_spec
-from ecad.search.evaluation import score_key
+from ecad.search import SearchDriver, SearchSession, load_spec
 from ecad.store import FilesystemStore
+from ecad.store.layout import score_key
 from scheduler.dispatch import Dispatcher
 from scheduler.service import SchedulerService
 from tests.search.conftest import write_spec
-from worker.names import GENERATE_SHARD
+from worker.names import RUN_SHARD
 
 
 def _search(tmp_path: Path, population: int = 4) -> tuple[FilesystemStore, SearchSession]:
@@ -38,16 +38,16 @@ def test_completing_a_generation_queues_the_next_in_the_same_tick(tmp_path):
     sent: list[tuple[str, list]] = []
     service = SchedulerService(store, Dispatcher(lambda name, args: sent.append((name, args))))
     assert service.tick()
-    assert len(sent) == 4 and {name for name, _ in sent} == {GENERATE_SHARD}
+    assert len(sent) == 4 and {name for name, _ in sent} == {RUN_SHARD}
     assert service.tick() and len(sent) == 4, "queued tasks are not sent twice"
 
     _score_everything_pending(store, session.search_id)
     assert service.tick()
     state = store.get_json(f"searches/{session.search_id}/state.json")
     assert state["generation"] == 1 and state["phase"] == "evaluate"
-    generation_1 = {args[1] for _, args in sent[4:]}
-    pending = {c.digest for c in SearchSession.open(store, session.search_id).pending()}
-    assert generation_1 == pending - {args[1] for _, args in sent[:4]}
+    generation_1 = {args[0]["evaluation_key"] for _, args in sent[4:]}
+    pending = {c.evaluation_key for c in SearchSession.open(store, session.search_id).pending()}
+    assert generation_1 == pending - {args[0]["evaluation_key"] for _, args in sent[:4]}
     assert generation_1, "generation 1's tasks go out in the tick that finished generation 0"
 
 
@@ -64,12 +64,14 @@ def test_search_runs_to_the_end_on_scores_alone(tmp_path):
     assert service.active_searches() == []
 
 
-def test_a_tick_passes_over_a_search_once_plus_once_per_completed_generation(tmp_path):
+def test_a_tick_passes_over_a_search_once_plus_once_per_completed_generation(
+    tmp_path, monkeypatch
+):
     store, session = _search(tmp_path)
     service = SchedulerService(store, Dispatcher(lambda name, args: None))
     passes = []
-    advance_run = service._advance_run
-    service._advance_run = lambda *a: passes.append(1) or advance_run(*a)
+    step = SearchDriver.step
+    monkeypatch.setattr(SearchDriver, "step", lambda *a: passes.append(1) or step(*a))
     service.tick()
     assert len(passes) == 1, "the first tick of a search is one pass"
     _score_everything_pending(store, session.search_id)

@@ -21,8 +21,8 @@ from tests.search.conftest import write_spec
 def _populations(store, search_id):
     session = SearchSession.open(store, search_id)
     return [
-        (r["population"]["X"], r["population"]["F"], r["offspring"]["X"]) for r in session.history()
-    ], [m["schedule"].digest() for m in session.front()]
+        (r.population.X, r.population.F, r.offspring.X) for r in session.history()
+    ], [m.schedule.digest() for m in session.front()]
 
 
 def test_same_seed_same_front_and_rerun_evaluates_nothing(tmp_path, spec_file):
@@ -33,7 +33,7 @@ def test_same_seed_same_front_and_rerun_evaluates_nothing(tmp_path, spec_file):
     assert a.phase == b.phase == "done"
     assert _populations(a.store, a.search_id) == _populations(b.store, b.search_id)
     assert len(a.front()) >= 1
-    hv = [r["hypervolume"] for r in a.history()]
+    hv = [r.hypervolume for r in a.history()]
     assert len(hv) == spec.generations + 1
     assert all(later >= earlier - 1e-12 for earlier, later in itertools.pairwise(hv)), hv
 
@@ -105,5 +105,5 @@ def test_sigkill_mid_generation_then_resume_matches_uninterrupted(tmp_path):
     counters = SearchSession.open(store, spec.search_id()).state["counters"]
     assert counters["cached"] >= 1  # evaluations finished before the kill were not redone
     assert np.isfinite(
-        [r["hypervolume"] for r in SearchSession.open(store, spec.search_id()).history()]
+        [r.hypervolume for r in SearchSession.open(store, spec.search_id()).history()]
     ).all()

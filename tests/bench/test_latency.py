@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from ecad.bench import BenchSettings, pipeline_call, random_pipeline
+from ecad.bench.latency import calibrate_latency, latency_table
 from ecad.caching import apply_schedule, remove_schedule
 from ecad.cost import CostTable
-from ecad.cost.latency import calibrate_latency, latency_table
 from ecad.families import get_family
 from ecad.schedules import ScheduleLayout
 from ecad.schedules.heuristics import fora

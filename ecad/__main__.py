@@ -1,0 +1,5 @@
+"""``python -m ecad``: the ``ecad`` command."""
+
+from ecad.cli.main import main
+
+main()

@@ -1,0 +1,56 @@
+"""Asking the broker which workers answer, bounded in time.
+
+Celery's own connection retries wait about 40 s on an unreachable broker; ``ecad status`` must
+answer in a few seconds, so the broker is probed once with short socket timeouts first.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ecad.errors import TransientError
+
+__all__ = ["BROKER_TIMEOUT_S", "active_tasks", "ping_workers"]
+
+#: Seconds ``ecad status`` waits for the broker to accept a connection and answer.
+BROKER_TIMEOUT_S = 3.0
+
+
+def ping_workers(timeout_s: float = BROKER_TIMEOUT_S) -> list[str]:
+    """Names of the workers answering a ping; :class:`TransientError` if the broker does not
+    answer within ``timeout_s``."""
+    return sorted(_inspect("ping", timeout_s))
+
+
+def active_tasks(timeout_s: float = BROKER_TIMEOUT_S) -> dict[str, list[dict[str, Any]]]:
+    """Per answering worker, the tasks it runs now (Celery's ``inspect().active()``);
+    :class:`TransientError` as :func:`ping_workers`."""
+    return {name: list(tasks or []) for name, tasks in _inspect("active", timeout_s).items()}
+
+
+def _inspect(method: str, timeout_s: float) -> dict[str, Any]:
+    from worker.app import app
+
+    conn = app.connection_for_write(connect_timeout=timeout_s)
+    conn.transport_options.update(
+        socket_connect_timeout=timeout_s, socket_timeout=timeout_s, max_retries=0
+    )
+    try:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout_s)
+        replies = getattr(app.control.inspect(timeout=1.0, connection=conn), method)() or {}
+    except Exception as exc:  # kombu/redis raise many types; each means "no answer"
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise TransientError(
+            f"broker {_without_password(app.conf.broker_url)} did not answer within "
+            f"{timeout_s:g} s ({reason}); workers unknown. Check ECAD_BROKER_URL and that "
+            "Redis is running"
+        ) from exc
+    finally:
+        conn.release()
+    return replies
+
+
+def _without_password(url: str) -> str:
+    """``redis://user:secret@host`` -> ``redis://user:***@host``."""
+    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", str(url))

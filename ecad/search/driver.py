@@ -1,0 +1,361 @@
+"""One search loop, two executors.
+
+:class:`SearchDriver` takes a generation's candidates (built once by the session), plans the
+missing shard work (reference images, then each candidate's images and scores), hands it to an
+:class:`Executor`, collects what landed, aggregates, records failures, writes progress and tells
+NSGA-II. ``ecad search`` runs it with the in-process executor
+(:class:`ecad.search.local.InProcessExecutor`); the scheduler service with the Celery one
+(``scheduler.executor``). Counting, failures, progress and schedule publishing exist only here,
+so a local search and a cluster search leave the same objects in the store.
+
+Work goes out shard-wise, candidates in index order and shards ascending within each; the
+driver sees each candidate's shards complete in shard order, so any decision taken after a
+completed shard (e.g. stopping a candidate and cancelling its remaining shards) depends on
+completed shards in a fixed order, never on timing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ecad.search.candidate import Candidate
+from ecad.search.failures import failed_tasks
+from ecad.search.observer import (
+    GenerationPlan,
+    GenerationSummary,
+    NullObserver,
+    SearchObserver,
+    ShardDone,
+)
+from ecad.search.plan import ShardResult, ShardWork
+from ecad.search.progress import GenerationProgress, ProgressBook
+from ecad.search.records import Counts, GenerationRecord
+from ecad.search.session import SearchSession
+from ecad.store.layout import IMAGES_TASK, SHARD_TASK, score_key, shard_marker_key, task_key
+
+__all__ = ["Completed", "Executor", "SearchDriver"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A finished piece of work, as an executor that ran it reports it."""
+
+    work: ShardWork
+    result: ShardResult
+
+
+class Executor(Protocol):
+    """Gets shard work done. ``submit`` may be called again with work already in hand (it is
+    then not sent twice); completions are either returned by ``wait`` (an executor that runs
+    the work) or found in the store by the driver (one that sends it elsewhere)."""
+
+    #: True: ``wait`` blocks until some work finished and returns it. False: ``wait`` returns
+    #: at once (results land in the store; the driver looks there).
+    blocking: bool
+
+    def submit(self, work: Sequence[ShardWork]) -> None: ...
+
+    def wait(self) -> list[Completed]: ...
+
+    def cancel(self, evaluation_key: str) -> None:
+        """Drop the candidate's work not yet done (a stopped or failed candidate)."""
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the progress record (tasks sent, re-sent, in flight)."""
+
+
+@dataclass
+class _Unit:
+    """One distinct evaluation of the generation (candidates sharing an evaluation key share
+    it): shards not yet seen done, in order, and the score records in memory."""
+
+    candidate: Candidate
+    left: list[int]
+    submitted: set[int] = field(default_factory=set)
+    finished: dict[int, ShardResult] = field(default_factory=dict)  # reported, not yet taken
+    scores: dict[int, dict[str, Any]] = field(default_factory=dict)
+    task_keys: frozenset[str] = frozenset()
+    quality: float | None = None
+    cached: bool = False
+    failed: bool = False
+
+    @property
+    def open(self) -> bool:
+        return not (self.failed or self.quality is not None)
+
+
+@dataclass
+class _Generation:
+    number: int
+    units: dict[str, _Unit]
+    reference_left: list[int]
+    reference_submitted: set[int] = field(default_factory=set)
+    reference_finished: set[int] = field(default_factory=set)
+    progress: GenerationProgress = field(default_factory=GenerationProgress)
+    images: int = 0
+    started: float = field(default_factory=time.time)
+    dirty: bool = True  # new work may be ready to submit
+
+
+class SearchDriver:
+    """Drives one search: ``step()`` until it returns False."""
+
+    def __init__(
+        self,
+        session: SearchSession,
+        executor: Executor,
+        observer: SearchObserver | None = None,
+    ) -> None:
+        self.session = session
+        self.plan = session.plan
+        self.executor = executor
+        self.observer = observer or NullObserver()
+        self.store = session.store
+        self.progress = ProgressBook(self.store, session.search_id)
+        self._gen: _Generation | None = None
+        self._known: set[str] = set()  # keys seen to exist this generation (outputs stay)
+
+    # one step ------------------------------------------------------------------------------
+    def step(self, failed: set[str] | None = None) -> bool:
+        """Advance the search. With a blocking executor, runs the current generation to its
+        end; otherwise makes one non-blocking pass. Returns False once the search is over.
+
+        ``failed``: the recorded failures (task keys) if the caller listed them already (the
+        scheduler lists them once per tick for every search)."""
+        session = self.session
+        if session.phase.over:
+            return False
+        candidates = session.pending()
+        gen = self._gen
+        if gen is None or gen.number != session.generation:
+            gen = self._gen = self._start(candidates)
+        completions: list[Completed] = []
+        while True:
+            self._collect(gen, completions, look=not self.executor.blocking, failed=failed)
+            failed = None
+            if not any(u.open for u in gen.units.values()):
+                self._finish(gen)
+                return not session.phase.over
+            sent = self._submit(gen) if gen.dirty else 0
+            self.progress.update(gen.progress, self.executor.stats(), force=sent > 0)
+            if not self.executor.blocking:
+                self.executor.wait()
+                return True
+            completions = self.executor.wait()
+            if not completions:
+                raise RuntimeError(
+                    f"search {session.search_id}: the executor has no work left but "
+                    f"generation {gen.number} is not complete"
+                )
+
+    # a generation's life ---------------------------------------------------------------------
+    def _start(self, candidates: list[Candidate]) -> _Generation:
+        """Plan the generation: which evaluations are needed and which of their shards are
+        already in the store (one full look, once per generation)."""
+        self._known.clear()  # a memo within a generation: it must not grow with the history
+        plan = self.plan
+        n = len(plan.shards)
+        ref = plan.reference
+        ref_keys = (
+            [task_key(IMAGES_TASK, ref.generation_key, s) for s in range(n)] if ref else []
+        )
+        units: dict[str, _Unit] = {}
+        for cand in candidates:
+            if not cand.feasible or cand.evaluation_key in units:
+                continue
+            plan.publish(self.store, cand)
+            unit = _Unit(cand, [], task_keys=frozenset(
+                [task_key(SHARD_TASK, cand.evaluation_key, s) for s in range(n)] + ref_keys
+            ))
+            record = plan.evaluation(self.store, cand.evaluation_key)
+            if record is not None:
+                unit.quality, unit.cached = record.quality, True
+            else:
+                unit.left = [s for s in range(n) if not self._exists(
+                    score_key(cand.evaluation_key, s))]
+            units[cand.evaluation_key] = unit
+        reference_left = []
+        if ref is not None and any(u.left for u in units.values()):
+            plan.publish(self.store, ref)
+            reference_left = [
+                s for s in range(n) if not self._exists(shard_marker_key(ref.generation_key, s))
+            ]
+        gen = _Generation(self.session.generation, units, reference_left)
+        self._collect(gen, [], look=True)  # failures recorded before (e.g. an earlier run)
+        gen.progress.shards_total = n * len(units)
+        gen.progress.shards_done = sum(n - len(u.left) for u in units.values())
+        self.observer.generation_started(
+            GenerationPlan(
+                search_id=self.session.search_id,
+                generation=gen.number,
+                generations=self.session.spec.generations,
+                candidates=len(units),
+                shards_total=gen.progress.shards_total,
+                shards_done=gen.progress.shards_done,
+                images_per_shard=self.session.spec.shard_size,
+            )
+        )
+        remaining = self.session.spec.generations + 1 - gen.number
+        self.progress.start(gen.number, remaining, gen.progress, self.executor.stats())
+        return gen
+
+    def _exists(self, key: str) -> bool:
+        if key in self._known:
+            return True
+        if self.store.exists(key):
+            self._known.add(key)
+            return True
+        return False
+
+    def _collect(
+        self,
+        gen: _Generation,
+        completions: list[Completed],
+        look: bool,
+        failed: set[str] | None = None,
+    ) -> None:
+        """Take in finished work: what the executor reports and, with ``look``, what is in the
+        store (each open candidate's next shard only, so a pass costs one look per candidate)
+        and the recorded failures."""
+        if failed is None:
+            failed = failed_tasks(self.store) if look else set()
+        failed = set(failed)
+        for done in completions:
+            work = done.work
+            gen.images += done.result.images
+            if done.result.failed is not None:
+                failed.add(work.task_key)
+            elif work.kind == IMAGES_TASK:
+                gen.reference_finished.add(work.shard)
+            elif work.candidate.evaluation_key in gen.units:
+                gen.units[work.candidate.evaluation_key].finished[work.shard] = done.result
+        ref = self.plan.reference
+        while gen.reference_left:
+            s = gen.reference_left[0]
+            if s not in gen.reference_finished and not (
+                look and self._exists(shard_marker_key(ref.generation_key, s))  # type: ignore[union-attr]
+            ):
+                break
+            gen.reference_left.pop(0)
+            gen.dirty = True
+            if s in gen.reference_submitted:
+                gen.progress.in_flight -= 1
+        for unit in gen.units.values():
+            if not unit.open:
+                continue
+            if failed and not failed.isdisjoint(unit.task_keys):
+                self._fail(gen, unit, sorted(failed & unit.task_keys)[0])
+                continue
+            while unit.left:
+                s = unit.left[0]
+                result = unit.finished.pop(s, None)
+                if result is None and not (
+                    look and self._exists(score_key(unit.candidate.evaluation_key, s))
+                ):
+                    break
+                unit.left.pop(0)
+                if result is not None and result.scores is not None:
+                    unit.scores[s] = result.scores
+                self._shard_done(gen, unit, s, result)
+            if not unit.left:
+                record = self.plan.aggregate(self.store, unit.candidate, unit.scores)
+                unit.quality = record.quality
+
+
+    def _shard_done(
+        self, gen: _Generation, unit: _Unit, shard: int, result: ShardResult | None
+    ) -> None:
+        gen.progress.shards_done += 1
+        if shard in unit.submitted:
+            gen.progress.in_flight -= 1
+        if result is None:  # seen in the store: the work ran elsewhere
+            result = ShardResult(len(self.plan.shards[shard]), None, 0.0)
+            gen.images += result.images
+        self.observer.shard_done(
+            ShardDone(
+                search_id=self.session.search_id,
+                generation=gen.number,
+                candidate=unit.candidate.index,
+                shard=shard,
+                images=result.images,
+                cached=False,
+                seconds=result.seconds,
+            )
+        )
+
+    def _fail(self, gen: _Generation, unit: _Unit, task: str) -> None:
+        unit.failed = True
+        gen.progress.failed += 1
+        gen.progress.in_flight -= sum(1 for s in unit.left if s in unit.submitted)
+        self.executor.cancel(unit.candidate.evaluation_key)
+        log.error(
+            "search %s: candidate %d (%s) failed: task %s was given up on",
+            self.session.search_id, unit.candidate.index, unit.candidate.digest[:12], task,
+        )
+
+    def _submit(self, gen: _Generation) -> int:
+        """Send what is ready: reference shards first, then each candidate's shards (in index
+        order, shards ascending) whose reference images are stored. Returns how many."""
+        gen.dirty = False
+        ref = self.plan.reference
+        work: list[ShardWork] = []
+        for s in gen.reference_left:
+            if s not in gen.reference_submitted:
+                gen.reference_submitted.add(s)
+                work.append(ShardWork(IMAGES_TASK, ref, s))  # type: ignore[arg-type]
+        ref_pending = set(gen.reference_left)
+        for unit in gen.units.values():
+            if not unit.open:
+                continue
+            for s in unit.left:
+                if s not in unit.submitted and s not in ref_pending:
+                    unit.submitted.add(s)
+                    work.append(ShardWork(SHARD_TASK, unit.candidate, s))
+        if work:
+            gen.progress.in_flight += len(work)
+            self.executor.submit(work)
+        return len(work)
+
+    def _finish(self, gen: _Generation) -> GenerationRecord:
+        units = list(gen.units.values())
+        counts = Counts(
+            evaluated=sum(1 for u in units if u.quality is not None and not u.cached),
+            cached=sum(1 for u in units if u.cached),
+            failed=sum(1 for u in units if u.failed),
+        )
+        qualities = {k: u.quality for k, u in gen.units.items()}
+        session = self.session
+        record = session.complete(qualities, counts)
+        remaining = session.spec.generations + 1 - session.generation
+        self.progress.finish(record, session.phase.value, remaining, self.executor.stats())
+        front = session.front()
+        self.observer.generation_finished(
+            GenerationSummary(
+                search_id=session.search_id,
+                generation=record.generation,
+                generations=session.spec.generations,
+                evaluated=record.counts.evaluated,
+                cached=record.counts.cached,
+                failed=record.counts.failed,
+                infeasible=record.counts.infeasible,
+                pruned=record.counts.pruned,
+                hypervolume=record.hypervolume,
+                front=tuple((m.quality, m.relative_cost) for m in front),
+                quality_name=session.spec.quality.name,
+                images=gen.images,
+                seconds=time.time() - gen.started,
+            )
+        )
+        log.info(
+            "search %s: generation %d done: %d evaluated, %d cached, %d failed, HV %.4f, "
+            "front %d", session.search_id, record.generation, counts.evaluated, counts.cached,
+            counts.failed, record.hypervolume, len(record.front),
+        )
+        self._gen = None
+        return record

@@ -1,0 +1,80 @@
+"""The in-process executor: runs shard work synchronously, one shard at a time, in the order
+it was submitted (what ``ecad search`` uses; no Redis, no workers)."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from ecad.errors import TransientError
+from ecad.schedules import Schedule
+from ecad.search.driver import Completed
+from ecad.search.evaluation import Evaluator
+from ecad.search.failures import record_failure
+from ecad.search.nsga import pack_genomes
+from ecad.search.plan import ShardResult, ShardWork
+from ecad.search.records import EvaluationRecord
+from ecad.store.layout import SHARD_TASK
+
+__all__ = ["InProcessExecutor", "evaluate_schedule"]
+
+log = logging.getLogger(__name__)
+
+
+class InProcessExecutor:
+    """Runs each submitted shard in this process. Work that raises is given up on like a
+    cluster task that keeps failing: the failure is recorded and its candidate fails."""
+
+    blocking = True
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+        self._queue: OrderedDict[str, ShardWork] = OrderedDict()
+        self._ran = 0
+
+    def submit(self, work: Sequence[ShardWork]) -> None:
+        for item in work:
+            self._queue.setdefault(item.task_key, item)
+
+    def wait(self) -> list[Completed]:
+        if not self._queue:
+            return []
+        key, work = self._queue.popitem(last=False)
+        self._ran += 1
+        try:
+            result = self.evaluator.run(work)
+        except (TransientError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            log.error("shard task %s failed: %s", key, reason, exc_info=True)
+            record_failure(self.evaluator.store, key, reason, starts=1, workers=["local"])
+            result = ShardResult(0, None, 0.0, failed=reason)
+        return [Completed(work, result)]
+
+    def cancel(self, evaluation_key: str) -> None:
+        for key in [
+            k for k, w in self._queue.items()
+            if w.kind == SHARD_TASK and w.candidate.evaluation_key == evaluation_key
+        ]:
+            del self._queue[key]
+
+    def stats(self) -> dict[str, Any]:
+        return {"tasks_sent": self._ran, "tasks_resent": 0}
+
+
+def evaluate_schedule(evaluator: Evaluator, schedule: Schedule) -> EvaluationRecord:
+    """Evaluate one schedule outside a search (e.g. a heuristic baseline), reusing the store."""
+    plan = evaluator.plan
+    cand = plan.candidate(0, pack_genomes([schedule.genome()])[0], schedule.metadata.name)
+    record = plan.evaluation(evaluator.store, cand.evaluation_key)
+    if record is not None:
+        return record
+    scores = {}
+    for shard in range(len(plan.shards)):
+        result = evaluator.run(ShardWork(SHARD_TASK, cand, shard))
+        if result.scores is not None:
+            scores[shard] = result.scores
+    return plan.aggregate(evaluator.store, cand, scores)

@@ -1,0 +1,196 @@
+"""What evaluating a search's candidates takes, without models: candidates and their keys,
+shards, task messages, publishing and aggregation. Torch-free: the scheduler, which holds no
+models, uses this; :class:`ecad.search.evaluation.Evaluator` adds the models on top."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import Any
+
+import numpy as np
+
+from ecad.schedules import Schedule, schedule_to_json
+from ecad.search.candidate import Candidate
+from ecad.search.nsga import pack_genomes, unpack_genomes
+from ecad.search.objectives import constraint
+from ecad.search.records import EvaluationRecord
+from ecad.search.setting import EvaluationSetting, evaluation_key, layout_for
+from ecad.search.spec import SearchSpec
+from ecad.search.task import ShardTask
+from ecad.store import ObjectStore
+from ecad.store.layout import (
+    IMAGES_TASK,
+    SHARD_TASK,
+    evaluation_record_key,
+    schedule_key,
+    score_key,
+    task_key,
+)
+from ecad.store.records import RecordError, read_record
+
+__all__ = ["SearchPlan", "ShardResult", "ShardWork"]
+
+
+@dataclass(frozen=True)
+class ShardWork:
+    """One shard of work for an executor: a candidate's images and scores (``shard``), or the
+    reference images a fidelity scorer compares with (``images``)."""
+
+    kind: str
+    candidate: Candidate
+    shard: int
+
+    @property
+    def task_key(self) -> str:
+        if self.kind == IMAGES_TASK:
+            return task_key(IMAGES_TASK, self.candidate.generation_key, self.shard)
+        return task_key(SHARD_TASK, self.candidate.evaluation_key, self.shard)
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What running one shard did: images generated now, the score record if scored now, and
+    ``failed`` (the reason) if the work was given up on."""
+
+    images: int
+    scores: dict[str, Any] | None
+    seconds: float
+    failed: str | None = None
+
+
+class SearchPlan:
+    """The evaluation side of one search spec, computed once per process."""
+
+    def __init__(self, spec: SearchSpec) -> None:
+        self.spec = spec
+        self.search_id = spec.search_id()
+        self.setting = EvaluationSetting.from_spec(spec)
+        self.layout = layout_for(spec)
+        self.shards = self.setting.shards(spec.shard_size)
+        self.n_var = spec.steps * self.layout.num_slots
+        self._decode = lru_cache(maxsize=4096)(self._decode_uncached)
+
+    # candidates ------------------------------------------------------------------------------
+    def candidate(self, index: int, genome: str, name: str) -> Candidate:
+        """Build a candidate from its packed genome: schedule, digest and keys, once."""
+        schedule = Schedule.from_genome(
+            self.layout, self.spec.steps, unpack_genomes([genome], self.n_var)[0], name=name
+        )
+        gen_key = self.setting.generation_key(schedule)
+        return Candidate(
+            index=index,
+            genome=genome,
+            schedule=schedule,
+            digest=schedule.digest(),
+            feasible=bool(constraint(schedule, self.spec.min_diff) <= 0),
+            generation_key=gen_key,
+            evaluation_key=evaluation_key(gen_key, self.spec.quality),
+        )
+
+    def candidates(self, genomes: Sequence[str], generation: int) -> list[Candidate]:
+        prefix = f"{self.spec.name}_gen_{generation:03d}_cand_"
+        return [self.candidate(i, g, f"{prefix}{i:03d}") for i, g in enumerate(genomes)]
+
+    @property
+    def needs_references(self) -> bool:
+        return self.spec.quality.scorer == "fidelity"
+
+    @cached_property
+    def reference(self) -> Candidate | None:
+        """The uncached schedule whose images a fidelity scorer compares with (else None)."""
+        if not self.needs_references:
+            return None
+        full = Schedule.full(self.layout, self.spec.steps, name="no-cache")
+        return self.candidate(-1, pack_genomes([full.genome()])[0], "no-cache")
+
+    # task messages ---------------------------------------------------------------------------
+    def task(self, work: ShardWork) -> ShardTask:
+        cand = work.candidate
+        return ShardTask(
+            search_id=self.search_id,
+            kind=work.kind,
+            shard=work.shard,
+            shards=len(self.shards),
+            genome=cand.genome,
+            genome_bits=self.n_var,
+            generation_key=cand.generation_key,
+            evaluation_key=cand.evaluation_key if work.kind == SHARD_TASK else None,
+        )
+
+    def _decode_uncached(self, genome: str) -> Candidate:
+        return self.candidate(0, genome, f"{self.spec.name}_task")
+
+    def work(self, task: ShardTask) -> ShardWork:
+        """The work a validated task message names. The genome is decoded (cached by genome)
+        and its keys checked against the message's: a mismatch is refused, not written."""
+        if task.search_id != self.search_id or task.genome_bits != self.n_var:
+            raise RecordError(
+                f"task for {task.search_id} ({task.genome_bits} bits) does not fit search "
+                f"{self.search_id} ({self.n_var} bits)"
+            )
+        if task.shards != len(self.shards):
+            raise RecordError(f"shards: the search has {len(self.shards)}, not {task.shards}")
+        cand = self._decode(task.genome)
+        expected = cand.evaluation_key if task.kind == SHARD_TASK else None
+        if cand.generation_key != task.generation_key or task.evaluation_key != expected:
+            raise RecordError("the task's keys do not match its genome")
+        return ShardWork(task.kind, cand, task.shard)
+
+    # store side ------------------------------------------------------------------------------
+    def publish(self, store: ObjectStore, candidate: Candidate) -> None:
+        """Write the candidate in the published format, once (for export and for humans)."""
+        key = schedule_key(candidate.digest)
+        if not store.exists(key):
+            store.put(key, json.dumps(schedule_to_json(candidate.schedule)).encode())
+
+    def aggregate(
+        self,
+        store: ObjectStore,
+        candidate: Candidate,
+        known: Mapping[int, Mapping[str, Any]] | None = None,
+    ) -> EvaluationRecord:
+        """Combine the shard scores into the evaluation record and store it. ``known`` holds
+        score records already in memory (by shard); the others are read from the store."""
+        per_image: dict[str, float] = {}
+        higher = True
+        for shard in range(len(self.shards)):
+            data = (known or {}).get(shard)
+            if data is None:
+                data = read_record(store, score_key(candidate.evaluation_key, shard), _scores)
+            higher = data["higher_is_better"]
+            for (p, i), s in zip(data["pairs"], data["scores"]):
+                per_image[f"{p}:{i}"] = float(s)
+        values = np.array(list(per_image.values()))
+        by_prompt: dict[int, list[float]] = {}
+        for name, s in per_image.items():
+            by_prompt.setdefault(int(name.split(":")[0]), []).append(s)
+        record = EvaluationRecord(
+            schedule=candidate.digest,
+            generation_key=candidate.generation_key,
+            quality=float(np.mean(values if higher else -values)),
+            quality_spec=self.spec.quality.to_json(),
+            higher_is_better=higher,
+            num_images=len(per_image),
+            per_prompt={str(p): float(np.mean(v)) for p, v in sorted(by_prompt.items())},
+        )
+        store.put_json(evaluation_record_key(candidate.evaluation_key), record.to_json())
+        return record
+
+    def evaluation(self, store: ObjectStore, evaluation_key: str) -> EvaluationRecord | None:
+        key = evaluation_record_key(evaluation_key)
+        if not store.exists(key):
+            return None
+        return read_record(store, key, EvaluationRecord.from_json)
+
+
+def _scores(data: Any) -> dict[str, Any]:
+    """A score shard's record, checked: pairs and scores of equal length."""
+    pairs, scores = data["pairs"], data["scores"]
+    if not isinstance(pairs, list) or not isinstance(scores, list) or len(pairs) != len(scores):
+        raise RecordError("pairs and scores must be lists of equal length")
+    if not isinstance(data["higher_is_better"], bool):
+        raise RecordError("higher_is_better must be true or false")
+    return data

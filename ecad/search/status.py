@@ -1,0 +1,63 @@
+"""What ``ecad status`` shows for a search, from its state, its generation records' totals and
+(while a generation runs) its progress record. The same for local and cluster searches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecad.search.progress import read_progress
+from ecad.search.records import Phase
+from ecad.search.session import SearchSession
+from ecad.store import ObjectStore
+
+__all__ = ["search_status", "status_line"]
+
+
+def search_status(store: ObjectStore, search_id: str) -> dict[str, Any]:
+    session = SearchSession.open(store, search_id)
+    phase = session.phase
+    out: dict[str, Any] = {
+        "search": search_id,
+        "phase": phase.value,
+        "generation": session.generation,
+        "generations": session.spec.generations,
+        "population": session.spec.population,
+        **session.counts.to_json(),
+    }
+    prog = read_progress(store, search_id) or {}
+    running = (
+        phase is Phase.EVALUATE
+        and prog.get("phase") == Phase.EVALUATE.value
+        and prog.get("generation") == session.generation
+    )
+    if running:
+        out["running"] = {
+            "shards_done": prog.get("shards_done", 0),
+            "shards_total": prog.get("shards_total", 0),
+            "in_flight": prog.get("in_flight", 0),
+            "failed": prog.get("failed", 0),
+            "eta_seconds": prog.get("eta_seconds"),
+        }
+    return out
+
+
+def status_line(r: dict[str, Any]) -> str:
+    counts = (
+        f"evaluated {r['evaluated']}, cached {r['cached']}, failed {r['failed']}, "
+        f"infeasible {r['infeasible']}"
+    )
+    finished = r["generation"]  # generations finished so far
+    if r["phase"] == Phase.FINISHED.value:
+        return f"{r['search']}: done ({finished} generations) | {counts}"
+    if r["phase"] == Phase.CANCELLED.value:
+        return f"{r['search']}: cancelled after {finished} generations | {counts}"
+    head = f"{r['search']}: {r['phase']}, generation {r['generation']}/{r['generations']}"
+    run = r.get("running")
+    if run is None:
+        return f"{head} | {counts}"
+    eta = f"{run['eta_seconds'] / 60:.1f} min" if run["eta_seconds"] is not None else "-"
+    failing = f", {run['failed']} failed" if run["failed"] else ""
+    return (
+        f"{head}, shards {run['shards_done']}/{run['shards_total']}, in flight "
+        f"{run['in_flight']}{failing}, ETA {eta} | {counts}"
+    )

@@ -1,0 +1,83 @@
+"""The shard task message: what the scheduler sends a worker, as a frozen, JSON-ready record.
+
+A message names one shard of work and carries everything the worker needs besides the search's
+spec: the keys (so a worker computes nothing it could get wrong), and the genome in compact
+form (packed bits, hex), which the worker decodes instead of reading a schedule file. Workers
+validate a message with :meth:`ShardTask.from_json` before doing any work.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ecad.store.layout import IMAGES_TASK, SHARD_TASK, task_key
+from ecad.store.records import RecordError, check_version, require
+
+__all__ = ["TASK_VERSION", "ShardTask"]
+
+TASK_VERSION = 1
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+_HEX = re.compile(r"^(?:[0-9a-f]{2})*$")
+_SEARCH_ID = re.compile(r"^[A-Za-z0-9._=\-]{1,200}$")
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One shard of work. ``kind`` is ``images`` (reference images only: ``evaluation_key`` is
+    None) or ``shard`` (a candidate's images, then their scores)."""
+
+    search_id: str
+    kind: str
+    shard: int
+    shards: int  # shard count of the search: 0 <= shard < shards
+    genome: str  # packed genome bits, hex
+    genome_bits: int  # genome length in bits (steps x slots of the search's layout)
+    generation_key: str
+    evaluation_key: str | None
+    version: int = TASK_VERSION
+
+    @property
+    def task_key(self) -> str:
+        if self.kind == IMAGES_TASK:
+            return task_key(IMAGES_TASK, self.generation_key, self.shard)
+        return task_key(SHARD_TASK, str(self.evaluation_key), self.shard)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> ShardTask:
+        """Validate every field (types, ranges, key shapes); :class:`RecordError` if wrong."""
+        if not isinstance(data, dict):
+            raise RecordError(f"a task message must be a JSON object, got {type(data).__name__}")
+        check_version(data, TASK_VERSION, "task message")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise RecordError(f"unknown task message fields {sorted(unknown)}")
+        search_id = require(data, "search_id", str)
+        if not _SEARCH_ID.match(search_id):
+            raise RecordError(f"search_id: {search_id!r:.80} is not a search id")
+        kind = require(data, "kind", str)
+        if kind not in (IMAGES_TASK, SHARD_TASK):
+            raise RecordError(f"kind: must be {IMAGES_TASK!r} or {SHARD_TASK!r}, got {kind!r:.40}")
+        shards = require(data, "shards", int)
+        shard = require(data, "shard", int)
+        if shards < 1:
+            raise RecordError(f"shards: must be >= 1, got {shards}")
+        if not 0 <= shard < shards:
+            raise RecordError(f"shard: must be in [0, {shards}), got {shard}")
+        bits = require(data, "genome_bits", int)
+        genome = require(data, "genome", str)
+        if bits < 1 or not _HEX.match(genome) or len(genome) != 2 * ((bits + 7) // 8):
+            raise RecordError(f"genome: must be {bits} bits as {2 * ((bits + 7) // 8)} hex digits")
+        gen_key = require(data, "generation_key", str)
+        if not _KEY.match(gen_key):
+            raise RecordError(f"generation_key: {gen_key!r:.80} is not a 32-hex-digit key")
+        eval_key = data.get("evaluation_key")
+        if kind == SHARD_TASK and not (isinstance(eval_key, str) and _KEY.match(eval_key)):
+            raise RecordError(f"evaluation_key: {eval_key!r:.80} is not a 32-hex-digit key")
+        if kind == IMAGES_TASK and eval_key is not None:
+            raise RecordError("evaluation_key: an images task has none")
+        return cls(search_id, kind, shard, shards, genome, bits, gen_key, eval_key)

@@ -1,0 +1,180 @@
+"""The store's key layout: every key a search, a worker or the CLI reads or writes.
+
+This module is the store's contract (torch-free, no I/O): keys are built and parsed here and
+nowhere else. Layout::
+
+    searches/<id>/spec.json                  the resolved spec (versioned JSON)
+    searches/<id>/cost_table.json            the cost model of the cost objective
+    searches/<id>/state.json                 phase, generation, NSGA-II snapshot, pending genomes;
+                                             the commit point, written last
+    searches/<id>/initial.json               seed genomes of generation 0 (if not random)
+    searches/<id>/cancelled.json             cancel marker (never races the state's writer)
+    searches/<id>/progress.json              the running generation's shard counts and timing
+    searches/<id>/generations/NNNN.json      one record per finished generation
+
+    schedules/<schedule digest>.json         a candidate in the published format (for humans and
+                                             export; written once per candidate, never read by
+                                             workers)
+    embeddings/<embeddings key>.safetensors  prompt embeddings, per model and prompt set
+    images/<generation key>/pNNNNN_iNNN.png  a candidate's images (content-addressed)
+    images/<generation key>/shard-NNNN.json  marker: that shard's images are all stored
+    scores/<evaluation key>/shard-NNNN.json  per-image scores of one shard
+    evaluations/<evaluation key>.json        the aggregate of the scores (mean quality, per prompt)
+
+    attempts/<task key>.json                 how often a shard task started, and where
+    failures/<task key>.json                 a shard task given up on (the candidate fails)
+
+A task key names one shard of work: ``images-<generation key>-NNNN`` (images only: the
+reference images a fidelity scorer compares with) or ``shard-<evaluation key>-NNNN`` (a
+candidate's images and their scores).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "IMAGES_TASK",
+    "SHARD_TASK",
+    "attempts_key",
+    "cancelled_key",
+    "cost_table_key",
+    "embeddings_key",
+    "evaluation_record_key",
+    "failure_key",
+    "failure_task",
+    "generation_record_key",
+    "generations_prefix",
+    "image_filename",
+    "image_key",
+    "initial_key",
+    "parse_task_key",
+    "progress_key",
+    "schedule_key",
+    "score_key",
+    "search_id_of",
+    "shard_marker_key",
+    "spec_key",
+    "state_key",
+    "task_key",
+    "task_output_key",
+]
+
+SEARCHES = "searches/"
+FAILURES = "failures/"
+IMAGES_TASK = "images"
+SHARD_TASK = "shard"
+_TASK = re.compile(r"^(images|shard)-([0-9a-f]{32})-(\d{4,})$")
+
+
+# searches -----------------------------------------------------------------------------------
+def _search(search_id: str, name: str) -> str:
+    return f"{SEARCHES}{search_id}/{name}"
+
+
+def spec_key(search_id: str) -> str:
+    return _search(search_id, "spec.json")
+
+
+def state_key(search_id: str) -> str:
+    return _search(search_id, "state.json")
+
+
+def cost_table_key(search_id: str) -> str:
+    return _search(search_id, "cost_table.json")
+
+
+def initial_key(search_id: str) -> str:
+    return _search(search_id, "initial.json")
+
+
+def cancelled_key(search_id: str) -> str:
+    return _search(search_id, "cancelled.json")
+
+
+def progress_key(search_id: str) -> str:
+    return _search(search_id, "progress.json")
+
+
+def generations_prefix(search_id: str) -> str:
+    return _search(search_id, "generations/")
+
+
+def generation_record_key(search_id: str, generation: int) -> str:
+    return f"{generations_prefix(search_id)}{generation:04d}.json"
+
+
+def search_id_of(key: str) -> str | None:
+    """The search id of a ``searches/<id>/state.json`` key, else None."""
+    parts = key.split("/")
+    if len(parts) == 3 and parts[0] == SEARCHES[:-1] and parts[2] == "state.json":
+        return parts[1]
+    return None
+
+
+# content-addressed outputs -------------------------------------------------------------------
+def schedule_key(digest: str) -> str:
+    return f"schedules/{digest}.json"
+
+
+def embeddings_key(key: str) -> str:
+    return f"embeddings/{key}.safetensors"
+
+
+def image_filename(prompt: int, image: int) -> str:
+    return f"p{prompt:05d}_i{image:03d}.png"
+
+
+def image_key(generation_key: str, prompt: int, image: int) -> str:
+    return f"images/{generation_key}/{image_filename(prompt, image)}"
+
+
+def shard_marker_key(generation_key: str, shard: int) -> str:
+    return f"images/{generation_key}/shard-{shard:04d}.json"
+
+
+def score_key(evaluation_key: str, shard: int) -> str:
+    return f"scores/{evaluation_key}/shard-{shard:04d}.json"
+
+
+def evaluation_record_key(evaluation_key: str) -> str:
+    return f"evaluations/{evaluation_key}.json"
+
+
+# shard tasks ----------------------------------------------------------------------------------
+def task_key(kind: str, output_key: str, shard: int) -> str:
+    """``images-<generation key>-NNNN`` or ``shard-<evaluation key>-NNNN``."""
+    if kind not in (IMAGES_TASK, SHARD_TASK):
+        raise ValueError(f"task kind must be {IMAGES_TASK!r} or {SHARD_TASK!r}, got {kind!r}")
+    return f"{kind}-{output_key}-{shard:04d}"
+
+
+def parse_task_key(key: str) -> tuple[str, str, int] | None:
+    """``(kind, output key, shard)`` of a task key, or None if it is not one."""
+    m = _TASK.match(key)
+    return (m.group(1), m.group(2), int(m.group(3))) if m else None
+
+
+def task_output_key(key: str) -> str:
+    """The store key whose existence means the task finished."""
+    parsed = parse_task_key(key)
+    if parsed is None:
+        raise ValueError(f"not a task key: {key!r}")
+    kind, output, shard = parsed
+    return shard_marker_key(output, shard) if kind == IMAGES_TASK else score_key(output, shard)
+
+
+def attempts_key(task: str) -> str:
+    return f"attempts/{task}.json"
+
+
+def failure_key(task: str) -> str:
+    return f"{FAILURES}{task}.json"
+
+
+def failure_task(key: str) -> str | None:
+    """The task key of a ``failures/<task key>.json`` key, else None."""
+    if key.startswith(FAILURES) and key.endswith(".json"):
+        task = key[len(FAILURES) : -len(".json")]
+        return task if parse_task_key(task) else None
+    return None

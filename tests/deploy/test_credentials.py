@@ -1,0 +1,39 @@
+"""The scheduler and workers stop at start-up while a credential holds a placeholder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ecad.credentials import refuse_placeholders
+from ecad.errors import ConfigError
+
+
+def test_refuse_placeholders_names_the_variables_not_the_values():
+    env = {"ECAD_S3_SECRET_KEY": "change-me-s3-secret-key", "REDIS_PASSWORD": "Change-Me-2",
+           "ECAD_S3_ACCESS_KEY": "ecad-app", "HF_TOKEN": ""}
+    with pytest.raises(ConfigError) as info:
+        refuse_placeholders("ecad worker", env=env)
+    message = str(info.value)
+    assert "ecad worker will not start" in message
+    assert "REDIS_PASSWORD, ECAD_S3_SECRET_KEY" in message
+    assert "change-me-s3-secret-key" not in message and "ECAD_S3_ACCESS_KEY" not in message
+    refuse_placeholders("ecad worker", env={**env, "ECAD_S3_SECRET_KEY": "x" * 20,
+                                            "REDIS_PASSWORD": "y" * 20})
+
+
+@pytest.mark.parametrize("command", [["scheduler"], ["worker", "--device", "cpu"]])
+def test_scheduler_and_worker_stop_on_placeholder_credentials(tmp_path, command):
+    env = {**os.environ, "ECAD_STORE": str(tmp_path / "store"),
+           "ECAD_BROKER_URL": "redis://127.0.0.1:9/0",  # never reached: the check comes first
+           "ECAD_S3_SECRET_KEY": "change-me-s3-secret-key",
+           "REDIS_PASSWORD": "change-me-redis-password"}
+    out = subprocess.run([sys.executable, "-m", "ecad", *command], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 2, out.stderr
+    assert f"ecad {command[0]} will not start" in out.stderr
+    assert "REDIS_PASSWORD, ECAD_S3_SECRET_KEY" in out.stderr
+    assert "change-me-s3-secret-key" not in out.stderr

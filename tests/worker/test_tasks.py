@@ -1,0 +1,54 @@
+"""The worker's task, run in-process: validates its message before any work, decodes the genome
+instead of reading a schedule file, and refuses forged messages."""
+
+from __future__ import annotations
+
+import pytest
+
+import ecad.schedules.io
+from ecad.search import SearchSession, ShardWork, load_spec
+from ecad.store.layout import SHARD_TASK, score_key, shard_marker_key
+from tests.search.conftest import write_spec
+from tests.search.test_driver import CountingStore
+from worker.tasks import EvaluatorTask, run_shard
+
+
+@pytest.fixture
+def worker_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECAD_WORKER_DEVICE", "cpu")
+    store = CountingStore(tmp_path / "store")
+    monkeypatch.setattr(EvaluatorTask, "_store", store)
+    monkeypatch.setattr(EvaluatorTask, "_evaluators", type(EvaluatorTask._evaluators)())
+    return store
+
+
+def _message(store, tmp_path, shard=0):
+    session, _ = SearchSession.create(store, load_spec(write_spec(tmp_path, population=2)))
+    cand = next(c for c in session.pending() if c.feasible)
+    return cand, session.plan.task(ShardWork(SHARD_TASK, cand, shard)).to_json()
+
+
+def test_a_task_reads_no_schedule_file(worker_store, tmp_path, monkeypatch):
+    cand, message = _message(worker_store, tmp_path)
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("a worker task parsed a schedule JSON")
+
+    monkeypatch.setattr(ecad.schedules.io, "parse_schedule", no_parsing)
+    worker_store.reads.clear()
+    result = run_shard.apply(args=[message]).get()
+    assert result["images"] == 2, result
+    assert worker_store.exists(score_key(cand.evaluation_key, 0))
+    assert worker_store.reads["schedules"] == 0
+    again = run_shard.apply(args=[message]).get()
+    assert again == {"skipped": True}
+
+
+@pytest.mark.parametrize("change", [{"shard": -1}, {"shard": 99}, {"generation_key": "0" * 32},
+                                    {"search_id": "nope-0000"}, {"kind": "generate"}])
+def test_forged_messages_are_refused_before_any_work(worker_store, tmp_path, change):
+    cand, message = _message(worker_store, tmp_path)
+    result = run_shard.apply(args=[{**message, **change}]).get()
+    assert "refused" in result, result
+    assert not list(worker_store.list("images/")) and not list(worker_store.list("attempts/"))
+    assert not worker_store.exists(shard_marker_key(cand.generation_key, 0))
