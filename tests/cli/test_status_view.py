@@ -88,19 +88,6 @@ def test_json_keeps_running_numbers_apart_and_watch_writes_one_document_per_refr
     assert (docs[0]["evaluated"], docs[0]["cached"], docs[0]["failed"]) == (20, 2, 1)
 
 
-def test_an_unreachable_broker_is_reported_at_once(monkeypatch):
-    import socket
-
-    from ecad.cli import status_read
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setattr("worker.config.broker_url", f"redis://127.0.0.1:{port}/0")
-    workers, error = status_read.read_workers()
-    assert workers == () and error.startswith(f"redis://127.0.0.1:{port}: ")
-
-
 def test_worker_tasks_are_described_by_kind_search_and_shard():
     from ecad.cli.status_read import _describe_task
 
