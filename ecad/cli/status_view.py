@@ -138,7 +138,7 @@ def render_status(snapshot: StatusSnapshot, front_rows: int = 8) -> str:
         lines.append("no searches in the store")
     if snapshot.workers is not None:
         if snapshot.broker_error:
-            lines.append(f"workers: broker unreachable ({snapshot.broker_error})")
+            lines.append(f"workers: unknown ({snapshot.broker_error})")
         elif not snapshot.workers:
             lines.append("workers: none answering")
         else:
