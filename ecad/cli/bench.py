@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import device_option, family_option
+from ecad.cli.options import announce_device, device_option, family_option
 from ecad.cli.progress import quiet_detail_logs, work_bar
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
     help="Schedule file to time (repeatable).",
 )
 @click.option("--fora", "fora_n", multiple=True, type=int, help="Also time FORA-N (repeatable).")
+@click.option(
+    "--heuristic",
+    "heuristics",
+    multiple=True,
+    help="Also time a heuristic built for the model, e.g. tgate:10:1 (true TGATE) or "
+    "tgate_without_ca_avg:10:1 (repeatable; `ecad schedule kinds` lists them).",
+)
 @click.option(
     "--output",
     "outputs",
@@ -80,6 +87,7 @@ def bench(
     steps: int | None,
     schedule_files: tuple[Path, ...],
     fora_n: tuple[int, ...],
+    heuristics: tuple[str, ...],
     outputs: tuple[str, ...],
     warmup: int,
     repeats: int,
@@ -99,6 +107,7 @@ def bench(
     Builds the family's full-size architecture with random weights (no download) and feeds
     random prompt embeddings; writes NAME.json and NAME.md under --out-dir.
     """
+    announce_device()
     import torch
 
     from ecad.atomic import write_atomic
@@ -118,6 +127,7 @@ def bench(
     from ecad.cost import CostTable, macs_table
     from ecad.families import get_family
     from ecad.schedules import Schedule, ScheduleLayout, read_schedule
+    from ecad.schedules.catalog import HeuristicCall
     from ecad.schedules.heuristics import fora
 
     torch.backends.cudnn.benchmark = cudnn_benchmark
@@ -138,6 +148,7 @@ def bench(
     pipe = random_pipeline(family, resolution, device=device, dtype=dtype, tiny=tiny)
     layout = ScheduleLayout.for_model(family, pipe.transformer)
     schedules = [fora(layout, steps, n) for n in fora_n]
+    schedules += [HeuristicCall.parse(item).build(layout, steps) for item in heuristics]
     schedules += [_named(read_schedule(f), f) for f in schedule_files]
     cases = bench_cases(schedules, Schedule.full(layout, steps), compare_engines)
 
