@@ -18,4 +18,12 @@ if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null
     && command -v apt-get >/dev/null; then
   apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null
 fi
+# Headless Chromium for the report's browser test (which is skipped, saying why, without it).
+# Debian's package installs in about 30 s; where apt-get is missing or not ours, nothing changes.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+    && [ "$(id -u)" = 0 ]; then
+  if ! { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; then
+    echo "warning: apt-get could not install chromium; the report's browser test will be skipped" >&2
+  fi
+fi
 .venv/bin/python -c "import ecad, torch, diffusers, celery, pymoo; print('ecad', ecad.__version__, '| torch', torch.__version__, '| diffusers', diffusers.__version__)"

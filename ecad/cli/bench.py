@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ecad.cli.options import announce_device, device_option, family_option
+from ecad.cli.progress import quiet_detail_logs, work_bar
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def bench(
     from ecad.atomic import write_atomic
     from ecad.bench import (
         BenchSettings,
+        bench_calls,
         bench_cases,
         fill_predictions,
         pipeline_call,
@@ -156,7 +158,9 @@ def bench(
         tables += [macs_table(family, resolution, rows, mode) for mode in ("macs", "macs-linear")]
     if latency_table is not None:
         tables.append(CostTable.load(latency_table))
-    report = run_bench(pipe, family, settings, cases, tables)
+    quiet_detail_logs("ecad.bench")
+    with work_bar(bench_calls(settings, cases), "timing", unit="calls") as bar:
+        report = run_bench(pipe, family, settings, cases, tables, on_call=bar.update)
     stem = name or _stem(family.name, resolution, batch, report.environment["gpu"], tiny)
     if latency_table is not None:
         report.latency_table = str(latency_table)

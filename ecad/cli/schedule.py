@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
-from ecad.cli.options import SCHEDULE, family_option
+from ecad.cli.options import SCHEDULE, family_option, json_option
 from ecad.families import family_names, get_family
-from ecad.schedules import ScheduleLayout, read_schedule, write_schedule
+from ecad.report.units import speedup
+from ecad.schedules import Schedule, ScheduleLayout, read_schedule, write_schedule
 from ecad.schedules.baselines import baseline_schedules
 from ecad.schedules.catalog import HEURISTIC_NAMES, HeuristicCall, heuristic
 from ecad.schedules.heuristics import evenly_spaced
@@ -120,10 +122,15 @@ def baselines(directory: Path, families: tuple[str, ...]) -> None:
 @click.argument("schedule_file", type=SCHEDULE)
 @click.option("--resolution", type=int, default=None, help="Resolution for the cost column.")
 @click.option("--steps/--no-steps", "per_step", default=True, help="Show the per-step table.")
-def show(schedule_file: Path, resolution: int | None, per_step: bool) -> None:
+@json_option
+def show(schedule_file: Path, resolution: int | None, per_step: bool, as_json: bool) -> None:
     """Summarise SCHEDULE_FILE: reuse per component and per step, and its cost."""
     sched = read_schedule(schedule_file)
     info = summarize(sched)
+    info["cost"] = _predicted_costs(sched, resolution)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
     click.echo(
         f"{info['name']}  [{info['layout']}, {info['steps']} steps, digest {info['digest'][:12]}]"
     )
@@ -133,22 +140,29 @@ def show(schedule_file: Path, resolution: int | None, per_step: bool) -> None:
     )
     for comp, frac in info["reuse_by_component"].items():
         click.echo(f"  {comp:<17}{frac:6.1%}  {reuse_bar(frac)}")
-    full_size = all(
-        count == g.num_blocks
-        for (_, count), g in zip(sched.layout.block_counts, sched.layout.family.block_groups)
-    )
-    if full_size:
-        from ecad.cost import macs_table
-
-        config = sched.metadata.config or {}
-        res = resolution or config.get("height") or sched.layout.family.default_resolution
-        for mode in ("macs", "macs-linear"):
-            table = macs_table(sched.layout.family, int(res), 2, mode)
-            rel = table.relative_cost(sched)
-            click.echo(
-                f"cost ({mode:<11}) {rel:6.1%} of no-cache at {res}px (predicted {1 / rel:.2f}x)"
-            )
+    for mode, c in info["cost"].items():
+        click.echo(f"cost ({mode:<11}) {c['relative_cost']:6.1%} of no-cache at "
+                   f"{c['resolution']}px (predicted {speedup(c['relative_cost'])})")
     if per_step:
         click.echo("step  reuse")
         for i, frac in enumerate(info["reuse_by_step"]):
             click.echo(f"{i:>4}  {frac:6.1%}  {reuse_bar(frac)}")
+
+
+def _predicted_costs(sched: Schedule, resolution: int | None) -> dict[str, dict[str, float]]:
+    """Relative cost under each MACs model; only for full-size layouts (tiny ones have none)."""
+    full_size = all(
+        count == g.num_blocks
+        for (_, count), g in zip(sched.layout.block_counts, sched.layout.family.block_groups)
+    )
+    if not full_size:
+        return {}
+    from ecad.cost import macs_table
+
+    config = sched.metadata.config or {}
+    res = int(resolution or config.get("height") or sched.layout.family.default_resolution)
+    out = {}
+    for mode in ("macs", "macs-linear"):
+        rel = macs_table(sched.layout.family, res, 2, mode).relative_cost(sched)
+        out[mode] = {"resolution": res, "relative_cost": rel, "predicted_speedup": 1 / rel}
+    return out
