@@ -6,6 +6,7 @@ from ecad.bench.results import BenchReport, BenchRow
 from ecad.bench.suite import (
     BenchCase,
     BenchSettings,
+    bench_calls,
     bench_cases,
     fill_predictions,
     pipeline_call,
@@ -22,6 +23,7 @@ __all__ = [
     "BenchRow",
     "BenchSettings",
     "GpuTimer",
+    "bench_calls",
     "bench_cases",
     "environment",
     "fill_predictions",

@@ -8,7 +8,7 @@ before its call and removed after it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = [
     "ENGINES",
     "BenchCase",
     "BenchSettings",
+    "bench_calls",
     "bench_cases",
     "fill_predictions",
     "pipeline_call",
@@ -155,14 +156,22 @@ def verify_engines(
     return out
 
 
+def bench_calls(settings: BenchSettings, cases: Sequence[BenchCase]) -> int:
+    """How many warm-up and timed calls :func:`run_bench` makes."""
+    return len(cases) * (settings.warmup + settings.repeats * len(settings.outputs))
+
+
 def run_bench(
     pipe: Any,
     family: ModelFamily,
     settings: BenchSettings,
     cases: Sequence[BenchCase],
     cost_tables: Sequence[CostTable] = (),
+    on_call: Callable[[], None] | None = None,
 ) -> BenchReport:
     """Time every case at every output type; speedups are over the ``engine == "none"`` case.
+
+    ``on_call()`` runs after each warm-up and timed call (``bench_calls`` of them; progress bars).
 
     ``cost_tables`` give each row its predicted speedup (and, for a ``latency`` table, its
     predicted milliseconds per image).
@@ -192,6 +201,8 @@ def run_bench(
             peak = cache_stats(pipe)["peak_cached_bytes"] if config is not None else 0
         finally:
             remove_schedule(pipe)
+        if on_call is not None:
+            on_call()
         return ms, peak
 
     for output in reversed(settings.outputs):  # warms the VAE too when PIL is asked for
@@ -257,6 +268,8 @@ def fill_predictions(
         for table in tables:
             if schedule is not None and not table.layout.is_compatible(schedule.layout):
                 continue
+            if table.mode == "latency" and schedule is not None and schedule.custom_attention:
+                continue  # true TGATE halves the batch: a one-batch latency table cannot price it
             row.predicted[table.mode] = (
                 1.0 if schedule is None else table.predicted_speedup(schedule)
             )

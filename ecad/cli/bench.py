@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ecad.cli.options import announce_device, device_option, family_option
+from ecad.cli.progress import quiet_detail_logs, work_bar
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,13 @@ log = logging.getLogger(__name__)
     help="Schedule file to time (repeatable).",
 )
 @click.option("--fora", "fora_n", multiple=True, type=int, help="Also time FORA-N (repeatable).")
+@click.option(
+    "--heuristic",
+    "heuristics",
+    multiple=True,
+    help="Also time a heuristic built for the model, e.g. tgate:10:1 (true TGATE) or "
+    "tgate_without_ca_avg:10:1 (repeatable; `ecad schedule kinds` lists them).",
+)
 @click.option(
     "--output",
     "outputs",
@@ -79,6 +87,7 @@ def bench(
     steps: int | None,
     schedule_files: tuple[Path, ...],
     fora_n: tuple[int, ...],
+    heuristics: tuple[str, ...],
     outputs: tuple[str, ...],
     warmup: int,
     repeats: int,
@@ -104,6 +113,7 @@ def bench(
     from ecad.atomic import write_atomic
     from ecad.bench import (
         BenchSettings,
+        bench_calls,
         bench_cases,
         fill_predictions,
         pipeline_call,
@@ -117,6 +127,7 @@ def bench(
     from ecad.cost import CostTable, macs_table
     from ecad.families import get_family
     from ecad.schedules import Schedule, ScheduleLayout, read_schedule
+    from ecad.schedules.catalog import HeuristicCall
     from ecad.schedules.heuristics import fora
 
     torch.backends.cudnn.benchmark = cudnn_benchmark
@@ -137,6 +148,7 @@ def bench(
     pipe = random_pipeline(family, resolution, device=device, dtype=dtype, tiny=tiny)
     layout = ScheduleLayout.for_model(family, pipe.transformer)
     schedules = [fora(layout, steps, n) for n in fora_n]
+    schedules += [HeuristicCall.parse(item).build(layout, steps) for item in heuristics]
     schedules += [_named(read_schedule(f), f) for f in schedule_files]
     cases = bench_cases(schedules, Schedule.full(layout, steps), compare_engines)
 
@@ -146,7 +158,9 @@ def bench(
         tables += [macs_table(family, resolution, rows, mode) for mode in ("macs", "macs-linear")]
     if latency_table is not None:
         tables.append(CostTable.load(latency_table))
-    report = run_bench(pipe, family, settings, cases, tables)
+    quiet_detail_logs("ecad.bench")
+    with work_bar(bench_calls(settings, cases), "timing", unit="calls") as bar:
+        report = run_bench(pipe, family, settings, cases, tables, on_call=bar.update)
     stem = name or _stem(family.name, resolution, batch, report.environment["gpu"], tiny)
     if latency_table is not None:
         report.latency_table = str(latency_table)

@@ -7,10 +7,11 @@ answer in a few seconds, so the broker is probed once with short socket timeouts
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ecad.errors import TransientError
 
-__all__ = ["BROKER_TIMEOUT_S", "ping_workers"]
+__all__ = ["BROKER_TIMEOUT_S", "active_tasks", "ping_workers"]
 
 #: Seconds ``ecad status`` waits for the broker to accept a connection and answer.
 BROKER_TIMEOUT_S = 3.0
@@ -19,6 +20,16 @@ BROKER_TIMEOUT_S = 3.0
 def ping_workers(timeout_s: float = BROKER_TIMEOUT_S) -> list[str]:
     """Names of the workers answering a ping; :class:`TransientError` if the broker does not
     answer within ``timeout_s``."""
+    return sorted(_inspect("ping", timeout_s))
+
+
+def active_tasks(timeout_s: float = BROKER_TIMEOUT_S) -> dict[str, list[dict[str, Any]]]:
+    """Per answering worker, the tasks it runs now (Celery's ``inspect().active()``);
+    :class:`TransientError` as :func:`ping_workers`."""
+    return {name: list(tasks or []) for name, tasks in _inspect("active", timeout_s).items()}
+
+
+def _inspect(method: str, timeout_s: float) -> dict[str, Any]:
     from worker.app import app
 
     conn = app.connection_for_write(connect_timeout=timeout_s)
@@ -27,7 +38,7 @@ def ping_workers(timeout_s: float = BROKER_TIMEOUT_S) -> list[str]:
     )
     try:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout_s)
-        replies = app.control.inspect(timeout=1.0, connection=conn).ping() or {}
+        replies = getattr(app.control.inspect(timeout=1.0, connection=conn), method)() or {}
     except Exception as exc:  # kombu/redis raise many types; each means "no answer"
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise TransientError(
@@ -37,7 +48,7 @@ def ping_workers(timeout_s: float = BROKER_TIMEOUT_S) -> list[str]:
         ) from exc
     finally:
         conn.release()
-    return sorted(replies)
+    return replies
 
 
 def _without_password(url: str) -> str:

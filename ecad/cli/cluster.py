@@ -17,7 +17,6 @@ from pathlib import Path
 import click
 
 from ecad import heartbeat
-from ecad.cli.broker import ping_workers
 from ecad.cli.options import SPEC, json_option
 from ecad.credentials import refuse_placeholders
 from ecad.environment import env_float, env_int
@@ -72,36 +71,37 @@ def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None)
 @click.argument("search_id", required=False)
 @json_option
 @click.option("--workers/--no-workers", default=True, help="Ask the broker which workers answer.")
+@click.option("--watch", is_flag=True,
+              help="Follow live until every search shown has finished (Ctrl-C stops); with --json, "
+              "one JSON document per line per refresh.")
+@click.option("--interval", type=float, default=2.0, show_default=True,
+              help="Seconds between refreshes with --watch.")
 @config_option
-def status(search_id: str | None, as_json: bool, workers: bool, config_file: str | None) -> None:
-    """Show the searches (or one): generation, shards done/in flight, counts, workers, ETA.
-
-    Counts (evaluated, cached, failed, infeasible) are those of the finished generations'
-    records; shard numbers are shown only while a generation runs."""
-    from ecad.search.status import search_status, status_line
+def status(search_id: str | None, as_json: bool, workers: bool, watch: bool, interval: float,
+           config_file: str | None) -> None:
+    """Show the searches (or one): generation, shards done/in flight/failed, workers, images/s,
+    ETA and the current front."""
+    from ecad.cli.status_read import read_snapshot
+    from ecad.cli.status_view import render_status
+    from ecad.cli.status_view import watch as watch_status
 
     apply_config(config_file)
     store = open_store()
-    from ecad.search import SearchSession
+    ids = [search_id] if search_id else None
 
-    ids = [search_id] if search_id else SearchSession.list_ids(store)
-    report = [search_status(store, sid) for sid in ids]
-    broker_error = None
-    seen = None
-    if workers:
-        try:
-            seen = ping_workers()
-        except TransientError as exc:
-            broker_error = exc
-    if as_json:
-        click.echo(json.dumps({"searches": report, "workers": seen}, indent=2))
+    def read():
+        return read_snapshot(store, ids, workers)
+
+    if watch:
+        watch_status(read, click.get_text_stream("stdout"), interval_s=interval, as_json=as_json)
         return
-    for r in report:
-        click.echo(status_line(r))
-    if seen is not None:
-        click.echo(f"workers: {', '.join(seen) if seen else 'none answering'}")
-    if broker_error is not None:  # the store's view is shown above; the exit status says it
-        raise broker_error
+    snapshot = read()
+    if as_json:
+        click.echo(json.dumps(snapshot.to_json(), indent=2))
+        return
+    click.echo(render_status(snapshot))
+    if snapshot.broker_error is not None:  # the store's view is shown; the exit status says it
+        raise TransientError(snapshot.broker_error)
 
 
 @click.command()

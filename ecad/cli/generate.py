@@ -16,6 +16,7 @@ from ecad.cli.options import (
     family_option,
     weights_option,
 )
+from ecad.cli.progress import work_bar
 from ecad.errors import ConfigError
 from ecad.families import ModelFamily, get_family
 from ecad.prompts import load_prompts
@@ -42,7 +43,9 @@ def _embed(
     from ecad.generation import embed_prompts
 
     encoder = load_pipeline(family, weights, device=device, dtype=dtype, denoiser=False)
-    emb = embed_prompts(encoder, family, prompts, weights or family.default_weights)
+    with work_bar(len(prompts), "embedding", unit="prompts") as bar:
+        emb = embed_prompts(encoder, family, prompts, weights or family.default_weights,
+                            on_batch=bar.update)
     del encoder  # the text encoders are needed once; free them before the denoiser loads
     return emb
 
@@ -175,9 +178,7 @@ def generate(
     pipe = load_pipeline(family, weights, device=device, dtype=dtype, text_encoders=False)
     output_dir.mkdir(parents=True, exist_ok=True)
     total = len(emb) * num_images_per_prompt
-    with click.progressbar(
-        length=total, label="generating", file=click.get_text_stream("stderr")
-    ) as bar:
+    with work_bar(total, "generating") as bar:
         written = save_images(generate_images(pipe, family, emb, settings, sched), output_dir,
                               on_saved=lambda _: bar.update(1))
     manifest = {

@@ -11,13 +11,14 @@ import click
 
 from ecad.atomic import write_atomic
 from ecad.cli.options import announce_device, device_option
+from ecad.cli.progress import work_bar
 from ecad.errors import ConfigError
 from ecad.prompts import PROMPT_FORMATS, PromptSet, load_prompts
 from ecad.scoring import SetScorer, get_scorer, scorer_names
 from ecad.scoring.image_dir import GeneratedImageFile, list_generated_images, read_manifest
 from ecad.scoring.report import score_report
 
-CHUNK = 256  # images held in memory at once
+CHUNK = 64  # images held in memory at once (and the progress bar's step)
 
 
 def _parse_options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -130,12 +131,14 @@ def score(scorer_name: str, images_dir: Path, prompts_file: Path | None,
 
             context["psnr_cap_db"] = PSNR_CAP_DB  # identical pairs score the cap, not inf
         scores = []
-        for start in range(0, len(files), CHUNK):
-            chunk = files[start:start + CHUNK]
-            images = [_open(f.path) for f in chunk]
-            ref_images = [_open(p) for p in refs[start:start + CHUNK]] if refs else None
-            scores.extend(scorer.score(images, [prompts[f.prompt_index] for f in chunk],
-                                       references=ref_images))
+        with work_bar(len(files), f"scoring ({scorer.name})") as bar:
+            for start in range(0, len(files), CHUNK):
+                chunk = files[start:start + CHUNK]
+                images = [_open(f.path) for f in chunk]
+                ref_images = [_open(p) for p in refs[start:start + CHUNK]] if refs else None
+                scores.extend(scorer.score(images, [prompts[f.prompt_index] for f in chunk],
+                                           references=ref_images))
+                bar.update(len(chunk))
         report = score_report(scorer, files, prompts, scores, **context)
     text = json.dumps(report, indent=2)
     if output is None:

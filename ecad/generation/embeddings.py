@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,8 +117,10 @@ def embed_prompts(
     prompts: Sequence[str],
     weights: str = "",
     batch_size: int = 16,
+    on_batch: Callable[[int], None] | None = None,
 ) -> PromptEmbeddings:
-    """Run the pipeline's text encoders once over ``prompts`` (in batches)."""
+    """Run the pipeline's text encoders once over ``prompts`` (in batches); ``on_batch(n)`` is
+    called after each batch of ``n`` prompts (progress bars)."""
     if not prompts:
         raise ConfigError("no prompts to embed")
     adapter = adapter_for(family)
@@ -127,5 +129,7 @@ def embed_prompts(
         chunk = adapter.embed(pipe, prompts[start : start + batch_size], family.max_sequence_length)
         for name, t in chunk.items():
             parts.setdefault(name, []).append(t.cpu())
+        if on_batch is not None:
+            on_batch(len(prompts[start : start + batch_size]))
     tensors = {name: torch.cat(ts) for name, ts in parts.items()}
     return PromptEmbeddings(family.name, weights, tuple(prompts), tensors)

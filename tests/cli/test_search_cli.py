@@ -15,7 +15,7 @@ def test_validate_search_pareto_export_report(tmp_path):
     assert r.exit_code == 0 and "ok: search t-" in r.output
     r = runner.invoke(cli, ["search", str(spec), "--store", store])
     assert r.exit_code == 0, r.output
-    assert "resolved spec:" in r.output and "generation   1/1" in r.output
+    assert "resolved spec:" in r.output and "generation 1/1  HV " in r.output
     search_id = r.output.strip().splitlines()[-1].split()[2]
     r = runner.invoke(cli, ["pareto", search_id, "--store", store, "--json"])
     rows = json.loads(r.output[: r.output.rindex("]") + 1])

@@ -97,7 +97,7 @@ def test_sigkill_mid_generation_then_resume_matches_uninterrupted(tmp_path):
     ]
     resumed = subprocess.run(resume_cmd, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming at generation 2 (evaluate)" in resumed.stdout
+    assert "resuming at generation 2 (evaluate)" in resumed.stderr  # progress goes to stderr
     store = FilesystemStore(store_dir)
     assert _populations(store, spec.search_id()) == _populations(
         reference.store, reference.search_id

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from ecad.cli.errors import EXIT_RUNTIME
 from tests.integration.cluster import Processes, RedisServer, wait_for
 from worker.gpu_lease import LEASE_PREFIX
 
@@ -82,8 +83,10 @@ def test_workers_claim_distinct_gpus_wait_take_over_and_release(fleet):
                     what="two workers to hold the two GPUs")
     assert len(set(held.values())) == 2  # each GPU held by a different worker
     for gpu, pid in held.items():
-        # the re-executed worker sees exactly the GPU it holds (index = inventory position)
-        assert visible_gpu(pid) == str(GPUS.index(gpu))
+        # the re-executed worker sees exactly the GPU it holds (index = inventory position); the
+        # lease is taken before the re-exec, so wait for the exec rather than race it
+        wait_for(lambda pid=pid, gpu=gpu: visible_gpu(pid) == str(GPUS.index(gpu)), 120,
+                 what=f"worker {pid} to re-exec with its GPU visible")
     waiting = next(n for n, p in workers.items() if p.pid not in held.values())
     wait_for(lambda: "all 2 GPU(s) are claimed" in log_of(workers[waiting]), 120,
              what=f"{waiting} to say it waits for a GPU")
@@ -117,7 +120,7 @@ def test_a_replica_told_not_to_wait_exits_with_a_clear_message(fleet):
     for gpu in GPUS:  # both GPUs held by someone else
         client.set(LEASE_PREFIX + gpu, "other-host:1:x", px=60_000)
     proc = start_worker(procs, tmp, "late", env={"ECAD_GPU_WAIT_SECONDS": "0"})
-    assert proc.wait(120) == 2
+    assert proc.wait(120) == EXIT_RUNTIME  # no free GPU is a runtime condition, not bad input
     text = log_of(proc)
     assert "all 2 GPU(s) are claimed by other workers" in text
     assert "other-host:1:x" in text and "ECAD_GPU_WAIT_SECONDS=0" in text

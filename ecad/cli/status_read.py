@@ -1,0 +1,90 @@
+"""Build ``ecad status``'s :class:`StatusSnapshot` from the store and the broker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ecad.cli.status_view import (
+    Running,
+    SearchStatus,
+    StatusSnapshot,
+    WorkerStatus,
+    front_rows_of,
+)
+from ecad.errors import TransientError
+from ecad.store import ObjectStore
+
+__all__ = ["read_search", "read_snapshot", "read_workers"]
+
+
+def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
+    """The driver's status (counts from the generation records, shard numbers while a generation
+    runs) with what a person watching wants beside it: images/s, hypervolume, the front."""
+    from ecad.search import SearchSession
+    from ecad.search.status import search_status
+
+    r = search_status(store, search_id)
+    session = SearchSession.open(store, search_id)
+    last = session.last_record()
+    images_per_s = None
+    if last is not None and last.seconds > 0:
+        per_candidate = len(session.setting.prompts) * session.spec.images_per_prompt
+        images_per_s = last.counts.evaluated * per_candidate / last.seconds or None
+    run = r.get("running")
+    return SearchStatus(
+        search_id=search_id,
+        phase=r["phase"],
+        generation=r["generation"],
+        generations=r["generations"],
+        population=r["population"],
+        quality_name=session.spec.quality.name,
+        evaluated=r["evaluated"],
+        cached=r["cached"],
+        failed=r["failed"],
+        infeasible=r["infeasible"],
+        running=Running(**run) if run else None,
+        images_per_s=images_per_s,
+        hypervolume=last.hypervolume if last is not None else None,
+        front=front_rows_of(session.front()),
+    )
+
+
+def _describe_task(task: dict[str, Any]) -> str:
+    """``shard t-1a2b shard 3/8``: the task's kind, its search and its shard."""
+    name = str(task.get("name", "?")).rsplit(".", 1)[-1]
+    args = task.get("args") or []
+    message = args[0] if args and isinstance(args[0], dict) else None
+    if message is not None and {"search_id", "kind", "shard"} <= message.keys():
+        of = f"/{message['shards']}" if "shards" in message else ""
+        return f"{message['kind']} {message['search_id']} shard {message['shard']}{of}"
+    if len(args) >= 3 and isinstance(args[0], str):  # (search id, schedule digest, shard)
+        return f"{name.replace('_shard', '')} {args[0]} shard {args[-1]}"
+    return f"{name} {str(args)[:60]}"
+
+
+def read_workers() -> tuple[tuple[WorkerStatus, ...], TransientError | None]:
+    """Workers answering the broker, with the tasks each runs now; or why none could be asked
+    (within a few seconds: see :mod:`ecad.cli.broker`)."""
+    from ecad.cli.broker import active_tasks
+
+    try:
+        active = active_tasks()
+    except TransientError as exc:
+        return (), exc
+    return tuple(WorkerStatus(name, tuple(_describe_task(t) for t in tasks))
+                 for name, tasks in sorted(active.items())), None
+
+
+def read_snapshot(store: ObjectStore, ids: Sequence[str] | None, workers: bool) -> StatusSnapshot:
+    from ecad.search import SearchSession
+
+    ids = list(ids) if ids else SearchSession.list_ids(store)
+    seen, error = read_workers() if workers else (None, None)
+    return StatusSnapshot(
+        searches=tuple(read_search(store, sid) for sid in ids),
+        workers=seen,
+        broker_error=None if error is None else str(error),
+        taken=time.time(),
+    )
