@@ -287,6 +287,8 @@ class SearchDriver:
             gen.dirty = True
             if s in gen.reference_submitted:
                 gen.progress.in_flight -= 1
+                if s not in gen.reference_finished:  # seen in the store: made by a worker
+                    gen.images += len(self.plan.shards[s])
         for unit in gen.units.values():
             if not unit.open:
                 continue

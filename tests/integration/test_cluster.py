@@ -160,7 +160,7 @@ def test_thread_pool_worker_keeps_the_task_time_limit(cluster, tmp_path):
 
 #: Fields that say when or how fast, or how a cluster got there (sends, queue), not what.
 TIMING = {"time", "created", "updated", "seconds", "generation_started", "cpu_seconds",
-          "eta_seconds", "tasks_sent", "tasks_resent", "queued"}
+          "eta_seconds", "tasks_sent", "tasks_resent", "queued", "shard_seconds"}
 
 
 def _without_timing(value):
