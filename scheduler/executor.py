@@ -44,9 +44,12 @@ class CeleryExecutor:
         for shard in range(len(self.plan.shards)):
             self.dispatcher.done(task_key(SHARD_TASK, evaluation_key, shard))
 
+    def finished(self, task_key: str) -> None:
+        self.dispatcher.finished(task_key)
+
     def stats(self) -> dict[str, Any]:
         return {
             "tasks_sent": self.sent,
-            "tasks_resent": self.dispatcher.resent_total,
+            **self.dispatcher.stats(),
             "queued": len(self.dispatcher.in_flight),
         }

@@ -21,8 +21,9 @@ from ecad.cli.broker import ping_workers
 from ecad.cli.options import SPEC, json_option
 from ecad.credentials import refuse_placeholders
 from ecad.environment import env_float, env_int
-from ecad.errors import ConfigError, TransientError
+from ecad.errors import ConfigError, EcadError, TransientError
 from ecad.store import open_store
+from ecad.store.records import StoreObjectError
 
 
 def apply_config(path: str | None) -> None:
@@ -78,14 +79,14 @@ def status(search_id: str | None, as_json: bool, workers: bool, config_file: str
 
     Counts (evaluated, cached, failed, infeasible) are those of the finished generations'
     records; shard numbers are shown only while a generation runs."""
-    from ecad.search.status import search_status, status_line
+    from ecad.search.status import status_line
 
     apply_config(config_file)
     store = open_store()
     from ecad.search import SearchSession
 
     ids = [search_id] if search_id else SearchSession.list_ids(store)
-    report = [search_status(store, sid) for sid in ids]
+    report = [_one_status(store, sid) for sid in ids]
     broker_error = None
     seen = None
     if workers:
@@ -102,6 +103,22 @@ def status(search_id: str | None, as_json: bool, workers: bool, config_file: str
         click.echo(f"workers: {', '.join(seen) if seen else 'none answering'}")
     if broker_error is not None:  # the store's view is shown above; the exit status says it
         raise broker_error
+    failed = [r["search"] for r in report if r["phase"] == "failed"]
+    if failed:
+        raise EcadError(f"{len(failed)} search(es) failed: {', '.join(failed)}")
+
+
+def _one_status(store, search_id: str) -> dict:
+    """One search's status; a search that cannot be read is reported failed, alone."""
+    from ecad.search.status import broken_status, search_status
+    from ecad.store.layout import state_key
+
+    try:
+        return search_status(store, search_id)
+    except EcadError as exc:
+        if not store.exists(state_key(search_id)):
+            raise  # no such search
+        return broken_status(store, search_id, exc)
 
 
 @click.command()
@@ -112,7 +129,15 @@ def cancel(search_id: str, config_file: str | None) -> None:
     from ecad.search import SearchSession
 
     apply_config(config_file)
-    session = SearchSession.open(open_store(), search_id)
+    store = open_store()
+    try:
+        session = SearchSession.open(store, search_id)
+    except StoreObjectError as exc:  # its state is unreadable: the marker still stops it
+        from ecad.search.session import write_cancel_marker
+
+        write_cancel_marker(store, search_id, "cancelled by user")
+        click.echo(f"cancelled {search_id} (its stored objects are unreadable: {exc})")
+        return
     if session.phase.over:  # nothing to stop: say so, and succeed (idempotent)
         click.echo(f"{search_id} is already finished ({session.phase.value}); nothing to cancel")
         return
@@ -205,8 +230,9 @@ def worker(
     "--deadline",
     type=float,
     default=None,
-    help="Re-send a shard task not finished after this many seconds "
-    "(default $ECAD_SHARD_DEADLINE or 900).",
+    help="Re-send a shard task not finished after this many seconds at most "
+    "(default $ECAD_SHARD_DEADLINE or 900); below it, the deadline adapts to the measured "
+    "shard times. Tasks the broker lost are re-sent within a minute regardless.",
 )
 @click.option("--exit-when-idle", is_flag=True, help="Exit once no search is active.")
 @config_option
@@ -225,7 +251,13 @@ def scheduler(
     logging.getLogger().setLevel(logging.INFO)
     if deadline is None:
         deadline = env_float("ECAD_SHARD_DEADLINE", DEFAULT_SHARD_DEADLINE_S)
-    service = SchedulerService(open_store(), Dispatcher(celery_sender(app), deadline_s=deadline))
+    from scheduler.queue_watch import redis_watch
+
+    service = SchedulerService(
+        open_store(),
+        Dispatcher(celery_sender(app), deadline_s=deadline),
+        watch=redis_watch(str(app.conf.broker_url)),
+    )
     stopping = {"now": False}
 
     def stop(signum, _frame):
