@@ -21,6 +21,7 @@ from ecad.search.failures import failed_tasks
 from ecad.search.observer import NullObserver, SearchObserver
 from ecad.search.session import mark_failed, stopped_reason
 from ecad.store import ObjectStore
+from ecad.store.identity import ensure_store_identity
 from ecad.store.layout import task_output_key
 from ecad.store.records import StoreObjectError
 from scheduler.dispatch import LOST_QUEUE, Dispatcher
@@ -46,6 +47,7 @@ class SchedulerService:
         self.store = store
         self.dispatcher = dispatcher
         self.watch = watch
+        self.store_id = ensure_store_identity(store)
         self.observer = observer or NullObserver()
         self.rescan_s = rescan_s
         self.drivers: dict[str, SearchDriver] = {}
@@ -71,7 +73,7 @@ class SchedulerService:
                 return None
             session = SearchSession.open(self.store, search_id)
             driver = SearchDriver(
-                session, CeleryExecutor(session.plan, self.dispatcher), self.observer
+                session, CeleryExecutor(session.plan, self.dispatcher, self.store_id), self.observer
             )
             self.drivers[search_id] = driver
         else:

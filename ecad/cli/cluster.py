@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from ecad import heartbeat
-from ecad.cli.broker import ping_workers
+from ecad.cli.broker import ping_workers, refusing_workers
 from ecad.cli.options import SPEC, json_option
 from ecad.credentials import refuse_placeholders
 from ecad.environment import env_float, env_int
@@ -89,23 +89,28 @@ def status(search_id: str | None, as_json: bool, workers: bool, config_file: str
     report = [_one_status(store, sid) for sid in ids]
     broker_error = None
     seen = None
+    refusing: list[dict] = []
     if workers:
         try:
             seen = ping_workers()
+            refusing = refusing_workers()
         except TransientError as exc:
             broker_error = exc
-    if as_json:
-        click.echo(json.dumps({"searches": report, "workers": seen}, indent=2))
+    if as_json:  # a failed search or an unreachable broker is in the JSON; exit 0
+        click.echo(json.dumps({"searches": report, "workers": seen, "refusing": refusing},
+                              indent=2))
         return
     for r in report:
         click.echo(status_line(r))
     if seen is not None:
         click.echo(f"workers: {', '.join(seen) if seen else 'none answering'}")
+    for r in refusing:
+        click.echo(f"worker {r['worker']} refuses tasks: {r['reason']}")
     if broker_error is not None:  # the store's view is shown above; the exit status says it
         raise broker_error
     failed = [r["search"] for r in report if r["phase"] == "failed"]
     if failed:
-        raise EcadError(f"{len(failed)} search(es) failed: {', '.join(failed)}")
+        raise EcadError(f"{len(failed)} search(es) failed: {', '.join(failed)} (reasons above)")
 
 
 def _one_status(store, search_id: str) -> dict:

@@ -121,7 +121,8 @@ class SearchPlan:
         return self.candidate(-1, pack_genomes([full.genome()])[0], "no-cache")
 
     # task messages ---------------------------------------------------------------------------
-    def task(self, work: ShardWork) -> ShardTask:
+    def task(self, work: ShardWork, store_id: str | None = None) -> ShardTask:
+        """The message for ``work``; ``store_id``: the store's identity (workers check it)."""
         cand = work.candidate
         return ShardTask(
             search_id=self.search_id,
@@ -132,6 +133,7 @@ class SearchPlan:
             genome_bits=self.n_var,
             generation_key=cand.generation_key,
             evaluation_key=cand.evaluation_key if work.kind == SHARD_TASK else None,
+            store_id=store_id,
         )
 
     def _decode_uncached(self, genome: str) -> Candidate:

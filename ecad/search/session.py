@@ -37,6 +37,7 @@ from ecad.search.records import Counts, FrontMember, GenerationRecord, Phase, Po
 from ecad.search.setting import layout_for
 from ecad.search.spec import SearchSpec
 from ecad.store import MissingObjectError, ObjectStore
+from ecad.store.identity import ensure_store_identity
 from ecad.store.layout import (
     cancelled_key,
     cost_table_key,
@@ -210,6 +211,7 @@ class SearchSession:
                 "counters": Counts().to_json(),
             },
         )
+        ensure_store_identity(store)  # the store's first search gives it its identity
         written: list[str] = []
         try:
             for key, value in (
