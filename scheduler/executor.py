@@ -35,7 +35,9 @@ class CeleryExecutor:
         new = [
             item.task_key
             for item in work
-            if self.dispatcher.add(item.task_key, RUN_SHARD, [self.plan.task(item, self.store_id).to_json()])
+            if self.dispatcher.add(
+                item.task_key, RUN_SHARD, [self.plan.task(item, self.store_id).to_json()]
+            )
         ]
         for key in new:
             self.dispatcher.resend(key)

@@ -16,9 +16,9 @@ from celery import Task
 from ecad.errors import TransientError
 from ecad.search.task import ShardTask
 from ecad.store import MissingObjectError
+from ecad.store.identity import store_identity
 from ecad.store.layout import spec_key, task_output_key
 from ecad.store.records import StoreObjectError, parse_record, read_record
-from ecad.store.identity import store_identity
 from worker import attempts, faults, refusals
 from worker.app import app
 from worker.devices import worker_device
