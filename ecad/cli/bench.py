@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import device_option, family_option
+from ecad.cli.options import announce_device, device_option, family_option
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ def bench(
     Builds the family's full-size architecture with random weights (no download) and feeds
     random prompt embeddings; writes NAME.json and NAME.md under --out-dir.
     """
+    announce_device()
     import torch
 
     from ecad.atomic import write_atomic

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 import click
 
 from ecad.atomic import write_atomic
-from ecad.cli.options import device_option, dtype_option, family_option, weights_option
+from ecad.cli.options import (
+    announce_device,
+    device_option,
+    dtype_option,
+    family_option,
+    weights_option,
+)
 from ecad.errors import ConfigError
 from ecad.families import ModelFamily, get_family
 from ecad.prompts import load_prompts
@@ -86,6 +92,7 @@ def embed(
     output: Path,
 ) -> None:
     """Embed prompts once with the family's text encoders and save them as safetensors."""
+    announce_device()
     family = get_family(family_name)
     emb = _embed(family, weights, _prompts(prompt, prompt_file, prompt_format), device, dtype)
     emb.save(output)
@@ -141,6 +148,7 @@ def generate(
     output_dir: Path,
 ) -> None:
     """Generate images with a cached pipeline and write them as PNG files."""
+    announce_device()
     family = get_family(family_name)
     sched = read_schedule(schedule_file, family=family) if schedule_file else None
     steps = steps or (sched.steps if sched else family.default_steps)

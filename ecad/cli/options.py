@@ -26,22 +26,39 @@ weights_option = click.option(
 
 
 def resolve_device(value: str) -> str:
-    """``auto`` -> ``cuda`` when a CUDA device is visible, else ``cpu`` (said on stderr); other
-    values (cpu, cuda, cuda:1, mps) pass through."""
+    """``auto`` -> ``cuda`` when a CUDA device is visible, else ``cpu``; other values (cpu, cuda,
+    cuda:1, mps) pass through."""
     if value != "auto":
         return value
     import torch
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    click.echo(f"device: {device} (auto)", err=True)
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+_AUTO_DEVICE = "ecad.auto_device"
+
+
+def _device_callback(ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    device = resolve_device(value)
+    if value == "auto":
+        ctx.meta[_AUTO_DEVICE] = device
     return device
+
+
+def announce_device() -> None:
+    """Say on stderr which device ``--device auto`` chose, once the command's input has been
+    checked (a bad input gives its one error line and nothing else)."""
+    ctx = click.get_current_context(silent=True)
+    device = ctx.meta.pop(_AUTO_DEVICE, None) if ctx is not None else None
+    if device is not None:
+        click.echo(f"device: {device} (auto)", err=True)
 
 
 device_option = click.option(
     "--device",
     default=lambda: os.environ.get("ECAD_DEVICE", "auto"),
     show_default="$ECAD_DEVICE or auto",
-    callback=lambda _ctx, _param, value: resolve_device(value),
+    callback=_device_callback,
     help="torch device: auto (cuda when available), cuda, cuda:N, cpu.",
 )
 dtype_option = click.option(

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ecad.atomic import write_atomic
-from ecad.cli.options import device_option
+from ecad.cli.options import announce_device, device_option
 from ecad.errors import ConfigError
 from ecad.prompts import PROMPT_FORMATS, PromptSet, load_prompts
 from ecad.scoring import SetScorer, get_scorer, scorer_names
@@ -94,6 +94,7 @@ def score(scorer_name: str, images_dir: Path, prompts_file: Path | None,
           prompt_format: str | None, reference: Path | None, output: Path | None,
           device: str | None, batch_size: int | None, options: tuple[str, ...]) -> None:
     """Score generated images: the mean, per-prompt means and per-image scores, as JSON."""
+    announce_device()
     files = list_generated_images(images_dir)
     prompts = _prompts(images_dir, prompts_file, prompt_format)
     beyond = [f.path.name for f in files if f.prompt_index >= len(prompts)]

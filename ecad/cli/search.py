@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import SPEC, device_option, dtype_option, json_option, store_option
+from ecad.cli.options import (
+    SPEC,
+    announce_device,
+    device_option,
+    dtype_option,
+    json_option,
+    store_option,
+)
 from ecad.store import open_store
 
 
@@ -58,6 +65,7 @@ def search(
     if (spec_file is None) == (resume_id is None):
         raise click.UsageError("give SPEC_FILE or --resume ID")
     spec = load_spec(spec_file, list(overrides)) if spec_file else None  # before any write
+    announce_device()
     store = open_store(store_url)
     if spec is not None:
         shown = {k: v for k, v in spec.to_json().items() if k != "prompts"}

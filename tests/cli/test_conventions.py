@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from ecad.cli.main import cli
+from ecad.cli.options import announce_device, device_option
 
 
 @pytest.fixture
@@ -49,13 +51,23 @@ def test_bad_config_file_is_named(clean_env, tmp_path):
 @pytest.mark.parametrize("cuda,expected", [(False, "cpu"), (True, "cuda")])
 def test_device_auto_is_the_default_and_says_what_it_chose(clean_env, cuda, expected):
     clean_env.setattr("torch.cuda.is_available", lambda: cuda)
+
+    @click.command()
+    @device_option
+    def work(device: str) -> None:
+        announce_device()  # where a command starts its work, after its input checks
+        click.echo(f"ran on {device}")
+
     runner = CliRunner()
-    for args in (["search"], ["--device", "auto", "search"]):
-        result = runner.invoke(cli, args)  # stops at the missing spec, after the device
+    for args in ([], ["--device", "auto"]):
+        result = runner.invoke(work, args)
         assert f"device: {expected} (auto)" in result.stderr, result.output
-        assert "give SPEC_FILE or --resume ID" in result.output
-    explicit = runner.invoke(cli, ["--device", "cpu", "search"])
-    assert "(auto)" not in explicit.stderr
+        assert f"ran on {expected}" in result.stdout
+    explicit = runner.invoke(work, ["--device", "cpu"])
+    assert "(auto)" not in explicit.stderr and "ran on cpu" in explicit.stdout
+    # A command that stops at its input says nothing about the device: one error, nothing else.
+    stopped = runner.invoke(cli, ["search"])
+    assert "(auto)" not in stopped.stderr and "give SPEC_FILE or --resume ID" in stopped.output
 
 
 def test_named_specs_and_schedules_and_a_clear_error_for_unknown_names():
