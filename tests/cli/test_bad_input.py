@@ -38,7 +38,6 @@ def store_dir(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "store"
     monkeypatch.setenv("ECAD_STORE", str(path))
     monkeypatch.delenv("ECAD_CONFIG", raising=False)
-    monkeypatch.setenv("ECAD_DEVICE", "cpu")  # no "device: cpu (auto)" line on stderr
     return path
 
 
