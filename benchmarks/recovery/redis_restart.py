@@ -74,8 +74,10 @@ def main() -> None:
             procs.worker("w1")
             procs.start("scheduler", "--poll", "0.2", name="scheduler")
             out = procs.start("submit", str(_spec(tmp, args)), name="submit")
-            out.wait(120)
-            search_id = Path(procs.procs[-1].log_path).read_text().strip().splitlines()[-1]
+            submitted = Path(out.log_path).read_text() if out.wait(120) == 0 else None
+            if submitted is None:
+                raise SystemExit(f"ecad submit failed:\n{Path(out.log_path).read_text()}")
+            search_id = submitted.strip().splitlines()[-1]
 
             def queued():
                 prog = read_progress(store, search_id) or {}
