@@ -211,7 +211,6 @@ class SearchSession:
                 "counters": Counts().to_json(),
             },
         )
-        ensure_store_identity(store)  # the store's first search gives it its identity
         written: list[str] = []
         try:
             for key, value in (
@@ -228,6 +227,7 @@ class SearchSession:
                 with contextlib.suppress(Exception):
                     store.delete(key)
             raise
+        ensure_store_identity(store)  # the store's first search gives it its identity
         return session, True
 
     @classmethod
