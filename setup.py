@@ -8,7 +8,7 @@ through ``ecad.resources``), so a wheel carries it and works outside any checkou
 from setuptools import find_packages, setup
 
 DATA = {
-    "specs": ["*.yaml", "*.yml"],
+    "specs": ["*.yaml", "*.yml", "paper/*.yaml"],
     "prompts": ["*.txt", "*.json", "*.tsv", "*.md"],
     "schedules": ["*.json", "*/*.json", "*.md"],
 }

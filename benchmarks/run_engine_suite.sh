@@ -7,11 +7,13 @@
 #
 #   bash benchmarks/run_engine_suite.sh            # on a GPU machine
 #   TINY=1 bash benchmarks/run_engine_suite.sh     # CPU smoke run of the same steps, tiny models
+#   ONLY=tgate bash benchmarks/run_engine_suite.sh # PixArt-α 256 batch 100: the paper's true
+#                                                  # TGATE tgate(10, 1) vs its boolean twin
 #
 # Published schedules are read from .reference/schedules_in_paper/ (an ignored copy of
 # ../shared/reference/upstream-ecad/schedules/schedules_in_paper; make it with
 # `cp -r ../shared/reference/upstream-ecad/schedules/schedules_in_paper .reference/`).
-# Environment: RESULTS (default benchmarks/results, or $OUT when set), ONLY=pixart|flux,
+# Environment: RESULTS (default benchmarks/results, or $OUT when set), ONLY=pixart|flux|tgate,
 # PROFILE=1 (kernel profile of PixArt), PYTHON (default python3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +35,7 @@ if [ "${TINY:-0}" = 1 ]; then
     COMMON=(--tiny --device cpu --steps 6 --repeats 2)
     PIXART=(--batch 2 --fora 2 --fora 3)
     FLUX=(--batch 1 --fora 2 --fora 3)
+    TGATE=(--batch 2 --heuristic tgate:3:1 --heuristic tgate_without_ca_avg:3:1)
 else
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
     $PYTHON -m pytest -q -p no:cacheprovider -m gpu tests/caching/test_kernels.py || true
@@ -41,6 +44,13 @@ else
         --schedule "$REF/pixart_alpha_256/ours_fastest.json")
     FLUX=(--batch 18 --fora 3 --schedule "$REF/flux_256/ours_fast.json"
         --schedule "$REF/flux_256/ours_faster.json")
+    TGATE=(--batch 100 --heuristic tgate:10:1 --heuristic tgate_without_ca_avg:10:1)
+fi
+
+if [ "${ONLY:-}" = tgate ]; then  # true TGATE (guidance dropped after the gate) vs plain caching
+    $PYTHON -m ecad.cli bench --family pixart-alpha "${COMMON[@]}" "${TGATE[@]}" --verify \
+        --out-dir "$RESULTS" --name "tgate-pixart-alpha-256-b${TGATE[1]}${TINY:+-tiny}"
+    exit $?
 fi
 
 status=0

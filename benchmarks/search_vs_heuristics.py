@@ -33,7 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from ecad.schedules.heuristics import attention_every, fora, tgate
+    from ecad.schedules.heuristics import attention_every, cross_attn_gate, fora
     from ecad.search import Evaluator, load_spec, run_search
     from ecad.search.local import evaluate_schedule
     from ecad.store import open_store
@@ -46,7 +46,10 @@ def main() -> None:
     layout, steps = session.layout, session.spec.steps
     heuristics = [fora(layout, steps, n) for n in (2, 3, 4, 5)]
     heuristics += [attention_every(layout, steps, n) for n in (2, 3)]
-    heuristics += [tgate(layout, steps, 2, max(1, steps // 2)), tgate(layout, steps, 3, 2)]
+    heuristics += [
+        cross_attn_gate(layout, steps, 2, max(1, steps // 2)),
+        cross_attn_gate(layout, steps, 3, 2),
+    ]
     front = session.front()
     rows = []
     for sched in heuristics:

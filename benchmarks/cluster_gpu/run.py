@@ -79,7 +79,7 @@ def write_spec(root: Path, models: dict, args) -> Path:
                     "workers": 8},
         "cost": {"mode": "macs"}, "population": args.population,
         "generations": args.generations, "min_diff": 20,
-        "initial_population": {"heuristics": ["fora:2", "fora:3", "tgate:2:8"]},
+        "initial_population": {"heuristics": ["fora:2", "fora:3", "cross-attn-gate:2:8"]},
         "shard_size": args.shard_size, "batch_size": args.shard_size, "seed": 0,
     }
     path = root / "spec.yaml"

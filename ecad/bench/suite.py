@@ -257,6 +257,8 @@ def fill_predictions(
         for table in tables:
             if schedule is not None and not table.layout.is_compatible(schedule.layout):
                 continue
+            if table.mode == "latency" and schedule is not None and schedule.custom_attention:
+                continue  # true TGATE halves the batch: a one-batch latency table cannot price it
             row.predicted[table.mode] = (
                 1.0 if schedule is None else table.predicted_speedup(schedule)
             )

@@ -25,6 +25,7 @@ from ecad.caching.exclusive import mark_cached, refuse_other_caches, unmark_cach
 from ecad.caching.recipes import recipe_for
 from ecad.caching.state import CallState, ContextProbe, nbytes
 from ecad.caching.targets import SlotTarget, slot_targets, split_target
+from ecad.caching.tgate import TGATE_HOOK_NAMES, install_tgate, plain_caching_bits
 from ecad.schedules import Schedule
 
 __all__ = ["ScheduleCacheConfig", "apply_schedule", "cache_stats", "remove_schedule"]
@@ -32,7 +33,7 @@ __all__ = ["ScheduleCacheConfig", "apply_schedule", "cache_stats", "remove_sched
 DENOISER_HOOK = "ecad_schedule_denoiser"
 COMPONENT_HOOK = "ecad_schedule_component"
 BLOCK_HOOK = "ecad_schedule_block"
-_HOOK_NAMES = (BLOCK_HOOK, COMPONENT_HOOK, DENOISER_HOOK)
+_HOOK_NAMES = (BLOCK_HOOK, COMPONENT_HOOK, *TGATE_HOOK_NAMES, DENOISER_HOOK)
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,16 @@ class ScheduleCacheConfig:
             modulation of a reused component are skipped and outputs nobody reads are not
             computed. ``False`` hooks the component modules only (the reference engine).
         fused_kernels: add runs of gated residual terms in one pass (a Triton kernel on CUDA).
+        drop_guidance: true-TGATE schedules only (:mod:`ecad.caching.tgate`): from the gate
+            step, run the transformer on the unconditional half only (batch B), as the paper
+            did. ``False`` keeps batch 2B and gives both halves the cached average: the same
+            images to float rounding, without the saving.
     """
 
     schedule: Schedule
     lean_blocks: bool = True
     fused_kernels: bool = True
+    drop_guidance: bool = True
 
 
 class _DenoiserHook(ModelHook):
@@ -151,10 +157,15 @@ def apply_schedule(pipe_or_transformer: Any, schedule: Schedule | ScheduleCacheC
     remove_schedule(transformer)
 
     call = CallState(sched.steps)
+    effective = sched.effective()
+    if sched.custom_attention is not None:  # true TGATE: its hooks sit inside the step tracker
+        effective = plain_caching_bits(sched)
+        install_tgate(transformer, sched, call, targets, config.drop_guidance)
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(
         _DenoiserHook(call, pipeline), DENOISER_HOOK
     )
-    effective = sched.effective()
+    # Slots the schedule reuses get hooks; for true TGATE that includes cross-attention, whose
+    # reuse (of the average) its own hooks answer, so blocks run the same forward as its twin.
     reused = set(int(c) for c in sched.reused_slots())
     for block, cols in _slots_by_block(targets).items():
         if not reused.intersection(cols.values()):
@@ -191,8 +202,10 @@ def remove_schedule(pipe_or_transformer: Any) -> None:
         registry = getattr(module, "_diffusers_hook", None)
         if registry is None:
             continue
-        for name in _HOOK_NAMES:
-            if name in registry.hooks:
+        # Outermost first: diffusers rewires only the next hook's ``forward`` when an inner hook
+        # goes, not the ``original_forward`` a ``new_forward`` hook calls.
+        for name in reversed(list(registry._hook_order)):
+            if name in _HOOK_NAMES:
                 registry.remove_hook(name, recurse=False)
         if module is not transformer and not registry.hooks:
             del module._diffusers_hook

@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 )
 @click.option("--fora", "fora_n", multiple=True, type=int, help="Also time FORA-N (repeatable).")
 @click.option(
+    "--heuristic",
+    "heuristics",
+    multiple=True,
+    help="Also time a heuristic built for the model, e.g. tgate:10:1 (true TGATE) or "
+    "tgate_without_ca_avg:10:1 (repeatable; `ecad schedule kinds` lists them).",
+)
+@click.option(
     "--output",
     "outputs",
     multiple=True,
@@ -79,6 +86,7 @@ def bench(
     steps: int | None,
     schedule_files: tuple[Path, ...],
     fora_n: tuple[int, ...],
+    heuristics: tuple[str, ...],
     outputs: tuple[str, ...],
     warmup: int,
     repeats: int,
@@ -117,6 +125,7 @@ def bench(
     from ecad.cost import CostTable, macs_table
     from ecad.families import get_family
     from ecad.schedules import Schedule, ScheduleLayout, read_schedule
+    from ecad.schedules.catalog import HeuristicCall
     from ecad.schedules.heuristics import fora
 
     torch.backends.cudnn.benchmark = cudnn_benchmark
@@ -137,6 +146,7 @@ def bench(
     pipe = random_pipeline(family, resolution, device=device, dtype=dtype, tiny=tiny)
     layout = ScheduleLayout.for_model(family, pipe.transformer)
     schedules = [fora(layout, steps, n) for n in fora_n]
+    schedules += [HeuristicCall.parse(item).build(layout, steps) for item in heuristics]
     schedules += [_named(read_schedule(f), f) for f in schedule_files]
     cases = bench_cases(schedules, Schedule.full(layout, steps), compare_engines)
 

@@ -52,6 +52,7 @@ def cost(
 ) -> None:
     """Print the total and relative cost of SCHEDULE_FILE."""
     from ecad.cost import CostTable, macs_table
+    from ecad.cost.published import check_published
     from ecad.schedules import read_schedule
 
     schedule = read_schedule(schedule_file)
@@ -76,6 +77,11 @@ def cost(
         "relative_cost": total / full,
         "predicted_speedup": full / total,
     }
+    if schedule.custom_attention is not None:
+        report["custom_attention"] = schedule.custom_attention.describe()
+    published = check_published(schedule)
+    if published is not None:
+        report["published"] = published.to_json()
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -85,3 +91,11 @@ def cost(
     click.echo(f"  total          {total / scale:.4f} {suffix}{table.unit}")
     click.echo(f"  no cache       {full / scale:.4f} {suffix}{table.unit}")
     click.echo(f"  relative cost  {total / full:.4f}  (predicted speedup {full / total:.2f}x)")
+    if schedule.custom_attention is not None:
+        click.echo(f"  counted as     {schedule.custom_attention.describe()}: half batch after it")
+    if published is not None:
+        click.echo(f"  published      {published.total / 1e12:.4f} TMACs: {published.describe()}")
+        if published.stale_config or not published.reproduced:
+            click.echo(
+                f"warning: {schedule_file}: metrics.total_macs {published.describe()}", err=True
+            )

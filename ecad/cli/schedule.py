@@ -10,14 +10,8 @@ from ecad.cli.options import SCHEDULE, family_option
 from ecad.families import family_names, get_family
 from ecad.schedules import ScheduleLayout, read_schedule, write_schedule
 from ecad.schedules.baselines import baseline_schedules
-from ecad.schedules.heuristics import (
-    attention_every,
-    evenly_spaced,
-    fora,
-    no_cache,
-    random_schedule,
-    tgate,
-)
+from ecad.schedules.catalog import HEURISTIC_NAMES, HeuristicCall, heuristic
+from ecad.schedules.heuristics import evenly_spaced
 from ecad.schedules.summary import reuse_bar, summarize
 
 
@@ -39,15 +33,18 @@ def _parse_blocks(values: tuple[str, ...]) -> dict[str, int]:
 
 
 @schedule.command()
-@click.argument(
-    "kind",
-    type=click.Choice(["no-cache", "fora", "attention-every", "tgate", "evenly-spaced", "random"]),
-)
+@click.argument("kind", type=click.Choice([*HEURISTIC_NAMES, "evenly-spaced"]))
 @family_option
 @click.option("--steps", type=int, default=None, help="Denoising steps (family default).")
-@click.option("--n", type=int, default=3, show_default=True, help="fora/attention-every period.")
-@click.option("--k", type=int, default=2, show_default=True, help="tgate self-attention period.")
-@click.option("--m", type=int, default=8, show_default=True, help="tgate: cross-attn frozen from.")
+@click.option("--n", type=int, default=3, show_default=True, help="Period of the every-n kinds.")
+@click.option("--k", type=int, default=2, show_default=True, help="tgate kinds: self-attn period.")
+@click.option("--m", type=int, default=8, show_default=True, help="tgate kinds: gate step.")
+@click.option(
+    "--num-affected-steps", type=int, default=9, show_default=True, help="*_evenly_spaced kinds."
+)
+@click.option(
+    "--num-affected-blocks", type=int, default=3, show_default=True, help="*_evenly_spaced kinds."
+)
 @click.option("--component", default=None, help="evenly-spaced: the component to reuse.")
 @click.option("--num-reuse-steps", type=int, default=5, show_default=True)
 @click.option("--blocks", default=None, help="evenly-spaced: comma-separated block indices.")
@@ -59,30 +56,23 @@ def make(
     kind: str,
     family_name: str,
     steps: int | None,
-    n: int,
-    k: int,
-    m: int,
     component: str | None,
     num_reuse_steps: int,
     blocks: str | None,
-    p_reuse: float,
     seed: int,
     num_blocks: tuple[str, ...],
     output: Path,
+    **values: float,
 ) -> None:
-    """Write a heuristic schedule of KIND to OUTPUT (published JSON format)."""
+    """Write a heuristic schedule of KIND to OUTPUT (published JSON format).
+
+    The paper's heuristics use the reference's names (recompute_all_every_n, tgate, ...:
+    `ecad schedule kinds` lists them with their parameters); the others are this project's.
+    """
     family = get_family(family_name)
     layout = ScheduleLayout.for_family(family, _parse_blocks(num_blocks))
     steps = steps or family.default_steps
-    if kind == "no-cache":
-        result = no_cache(layout, steps)
-    elif kind == "fora":
-        result = fora(layout, steps, n)
-    elif kind == "attention-every":
-        result = attention_every(layout, steps, n)
-    elif kind == "tgate":
-        result = tgate(layout, steps, k, m)
-    elif kind == "evenly-spaced":
+    if kind == "evenly-spaced":
         if component is None:
             raise click.BadParameter(
                 f"choose one of {list(family.components)}", param_hint="--component"
@@ -90,9 +80,21 @@ def make(
         block_list = [int(b) for b in blocks.split(",")] if blocks else None
         result = evenly_spaced(layout, steps, component, num_reuse_steps, block_list)
     else:
-        result = random_schedule(layout, steps, p_reuse, seed)
+        params = {p: values[p] for p in heuristic(kind).params}
+        result = HeuristicCall.of(kind, **params).build(layout, steps, seed)
     write_schedule(result, output)
     click.echo(f"wrote {result!r} to {output}")
+
+
+@schedule.command()
+def kinds() -> None:
+    """List every heuristic KIND of `ecad schedule make` with its parameters."""
+    for name in HEURISTIC_NAMES:
+        h = heuristic(name)
+        origin = "paper" if h.published else "ecad"
+        params = f"({', '.join(h.params)})" if h.params else ""
+        click.echo(f"{name}{params}  [{origin}; {'/'.join(h.kinds)}]  {h.doc}")
+    click.echo("evenly-spaced(component, num_reuse_steps, blocks)  [ecad]  one component reused")
 
 
 @schedule.command()

@@ -23,17 +23,27 @@ __all__ = ["LINEAR_OPS", "macs_table"]
 LINEAR_OPS = frozenset({"aten.addmm", "aten.mm", "aten.convolution", "aten._convolution"})
 
 
+def _micro_conditioned(family: ModelFamily, config: dict[str, Any]) -> bool:
+    """PixArt-α's pipeline passes resolution and aspect-ratio micro-conditions when the
+    transformer's ``sample_size`` is 128 (the 1024-px model), whose config leaves
+    ``use_additional_conditions`` to that same rule; their embedders then run every step."""
+    return family.pipeline_class == "PixArtAlphaPipeline" and config.get("sample_size") == 128
+
+
 def _meta_inputs(
     family: ModelFamily, cfg: dict[str, Any], resolution: int, batch: int, text: int
 ) -> dict[str, Any]:
     latent = resolution // family.vae_scale_factor
     if family.kind == "pixart":
+        added: dict[str, Any] = {"resolution": None, "aspect_ratio": None}
+        if cfg.get("use_additional_conditions"):
+            added = {"resolution": torch.ones(batch, 2), "aspect_ratio": torch.ones(batch, 1)}
         return {
             "hidden_states": torch.randn(batch, cfg["in_channels"], latent, latent),
             "encoder_hidden_states": torch.randn(batch, text, cfg["caption_channels"]),
             "encoder_attention_mask": torch.ones(batch, text),
             "timestep": torch.ones(batch),
-            "added_cond_kwargs": {"resolution": None, "aspect_ratio": None},
+            "added_cond_kwargs": added,
         }
     if family.kind == "flux":
         tokens = (latent // 2) ** 2
@@ -70,6 +80,8 @@ def _table(
     config = json.loads(config_json)
     if family.kind == "pixart":
         config["sample_size"] = resolution // family.vae_scale_factor
+        if _micro_conditioned(family, config):
+            config["use_additional_conditions"] = True
     model_cls = getattr(diffusers, family.transformer_class)
     with torch.device("meta"):
         model = model_cls.from_config(config)

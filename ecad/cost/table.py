@@ -55,9 +55,30 @@ class CostTable:
             )
 
     def step_costs(self, schedule: Schedule) -> np.ndarray:
-        """Cost of every step of ``schedule`` (``[steps]``)."""
+        """Cost of every step of ``schedule`` (``[steps]``).
+
+        True TGATE (gate step ``m``): cross-attention runs at ``m - 1`` and never from ``m`` on,
+        and from ``m`` on the transformer runs half the batch (guidance dropped), so those steps
+        cost half of what their computed slots and base cost at the table's batch.
+        """
         self._check(schedule)
-        return self.base + schedule.effective().astype(np.float64) @ self.slot_costs
+        bits = schedule.effective()
+        custom = schedule.custom_attention
+        if custom is not None:
+            if self.mode == "latency":
+                raise ConfigError(
+                    f"{schedule.metadata.name!r} is {custom.describe()}: its steps after the gate "
+                    "run half the batch, which a latency table measured at one batch cannot "
+                    "price; use a macs mode, or time it with `ecad bench`"
+                )
+            roles = schedule.layout.family.components_with_role("cross_attention")
+            cross = np.array([s.component in roles for s in schedule.layout.slots])
+            bits[custom.gate_step - 1, cross] = True
+            bits[custom.gate_step :, cross] = False
+        costs = self.base + bits.astype(np.float64) @ self.slot_costs
+        if custom is not None:
+            costs[custom.gate_step :] /= 2
+        return costs
 
     def schedule_cost(self, schedule: Schedule) -> float:
         return float(self.step_costs(schedule).sum())

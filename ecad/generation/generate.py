@@ -13,7 +13,7 @@ from ecad.errors import ConfigError, ScheduleMismatchError
 from ecad.families import ModelFamily
 from ecad.generation.adapters import adapter_for
 from ecad.generation.embeddings import PromptEmbeddings
-from ecad.generation.seeds import image_generator, image_seed
+from ecad.generation.seeds import SEED_RULES, image_generator, image_seed, reference_generator
 from ecad.schedules import Schedule
 
 __all__ = [
@@ -37,6 +37,7 @@ class GenerationSettings:
     num_images_per_prompt: int = 1
     batch_size: int = 4
     output_type: str = "pil"
+    seed_rule: str = "ecad"  # or "reference": see ecad.generation.seeds
 
     def validate(self, family: ModelFamily) -> None:
         multiple = family.resolution_multiple()
@@ -50,6 +51,8 @@ class GenerationSettings:
         for name in ("steps", "num_images_per_prompt", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.seed_rule not in SEED_RULES:
+            raise ConfigError(f"seed_rule {self.seed_rule!r} unknown; choose one of {SEED_RULES}")
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,20 @@ def generate_images(
     if schedule is not None:
         apply_schedule(pipe, schedule)
     pil = settings.output_type == "pil"
+    if settings.seed_rule == "reference":  # one image's latent size, for skipping slices
+        numel = adapter.latents(pipe, [torch.Generator()], settings.height, settings.width).numel()
+
+        def generator(p: int, i: int) -> torch.Generator:
+            return reference_generator(settings.seed, p, i, numel)
+    else:
+
+        def generator(p: int, i: int) -> torch.Generator:
+            return image_generator(settings.seed, p, i)
+
     try:
         for start in range(0, len(pairs), settings.batch_size):
             batch = list(pairs[start : start + settings.batch_size])
-            gens = [image_generator(settings.seed, p, i) for p, i in batch]
+            gens = [generator(p, i) for p, i in batch]
             latents = adapter.latents(pipe, gens, settings.height, settings.width)
             result = pipe(
                 **adapter.call_kwargs(embeddings.rows([p for p, _ in batch], device, dtype)),
@@ -126,7 +139,9 @@ def generate_images(
             )
             images = pil_images(result.images) if pil else result.images
             for (p, i), image in zip(batch, images):
-                yield GeneratedImage(p, i, image_seed(settings.seed, p, i), image)
+                reference = settings.seed_rule == "reference"
+                seed = settings.seed + i if reference else image_seed(settings.seed, p, i)
+                yield GeneratedImage(p, i, seed, image)
     finally:
         if schedule is not None:
             remove_schedule(pipe)

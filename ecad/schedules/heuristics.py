@@ -1,4 +1,7 @@
-"""Heuristic schedules from the caching literature, as generators over any layout.
+"""This project's heuristic schedules, as generators over any layout.
+
+The paper's own heuristics, by the reference's names and placement rules, are in
+:mod:`ecad.schedules.published`; :mod:`ecad.schedules.catalog` names both sets.
 
 All return a :class:`Schedule` with ``True`` = recompute. Step 0 is always computed by the engine
 whatever its bits, and the generators also set it to ``True`` so files read naturally.
@@ -17,11 +20,11 @@ from ecad.schedules.schedule import Schedule, ScheduleMetadata
 __all__ = [
     "HEURISTICS",
     "attention_every",
+    "cross_attn_gate",
     "evenly_spaced",
     "fora",
     "no_cache",
     "random_schedule",
-    "tgate",
 ]
 
 
@@ -69,10 +72,12 @@ def attention_every(layout: ScheduleLayout, steps: int, n: int) -> Schedule:
     return _make(layout, bits, f"attention-every-{n}", n=n)
 
 
-def tgate(layout: ScheduleLayout, steps: int, k: int, m: int) -> Schedule:
-    """TGATE-style: self-attention recomputed every ``k`` steps; cross-attention computed up to
-    step ``m`` and frozen (reused) from ``m`` on; MLPs always computed. Families without
-    cross-attention (FLUX) get only the self-attention part."""
+def cross_attn_gate(layout: ScheduleLayout, steps: int, k: int, m: int) -> Schedule:
+    """A TGATE-like shape of this project's own (not the paper's ``tgate``, see
+    :func:`ecad.schedules.published.tgate`): self-attention recomputed every ``k`` steps
+    throughout, with no warm-up; cross-attention computed up to step ``m`` and reused from ``m``
+    on; MLPs always computed. Families without cross-attention (FLUX) get only the
+    self-attention part."""
     _check_positive("steps", steps)
     _check_positive("k", k)
     if not 1 <= m <= steps:
@@ -84,7 +89,7 @@ def tgate(layout: ScheduleLayout, steps: int, k: int, m: int) -> Schedule:
     bits = np.ones((steps, layout.num_slots), bool)
     bits = np.where(selfattn[None, :], t % k == 0, bits)
     bits = np.where(cross[None, :], t < m, bits)
-    return _make(layout, bits, f"tgate-k{k}-m{m}", k=k, m=m)
+    return _make(layout, bits, f"cross-attn-gate-k{k}-m{m}", k=k, m=m)
 
 
 def evenly_spaced(
@@ -131,7 +136,7 @@ HEURISTICS: dict[str, Callable[..., Schedule]] = {
     "no-cache": no_cache,
     "fora": fora,
     "attention-every": attention_every,
-    "tgate": tgate,
+    "cross-attn-gate": cross_attn_gate,
     "evenly-spaced": evenly_spaced,
     "random": random_schedule,
 }

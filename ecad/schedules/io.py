@@ -25,6 +25,7 @@ import numpy as np
 from ecad.atomic import write_atomic
 from ecad.errors import ScheduleFormatError
 from ecad.families import FAMILIES, ModelFamily, get_family
+from ecad.schedules.custom import CUSTOM_KEY, custom_attention_of
 from ecad.schedules.layout import ScheduleLayout, blocks_phrase
 from ecad.schedules.schedule import Schedule, ScheduleMetadata
 from ecad.textfile import read_text
@@ -129,7 +130,9 @@ def parse_schedule(
     first = raw[step_ids[0]]
     if not isinstance(first, Mapping) or not first:
         raise ScheduleFormatError(f"{source}: step {step_ids[0]} must map block ids to components")
-    seen_components = {c for block in first.values() if isinstance(block, Mapping) for c in block}
+    seen_components = {
+        c for block in first.values() if isinstance(block, Mapping) for c in block
+    } - {CUSTOM_KEY}
     if family is not None:
         fam = get_family(family)
         foreign = seen_components - set(fam.components)
@@ -154,6 +157,7 @@ def parse_schedule(
     layout = ScheduleLayout.for_family(fam, _block_counts(fam, first, cs, source))
     bits = np.ones((steps, layout.num_slots), dtype=bool)
     expected_blocks = {s.block_key for s in layout.slots}
+    entries: dict[tuple[str, str], Mapping[str, Any]] = {}
     for i in range(steps):
         step_key = step_ids[i]
         step = raw[step_key]
@@ -178,7 +182,8 @@ def parse_schedule(
                     "be an object of component: true/false"
                 )
             group = next(g for g in fam.block_groups if g.name == slot.group)
-            extra = [c for c in block if c not in group.components]
+            entries[(step_key, slot.block_key)] = block
+            extra = [c for c in block if c not in group.components and c != CUSTOM_KEY]
             if extra:
                 raise ScheduleFormatError(
                     f"{source}: step {step_key}, block {slot.block_key}, component {extra[0]!r}:"
@@ -197,6 +202,7 @@ def parse_schedule(
                 )
             bits[i, col] = value
 
+    custom = custom_attention_of(entries, data.get("config"), source)
     declared = cs.get("num_inference_steps")
     attributes = cs.get("attributes") or {}
     if not isinstance(attributes, Mapping):
@@ -210,7 +216,10 @@ def parse_schedule(
         metrics=data.get("metrics"),
         declared_steps=declared if isinstance(declared, int) and declared != steps else None,
     )
-    return Schedule(layout, bits, meta)
+    try:
+        return Schedule(layout, bits, meta, custom)
+    except ScheduleFormatError as exc:
+        raise ScheduleFormatError(f"{source}: {exc}") from exc
 
 
 def _step_ids(raw: Mapping[str, Any], source: str) -> list[str]:
@@ -259,6 +268,9 @@ def schedule_to_json(schedule: Schedule) -> dict[str, Any]:
         step: dict[str, dict[str, bool]] = {}
         for col, slot in enumerate(layout.slots):
             step.setdefault(slot.block_key, {})[slot.component] = bool(bits[i, col])
+        if schedule.custom_attention is not None:
+            for entry in step.values():
+                entry[CUSTOM_KEY] = schedule.custom_attention.to_json()
         body[f"{i:03d}"] = step
     meta = schedule.metadata
     cs: dict[str, Any] = {}

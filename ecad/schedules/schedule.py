@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ecad.errors import ScheduleFormatError
+from ecad.errors import ConfigError, ScheduleFormatError
+from ecad.schedules.custom import CustomAttention
 from ecad.schedules.layout import ScheduleLayout
 
 __all__ = ["Schedule", "ScheduleMetadata"]
@@ -48,13 +49,14 @@ class Schedule:
         0.0
     """
 
-    __slots__ = ("_bits", "_digest", "layout", "metadata")
+    __slots__ = ("_bits", "_digest", "custom_attention", "layout", "metadata")
 
     def __init__(
         self,
         layout: ScheduleLayout,
         bits: np.ndarray,
         metadata: ScheduleMetadata | None = None,
+        custom_attention: CustomAttention | None = None,
     ) -> None:
         arr = np.asarray(bits)
         if arr.dtype != np.bool_:
@@ -64,11 +66,14 @@ class Schedule:
                 f"schedule bits must have shape [steps >= 1, {layout.num_slots}] for "
                 f"{layout.describe()}, got {list(arr.shape)}"
             )
+        if custom_attention is not None:
+            _check_custom(layout, arr.shape[0], custom_attention)
         arr = arr.copy()
         arr.flags.writeable = False
         object.__setattr__(self, "_bits", arr)
         object.__setattr__(self, "layout", layout)
         object.__setattr__(self, "metadata", copy.deepcopy(metadata or ScheduleMetadata()))
+        object.__setattr__(self, "custom_attention", custom_attention)
         object.__setattr__(self, "_digest", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -102,7 +107,9 @@ class Schedule:
             "declared_steps": meta.declared_steps,
         }
         fields.update(changes)
-        return Schedule(self.layout, self._bits, ScheduleMetadata(**fields))
+        return Schedule(
+            self.layout, self._bits, ScheduleMetadata(**fields), self.custom_attention
+        )
 
     # views --------------------------------------------------------------------------------
     @property
@@ -125,7 +132,19 @@ class Schedule:
         return eff
 
     def genome(self) -> np.ndarray:
-        """Flat boolean vector, step-major, slots in the layout's order (never JSON key order)."""
+        """Flat boolean vector, step-major, slots in the layout's order (never JSON key order).
+
+        A schedule with a custom attention computation (true TGATE) is not a boolean caching
+        schedule and has no genome: it can be run, costed and compared, not searched over.
+        """
+        if self.custom_attention is not None:
+            raise ConfigError(
+                f"schedule {self.metadata.name!r} is {self.custom_attention.describe()}: it "
+                "averages cross-attention and drops guidance, which no genome can express, so it "
+                "cannot be a member of a search population; use it as a baseline "
+                "(ecad generate / ecad bench), or seed the search with tgate_without_ca_avg "
+                "(the same booleans with plain caching)"
+            )
         return self._bits.reshape(-1).copy()
 
     def reused_slots(self) -> np.ndarray:
@@ -146,6 +165,8 @@ class Schedule:
                 "shape": list(self._bits.shape),
                 "bits": np.packbits(self._bits.reshape(-1)).tobytes().hex(),
             }
+            if self.custom_attention is not None:  # plain schedules keep their digests
+                payload["custom_attention"] = self.custom_attention.to_json()
             text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
             object.__setattr__(self, "_digest", hashlib.sha256(text.encode()).hexdigest())
         return self._digest
@@ -153,13 +174,29 @@ class Schedule:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Schedule):
             return NotImplemented
-        return self.layout == other.layout and np.array_equal(self._bits, other._bits)
+        return (
+            self.layout == other.layout
+            and self.custom_attention == other.custom_attention
+            and np.array_equal(self._bits, other._bits)
+        )
 
     def __hash__(self) -> int:
         return hash(self.digest())
 
     def __repr__(self) -> str:
+        custom = f", {self.custom_attention.describe()}" if self.custom_attention else ""
         return (
             f"Schedule({self.metadata.name!r}, {self.layout.describe()}, steps={self.steps}, "
-            f"reuse={self.reuse_fraction():.1%}, digest={self.digest()[:12]})"
+            f"reuse={self.reuse_fraction():.1%}{custom}, digest={self.digest()[:12]})"
+        )
+
+
+def _check_custom(layout: ScheduleLayout, steps: int, custom: CustomAttention) -> None:
+    if not layout.family.components_with_role("cross_attention"):
+        raise ScheduleFormatError(
+            f"{custom.describe()} needs cross-attention; {layout.family_name} has none"
+        )
+    if not 1 <= custom.gate_step <= steps - 1:
+        raise ScheduleFormatError(
+            f"{custom.describe()}: gate_step must be in 1..{steps - 1} for {steps} steps"
         )

@@ -209,6 +209,7 @@ class Evaluator:
             guidance=self.setting.guidance,
             seed=self.setting.image_seed,
             batch_size=self.spec.batch_size,
+            seed_rule=self.setting.image_seed_rule,
         )
         # PNG encoding and store writes run on a thread pool (zlib and socket I/O release the
         # GIL) while the GPU works on the next batch; the marker is written after all of them.

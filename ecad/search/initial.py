@@ -1,5 +1,6 @@
-"""Initial populations: random, a heuristic mix, a directory of schedules, or another search's
-front (transfer, e.g. PixArt-α -> Σ or 256 -> 1024)."""
+"""Initial populations: random, a heuristic mix, the paper's published seed population, a
+directory of schedules, or another search's front (transfer, e.g. PixArt-α -> Σ or 256 -> 1024).
+A true-TGATE schedule is refused wherever it appears: it has no genome."""
 
 from __future__ import annotations
 
@@ -10,25 +11,11 @@ import numpy as np
 
 from ecad.errors import ConfigError
 from ecad.schedules import Schedule, ScheduleLayout, read_schedule
-from ecad.schedules.heuristics import attention_every, fora, random_schedule, tgate
+from ecad.schedules.catalog import HeuristicCall
+from ecad.schedules.paper import paper_seed_population
 from ecad.search.spec import InitialPopulationSpec
-from ecad.search.validation import parse_heuristic
 
 __all__ = ["initial_genomes"]
-
-
-def _heuristic(item: str, layout: ScheduleLayout, steps: int, seed: int) -> Schedule:
-    try:
-        name, args = parse_heuristic(item)
-        if name == "fora":
-            return fora(layout, steps, int(args[0]))
-        if name == "attention-every":
-            return attention_every(layout, steps, int(args[0]))
-        if name == "tgate":
-            return tgate(layout, steps, int(args[0]), int(args[1]))
-        return random_schedule(layout, steps, float(args[0]), seed)
-    except ConfigError as exc:
-        raise ConfigError(f"initial_population.heuristics: {exc}") from exc
 
 
 def _fit(schedule: Schedule, layout: ScheduleLayout, steps: int, where: str) -> np.ndarray:
@@ -39,6 +26,13 @@ def _fit(schedule: Schedule, layout: ScheduleLayout, steps: int, where: str) -> 
         )
     if schedule.steps != steps:
         raise ConfigError(f"{where}: schedule has {schedule.steps} steps, the search {steps}")
+    if schedule.custom_attention is not None:
+        raise ConfigError(
+            f"{where}: {schedule.metadata.name!r} is {schedule.custom_attention.describe()}, "
+            "which cannot be a member of a search population (no genome expresses averaged "
+            "cross-attention or dropped guidance); remove it, or use tgate_without_ca_avg "
+            "with the same gate step and interval"
+        )
     return schedule.genome()
 
 
@@ -59,8 +53,19 @@ def initial_genomes(
         return None
     if kind == "heuristics":
         rows = [
-            _heuristic(item, layout, steps, seed + n).genome()
+            _fit(
+                HeuristicCall.parse(item).build(layout, steps, seed + n),
+                layout,
+                steps,
+                f"initial_population.heuristics[{n}] {item!r}",
+            )
             for n, item in enumerate(initial.items)
+        ]
+        return np.asarray(rows, dtype=bool)
+    if kind == "paper":
+        rows = [
+            _fit(s, layout, steps, f"paper seed {s.metadata.name}")
+            for s in paper_seed_population(layout, steps)
         ]
         return np.asarray(rows, dtype=bool)
     if kind == "schedules_dir":

@@ -30,7 +30,7 @@ from pymoo.operators.sampling.rnd import BinaryRandomSampling
 
 from ecad.errors import ConfigError
 
-__all__ = ["NsgaDriver", "pack_genomes", "unpack_genomes"]
+__all__ = ["NsgaDriver", "distinct_seeds", "pack_genomes", "unpack_genomes"]
 
 
 def pack_genomes(X: np.ndarray) -> list[str]:
@@ -62,7 +62,9 @@ class NsgaDriver:
         self.problem = _ScheduleProblem(n_var)
         sampling: Any = BinaryRandomSampling()
         if initial is not None and len(initial):
-            sampling = _fill_population(initial, spec.population, n_var, spec.seed)
+            sampling = _fill_population(
+                initial, spec.population, n_var, spec.seed, spec.initial_population.truncate
+            )
         self.algorithm = NSGA2(
             pop_size=spec.population,
             sampling=sampling,
@@ -137,21 +139,39 @@ class NsgaDriver:
         return driver
 
 
-def _fill_population(initial: np.ndarray, size: int, n_var: int, seed: int) -> np.ndarray:
-    """Seed rows first (deduplicated, at most ``size``), then random rows to fill up."""
+def distinct_seeds(initial: np.ndarray, size: int, truncate: bool = False) -> list[np.ndarray]:
+    """The distinct seed rows in order. More than ``size`` is an error unless ``truncate``
+    (keep the first ``size``): seeds are never dropped silently."""
+    rows: list[np.ndarray] = []
+    seen: set[bytes] = set()
+    for row in np.asarray(initial, dtype=bool):
+        key = np.packbits(row).tobytes()
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
+    if len(rows) > size:
+        if not truncate:
+            raise ConfigError(
+                f"initial population: {len(rows)} distinct seed schedules but population is "
+                f"{size}; raise population to {len(rows)}, or set initial_population.truncate: "
+                f"true to keep the first {size}"
+            )
+        rows = rows[:size]
+    return rows
+
+
+def _fill_population(
+    initial: np.ndarray, size: int, n_var: int, seed: int, truncate: bool = False
+) -> np.ndarray:
+    """The distinct seed rows (see :func:`distinct_seeds`), then random rows up to ``size``."""
     initial = np.asarray(initial, dtype=bool)
     if initial.shape[1] != n_var:
         raise ConfigError(
             f"initial population genomes have {initial.shape[1]} bits, the search "
             f"layout needs {n_var}"
         )
-    rows: list[np.ndarray] = []
-    seen: set[bytes] = set()
-    for row in initial:
-        key = np.packbits(row).tobytes()
-        if key not in seen and len(rows) < size:
-            seen.add(key)
-            rows.append(row)
+    rows = distinct_seeds(initial, size, truncate)
+    seen = {np.packbits(row).tobytes() for row in rows}
     rng = np.random.default_rng([seed, 0xECAD])
     while len(rows) < size:
         row = rng.random(n_var) < 0.5

@@ -27,10 +27,15 @@ INFEASIBLE = 1e6
 _QUALITY_REFERENCE = {"ssim": 2.0, "psnr": 1.0, "lpips": 2.0, "image-reward": 4.0, "clip": 1.0}
 
 
-def constraint(schedule: Schedule, min_diff: int) -> float:
-    """``<= 0`` when at least ``min_diff`` effective cells are reused (pymoo's convention)."""
-    reused = int((~schedule.effective()).sum())
-    return float(min_diff - reused)
+def constraint(schedule: Schedule, min_diff: int, counts: str = "effective") -> float:
+    """``<= 0`` when the schedule differs enough from the uncached one (pymoo's convention).
+
+    ``counts="effective"``: at least ``min_diff`` reused cells after step 0 (step 0 is always
+    computed). ``counts="genome"``: the reference's ``min_diff - Hamming(x, all-true)`` over the
+    whole genome, step-0 bits included.
+    """
+    bits = schedule.bits if counts == "genome" else schedule.effective()
+    return float(min_diff - int((~bits).sum()))
 
 
 def objectives(quality: float | None, schedule: Schedule, table: CostTable) -> tuple[float, float]:

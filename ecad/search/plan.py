@@ -99,7 +99,9 @@ class SearchPlan:
             genome=genome,
             schedule=schedule,
             digest=schedule.digest(),
-            feasible=bool(constraint(schedule, self.spec.min_diff) <= 0),
+            feasible=bool(
+                constraint(schedule, self.spec.min_diff, self.spec.min_diff_counts) <= 0
+            ),
             generation_key=gen_key,
             evaluation_key=evaluation_key(gen_key, self.spec.quality),
         )

@@ -23,7 +23,7 @@ from ecad.cost import CostTable
 from ecad.errors import ConfigError, EcadError
 from ecad.schedules import Schedule
 from ecad.search.candidate import Candidate
-from ecad.search.nsga import NsgaDriver, pack_genomes, unpack_genomes
+from ecad.search.nsga import NsgaDriver, distinct_seeds, pack_genomes, unpack_genomes
 from ecad.search.objectives import (
     INFEASIBLE,
     constraint,
@@ -144,7 +144,12 @@ def build_cost_table(spec: SearchSpec) -> CostTable:
             k: v for k, v in json.loads(config_file.read_text()).items() if not k.startswith("_")
         }
     return macs_table(
-        family, spec.resolution, spec.cost.batch, spec.cost.mode, transformer_config=config
+        family,
+        spec.resolution,
+        spec.cost.batch,
+        spec.cost.mode,
+        text_tokens=spec.cost.options.get("text_tokens"),
+        transformer_config=config,
     )
 
 
@@ -163,6 +168,8 @@ def prepare_search(
     initial = initial_genomes(
         spec.initial_population, layout_for(spec), spec.steps, spec.seed, front_of
     )
+    if initial is not None:  # more distinct seeds than population: an error unless truncate
+        distinct_seeds(initial, spec.population, spec.initial_population.truncate)
     return table, initial
 
 
@@ -362,7 +369,7 @@ class SearchSession:
         for c in cands:
             q = qualities.get(c.evaluation_key) if c.feasible else None
             F[c.index] = objectives(q, c.schedule, self.table)
-            G[c.index, 0] = constraint(c.schedule, self.spec.min_diff)
+            G[c.index, 0] = constraint(c.schedule, self.spec.min_diff, self.spec.min_diff_counts)
         X = np.asarray([c.schedule.genome() for c in cands])
         self.driver.tell(X, F, G)
         popX, popF, popG = self.driver.population()

@@ -83,6 +83,7 @@ class EvaluationSetting:
     prompts: tuple[str, ...]
     images_per_prompt: int
     image_seed: int
+    image_seed_rule: str = "ecad"
 
     @classmethod
     def from_spec(cls, spec: SearchSpec) -> EvaluationSetting:
@@ -95,6 +96,7 @@ class EvaluationSetting:
             prompts=spec.prompts.texts,
             images_per_prompt=spec.images_per_prompt,
             image_seed=spec.image_seed,
+            image_seed_rule=spec.image_seed_rule,
         )
 
     @cached_property
@@ -111,8 +113,11 @@ class EvaluationSetting:
 
     def generation_key(self, schedule: Schedule) -> str:
         """Content address of a candidate's images. Uses the *effective* schedule, so genomes
-        differing only in step-0 bits (always computed) share their images."""
-        effective = Schedule(schedule.layout, schedule.effective())
+        differing only in step-0 bits (always computed) share their images; a true-TGATE
+        baseline keeps its custom attention, so it never shares its boolean twin's images."""
+        effective = Schedule(
+            schedule.layout, schedule.effective(), custom_attention=schedule.custom_attention
+        )
         payload = {
             "family": self.family,
             "weights": self.weights_id,
@@ -122,6 +127,8 @@ class EvaluationSetting:
             "prompts": self.prompts_digest,
             "images_per_prompt": self.images_per_prompt,
             "image_seed": self.image_seed,
+            # only when not the default: earlier images keep their keys
+            **({"image_seed_rule": self.image_seed_rule} if self.image_seed_rule != "ecad" else {}),
             "schedule": effective.digest(),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]

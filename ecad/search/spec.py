@@ -21,6 +21,7 @@ from ecad.cost.table import COST_MODES
 from ecad.errors import ConfigError
 from ecad.families import get_family
 from ecad.families.loading import TINY_WEIGHTS
+from ecad.schedules.catalog import HeuristicCall
 from ecad.search.validation import (
     LIMITS,
     MAX_PROMPT_FILE_BYTES,
@@ -40,6 +41,7 @@ from ecad.yamlfile import load_yaml, read_yaml
 
 __all__ = [
     "COST_MODES",
+    "MIN_DIFF_COUNTS",
     "QUALITY_SCORERS",
     "SPEC_VERSION",
     "CostSpec",
@@ -54,6 +56,13 @@ __all__ = [
 ]
 
 QUALITY_SCORERS = ("fidelity", "image-reward", "clip")
+#: What ``min_diff`` counts: ``effective`` reused cells (step 0 excluded: it is always computed),
+#: or ``genome`` bits that differ from all-true, step-0 bits included (the reference's rule).
+MIN_DIFF_COUNTS = ("effective", "genome")
+#: Per-image noise: ``ecad`` (a generator per image) or ``reference`` (the reference's rule):
+#: :data:`ecad.generation.seeds.SEED_RULES`, repeated here because that module imports torch.
+SEED_RULES = ("ecad", "reference")
+_INITIAL_KINDS = ("random", "heuristics", "schedules_dir", "from_search", "paper")
 _TOP_LEVEL = {
     "name",
     "family",
@@ -65,6 +74,7 @@ _TOP_LEVEL = {
     "prompts",
     "images_per_prompt",
     "image_seed",
+    "image_seed_rule",
     "quality",
     "cost",
     "population",
@@ -93,21 +103,26 @@ def _with_set(base: dict[str, Any], **optional: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PromptsSpec:
-    """``prompts``: the file they came from, the limit, and the prompt texts themselves."""
+    """``prompts``: the file they came from, the limit, the prompt texts themselves and, for a
+    named set (:mod:`ecad.prompts.named`), its name."""
 
     file: str | None
     limit: int | None
     texts: tuple[str, ...]
+    named: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PromptsSpec:
         texts = require(data, "texts", list, "prompts.")
         if not all(isinstance(t, str) for t in texts):
             raise RecordError("prompts.texts: must be a list of strings")
-        return cls(data.get("file"), data.get("limit"), tuple(texts))
+        return cls(data.get("file"), data.get("limit"), tuple(texts), data.get("set"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.file, "limit": self.limit, "texts": list(self.texts)}
+        out = {"file": self.file, "limit": self.limit, "texts": list(self.texts)}
+        if self.named is not None:  # only for named sets: earlier specs keep their digests
+            out["set"] = self.named
+        return out
 
 
 @dataclass(frozen=True)
@@ -197,20 +212,31 @@ class MutationSpec:
 
 @dataclass(frozen=True)
 class InitialPopulationSpec:
-    """``initial_population``: ``random``, heuristics, a schedules directory or another
-    search's front."""
+    """``initial_population``: ``random``, heuristics, a schedules directory, another search's
+    front, or ``paper`` (the paper's published seed population for the family).
+
+    ``truncate``: keep the first ``population`` distinct seeds when there are more; without it,
+    more distinct seeds than ``population`` is an error (never a silent drop).
+    """
 
     kind: str
     items: tuple[str, ...] = ()
     path: str | None = None
     search_id: str | None = None
+    truncate: bool = False
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InitialPopulationSpec:
         kind = require(data, "kind", str, "initial_population.")
-        if kind not in ("random", "heuristics", "schedules_dir", "from_search"):
+        if kind not in _INITIAL_KINDS:
             raise RecordError(f"initial_population.kind: unknown kind {kind!r}")
-        return cls(kind, tuple(data.get("items", ())), data.get("path"), data.get("search_id"))
+        return cls(
+            kind,
+            tuple(data.get("items", ())),
+            data.get("path"),
+            data.get("search_id"),
+            bool(data.get("truncate", False)),
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
@@ -220,6 +246,8 @@ class InitialPopulationSpec:
             out["path"] = self.path
         elif self.kind == "from_search":
             out["search_id"] = self.search_id
+        if self.truncate:  # only when set: earlier specs keep their digests
+            out["truncate"] = True
         return out
 
 
@@ -252,6 +280,8 @@ class SearchSpec:
     initial_population: InitialPopulationSpec
     shard_size: int
     batch_size: int
+    min_diff_counts: str = "effective"
+    image_seed_rule: str = "ecad"
     source: str = field(default="", compare=False)
 
     @classmethod
@@ -290,6 +320,8 @@ class SearchSpec:
             initial_population=InitialPopulationSpec.from_json(section("initial_population")),
             shard_size=require(data, "shard_size", int),
             batch_size=require(data, "batch_size", int),
+            min_diff_counts=_min_diff_counts(data.get("min_diff_counts", "effective")),
+            image_seed_rule=_seed_rule(data.get("image_seed_rule", "ecad")),
             source=source,
         )
 
@@ -316,6 +348,13 @@ class SearchSpec:
             "initial_population": self.initial_population.to_json(),
             "shard_size": self.shard_size,
             "batch_size": self.batch_size,
+            # only when not the default: earlier specs keep their digests
+            **(
+                {"min_diff_counts": self.min_diff_counts}
+                if self.min_diff_counts != "effective"
+                else {}
+            ),
+            **({"image_seed_rule": self.image_seed_rule} if self.image_seed_rule != "ecad" else {}),
         }
 
     def digest(self) -> str:
@@ -449,6 +488,14 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
             f"images per candidate; the limit is {MAX_PROMPT_PAIRS} (use prompts.limit)",
         )
     d["image_seed"] = _int(raw, "image_seed", errors, 0, 0)
+    d["image_seed_rule"] = raw.get("image_seed_rule", "ecad")
+    if d["image_seed_rule"] not in SEED_RULES:
+        errors.add(
+            "image_seed_rule",
+            f"{d['image_seed_rule']!r} unknown; choose 'ecad' (one generator per image) or "
+            "'reference' (the reference's: image i's generator draws every prompt's latents)",
+        )
+        d["image_seed_rule"] = "ecad"
     d["seed"] = _int(raw, "seed", errors, 0, 0)
 
     quality = _section(raw, "quality", errors, shorthand="scorer")
@@ -472,6 +519,8 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
         else:
             cost["table"] = _resolve_path(table, base)
     cost["batch"] = _int(cost, "batch", errors, 2, 1, where="cost.")
+    if "text_tokens" in cost:  # the published PixArt-Σ costs were counted at α's 120 tokens
+        cost["text_tokens"] = _int(cost, "text_tokens", errors, None, 1, where="cost.")
     d["cost"] = {"mode": mode, **cost}
 
     d["population"] = _int(raw, "population", errors, 24, 2)
@@ -486,9 +535,9 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
         "individual_prob": _prob(mutation, "individual_prob", errors, 1.0, "mutation."),
         "bit_prob": _prob(mutation, "bit_prob", errors, None, "mutation."),
     }
-    d["min_diff"] = _int(raw, "min_diff", errors, 1, 0)
+    d["min_diff"], d["min_diff_counts"] = _min_diff(raw.get("min_diff", 1), errors)
     d["initial_population"] = _initial(
-        raw.get("initial_population", "random"), errors, base, d["steps"]
+        raw.get("initial_population", "random"), errors, base, family, d["steps"], d["num_blocks"]
     )
     d["shard_size"] = _int(raw, "shard_size", errors, 8, 1)
     d["batch_size"] = _int(raw, "batch_size", errors, 8, 1)
@@ -509,6 +558,8 @@ def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
     limit = section.get("limit")
     if limit is not None:
         limit = _int(section, "limit", errors, None, 1, where="prompts.")
+    if "set" in section:
+        return _named_prompts(section, limit, errors, base)
     if not isinstance(path, str):
         errors.add("prompts.file", f"must be a prompt file path, got {path!r}")
         return {"file": path, "limit": limit}
@@ -529,39 +580,116 @@ def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
     return {"file": resolved, "limit": limit, "texts": prompts}
 
 
-def _initial(value: Any, errors: _Errors, base: Path, steps: Any) -> dict[str, Any]:
+def _named_prompts(section: dict, limit: int | None, errors: _Errors, base: Path) -> dict:
+    """``prompts: {set: NAME, file: PATH}``: a named, digest-pinned set (file optional: the
+    set's environment variable names it otherwise)."""
+    from ecad.prompts.named import load_named_prompts
+
+    name, path = section["set"], section.get("file")
+    unknown = sorted(set(section) - {"set", "file", "limit"})
+    if unknown:
+        errors.add("prompts", f"unknown key(s) {unknown} beside 'set'; allowed: file, limit")
+    resolved = _resolve_path(path, base) if isinstance(path, str) else None
+    try:
+        prompt_set = load_named_prompts(str(name), resolved)
+    except ConfigError as exc:
+        errors.add("prompts.set", str(exc))
+        return {"file": resolved, "limit": limit, "set": name}
+    texts = list(prompt_set.prompts)[:limit] if limit else list(prompt_set.prompts)
+    # No file path: the set's name and digest-checked texts identify it on every machine.
+    return {"file": None, "limit": limit, "texts": texts, "set": name}
+
+
+def _seed_rule(value: Any) -> str:
+    if value not in SEED_RULES:
+        raise RecordError(f"image_seed_rule: {value!r} unknown; choose one of {SEED_RULES}")
+    return str(value)
+
+
+def _min_diff_counts(value: Any) -> str:
+    if value not in MIN_DIFF_COUNTS:
+        raise RecordError(f"min_diff_counts: {value!r} unknown; choose one of {MIN_DIFF_COUNTS}")
+    return str(value)
+
+
+def _min_diff(value: Any, errors: _Errors) -> tuple[int, str]:
+    """``min_diff: N`` (effective cells) or ``min_diff: {value: N, counts: genome|effective}``."""
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - {"value", "counts"})
+        if unknown:
+            errors.add("min_diff", f"unknown key(s) {unknown}; use {{value: N, counts: C}}")
+        counts = value.get("counts", "effective")
+        if counts not in MIN_DIFF_COUNTS:
+            errors.add(
+                "min_diff.counts",
+                f"{counts!r} unknown; choose 'effective' (reused cells after step 0) or "
+                "'genome' (bits differing from all-true, step 0 included: the reference's rule)",
+            )
+            counts = "effective"
+        return _int(value, "value", errors, 1, 0, where="min_diff."), counts
+    return _int({"min_diff": value}, "min_diff", errors, 1, 0), "effective"
+
+
+def _initial(
+    value: Any, errors: _Errors, base: Path, family: Any, steps: Any, num_blocks: Any
+) -> dict[str, Any]:
     name = "initial_population"
-    if value == "random" or value is None:
+    shapes = (
+        "must be 'random', 'paper' or one of {heuristics: [...]}, {schedules_dir: DIR}, "
+        "{from_search: ID}, {paper: true}, optionally with truncate: true"
+    )
+    if value in ("random", None):
         return {"kind": "random"}
-    if not isinstance(value, Mapping) or len(value) != 1:
-        errors.add(
-            name,
-            "must be 'random' or one of {heuristics: [...]}, {schedules_dir: DIR}, "
-            "{from_search: ID}",
-        )
+    if value == "paper":
+        value = {"paper": True}
+    if not isinstance(value, Mapping):
+        errors.add(name, shapes)
+        return {"kind": "random"}
+    value = dict(value)
+    truncate = value.pop("truncate", False)
+    if not isinstance(truncate, bool):
+        errors.add(f"{name}.truncate", f"must be true or false, got {truncate!r}")
+        truncate = False
+    if len(value) != 1:
+        errors.add(name, shapes)
         return {"kind": "random"}
     kind, arg = next(iter(value.items()))
+    extra = {"truncate": True} if truncate else {}
+    if kind == "paper":
+        if arg is not True:
+            errors.add(f"{name}.paper", f"must be true, got {arg!r}")
+        if family is not None and family.kind not in ("pixart", "flux"):
+            errors.add(f"{name}.paper", f"no published seed population for {family.name}")
+        return {"kind": "paper", **extra}
     if kind == "heuristics":
         if not isinstance(arg, list) or not arg:
             errors.add(
-                f"{name}.heuristics", "must be a non-empty list like ['fora:3', 'tgate:2:8']"
+                f"{name}.heuristics",
+                "must be a non-empty list like ['recompute_all_every_n:3', "
+                "'tgate_without_ca_avg:10:1', {name: evenly_cache_ff_evenly_spaced, "
+                "num_affected_steps: 9, num_affected_blocks: 3}]",
             )
             return {"kind": "random"}
+        items = []
         for item in arg:
-            bad = heuristic_item_error(item, steps if isinstance(steps, int) else 1)
+            bad = heuristic_item_error(
+                item, steps if isinstance(steps, int) else 1, family, num_blocks
+            )
             if bad is not None:
                 errors.add(f"{name}.heuristics", bad)
-        return {"kind": "heuristics", "items": [str(a) for a in arg]}
+            else:  # the canonical name:v1:v2 form
+                items.append(str(HeuristicCall.parse(item)))
+        return {"kind": "heuristics", "items": items, **extra}
     if kind == "schedules_dir":
         path = Path(_resolve_path(str(arg), base))
         if not path.is_dir() or not any(path.glob("*.json")):
             errors.add(f"{name}.schedules_dir", f"{path} is not a directory of schedule JSON files")
-        return {"kind": "schedules_dir", "path": str(path)}
+        return {"kind": "schedules_dir", "path": str(path), **extra}
     if kind == "from_search":
         if (bad := check_search_id(arg)) is not None:
             errors.add(f"{name}.from_search", bad)
-        return {"kind": "from_search", "search_id": str(arg)}
-    errors.add(name, f"unknown kind {kind!r}")
+        return {"kind": "from_search", "search_id": str(arg), **extra}
+    errors.add(name, f"unknown kind {kind!r}; {shapes}")
     return {"kind": "random"}
 
 

@@ -15,11 +15,14 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ecad.errors import ConfigError
-from ecad.families import ModelFamily
+from ecad.families import ModelFamily, get_family
+from ecad.schedules.catalog import HeuristicCall
+from ecad.schedules.layout import ScheduleLayout
 
 __all__ = [
     "LIMITS",
@@ -63,15 +66,6 @@ MAX_PROMPT_PAIRS = 100_000
 #: Largest prompt file read.
 MAX_PROMPT_FILE_BYTES = 64 << 20
 MAX_GUIDANCE = 100.0
-
-#: Heuristic seeds of ``initial_population.heuristics``: name -> argument names and kinds.
-_HEURISTIC_ARGS: dict[str, tuple[tuple[str, type], ...]] = {
-    "fora": (("N", int),),
-    "attention-every": (("N", int),),
-    "tgate": (("K", int), ("M", int)),
-    "random": (("P", float),),
-}
-HEURISTIC_FORMS = "fora:N, attention-every:N, tgate:K:M, random:P"
 
 
 def limit_error(field_name: str, value: Any) -> str | None:
@@ -126,36 +120,39 @@ def name_from_file(source: str) -> str:
     return stem[:MAX_NAME_LENGTH] or "search"
 
 
-def parse_heuristic(item: str) -> tuple[str, list[int | float]]:
-    """``"tgate:2:8"`` -> ``("tgate", [2, 8])``; :class:`ConfigError` naming the expected form."""
-    name, *args = str(item).split(":")
-    forms = _HEURISTIC_ARGS.get(name)
-    if forms is None:
-        raise ConfigError(f"{item!r}: unknown heuristic; use {HEURISTIC_FORMS}")
-    form = ":".join([name, *(n for n, _ in forms)])
-    if len(args) != len(forms):
-        raise ConfigError(f"{item!r}: {name} takes {len(forms)} argument(s): {form}")
-    values: list[int | float] = []
-    for text, (arg, kind) in zip(args, forms):
-        try:
-            values.append(kind(text))
-        except ValueError:
-            raise ConfigError(f"{item!r}: {arg} must be a number ({form})") from None
-    return name, values
+def parse_heuristic(item: Any) -> tuple[str, list[int | float]]:
+    """``"fora:3"`` -> ``("fora", [3])``, for any heuristic of :mod:`ecad.schedules.catalog`;
+    :class:`ConfigError` naming the expected form."""
+    call = HeuristicCall.parse(item)
+    return call.name, [v for _, v in call.params]
 
 
-def heuristic_item_error(item: Any, steps: int) -> str | None:
-    """Why ``item`` is not a usable heuristic seed for a search of ``steps`` steps."""
+def heuristic_item_error(
+    item: Any,
+    steps: int,
+    family: ModelFamily | None = None,
+    num_blocks: Mapping[str, int] | None = None,
+) -> str | None:
+    """Why ``item`` is not a usable heuristic seed for a search of ``steps`` steps: it does not
+    parse, it is true TGATE (no genome), or building it for the family's layout fails."""
     try:
-        name, values = parse_heuristic(str(item))
+        call = HeuristicCall.parse(item)
     except ConfigError as exc:
         return str(exc)
-    if name in ("fora", "attention-every", "tgate") and not 1 <= values[0] <= steps:
-        return f"{item!r}: the period must be in 1..{steps} (the spec's steps)"
-    if name == "tgate" and not 1 <= values[1] <= steps:
-        return f"{item!r}: M (the gate step) must be in 1..{steps} (the spec's steps)"
-    if name == "random" and not 0 <= values[0] <= 1:
-        return f"{item!r}: P (the reuse probability) must be in [0, 1]"
+    if not call.heuristic.searchable:
+        return (
+            f"{item!r}: {call.name} is true TGATE (cross-attention averaged over the guidance "
+            "halves, guidance dropped after the gate): not a genome, so it cannot seed a "
+            "search; use tgate_without_ca_avg with the same m and k (the paper's seeds did)"
+        )
+    families = [family] if family is not None else [get_family("pixart-alpha")]
+    if family is None and "pixart" not in call.heuristic.kinds:
+        families = [get_family("flux-dev")]
+    for fam in families:
+        try:
+            call.build(ScheduleLayout.for_family(fam, num_blocks), steps)
+        except ConfigError as exc:
+            return f"{item!r}: {exc}"
     return None
 
 

@@ -116,3 +116,20 @@ def test_full_size_pipeline_is_the_real_architecture(name):
     else:
         assert embeddings["prompt_embeds"].shape == (3, 512, 4096)
         assert embeddings["pooled_prompt_embeds"].shape == (3, 768)
+
+
+def test_bench_times_true_tgate_beside_its_boolean_twin(tmp_path):
+    args = ["bench", "--family", "pixart-alpha", "--tiny", "--device", "cpu", "--batch", "2"]
+    args += ["--steps", "4", "--repeats", "1", "--warmup", "0", "--output", "latent"]
+    args += ["--heuristic", "tgate:2:1", "--heuristic", "tgate_without_ca_avg:2:1", "--verify"]
+    args += ["--calibrate-latency", "--out-dir", str(tmp_path), "--name", "tg"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = BenchReport.load(tmp_path / "tg.json")
+    true = report.row("tgate_m_002_sp_001_fi_001_warmup_002", "latent", "lean")
+    twin = report.row("tgate_without_ca_avg_m_002_sp_001_fi_001_warmup_002", "latent", "lean")
+    assert true.speedup > 0 and twin.speedup > 0
+    assert true.predicted_ms_per_image is None  # a one-batch latency table cannot price it
+    assert twin.predicted_ms_per_image > 0
+    verified = report.settings["verify_max_rel_diff"]
+    assert all(d < 1e-4 for d in verified["tgate_m_002_sp_001_fi_001_warmup_002"].values())

@@ -100,16 +100,20 @@ def stored_objects(store_dir: Path) -> list[Path]:
         ("quality=[unclosed", ("override 'quality=[unclosed': not valid YAML",)),
         # 14: initial population items are checked when the spec is read
         (
-            "initial_population={heuristics: [no-cache]}",
-            ("initial_population.heuristics: 'no-cache': unknown heuristic", "tgate:K:M"),
+            "initial_population={heuristics: [no-such]}",
+            ("initial_population.heuristics: 'no-such': unknown heuristic", "ecad schedule kinds"),
         ),
         (
             "initial_population={heuristics: [tgate:2]}",
-            ("initial_population.heuristics: 'tgate:2': tgate takes 2 argument(s): tgate:K:M",),
+            ("initial_population.heuristics: 'tgate:2': tgate takes 2 argument(s): tgate:m:k",),
         ),
         (
-            "initial_population={heuristics: ['tgate:2:99']}",
-            ("'tgate:2:99': M (the gate step) must be in 1..6",),
+            "initial_population={heuristics: ['tgate_without_ca_avg:99:2']}",
+            ("'tgate_without_ca_avg:99:2': m (gate step) must be in 1..6",),
+        ),
+        (
+            "initial_population={heuristics: ['tgate:3:2']}",
+            ("'tgate:3:2': tgate is true TGATE", "use tgate_without_ca_avg"),
         ),
         (
             "initial_population={from_search: ../other}",

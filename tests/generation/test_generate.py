@@ -128,3 +128,52 @@ def test_rows_gather_on_the_device_equal_host_rows(loaded):
         expected = expected.half() if expected.is_floating_point() else expected
         assert torch.equal(rows[name], expected), name
     assert emb.placed("cpu", torch.float16) is emb.placed("cpu", torch.float16)
+
+
+def test_true_tgate_schedule_generates_like_any_schedule(loaded):
+    """The paper's TGATE baseline (guidance dropped after the gate) through generate_images:
+    an image does not depend on its batch, and differs from the uncached one."""
+    from ecad.schedules.catalog import HeuristicCall
+
+    family, pipe, emb = loaded
+    if family.kind != "pixart":
+        pytest.skip("true TGATE is a PixArt (cross-attention) baseline")
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
+    schedule = HeuristicCall.of("tgate", m=2, k=1).build(layout, 4)
+    one = _settings(family, num_images_per_prompt=1, batch_size=1)
+    three = _settings(family, num_images_per_prompt=1, batch_size=3)
+    alone = [g.image for g in generate_images(pipe, family, emb, one, schedule)]
+    batched = [g.image for g in generate_images(pipe, family, emb, three, schedule)]
+    plain = [g.image for g in generate_images(pipe, family, emb, three)]
+    for a, b, p in zip(alone, batched, plain):
+        assert torch.isfinite(a).all() and (a - b).abs().max() < 1e-4
+        assert not torch.equal(a, p)
+
+
+def test_reference_seed_rule_is_the_pipelines_own_generator_per_image_index(loaded):
+    """``seed_rule="reference"``: image i of prompt p is what the pipeline gives prompt p when
+    called on every prompt at once with ``torch.Generator().manual_seed(i)`` (the reference's
+    rule), whatever the batch the image runs in here."""
+    from ecad.generation.adapters import adapter_for
+
+    family, pipe, emb = loaded
+    settings = _settings(family, seed_rule="reference", batch_size=2)
+    ours = {
+        (g.prompt_index, g.image_index): g for g in generate_images(pipe, family, emb, settings)
+    }
+    adapter = adapter_for(family)
+    for i in range(2):
+        direct = pipe(
+            **adapter.call_kwargs(emb.rows(range(len(PROMPTS)), "cpu", torch.float32)),
+            generator=torch.Generator().manual_seed(i),
+            num_inference_steps=settings.steps,
+            guidance_scale=settings.guidance,
+            height=64,
+            width=64,
+            output_type="pt",
+        ).images
+        for p in range(len(PROMPTS)):
+            torch.testing.assert_close(ours[(p, i)].image, direct[p], atol=1e-5, rtol=0)
+            assert ours[(p, i)].seed == i
+    with pytest.raises(ConfigError, match="seed_rule"):
+        next(iter(generate_images(pipe, family, emb, _settings(family, seed_rule="numpy"))))

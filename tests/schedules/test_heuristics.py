@@ -6,11 +6,11 @@ from ecad.schedules import ScheduleLayout
 from ecad.schedules.baselines import baseline_schedules
 from ecad.schedules.heuristics import (
     attention_every,
+    cross_attn_gate,
     evenly_spaced,
     fora,
     no_cache,
     random_schedule,
-    tgate,
 )
 
 PIXART = ScheduleLayout.for_family("pixart-alpha")
@@ -35,14 +35,14 @@ def test_attention_every_keeps_mlps():
     assert not s.bits[1, _cols(FLUX, "single_attn")].any()
 
 
-def test_tgate():
-    s = tgate(PIXART, 20, k=2, m=8)
+def test_cross_attn_gate():
+    s = cross_attn_gate(PIXART, 20, k=2, m=8)
     attn1, attn2, ff = (s.bits[:, _cols(PIXART, c)] for c in ("attn1", "attn2", "ff"))
     assert ff.all()
     assert attn2[:8].all() and not attn2[8:].any()
     assert attn1[::2].all() and not attn1[1::2].any()
     with pytest.raises(ConfigError, match="m"):
-        tgate(PIXART, 20, 2, 0)
+        cross_attn_gate(PIXART, 20, 2, 0)
 
 
 def test_evenly_spaced():

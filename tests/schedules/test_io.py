@@ -16,7 +16,10 @@ def _reference_files(reference_dir: Path) -> list[Path]:
 
 
 def test_every_reference_file_loads_and_round_trips(reference_dir, tmp_path):
-    for path in _reference_files(reference_dir):
+    files = _reference_files(reference_dir)
+    tgate = [p for p in files if read_schedule(p).custom_attention is not None]
+    assert len(files) == 26 and [p.parent.name for p in tgate] == ["gen_tgate"] * 6
+    for path in files:
         original = json.loads(path.read_text())
         schedule = read_schedule(path)
         assert schedule_to_json(schedule) == original, path

@@ -6,13 +6,14 @@ import pytest
 
 from ecad.search.nsga import NsgaDriver, pack_genomes, unpack_genomes
 from ecad.search.objectives import hypervolume, nondominated
-from ecad.search.spec import CrossoverSpec, MutationSpec
+from ecad.search.spec import CrossoverSpec, InitialPopulationSpec, MutationSpec
 
 SPEC = SimpleNamespace(
     population=8,
     seed=5,
     crossover=CrossoverSpec(points=4, prob=0.9),
     mutation=MutationSpec(individual_prob=1.0, bit_prob=None),
+    initial_population=InitialPopulationSpec("random"),
 )
 
 

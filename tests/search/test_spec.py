@@ -61,7 +61,7 @@ def test_every_error_reported_at_once(tmp_path):
         ({"quality": {"scorer": "vibes"}}, "quality.scorer"),
         ({"cost": {"mode": "latency"}}, "cost.table"),
         ({"mutation": {"bit_prob": 2}}, "mutation.bit_prob"),
-        ({"initial_population": {"heuristics": ["fora:x"]}}, "heuristics: 'fora:x': N must be"),
+        ({"initial_population": {"heuristics": ["fora:x"]}}, "heuristics: 'fora:x': fora: n must"),
     ],
 )
 def test_bad_fields(tmp_path, override, field):

@@ -75,23 +75,27 @@ def test_parse_heuristic(item, args):
 @pytest.mark.parametrize(
     "item, problem",
     [
-        ("no-cache", "unknown heuristic"),
-        ("evenly-spaced:3", "unknown heuristic"),
-        ("tgate:2", "tgate takes 2 argument(s): tgate:K:M"),
-        ("fora", "fora takes 1 argument(s): fora:N"),
-        ("fora:x", "N must be a number (fora:N)"),
-        ("fora:0", "period must be in 1..20"),
-        ("tgate:2:21", "M (the gate step) must be in 1..20"),
-        ("random:1.5", "P (the reuse probability) must be in [0, 1]"),
+        ("no-such:3", "unknown heuristic 'no-such'"),
+        ("evenly-spaced:3", "unknown heuristic"),  # one component by name: not a seed item
+        ("tgate_without_ca_avg:2", "takes 2 argument(s): tgate_without_ca_avg:m:k"),
+        ("fora", "fora takes 1 argument(s): fora:n"),
+        ("fora:x", "n must be a number (fora:n)"),
+        ("fora:0", "n must be >= 1, got 0"),
+        ("tgate_without_ca_avg:21:2", "m (gate step) must be in 1..20, got 21"),
+        ("random:1.5", "p_reuse must be in [0, 1], got 1.5"),
+        ("tgate:10:1", "true TGATE"),  # no genome: not a seed
+        ("recompute_attn_every_n:2", "flux families, not pixart-alpha"),
+        ("evenly_cache_ff_evenly_spaced:9:29", "num_affected_blocks must be in 1..28"),
     ],
 )
 def test_bad_heuristic_items(item, problem):
-    assert problem in heuristic_item_error(item, 20)
-    assert heuristic_item_error("tgate:2:8", 20) is None
+    assert problem in heuristic_item_error(item, 20, PIXART)
+    assert heuristic_item_error("tgate_without_ca_avg:8:2", 20, PIXART) is None
+    assert heuristic_item_error("fora:3", 20) is None  # no family: checked on PixArt-α's layout
 
 
 def test_parse_heuristic_raises_naming_the_form():
-    with pytest.raises(ConfigError, match=r"'tgate:2': tgate takes 2 argument\(s\): tgate:K:M"):
+    with pytest.raises(ConfigError, match=r"'tgate:2': tgate takes 2 argument\(s\): tgate:m:k"):
         parse_heuristic("tgate:2")
 
 
