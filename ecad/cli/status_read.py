@@ -26,6 +26,7 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
     from ecad.search.status import broken_status, search_status
     from ecad.store.layout import state_key
 
+    session = None
     try:
         r = search_status(store, search_id)
         session = None if r["phase"] == "failed" else SearchSession.open(store, search_id)
