@@ -1,10 +1,16 @@
-"""Sending shard tasks to the workers and re-sending those that miss their deadline."""
+"""Sending shard tasks to the workers and re-sending those that miss their deadline or that the
+broker lost (see :mod:`scheduler.queue_watch`).
+
+The deadline adapts to the measured shard times: once enough shards finished, it is
+``DEADLINE_FACTOR`` times their 95th percentile (first-send to seen-finished), kept between
+``MIN_DEADLINE_S`` and the configured deadline (the upper bound). Every re-send is counted by
+its reason (``resend_reasons``), which the progress record carries."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,11 +18,25 @@ from worker.names import GPU_QUEUE
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_SHARD_DEADLINE_S", "Dispatcher", "celery_sender"]
+__all__ = [
+    "DEADLINE",
+    "DEFAULT_SHARD_DEADLINE_S",
+    "LOST_QUEUE",
+    "Dispatcher",
+    "celery_sender",
+]
 
 #: Seconds before an unfinished shard task is sent again (``ecad scheduler --deadline`` and
 #: ``$ECAD_SHARD_DEADLINE`` default to this too).
 DEFAULT_SHARD_DEADLINE_S = 900.0
+#: The adaptive deadline: this multiple of the 95th percentile of the measured shard times ...
+DEADLINE_FACTOR = 4.0
+#: ... never below this (seconds), and measured once this many shards finished.
+MIN_DEADLINE_S = 60.0
+MIN_SAMPLES = 8
+#: Re-send reasons (``Dispatcher.resend_reasons`` keys).
+DEADLINE = "deadline"
+LOST_QUEUE = "lost-queue"
 
 
 @dataclass
@@ -41,6 +61,9 @@ class Dispatcher:
     in_flight: OrderedDict[str, _InFlight] = field(default_factory=OrderedDict)
     sent_total: int = 0
     resent_total: int = 0
+    resend_reasons: Counter = field(default_factory=Counter)
+    last_resend_reason: str | None = None
+    durations: deque = field(default_factory=lambda: deque(maxlen=500))
 
     def add(self, task_key: str, name: str, args: list) -> bool:
         """Record ``task_key`` as wanted and not yet sent (overdue at once; :meth:`resend` sends
@@ -52,9 +75,18 @@ class Dispatcher:
         self.in_flight.move_to_end(task_key, last=False)  # overdue entries come first
         return True
 
+    @property
+    def current_deadline_s(self) -> float:
+        """The deadline now: adapted to the measured shard times once there are enough."""
+        if len(self.durations) < MIN_SAMPLES:
+            return self.deadline_s
+        times = sorted(self.durations)
+        p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+        return min(self.deadline_s, max(MIN_DEADLINE_S, DEADLINE_FACTOR * p95))
+
     def overdue(self) -> list[str]:
         """Task keys sent longer than the deadline ago (oldest first)."""
-        limit = time.monotonic() - self.deadline_s
+        limit = time.monotonic() - self.current_deadline_s
         out = []
         for key, entry in self.in_flight.items():
             if entry.sent_at > limit:
@@ -62,16 +94,22 @@ class Dispatcher:
             out.append(key)
         return out
 
-    def resend(self, task_key: str) -> None:
-        """Send an overdue task again (or for the first time, if its first send failed)."""
+    def sent_before(self, moment: float) -> list[str]:
+        """Task keys sent (at least once) before ``moment`` (``time.monotonic()``)."""
+        return [k for k, e in self.in_flight.items() if e.sends and e.sent_at < moment]
+
+    def resend(self, task_key: str, reason: str = DEADLINE, detail: str = "") -> None:
+        """Send a task again (or for the first time, if its first send failed): overdue
+        (``reason`` DEADLINE) or lost by the broker (LOST_QUEUE, ``detail`` says how)."""
         again = self.in_flight[task_key].sends
         if again:
-            log.warning(
-                "task %s missed its %.0fs deadline; sending it again (send %d)",
-                task_key, self.deadline_s, again + 1,
-            )
+            why = detail or f"missed its {self.current_deadline_s:.0f}s deadline"
+            log.warning("task %s %s; sending it again (send %d)", task_key, why, again + 1)
         self._send(task_key)
-        self.resent_total += bool(again)
+        if again:
+            self.resent_total += 1
+            self.resend_reasons[reason] += 1
+            self.last_resend_reason = f"{reason}: {detail}" if detail else reason
 
     def _send(self, task_key: str) -> None:
         entry = self.in_flight[task_key]
@@ -81,7 +119,22 @@ class Dispatcher:
         self.sent_total += 1
 
     def done(self, task_key: str) -> None:
+        """Forget the task (finished, or no longer wanted)."""
         self.in_flight.pop(task_key, None)
+
+    def finished(self, task_key: str) -> None:
+        """The task's output was seen: forget it and, if it was sent once, measure it."""
+        entry = self.in_flight.pop(task_key, None)
+        if entry is not None and entry.sends == 1:
+            self.durations.append(time.monotonic() - entry.sent_at)
+
+    def stats(self) -> dict:
+        return {
+            "tasks_resent": self.resent_total,
+            "resend_reasons": dict(self.resend_reasons),
+            "last_resend_reason": self.last_resend_reason,
+            "deadline_s": round(self.current_deadline_s, 1),
+        }
 
 
 def celery_sender(app) -> Callable[[str, list], object]:

@@ -20,9 +20,13 @@ class CeleryExecutor:
 
     blocking = False
 
-    def __init__(self, plan: SearchPlan, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self, plan: SearchPlan, dispatcher: Dispatcher, store_id: str | None = None
+    ) -> None:
+        """``store_id``: the store's identity, carried by every task (workers check it)."""
         self.plan = plan
         self.dispatcher = dispatcher
+        self.store_id = store_id
         self.sent = 0
 
     def submit(self, work: Sequence[ShardWork]) -> None:
@@ -31,7 +35,9 @@ class CeleryExecutor:
         new = [
             item.task_key
             for item in work
-            if self.dispatcher.add(item.task_key, RUN_SHARD, [self.plan.task(item).to_json()])
+            if self.dispatcher.add(
+                item.task_key, RUN_SHARD, [self.plan.task(item, self.store_id).to_json()]
+            )
         ]
         for key in new:
             self.dispatcher.resend(key)
@@ -44,9 +50,12 @@ class CeleryExecutor:
         for shard in range(len(self.plan.shards)):
             self.dispatcher.done(self.plan.task_key(SHARD_TASK, evaluation_key, shard))
 
+    def finished(self, task_key: str) -> None:
+        self.dispatcher.finished(task_key)
+
     def stats(self) -> dict[str, Any]:
         return {
             "tasks_sent": self.sent,
-            "tasks_resent": self.dispatcher.resent_total,
+            **self.dispatcher.stats(),
             "queued": len(self.dispatcher.in_flight),
         }

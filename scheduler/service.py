@@ -1,9 +1,11 @@
 """The scheduler service: drives every active search in the store through its generations with
 the search driver (:class:`ecad.search.SearchDriver`) and the Celery executor.
 
-The store is the source of truth. On each tick the service re-sends tasks past their deadline
-whose outputs are still missing, then steps each active search's driver once (once more when a
-generation completes, so the next one is queued at once). Restarting the service, Redis or the
+The store is the source of truth. On each tick the service re-sends tasks the broker lost
+(:mod:`scheduler.queue_watch`) and tasks past their deadline whose outputs are still missing,
+then steps each active search's driver once (once more when a generation completes, so the next
+one is queued at once). Searches are isolated: one that breaks is logged (once per change) or
+marked failed, and the others go on. Restarting the service, Redis or the
 workers loses nothing: a new driver finds the same missing shards and queues them again.
 """
 
@@ -13,14 +15,18 @@ import logging
 import time
 from typing import Any
 
-from ecad.errors import EcadError, TransientError
+from ecad.errors import TransientError
 from ecad.search import SearchDriver, SearchSession
 from ecad.search.failures import failed_tasks
 from ecad.search.observer import NullObserver, SearchObserver
+from ecad.search.session import mark_failed, stopped_reason
 from ecad.store import ObjectStore
+from ecad.store.identity import ensure_store_identity
 from ecad.store.layout import task_output_key
-from scheduler.dispatch import Dispatcher
+from ecad.store.records import StoreObjectError
+from scheduler.dispatch import LOST_QUEUE, Dispatcher
 from scheduler.executor import CeleryExecutor
+from scheduler.queue_watch import QueueWatch
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +40,14 @@ class SchedulerService:
         dispatcher: Dispatcher,
         observer: SearchObserver | None = None,
         rescan_s: float = 5.0,
+        watch: QueueWatch | None = None,
     ) -> None:
-        """``rescan_s``: how often the store is listed for newly submitted searches."""
+        """``rescan_s``: how often the store is listed for newly submitted searches;
+        ``watch``: notices a broker that lost queued tasks (None: only deadlines re-send)."""
         self.store = store
         self.dispatcher = dispatcher
+        self.watch = watch
+        self.store_id = ensure_store_identity(store)
         self.observer = observer or NullObserver()
         self.rescan_s = rescan_s
         self.drivers: dict[str, SearchDriver] = {}
@@ -45,6 +55,7 @@ class SchedulerService:
         self._ids: list[str] = []
         self._listed_at = float("-inf")
         self.cpu_seconds = 0.0
+        self._errors: dict[str, str] = {}  # the last message logged per search
 
     def active_searches(self, rescan: bool = False) -> list[str]:
         now = time.monotonic()
@@ -53,12 +64,16 @@ class SchedulerService:
             self._listed_at = now
         return [sid for sid in self._ids if sid not in self.over]
 
-    def _driver(self, search_id: str) -> SearchDriver:
+    def _driver(self, search_id: str) -> SearchDriver | None:
+        """The search's driver (None: it is marked failed or cancelled and cannot be opened)."""
         driver = self.drivers.get(search_id)
         if driver is None:
+            if (reason := stopped_reason(self.store, search_id)) is not None:
+                self._note(search_id, logging.INFO, f"not driven: {reason}")
+                return None
             session = SearchSession.open(self.store, search_id)
             driver = SearchDriver(
-                session, CeleryExecutor(session.plan, self.dispatcher), self.observer
+                session, CeleryExecutor(session.plan, self.dispatcher, self.store_id), self.observer
             )
             self.drivers[search_id] = driver
         else:
@@ -67,20 +82,20 @@ class SchedulerService:
 
     # one pass ------------------------------------------------------------------------------
     def tick(self) -> bool:
-        """Advance every active search once. Returns True if any search is still active."""
+        """Advance every active search once. Returns True if any search is still active.
+
+        Searches are isolated: whatever one raises is about that search (logged once per
+        change, not per tick) and the others go on. A search whose authoritative objects
+        (state, spec, cost table) are unreadable is marked failed with the reason. Only an
+        unavailable store or broker stops the pass (``run_forever`` waits and retries)."""
         started = time.process_time()
         active = False
         try:
+            self._check_broker()
             self._resend_overdue()
             failed = failed_tasks(self.store)
             for search_id in self.active_searches():
-                try:
-                    still = self._step(search_id, failed)
-                except TransientError:
-                    raise
-                except EcadError as exc:
-                    log.error("search %s: %s", search_id, exc)
-                    still = True
+                still = self._guarded_step(search_id, failed)
                 if not still:
                     self.over.add(search_id)
                     self.drivers.pop(search_id, None)
@@ -89,15 +104,64 @@ class SchedulerService:
             self.cpu_seconds += time.process_time() - started
         return active
 
+    def _guarded_step(self, search_id: str, failed: set[str]) -> bool:
+        try:
+            still = self._step(search_id, failed)
+        except TransientError:
+            raise
+        except StoreObjectError as exc:
+            self._fail(search_id, str(exc))
+            return False
+        except Exception as exc:
+            if _is_broker_error(exc):
+                raise
+            self.drivers.pop(search_id, None)  # opened afresh next tick
+            self._note(search_id, logging.ERROR, f"{type(exc).__name__}: {exc}")
+            return True
+        if self._errors.pop(search_id, None) is not None:
+            log.info("search %s: advancing again", search_id)
+        return still
+
+    def _fail(self, search_id: str, reason: str) -> None:
+        """Mark the search failed (its authoritative objects are unreadable); the others go on."""
+        mark_failed(self.store, search_id, reason)
+        self._note(search_id, logging.ERROR, f"marked failed: {reason}")
+
+    def _note(self, search_id: str, level: int, message: str) -> None:
+        """Log a message about a search once per change, not once per tick."""
+        if self._errors.get(search_id) != message:
+            self._errors[search_id] = message
+            log.log(level, "search %s: %s", search_id, message)
+
     def _step(self, search_id: str, failed: set[str]) -> bool:
         """Step; once a generation completes, step again at once so the next one is queued
         now rather than a tick later (the workers are idle until it is)."""
         driver = self._driver(search_id)
+        if driver is None:
+            return False
         while True:
             before = driver.session.generation
             active = driver.step(failed)
             if not active or driver.session.generation == before:
                 return active
+
+    def _check_broker(self) -> None:
+        """Re-send at once the tasks the broker lost (see :mod:`scheduler.queue_watch`)."""
+        watch = self.watch
+        if watch is None or not watch.due():
+            return
+        sent = [e.sent_at for e in self.dispatcher.in_flight.values() if e.sends]
+        found = watch.lost(len(sent), min(sent, default=None))
+        if found is None:
+            return
+        moment, reason = found
+        keys = self.dispatcher.sent_before(moment)
+        log.warning("%s; re-sending the %d shard tasks sent before it", reason, len(keys))
+        for key in keys:
+            if self.store.exists(task_output_key(key)):
+                self.dispatcher.finished(key)
+            else:
+                self.dispatcher.resend(key, LOST_QUEUE, reason)
 
     def _resend_overdue(self) -> None:
         for key in self.dispatcher.overdue():

@@ -9,12 +9,26 @@ work do not count. Keys: :mod:`ecad.store.layout`.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from ecad.environment import env_int
 from ecad.search.failures import record_failure
 from ecad.store import MissingObjectError, ObjectStore
 from ecad.store.layout import attempts_key, failure_key
+from ecad.store.records import RecordError, StoreObjectError, read_record, require
 
 __all__ = ["count_start", "max_attempts"]
+
+log = logging.getLogger(__name__)
+
+
+def _attempts(data: Any) -> dict[str, Any]:
+    starts = require(data, "starts", int)
+    workers = require(data, "workers", list)
+    if starts < 0 or not all(isinstance(w, str) for w in workers):
+        raise RecordError("starts must be >= 0 and workers a list of names")
+    return data
 
 
 def max_attempts() -> int:
@@ -27,8 +41,11 @@ def count_start(store: ObjectStore, task_key: str, worker: str) -> bool:
     key = attempts_key(task_key)
     limit = max_attempts()
     try:
-        record = store.get_json(key)
+        record = read_record(store, key, _attempts)
     except MissingObjectError:
+        record = {"starts": 0, "workers": []}
+    except StoreObjectError as exc:  # a counter, not a result: counting starts again
+        log.warning("unreadable attempts record, counting afresh: %s", exc)
         record = {"starts": 0, "workers": []}
     if record["starts"] > limit:
         # The failure was recorded when the limit was passed, unless that worker died between

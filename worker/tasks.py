@@ -16,9 +16,10 @@ from celery import Task
 from ecad.errors import TransientError
 from ecad.search.task import ShardTask
 from ecad.store import MissingObjectError
+from ecad.store.identity import store_identity
 from ecad.store.layout import pruned_marker_key, spec_key, task_output_key
 from ecad.store.records import StoreObjectError, parse_record, read_record
-from worker import attempts, faults
+from worker import attempts, faults, refusals
 from worker.app import app
 from worker.devices import worker_device
 from worker.names import RUN_SHARD
@@ -43,6 +44,38 @@ class EvaluatorTask(Task):
 
                 EvaluatorTask._store = open_store()
             return EvaluatorTask._store
+
+    _store_id: ClassVar[str | None] = None
+    _broker: Any = None
+
+    def wrong_store(self, task_store: str | None) -> str | None:
+        """Why this worker must refuse a task from store ``task_store`` (None: it may run it).
+        Tasks without a store id (older schedulers) are not checked."""
+        if task_store is None:
+            return None
+        if EvaluatorTask._store_id is None:
+            EvaluatorTask._store_id = store_identity(self.store)
+        mine = EvaluatorTask._store_id
+        if mine == task_store:
+            return None
+        where = self.store.describe()
+        have = f"has identity {mine}" if mine else "has no identity (no store.json)"
+        return (
+            f"the task is for store {task_store}, but this worker's store {where} {have}: "
+            "start the worker with the scheduler's ECAD_STORE"
+        )
+
+    def broker_client(self):
+        with EvaluatorTask._lock:
+            if EvaluatorTask._broker is None:
+                import redis
+
+                from worker.config import broker_url
+
+                EvaluatorTask._broker = redis.Redis.from_url(
+                    broker_url, socket_timeout=10, socket_connect_timeout=10
+                )
+            return EvaluatorTask._broker
 
     def evaluator(self, search_id: str):
         store = self.store
@@ -86,6 +119,14 @@ def run_shard(self: EvaluatorTask, message: Any) -> dict:
     """Validate the message, then do its shard (skipped if its output is already stored)."""
     try:
         task = parse_record("task message", message, ShardTask.from_json)
+        wrong_store = self.wrong_store(task.store_id)
+        if wrong_store is not None:
+            log.error("refusing task %s: %s", task.task_key, wrong_store)
+            try:
+                refusals.record_refusal(self.broker_client(), _worker_name(self), wrong_store)
+            except Exception as exc:  # reporting is best effort: the refusal stands
+                log.warning("could not report the refusal to the broker: %s", exc)
+            return {"refused": wrong_store}
         ev = self.evaluator(task.search_id)
         work = parse_record(task.task_key, task, ev.plan.work)
     except (StoreObjectError, MissingObjectError) as exc:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ecad.errors import TransientError
 
-__all__ = ["BROKER_TIMEOUT_S", "active_tasks", "ping_workers"]
+__all__ = ["BROKER_TIMEOUT_S", "active_tasks", "ping_workers", "refusing_workers"]
 
 #: Seconds ``ecad status`` waits for the broker to accept a connection and answer.
 BROKER_TIMEOUT_S = 3.0
@@ -49,6 +49,28 @@ def _inspect(method: str, timeout_s: float) -> dict[str, Any]:
     finally:
         conn.release()
     return replies
+
+
+def refusing_workers(timeout_s: float = BROKER_TIMEOUT_S) -> list[dict]:
+    """Workers that refused tasks lately (e.g. started on another store), as they reported
+    them to the broker (:mod:`worker.refusals`); empty for a broker other than Redis."""
+    from worker.app import app
+    from worker.refusals import read_refusals
+
+    url = str(app.conf.broker_url)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return []
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    try:
+        return read_refusals(client)
+    except redis.RedisError as exc:
+        raise TransientError(
+            f"broker {_without_password(url)} did not answer within {timeout_s:g} s ({exc})"
+        ) from exc
+    finally:
+        client.close()
 
 
 def _without_password(url: str) -> str:

@@ -20,8 +20,9 @@ from ecad import heartbeat
 from ecad.cli.options import SPEC, json_option
 from ecad.credentials import refuse_placeholders
 from ecad.environment import env_float, env_int
-from ecad.errors import ConfigError, TransientError
+from ecad.errors import ConfigError, EcadError, TransientError
 from ecad.store import open_store
+from ecad.store.records import StoreObjectError
 
 
 def apply_config(path: str | None) -> None:
@@ -102,6 +103,9 @@ def status(search_id: str | None, as_json: bool, workers: bool, watch: bool, int
     click.echo(render_status(snapshot))
     if snapshot.broker_error is not None:  # the store's view is shown; the exit status says it
         raise TransientError(snapshot.broker_error)
+    failed = [s.search_id for s in snapshot.searches if s.phase == "failed"]
+    if failed:
+        raise EcadError(f"{len(failed)} search(es) failed: {', '.join(failed)} (reasons above)")
 
 
 @click.command()
@@ -112,7 +116,15 @@ def cancel(search_id: str, config_file: str | None) -> None:
     from ecad.search import SearchSession
 
     apply_config(config_file)
-    session = SearchSession.open(open_store(), search_id)
+    store = open_store()
+    try:
+        session = SearchSession.open(store, search_id)
+    except StoreObjectError as exc:  # its state is unreadable: the marker still stops it
+        from ecad.search.session import write_cancel_marker
+
+        write_cancel_marker(store, search_id, "cancelled by user")
+        click.echo(f"cancelled {search_id} (its stored objects are unreadable: {exc})")
+        return
     if session.phase.over:  # nothing to stop: say so, and succeed (idempotent)
         click.echo(f"{search_id} is already finished ({session.phase.value}); nothing to cancel")
         return
@@ -205,8 +217,9 @@ def worker(
     "--deadline",
     type=float,
     default=None,
-    help="Re-send a shard task not finished after this many seconds "
-    "(default $ECAD_SHARD_DEADLINE or 900).",
+    help="Re-send a shard task not finished after this many seconds at most "
+    "(default $ECAD_SHARD_DEADLINE or 900); below it, the deadline adapts to the measured "
+    "shard times. Tasks the broker lost are re-sent within a minute regardless.",
 )
 @click.option("--exit-when-idle", is_flag=True, help="Exit once no search is active.")
 @config_option
@@ -225,7 +238,13 @@ def scheduler(
     logging.getLogger().setLevel(logging.INFO)
     if deadline is None:
         deadline = env_float("ECAD_SHARD_DEADLINE", DEFAULT_SHARD_DEADLINE_S)
-    service = SchedulerService(open_store(), Dispatcher(celery_sender(app), deadline_s=deadline))
+    from scheduler.queue_watch import redis_watch
+
+    service = SchedulerService(
+        open_store(),
+        Dispatcher(celery_sender(app), deadline_s=deadline),
+        watch=redis_watch(str(app.conf.broker_url)),
+    )
     stopping = {"now": False}
 
     def stop(signum, _frame):

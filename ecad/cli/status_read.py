@@ -13,7 +13,7 @@ from ecad.cli.status_view import (
     WorkerStatus,
     front_rows_of,
 )
-from ecad.errors import TransientError
+from ecad.errors import EcadError, TransientError
 from ecad.store import ObjectStore
 
 __all__ = ["read_search", "read_snapshot", "read_workers"]
@@ -23,10 +23,20 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
     """The driver's status (counts from the generation records, shard numbers while a generation
     runs) with what a person watching wants beside it: images/s, hypervolume, the front."""
     from ecad.search import SearchSession
-    from ecad.search.status import search_status
+    from ecad.search.status import broken_status, search_status
+    from ecad.store.layout import state_key
 
-    r = search_status(store, search_id)
-    session = SearchSession.open(store, search_id)
+    session = None
+    try:
+        r = search_status(store, search_id)
+        session = None if r["phase"] == "failed" else SearchSession.open(store, search_id)
+    except EcadError as exc:  # one unreadable search is reported failed, alone
+        if not store.exists(state_key(search_id)):
+            raise  # no such search
+        r = broken_status(store, search_id, exc)
+    if session is None:
+        return SearchStatus(search_id=search_id, phase=r["phase"], generation=0, generations=0,
+                            population=0, quality_name="", reason=r.get("reason") or "")
     last = session.last_record()
     images_per_s = None
     if last is not None and last.seconds > 0:
@@ -82,9 +92,18 @@ def read_snapshot(store: ObjectStore, ids: Sequence[str] | None, workers: bool) 
 
     ids = list(ids) if ids else SearchSession.list_ids(store)
     seen, error = read_workers() if workers else (None, None)
+    refusing: list[dict[str, Any]] = []
+    if workers and error is None:
+        from ecad.cli.broker import refusing_workers
+
+        try:
+            refusing = refusing_workers()
+        except TransientError as exc:
+            error = exc
     return StatusSnapshot(
         searches=tuple(read_search(store, sid) for sid in ids),
         workers=seen,
         broker_error=None if error is None else str(error),
         taken=time.time(),
+        refusing=tuple(refusing),
     )

@@ -64,10 +64,11 @@ class SearchStatus:
     images_per_s: float | None = None
     hypervolume: float | None = None
     front: tuple[FrontRow, ...] = ()
+    reason: str | None = None  # why the search failed (phase "failed": unreadable state/spec)
 
     @property
     def finished(self) -> bool:
-        return self.phase in ("done", "finished", "cancelled")
+        return self.phase in ("done", "finished", "cancelled", "failed")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -75,6 +76,8 @@ class SearchStatus:
         data["finished"] = self.finished
         if self.running is None:
             del data["running"]
+        if self.reason is None:
+            del data["reason"]
         return data
 
 
@@ -90,12 +93,14 @@ class StatusSnapshot:
     workers: tuple[WorkerStatus, ...] | None = None  # None: not asked, () none answering
     broker_error: str | None = None  # why the workers could not be asked
     taken: float = field(default_factory=time.time)
+    refusing: tuple[dict[str, Any], ...] = ()  # workers refusing tasks: {"worker", "reason"}
 
     def to_json(self) -> dict[str, Any]:
         return {
             "searches": [s.to_json() for s in self.searches],
             "workers": None if self.workers is None else [asdict(w) for w in self.workers],
             "broker_error": self.broker_error,
+            "refusing": list(self.refusing),
             "taken": self.taken,
         }
 
@@ -108,8 +113,10 @@ def head_line(s: SearchStatus) -> str:
 
 
 def _search_block(s: SearchStatus, front_rows: int) -> list[str]:
-    unit = quality_unit(s.quality_name)
     lines = [head_line(s)]
+    if s.phase == "failed":  # nothing else of it can be read
+        return lines
+    unit = quality_unit(s.quality_name)
     facts = [f"population {s.population}"]
     if s.hypervolume is not None:
         facts.append(f"hypervolume {s.hypervolume:.4f}")
@@ -145,6 +152,8 @@ def render_status(snapshot: StatusSnapshot, front_rows: int = 8) -> str:
             lines.append(f"workers: {len(snapshot.workers)}")
             for w in snapshot.workers:
                 lines.append(f"  {w.name}: {', '.join(w.tasks) if w.tasks else 'idle'}")
+    for r in snapshot.refusing:
+        lines.append(f"worker {r['worker']} refuses tasks: {r['reason']}")
     return "\n".join(lines)
 
 

@@ -40,7 +40,7 @@ from ecad.search.observer import (
     SearchObserver,
     ShardDone,
 )
-from ecad.search.plan import ShardResult, ShardWork
+from ecad.search.plan import ShardResult, ShardWork, StaleShards
 from ecad.search.progress import GenerationProgress, ProgressBook
 from ecad.search.pruning import PruningDecision, QualityFront, decide, oriented_qualities
 from ecad.search.records import Counts, GenerationRecord, GenerationWork
@@ -85,6 +85,9 @@ class Executor(Protocol):
 
     def cancel(self, evaluation_key: str) -> None:
         """Drop the candidate's work not yet done (a stopped or failed candidate)."""
+
+    def finished(self, task_key: str) -> None:
+        """The task's output was seen (the executor may stop tracking it, and time it)."""
 
     def stats(self) -> dict[str, Any]:
         """Counters for the progress record (tasks sent, re-sent, in flight)."""
@@ -285,6 +288,7 @@ class SearchDriver:
                 break
             gen.reference_left.pop(0)
             gen.dirty = True
+            self.executor.finished(self.plan.task_key(IMAGES_TASK, ref.generation_key, s))  # type: ignore[union-attr]
             if s in gen.reference_submitted:
                 gen.progress.in_flight -= 1
                 if s not in gen.reference_finished:  # seen in the store: made by a worker
@@ -309,14 +313,28 @@ class SearchDriver:
                 if gen.front is not None and self._pruned(gen, unit, s):
                     break
             if unit.open and not unit.left:
-                record = self.plan.aggregate(self.store, unit.candidate, unit.scores)
+                try:
+                    record = self.plan.aggregate(self.store, unit.candidate, unit.scores)
+                except StaleShards as exc:  # unreadable score records, deleted: redo them
+                    self._redo(gen, unit, exc.shards)
+                    continue
                 unit.quality = record.quality
+
+    def _redo(self, gen: _Generation, unit: _Unit, shards: list[int]) -> None:
+        """Queue shards again whose derived outputs were found broken (and deleted)."""
+        for s in shards:
+            self._known.discard(self.plan.score_key(unit.candidate.evaluation_key, s))
+            unit.submitted.discard(s)
+        unit.left = sorted(shards)
+        gen.progress.shards_done -= len(shards)
+        gen.dirty = True
 
 
     def _shard_done(
         self, gen: _Generation, unit: _Unit, shard: int, result: ShardResult | None
     ) -> None:
         gen.progress.shards_done += 1
+        self.executor.finished(self.plan.task_key(SHARD_TASK, unit.candidate.evaluation_key, shard))
         if shard in unit.submitted:
             gen.progress.in_flight -= 1
         if result is None:  # seen in the store: the work ran elsewhere, or before

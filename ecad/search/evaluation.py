@@ -9,6 +9,7 @@ the same :meth:`Evaluator.run`; every output is content-addressed in the store (
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import threading
@@ -19,17 +20,28 @@ from typing import Any
 
 import numpy as np
 
+from ecad.errors import ConfigError, EcadError
 from ecad.schedules import Schedule
 from ecad.search.candidate import Candidate
 from ecad.search.plan import SearchPlan, ShardResult, ShardWork
 from ecad.search.setting import scorer_options
 from ecad.search.spec import SearchSpec
-from ecad.store import ObjectStore
+from ecad.store import MissingObjectError, ObjectStore
 from ecad.store.layout import IMAGES_TASK, embeddings_key, image_key
+from ecad.store.records import RecordError, StoreObjectError, read_record
 
-__all__ = ["Evaluator"]
+__all__ = ["CorruptShard", "Evaluator"]
 
 log = logging.getLogger(__name__)
+
+
+class CorruptShard(EcadError):
+    """A stored shard's marker or one of its images is unreadable or not what was written."""
+
+    def __init__(self, generation_key: str, shard: int, problem: str) -> None:
+        super().__init__(f"images of shard {shard} of {generation_key}: {problem}")
+        self.generation_key = generation_key
+        self.shard = shard
 
 
 class Evaluator:
@@ -66,7 +78,25 @@ class Evaluator:
 
     def run(self, work: ShardWork) -> ShardResult:
         """Do one shard of work: reference images, or a candidate's images then scores (its
-        shard's reference images are generated first if they are missing)."""
+        shard's reference images are generated first if they are missing).
+
+        Stored images are checked against the digests their shard marker lists: a shard whose
+        marker or images are unreadable (truncated, garbage) is deleted and generated again,
+        once; if that fails too, the error stands (the task fails)."""
+        try:
+            return self._run(work)
+        except CorruptShard as exc:
+            log.warning("%s; deleting the shard's images to generate them again", exc)
+            self._discard(exc.generation_key, exc.shard)
+            return self._run(work)
+
+    def _discard(self, gen_key: str, shard: int) -> None:
+        """Delete a shard's marker and images (marker first: the shard then reads as missing)."""
+        self.store.delete(self.plan.marker_key(gen_key, shard))
+        for prompt, image in self.shards[shard]:
+            self.store.delete(image_key(gen_key, prompt, image))
+
+    def _run(self, work: ShardWork) -> ShardResult:
         started = time.perf_counter()
         cand, shard = work.candidate, work.shard
         if work.kind == IMAGES_TASK:
@@ -95,6 +125,15 @@ class Evaluator:
             if self._embeddings is not None:
                 return self._embeddings
             key = embeddings_key(self.setting.embeddings_key())
+            if self.store.exists(key):
+                try:
+                    self._embeddings = PromptEmbeddings.from_bytes(
+                        self.store.get(key), self._family(), source=key
+                    )
+                    return self._embeddings
+                except ConfigError as exc:  # derived: computed again below
+                    log.warning("deleting unreadable prompt embeddings to redo them: %s", exc)
+                    self.store.delete(key)
             if not self.store.exists(key):
                 from ecad.families.loading import load_pipeline
 
@@ -203,26 +242,51 @@ class Evaluator:
         from ecad.generation.output import png_bytes
 
         key = image_key(gen_key, image.prompt_index, image.image_index)
-        self.store.put(key, png_bytes(image.image))
+        data = png_bytes(image.image)
+        self.store.put(key, data)
         return {"key": key, "prompt": image.prompt_index, "image": image.image_index,
-                "seed": image.seed}
+                "seed": image.seed, "sha256": hashlib.sha256(data).hexdigest()}
 
-    def _images(self, gen_key: str, pairs: list[tuple[int, int]]) -> list[Any]:
-        return list(self._io.map(lambda pair: self._get_image(gen_key, *pair), pairs))
+    def _images(self, gen_key: str, shard: int) -> list[Any]:
+        """The shard's stored images, each checked against its marker's digest; raises
+        :class:`CorruptShard` for a missing or unreadable marker or image."""
+        marker = self.plan.marker_key(gen_key, shard)
+        try:
+            listed = read_record(self.store, marker, _marker_digests)
+        except (StoreObjectError, MissingObjectError) as exc:
+            raise CorruptShard(gen_key, shard, f"marker {exc}") from exc
+        pairs = self.shards[shard]
+        return list(self._io.map(
+            lambda pair: self._get_image(gen_key, shard, listed, *pair), pairs
+        ))
 
-    def _get_image(self, gen_key: str, prompt: int, image: int) -> Any:
+    def _get_image(
+        self, gen_key: str, shard: int, digests: dict[str, str | None], prompt: int, image: int
+    ) -> Any:
         from PIL import Image
 
-        img = Image.open(io.BytesIO(self.store.get(image_key(gen_key, prompt, image))))
-        img.load()
-        return img.convert("RGB")
+        key = image_key(gen_key, prompt, image)
+        try:
+            data = self.store.get(key)
+        except MissingObjectError as exc:
+            raise CorruptShard(gen_key, shard, f"{key} is missing") from exc
+        expected = digests.get(key)
+        if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+            raise CorruptShard(gen_key, shard, f"{key}: content does not match its sha256 "
+                               "(truncated or overwritten)")
+        try:
+            img = Image.open(io.BytesIO(data))
+            img.load()
+            return img.convert("RGB")
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL's ways of saying "not a PNG"
+            raise CorruptShard(gen_key, shard, f"{key}: not a readable image ({exc})") from exc
 
     def score_shard(self, candidate: Candidate, shard: int) -> dict[str, Any] | None:
         """Score one shard from its stored images (and references); None if scored before."""
         key = self.plan.score_key(candidate.evaluation_key, shard)
         if self.store.exists(key):
             return None
-        images = self._images(candidate.generation_key, self.shards[shard])
+        images = self._images(candidate.generation_key, shard)
         record = self._score_record(shard, images)
         self.store.put_json(key, record)
         return record
@@ -231,7 +295,7 @@ class Evaluator:
         pairs = self.shards[shard]
         refs = None
         if self.plan.reference is not None:
-            refs = self._images(self.plan.reference.generation_key, pairs)
+            refs = self._images(self.plan.reference.generation_key, shard)
         prompts = [self.setting.prompts[p] for p, _ in pairs]
         scorer = self.scorer()
         with scorer.lock:
@@ -241,6 +305,20 @@ class Evaluator:
             "scores": [_finite_or_str(s) for s in scores],
             "higher_is_better": bool(getattr(scorer, "higher_is_better", True)),
         }
+
+
+def _marker_digests(data: Any) -> dict[str, str | None]:
+    """A shard marker, checked: image key -> sha256 (None for markers written before digests)."""
+    images = data["images"]
+    if not isinstance(images, list):
+        raise RecordError("images: must be a list")
+    out: dict[str, str | None] = {}
+    for entry in images:
+        key, digest = entry["key"], entry.get("sha256")
+        if not isinstance(key, str) or not (digest is None or isinstance(digest, str)):
+            raise RecordError(f"images: {entry!r:.60} is not a key with its sha256")
+        out[key] = digest
+    return out
 
 
 def _finite_or_str(value: float) -> float | str:

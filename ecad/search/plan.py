@@ -4,7 +4,10 @@ models, uses this; :class:`ecad.search.evaluation.Evaluator` adds the models on 
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -12,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ecad.errors import EcadError
 from ecad.schedules import Schedule, schedule_to_json
 from ecad.search.candidate import Candidate
 from ecad.search.nsga import pack_genomes, unpack_genomes
@@ -32,9 +36,19 @@ from ecad.store.layout import (
     shard_marker_key,
     task_key,
 )
-from ecad.store.records import RecordError, read_record
+from ecad.store.records import RecordError, StoreObjectError, read_record
 
-__all__ = ["SearchPlan", "ShardResult", "ShardWork"]
+__all__ = ["SearchPlan", "ShardResult", "ShardWork", "StaleShards"]
+
+log = logging.getLogger(__name__)
+
+
+class StaleShards(EcadError):
+    """Score records of a candidate were unreadable; they were deleted and need redoing."""
+
+    def __init__(self, evaluation_key: str, shards: list[int], problem: str) -> None:
+        super().__init__(f"{evaluation_key}: shards {shards} to redo ({problem})")
+        self.shards = shards
 
 
 @dataclass(frozen=True)
@@ -125,7 +139,8 @@ class SearchPlan:
         return self.candidate(-1, pack_genomes([full.genome()])[0], "no-cache")
 
     # task messages ---------------------------------------------------------------------------
-    def task(self, work: ShardWork) -> ShardTask:
+    def task(self, work: ShardWork, store_id: str | None = None) -> ShardTask:
+        """The message for ``work``; ``store_id``: the store's identity (workers check it)."""
         cand = work.candidate
         return ShardTask(
             search_id=self.search_id,
@@ -137,6 +152,7 @@ class SearchPlan:
             generation_key=cand.generation_key,
             evaluation_key=cand.evaluation_key if work.kind == SHARD_TASK else None,
             layout=self.shard_layout,
+            store_id=store_id,
         )
 
     def _decode_uncached(self, genome: str) -> Candidate:
@@ -190,13 +206,25 @@ class SearchPlan:
         score records already in memory (by shard); the others are read from the store."""
         per_image: dict[str, float] = {}
         higher = True
-        for shard in range(len(self.shards)):
+        stale: list[int] = []
+        problem = ""
+        for shard, pairs in enumerate(self.shards):
             data = (known or {}).get(shard)
             if data is None:
-                data = self.read_scores(store, candidate.evaluation_key, shard)
+                key = self.score_key(candidate.evaluation_key, shard)
+                try:
+                    data = read_record(store, key, functools.partial(_scores, size=len(pairs)))
+                except StoreObjectError as exc:  # derived: delete it, the shard is redone
+                    log.warning("deleting an unreadable score record to redo it: %s", exc)
+                    store.delete(key)
+                    stale.append(shard)
+                    problem = str(exc)
+                    continue
             higher = data["higher_is_better"]
             for (p, i), s in zip(data["pairs"], data["scores"]):
                 per_image[f"{p}:{i}"] = float(s)
+        if stale:
+            raise StaleShards(candidate.evaluation_key, stale, problem)
         values = np.array(list(per_image.values()))
         by_prompt: dict[int, list[float]] = {}
         for name, s in per_image.items():
@@ -218,17 +246,35 @@ class SearchPlan:
         return read_record(store, self.score_key(evaluation_key, shard), _scores)
 
     def evaluation(self, store: ObjectStore, evaluation_key: str) -> EvaluationRecord | None:
+        """The stored evaluation record; None if there is none, or it was unreadable (it is
+        derived: deleted here, and aggregated again from the score records)."""
         key = evaluation_record_key(evaluation_key)
         if not store.exists(key):
             return None
-        return read_record(store, key, EvaluationRecord.from_json)
+        try:
+            return read_record(store, key, EvaluationRecord.from_json)
+        except StoreObjectError as exc:
+            log.warning("deleting an unreadable evaluation record to redo it: %s", exc)
+            store.delete(key)
+            return None
 
 
-def _scores(data: Any) -> dict[str, Any]:
-    """A score shard's record, checked: pairs and scores of equal length."""
+def _scores(data: Any, size: int) -> dict[str, Any]:
+    """A score shard's record, checked: ``size`` pairs of indices, as many numeric scores."""
     pairs, scores = data["pairs"], data["scores"]
     if not isinstance(pairs, list) or not isinstance(scores, list) or len(pairs) != len(scores):
         raise RecordError("pairs and scores must be lists of equal length")
+    if len(pairs) != size:
+        raise RecordError(f"{len(pairs)} scores, the shard has {size} images")
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(
+                isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in pair)):
+            raise RecordError(f"pairs: {pair!r:.40} is not a [prompt, image] index pair")
+    for score in scores:
+        if isinstance(score, bool) or not isinstance(score, (int, float, str)):
+            raise RecordError(f"scores: {score!r:.40} is not a number")
+        if isinstance(score, str) and not math.isnan(float(score)) and not math.isinf(float(score)):
+            raise RecordError(f"scores: {score!r:.40} is not a number")
     if not isinstance(data["higher_is_better"], bool):
         raise RecordError("higher_is_better must be true or false")
     return data

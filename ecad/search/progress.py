@@ -4,13 +4,16 @@ cached, failed) are not kept here: they come from the state and the generation r
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from ecad.store import MissingObjectError, ObjectStore
 from ecad.store.layout import progress_key
-from ecad.store.records import RecordError, check_version, read_record, require
+from ecad.store.records import StoreObjectError, check_version, read_record, require
+
+log = logging.getLogger(__name__)
 
 __all__ = ["PROGRESS_VERSION", "GenerationProgress", "ProgressBook", "read_progress"]
 
@@ -36,9 +39,14 @@ def _progress(data: Any) -> dict[str, Any]:
 
 
 def read_progress(store: ObjectStore, search_id: str) -> dict[str, Any] | None:
+    """The progress record; None if there is none or it is unreadable (it is derived: the
+    driver rewrites it whole at its next write)."""
     try:
         return read_record(store, progress_key(search_id), _progress)
     except MissingObjectError:
+        return None
+    except StoreObjectError as exc:
+        log.warning("ignoring the progress record: %s", exc)
         return None
 
 
@@ -54,10 +62,7 @@ class ProgressBook:
         self._cpu_at_start = 0.0
         self.record: dict[str, Any] = {"version": PROGRESS_VERSION, "generation": 0,
                                        "generations": []}
-        try:
-            old = read_progress(store, search_id)
-        except RecordError:
-            old = None  # rewritten below; timing history is not authoritative
+        old = read_progress(store, search_id)  # unreadable: rewritten; timing is not authoritative
         if old is not None:
             self.record["generations"] = list(old["generations"])[-_KEEP:]
 

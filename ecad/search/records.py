@@ -32,13 +32,14 @@ class Phase(str, Enum):
     EVALUATE = "evaluate"  # candidates stored, waiting for their evaluations
     FINISHED = "done"
     CANCELLED = "cancelled"
+    FAILED = "failed"  # an authoritative object is unreadable (searches/<id>/failed.json)
 
     def __str__(self) -> str:
         return self.value
 
     @property
     def over(self) -> bool:
-        return self in (Phase.FINISHED, Phase.CANCELLED)
+        return self in (Phase.FINISHED, Phase.CANCELLED, Phase.FAILED)
 
     @classmethod
     def parse(cls, value: Any) -> Phase:

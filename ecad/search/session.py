@@ -44,9 +44,11 @@ from ecad.search.records import (
 from ecad.search.setting import layout_for
 from ecad.search.spec import SearchSpec
 from ecad.store import MissingObjectError, ObjectStore
+from ecad.store.identity import ensure_store_identity
 from ecad.store.layout import (
     cancelled_key,
     cost_table_key,
+    failed_key,
     generation_record_key,
     generations_prefix,
     initial_key,
@@ -55,9 +57,17 @@ from ecad.store.layout import (
     spec_key,
     state_key,
 )
-from ecad.store.records import RecordError, check_version, read_record
+from ecad.store.records import RecordError, StoreObjectError, check_version, read_record, require
 
-__all__ = ["SearchSession", "build_cost_table", "prepare_search"]
+__all__ = [
+    "SearchSession",
+    "build_cost_table",
+    "failure_reason",
+    "mark_failed",
+    "prepare_search",
+    "stopped_reason",
+    "write_cancel_marker",
+]
 
 STATE_VERSION = 1
 
@@ -77,6 +87,43 @@ def _state(data: Any) -> dict[str, Any]:
         raise RecordError("pending: must be a list of hex genomes or null")
     data.setdefault("counters", {})
     return data
+
+
+def _marker(data: Any) -> dict[str, Any]:
+    require(data, "reason", str)
+    return data
+
+
+def mark_failed(store: ObjectStore, search_id: str, reason: str) -> None:
+    """Mark the search failed (an authoritative object of it is unreadable). A marker next to
+    ``state.json``, which may itself be the broken object; the search stops, others go on."""
+    store.put_json(failed_key(search_id), {"reason": reason, "time": time.time()})
+
+
+def failure_reason(store: ObjectStore, search_id: str) -> str | None:
+    """Why the search was marked failed, or None if it was not."""
+    key = failed_key(search_id)
+    if not store.exists(key):
+        return None
+    try:
+        return read_record(store, key, _marker)["reason"]
+    except (StoreObjectError, MissingObjectError) as exc:
+        return f"marked failed (the marker itself is unreadable: {exc})"
+
+
+def stopped_reason(store: ObjectStore, search_id: str) -> str | None:
+    """Why the search is stopped by a marker (failed or cancelled), read without its state."""
+    if (reason := failure_reason(store, search_id)) is not None:
+        return f"failed: {reason}"
+    if store.exists(cancelled_key(search_id)):
+        return "cancelled"
+    return None
+
+
+def write_cancel_marker(store: ObjectStore, search_id: str, reason: str) -> None:
+    """Stop the search. A separate marker, so it never races the scheduler's checkpoint (and can
+    be written when ``state.json`` itself is unreadable)."""
+    store.put_json(cancelled_key(search_id), {"reason": reason, "time": time.time()})
 
 
 def build_cost_table(spec: SearchSpec) -> CostTable:
@@ -195,6 +242,7 @@ class SearchSession:
                 with contextlib.suppress(Exception):
                     store.delete(key)
             raise
+        ensure_store_identity(store)  # the store's first search gives it its identity
         return session, True
 
     @classmethod
@@ -217,18 +265,30 @@ class SearchSession:
                 f"({spec.search_id()}); the store was written by another version"
             )
         session = cls(store, spec, table, state)
-        session._apply_cancel_marker()
+        session._apply_markers()
         return session
 
     @staticmethod
     def list_ids(store: ObjectStore) -> list[str]:
-        return sorted({sid for k in store.list("searches/") if (sid := search_id_of(k))})
+        """The ids of the searches in the store; keys that are no valid search id are skipped
+        (an object put there by hand, or by an older version without the slug rule)."""
+        from ecad.search.validation import check_search_id
+
+        return sorted(
+            {
+                sid
+                for k in store.list("searches/")
+                if (sid := search_id_of(k)) and check_search_id(sid) is None
+            }
+        )
 
     # driver --------------------------------------------------------------------------------
     def _initial(self) -> np.ndarray | None:
         key = initial_key(self.search_id)
         if self.store.exists(key):
-            return unpack_genomes(self.store.get_json(key)["X"], self.n_var)
+            return read_record(
+                self.store, key, lambda d: unpack_genomes(require(d, "X", list), self.n_var)
+            )
         return None
 
     @property
@@ -268,16 +328,25 @@ class SearchSession:
         """Re-read the state from the store (another process may have changed it)."""
         self.state = read_record(self.store, state_key(self.search_id), _state)
         self._driver = None
-        self._apply_cancel_marker()
+        self._apply_markers()
 
-    def _apply_cancel_marker(self) -> None:
-        if self.phase is not Phase.FINISHED and self.store.exists(cancelled_key(self.search_id)):
+    def _apply_markers(self) -> None:
+        if self.phase is Phase.FINISHED:
+            return
+        if self.store.exists(cancelled_key(self.search_id)):
             self.state["phase"] = Phase.CANCELLED.value
+        elif (reason := failure_reason(self.store, self.search_id)) is not None:
+            self.state["phase"] = Phase.FAILED.value
+            self.state["failed_reason"] = reason
 
     def cancel(self, reason: str = "cancelled by user") -> None:
         """Stop the search. A separate marker, so it never races the scheduler's checkpoint."""
-        self.store.put_json(cancelled_key(self.search_id), {"reason": reason, "time": time.time()})
-        self._apply_cancel_marker()
+        write_cancel_marker(self.store, self.search_id, reason)
+        self._apply_markers()
+
+    def mark_failed(self, reason: str) -> None:
+        mark_failed(self.store, self.search_id, reason)
+        self._apply_markers()
 
     # the generation cycle --------------------------------------------------------------------
     def pending(self) -> list[Candidate]:

@@ -24,6 +24,7 @@ from ecad.families.loading import TINY_WEIGHTS
 from ecad.schedules.catalog import HeuristicCall
 from ecad.search.pruning import PruningConfig, parse_pruning
 from ecad.search.validation import (
+    LIMITS,
     MAX_PROMPT_FILE_BYTES,
     MAX_PROMPT_PAIRS,
     check_name,
@@ -301,6 +302,7 @@ class SearchSpec:
         def section(name: str) -> Mapping[str, Any]:
             return require(data, name, Mapping)
 
+        _check_stored_limits(data)
         return cls(
             name=require(data, "name", str),
             family=require(data, "family", str),
@@ -750,3 +752,25 @@ def _apply_override(raw: dict, item: str) -> None:
             value = target[part] = dict(value)
         target = value
     target[parts[-1]] = load_yaml(text, f"override {item!r}")
+
+
+def _check_stored_limits(data: Mapping[str, Any]) -> None:
+    """A stored spec is held to the same bounds as a submitted one (it may predate them, or
+    have been edited): an over-limit spec fails its search instead of exhausting a process."""
+    for name in LIMITS:
+        section, _, field_name = name.rpartition(".")
+        holder = data.get(section) if section else data
+        value = holder.get(field_name) if isinstance(holder, Mapping) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise RecordError(f"{name}: must be >= 0, got {value}")
+            if (too_big := limit_error(name, value)) is not None:
+                raise RecordError(f"{name}: {too_big}")
+    prompts = data.get("prompts")
+    texts = prompts.get("texts") if isinstance(prompts, Mapping) else None
+    per = data.get("images_per_prompt")
+    if isinstance(texts, list) and isinstance(per, int) and len(texts) * per > MAX_PROMPT_PAIRS:
+        raise RecordError(
+            f"images_per_prompt: {len(texts)} prompts x {per} images exceeds the limit of "
+            f"{MAX_PROMPT_PAIRS} images per candidate"
+        )

@@ -7,15 +7,25 @@ from typing import Any
 
 from ecad.search.progress import read_progress
 from ecad.search.records import Phase
-from ecad.search.session import SearchSession
+from ecad.search.session import SearchSession, failure_reason
 from ecad.store import ObjectStore
 
-__all__ = ["search_status", "status_line"]
+__all__ = ["broken_status", "search_status", "status_line"]
+
+
+def broken_status(store: ObjectStore, search_id: str, error: Exception) -> dict[str, Any]:
+    """The status of a search that cannot be opened: failed (with the recorded reason, else
+    the error now) -- the other searches' status is unaffected."""
+    reason = failure_reason(store, search_id) or str(error)
+    return {"search": search_id, "phase": Phase.FAILED.value, "reason": reason}
 
 
 def search_status(store: ObjectStore, search_id: str) -> dict[str, Any]:
     session = SearchSession.open(store, search_id)
     phase = session.phase
+    if phase is Phase.FAILED:
+        return {"search": search_id, "phase": phase.value,
+                "reason": session.state.get("failed_reason", "")}
     out: dict[str, Any] = {
         "search": search_id,
         "phase": phase.value,
@@ -43,6 +53,8 @@ def search_status(store: ObjectStore, search_id: str) -> dict[str, Any]:
 
 
 def status_line(r: dict[str, Any]) -> str:
+    if r["phase"] == Phase.FAILED.value:
+        return f"{r['search']}: failed: {r['reason']}"
     counts = (
         f"evaluated {r['evaluated']}, cached {r['cached']}, failed {r['failed']}, "
         f"infeasible {r['infeasible']}"

@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ecad.search.validation import MAX_PROMPT_PAIRS
 from ecad.store.layout import IMAGES_TASK, SHARD_TASK, task_key
 from ecad.store.records import RecordError, check_version, require
 
@@ -39,6 +40,7 @@ class ShardTask:
     evaluation_key: str | None
     layout: str  # the search's shard layout id (ecad.store.layout.shard_layout_id)
     version: int = TASK_VERSION
+    store_id: str | None = None  # the scheduler's store (a worker on another store refuses)
 
     @property
     def task_key(self) -> str:
@@ -66,8 +68,8 @@ class ShardTask:
             raise RecordError(f"kind: must be {IMAGES_TASK!r} or {SHARD_TASK!r}, got {kind!r:.40}")
         shards = require(data, "shards", int)
         shard = require(data, "shard", int)
-        if shards < 1:
-            raise RecordError(f"shards: must be >= 1, got {shards}")
+        if not 1 <= shards <= MAX_PROMPT_PAIRS:
+            raise RecordError(f"shards: must be in [1, {MAX_PROMPT_PAIRS}], got {shards}")
         if not 0 <= shard < shards:
             raise RecordError(f"shard: must be in [0, {shards}), got {shard}")
         bits = require(data, "genome_bits", int)
@@ -85,4 +87,8 @@ class ShardTask:
         layout = require(data, "layout", str)
         if not _LAYOUT.match(layout):
             raise RecordError(f"layout: {layout!r:.40} is not a shard layout id like 'p8' or 's4'")
-        return cls(search_id, kind, shard, shards, genome, bits, gen_key, eval_key, layout)
+        store_id = data.get("store_id")
+        if store_id is not None and not (isinstance(store_id, str) and _KEY.match(store_id)):
+            raise RecordError(f"store_id: {store_id!r:.80} is not a 32-hex-digit store id")
+        return cls(search_id, kind, shard, shards, genome, bits, gen_key, eval_key, layout,
+                   store_id=store_id)

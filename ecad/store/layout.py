@@ -9,6 +9,9 @@ nowhere else. Layout::
                                              the commit point, written last
     searches/<id>/initial.json               seed genomes of generation 0 (if not random)
     searches/<id>/cancelled.json             cancel marker (never races the state's writer)
+    searches/<id>/failed.json                failure marker: an authoritative object of the
+                                             search is unreadable (the reason); written apart
+                                             from state.json, which may be the broken object
     searches/<id>/progress.json              the running generation's shard counts and timing
     searches/<id>/generations/NNNN.json      one record per finished generation
     searches/<id>/pruning/NNNN.json          a generation's pruning decisions (partial candidates;
@@ -25,6 +28,8 @@ nowhere else. Layout::
     scores/<evaluation key>/shard-<L>-NNNN.json  per-image scores of one shard
     evaluations/<evaluation key>.json        the aggregate of the scores (mean quality, per prompt)
 
+    store.json                               the store's identity (a random id, written once);
+                                             tasks carry it, workers on another store refuse them
     attempts/<task key>.json                 how often a shard task started, and where
     failures/<task key>.json                 a shard task given up on (the candidate fails)
 
@@ -51,6 +56,7 @@ __all__ = [
     "cost_table_key",
     "embeddings_key",
     "evaluation_record_key",
+    "failed_key",
     "failure_key",
     "failure_task",
     "generation_record_key",
@@ -70,6 +76,7 @@ __all__ = [
     "shard_marker_key",
     "spec_key",
     "state_key",
+    "store_identity_key",
     "task_key",
     "task_output_key",
 ]
@@ -107,6 +114,10 @@ def cancelled_key(search_id: str) -> str:
     return _search(search_id, "cancelled.json")
 
 
+def failed_key(search_id: str) -> str:
+    return _search(search_id, "failed.json")
+
+
 def progress_key(search_id: str) -> str:
     return _search(search_id, "progress.json")
 
@@ -137,6 +148,10 @@ def search_id_of(key: str) -> str | None:
     if len(parts) == 3 and parts[0] == SEARCHES[:-1] and parts[2] == "state.json":
         return parts[1]
     return None
+
+
+def store_identity_key() -> str:
+    return "store.json"
 
 
 # content-addressed outputs -------------------------------------------------------------------

@@ -42,3 +42,29 @@ def test_overdue_tasks_are_sent_again_and_done_ones_forgotten():
     assert broker.got == ["a", "a"] and d.resent_total == 1
     d.done("a")
     assert d.overdue() == [] and not d.in_flight
+
+
+def test_the_deadline_adapts_to_measured_shard_times_within_bounds():
+    from scheduler.dispatch import DEADLINE_FACTOR, MIN_DEADLINE_S, MIN_SAMPLES
+
+    d = Dispatcher(Broker().send, deadline_s=900)
+    assert d.current_deadline_s == 900, "nothing measured yet: the configured deadline"
+    d.durations.extend([30.0] * (MIN_SAMPLES - 1))
+    assert d.current_deadline_s == 900
+    d.durations.append(30.0)
+    assert d.current_deadline_s == DEADLINE_FACTOR * 30.0
+    d.durations.extend([1.0] * 400)
+    assert d.current_deadline_s == MIN_DEADLINE_S, "never below the floor"
+    d.durations.extend([500.0] * 500)
+    assert d.current_deadline_s == 900, "never above the configured deadline"
+
+
+def test_finished_tasks_are_timed_from_their_only_send():
+    d = Dispatcher(Broker().send, deadline_s=900)
+    for key in ("a", "b"):
+        d.add(key, "t", [key])
+        d.resend(key)
+    d.resend("b")  # sent twice: its time says nothing about a shard's
+    d.finished("a")
+    d.finished("b")
+    assert len(d.durations) == 1 and not d.in_flight

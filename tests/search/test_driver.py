@@ -154,8 +154,10 @@ def test_cluster_status_counts_equal_the_records_with_failures(tmp_path):
 
     for _ in range(20):
         for msg in sent:
+            pairs = session.plan.shards[msg["shard"]]
             store.put_json(score_key(msg["evaluation_key"], msg["shard"], layout=msg["layout"]), {
-                "pairs": [[0, 0]], "scores": [0.5 + msg["shard"]], "higher_is_better": True})
+                "pairs": [list(p) for p in pairs], "scores": [0.5 + msg["shard"]] * len(pairs),
+                "higher_is_better": True})
         sent.clear()
         if not service.tick():
             break

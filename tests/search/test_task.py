@@ -24,7 +24,8 @@ def _message(plan, **change):
 def test_message_round_trips_to_the_same_work(plan):
     msg = _message(plan)
     assert set(msg) == {"search_id", "kind", "shard", "shards", "genome", "genome_bits",
-                        "generation_key", "evaluation_key", "layout", "version"}
+                        "generation_key", "evaluation_key", "layout", "version",
+                        "store_id"}
     task = ShardTask.from_json(msg)
     work = plan.work(task)
     assert work.shard == 1 and work.kind == SHARD_TASK
@@ -47,6 +48,8 @@ def test_message_round_trips_to_the_same_work(plan):
         ({"search_id": "a/b"}, "search_id: .* is not a search id"),
         ({"version": 7}, "task message made by version 7"),
         ({"extra": 1}, r"unknown task message fields \['extra'\]"),
+        ({"shards": 10**9}, r"shards: must be in \[1, 100000\]"),
+        ({"store_id": "../other"}, "store_id: .* is not a 32-hex-digit store id"),
     ],
 )
 def test_forged_messages_are_refused_with_the_field(plan, change, problem):

@@ -53,3 +53,22 @@ def test_forged_messages_are_refused_before_any_work(worker_store, tmp_path, cha
     assert "refused" in result, result
     assert not list(worker_store.list("images/")) and not list(worker_store.list("attempts/"))
     assert not worker_store.exists(shard_marker_key(cand.generation_key, 0, layout="p2"))
+
+
+def test_a_worker_on_another_store_refuses_and_says_so(worker_store, tmp_path, monkeypatch):
+    from ecad.store.identity import ensure_store_identity
+
+    reported: list[tuple[str, str]] = []
+    monkeypatch.setattr("worker.refusals.record_refusal",
+                        lambda _client, worker, reason: reported.append((worker, reason)))
+    monkeypatch.setattr(EvaluatorTask, "broker_client", lambda self: None)
+    monkeypatch.setattr(EvaluatorTask, "_store_id", None)
+    _cand, message = _message(worker_store, tmp_path)
+    mine = ensure_store_identity(worker_store)
+    other = "f" * 32
+    result = run_shard.apply(args=[{**message, "store_id": other}]).get()
+    assert other in result["refused"] and mine in result["refused"]
+    assert reported and reported[0][1] == result["refused"]
+    assert not list(worker_store.list("attempts/")), "no work done"
+    ok = run_shard.apply(args=[{**message, "store_id": mine}]).get()
+    assert ok.get("images") == 2, ok
