@@ -243,7 +243,8 @@ class SearchPlan:
 
     def read_scores(self, store: ObjectStore, evaluation_key: str, shard: int) -> dict[str, Any]:
         """One stored score shard, checked."""
-        return read_record(store, self.score_key(evaluation_key, shard), _scores)
+        return read_record(store, self.score_key(evaluation_key, shard),
+                           functools.partial(_scores, size=len(self.shards[shard])))
 
     def evaluation(self, store: ObjectStore, evaluation_key: str) -> EvaluationRecord | None:
         """The stored evaluation record; None if there is none, or it was unreadable (it is

@@ -78,6 +78,9 @@ class KnownScores:
                     if w.candidate.evaluation_key == evaluation_key]:
             del self.queue[key]
 
+    def finished(self, task_key: str) -> None:
+        """Nothing to track: work here finishes inside :meth:`wait`."""
+
     def stats(self) -> dict[str, Any]:
         return {"tasks_sent": len(self.ran), "tasks_resent": 0}
 
