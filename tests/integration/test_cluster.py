@@ -116,9 +116,11 @@ def test_elastic_workers_join_and_leave(cluster, tmp_path):
         recs = attempts(cluster)
         return next((k for k, r in recs.items() if r["workers"][-1].startswith("w1")), None)
 
-    key = wait_for(w1_running, 60, interval=0.05, what="w1 to hold a task")
+    # Bounds here only catch a hang (a busy CI machine is slow, not wrong); the behaviour
+    # asserted is the order: w1 holds a task, SIGTERM, w1 exits 0, and that task's output exists.
+    key = wait_for(w1_running, 600, interval=0.05, what="w1 to hold a task")
     first.send_signal(signal.SIGTERM)
-    assert first.wait(60) == 0
+    assert first.wait(600) == 0
     store = cluster.store()
     assert store.exists(output_marker(key)), "the task in hand at SIGTERM must be finished"
     cluster.wait_done(search_id)
