@@ -42,7 +42,13 @@ from ecad.search.observer import (
 )
 from ecad.search.plan import ShardResult, ShardWork, StaleShards
 from ecad.search.progress import GenerationProgress, ProgressBook
-from ecad.search.pruning import PruningDecision, QualityFront, decide, oriented_qualities
+from ecad.search.pruning import (
+    PruningDecision,
+    QualityFront,
+    decide,
+    first_look,
+    oriented_qualities,
+)
 from ecad.search.records import Counts, GenerationRecord, GenerationWork
 from ecad.search.session import SearchSession
 from ecad.store.layout import (
@@ -52,6 +58,7 @@ from ecad.store.layout import (
     pruned_prefix,
     pruning_record_key,
 )
+from ecad.store.records import StoreObjectError
 
 __all__ = ["Completed", "Executor", "SearchDriver"]
 
@@ -111,6 +118,10 @@ class _Unit:
     qualities: dict[int, Any] = field(default_factory=dict)  # shard -> oriented per-image
     decision: PruningDecision | None = None  # set when pruned
     stored: set[int] = field(default_factory=set)  # shards in the store when planned
+    #: Optimistic bound minus the front's quality at the candidate's cost, from its latest look
+    #: (inf: no front member is as cheap; 0 before a look): the dispatch order's key.
+    promise: float = 0.0
+    looked: tuple[int, int] = (-1, -1)  # (shards, front members) at the latest look
 
     @property
     def open(self) -> bool:
@@ -128,7 +139,8 @@ class _Generation:
     images: int = 0
     images_saved: int = 0  # images of shards a pruned candidate never needed
     shard_seconds: float = 0.0  # summed time of the shard work reported to this process
-    front: QualityFront | None = None  # set when pruning is on
+    front: QualityFront | None = None  # the parents' front, set when pruning is on
+    members: list[tuple[Any, ...]] = field(default_factory=list)  # its (quality, cost, key)
     started: float = field(default_factory=time.time)
     dirty: bool = True  # new work may be ready to submit
 
@@ -150,6 +162,8 @@ class SearchDriver:
         self.progress = ProgressBook(self.store, session.search_id)
         self._gen: _Generation | None = None
         self._known: set[str] = set()  # keys seen to exist this generation (outputs stay)
+        self._leaders: dict[str, dict[int, Any] | None] = {}  # front members' per-image qualities
+        self._first_look = first_look(self.plan.pruning, [len(s) for s in self.plan.shards])
 
     # one step ------------------------------------------------------------------------------
     def step(self, failed: set[str] | None = None) -> bool:
@@ -223,8 +237,11 @@ class SearchDriver:
             units[cand.evaluation_key] = unit
         gen = _Generation(self.session.generation, units, [])
         if pruning:
-            front = self.session.front()  # fully evaluated members (see ecad.search.pruning)
-            gen.front = QualityFront.from_members((m.quality, m.relative_cost) for m in front)
+            gen.members = self._front_members()
+            gen.front = QualityFront.from_members(gen.members)
+            for unit in units.values():
+                if gen.front.best_at(unit.cost) is None:
+                    unit.promise = float("inf")
         if ref is not None and any(u.left for u in units.values()):
             plan.publish(self.store, ref)
             gen.reference_left = [
@@ -247,6 +264,43 @@ class SearchDriver:
         remaining = self.session.spec.generations + 1 - gen.number
         self.progress.start(gen.number, remaining, gen.progress, self.executor.stats())
         return gen
+
+    def _front_members(self) -> list[tuple[Any, ...]]:
+        """``(quality, relative cost, evaluation key)`` of the fully evaluated front members of
+        the population the generation was asked from (what its candidates are compared with,
+        with the candidates before them; see :meth:`_race`)."""
+        session = self.session
+        last = session.last_record()
+        members = []
+        for m in session.front():
+            genome = last.population.X[m.index]  # type: ignore[union-attr]
+            key = self.plan.candidate(m.index, genome, "front").evaluation_key
+            members.append((m.quality, m.relative_cost, key))
+        self._leaders = {k: v for k, v in self._leaders.items() if k in {m[2] for m in members}}
+        return members
+
+    def _leader(self, gen: _Generation, front: QualityFront, cost: float) -> dict[int, Any] | None:
+        """Per-image qualities (shard -> values) of the front member leading at ``cost``: a
+        candidate of this generation from memory, a parent from its score records. None if there
+        is none or a score record cannot be read (the rule is then unpaired)."""
+        leader = front.leader_at(cost)
+        if leader is None or leader[1] is None:
+            return None
+        key = leader[1]
+        if key in gen.units and gen.units[key].decision is None:
+            return gen.units[key].qualities
+        if key not in self._leaders:
+            qualities: dict[int, Any] | None = {}
+            try:
+                for s in range(len(self.plan.shards)):
+                    data = self.plan.read_scores(self.store, key, s)
+                    qualities[s] = oriented_qualities(data["scores"], data["higher_is_better"])  # type: ignore[index]
+            except (StoreObjectError, KeyError) as exc:
+                log.warning("front member %s: per-image scores unreadable, unpaired rule: %s",
+                            key, exc)
+                qualities = None
+            self._leaders[key] = qualities
+        return self._leaders[key]
 
     def _exists(self, key: str) -> bool:
         if key in self._known:
@@ -310,15 +364,23 @@ class SearchDriver:
                 if result is not None and result.scores is not None:
                     unit.scores[s] = result.scores
                 self._shard_done(gen, unit, s, result)
-                if gen.front is not None and self._pruned(gen, unit, s):
-                    break
-            if unit.open and not unit.left:
-                try:
-                    record = self.plan.aggregate(self.store, unit.candidate, unit.scores)
-                except StaleShards as exc:  # unreadable score records, deleted: redo them
-                    self._redo(gen, unit, exc.shards)
-                    continue
-                unit.quality = record.quality
+                if gen.front is not None:
+                    self._take_qualities(gen, unit, s)
+            if gen.front is None and unit.open and not unit.left:
+                self._aggregate(gen, unit)
+        if gen.front is not None:
+            self._race(gen)
+
+    def _aggregate(self, gen: _Generation, unit: _Unit) -> bool:
+        """Every shard done: the evaluation record and the exact quality. False if a score record
+        was unreadable (deleted; its shards are queued again)."""
+        try:
+            record = self.plan.aggregate(self.store, unit.candidate, unit.scores)
+        except StaleShards as exc:  # unreadable score records, deleted: redo them
+            self._redo(gen, unit, exc.shards)
+            return False
+        unit.quality = record.quality
+        return True
 
     def _redo(self, gen: _Generation, unit: _Unit, shards: list[int]) -> None:
         """Queue shards again whose derived outputs were found broken (and deleted)."""
@@ -353,35 +415,70 @@ class SearchDriver:
             )
         )
 
-    def _pruned(self, gen: _Generation, unit: _Unit, shard: int) -> bool:
-        """Apply the pruning rule after ``shard`` (the next of the candidate's prefix) is done;
-        True if the candidate was stopped."""
+    def _take_qualities(self, gen: _Generation, unit: _Unit, shard: int) -> None:
+        """Keep a completed shard's per-image qualities for the pruning rule."""
         gen.dirty = True  # a windowed dispatch may send the next shard now
-        key = unit.candidate.evaluation_key
         if shard not in unit.scores:
-            unit.scores[shard] = self.plan.read_scores(self.store, key, shard)
+            unit.scores[shard] = self.plan.read_scores(
+                self.store, unit.candidate.evaluation_key, shard
+            )
         data = unit.scores[shard]
         unit.qualities[shard] = oriented_qualities(data["scores"], data["higher_is_better"])
+
+    def _race(self, gen: _Generation) -> None:
+        """Pruning decisions, in candidate order. A candidate is compared with the *current*
+        front: the parents' front and the candidates before it in this generation that were
+        fully evaluated. So its decision waits until every candidate before it is settled
+        (fully evaluated, stopped or failed); until then its shards keep running. The front each
+        candidate meets, and so its first pruning point, is then a function of the scores alone,
+        whatever order shards land in."""
+        members = list(gen.members)
+        for unit in gen.units.values():  # insertion order: candidate index order
+            if unit.failed or unit.decision is not None:
+                continue
+            if unit.quality is None and not self._look(gen, unit, members):
+                return  # not settled: the candidates after it wait
+            if unit.decision is None:
+                members.append((unit.quality, unit.cost, unit.candidate.evaluation_key))
+
+    def _look(self, gen: _Generation, unit: _Unit, members: list[tuple[Any, ...]]) -> bool:
+        """Apply the rule to an open candidate whose predecessors are settled; True once it is
+        settled itself (stopped, or every shard done and aggregated)."""
+        seen = (len(unit.qualities), len(members))
+        if seen == unit.looked and unit.left:
+            return False
+        unit.looked = seen
+        front = QualityFront.from_members(members)
         plan = self.plan
         decision = decide(
             plan.pruning, unit.cost, unit.qualities, len(plan.shards), plan.images_total,
-            gen.front,  # type: ignore[arg-type]
+            front, self._leader(gen, front, unit.cost),
         )
-        if not decision.prune:
-            return False
+        if decision.front_quality is None:
+            unit.promise = float("inf")
+        elif decision.optimistic is not None:
+            unit.promise = decision.optimistic - decision.front_quality
+        if decision.prune:
+            self._prune(gen, unit, decision)
+            return True
+        return not unit.left and self._aggregate(gen, unit)
+
+    def _prune(self, gen: _Generation, unit: _Unit, decision: PruningDecision) -> None:
+        """Stop a candidate: told to NSGA-II with its estimate, its remaining shards cancelled."""
+        plan, key = self.plan, unit.candidate.evaluation_key
         unit.decision, unit.quality = decision, decision.estimate
         gen.images_saved += sum(len(plan.shards[s]) for s in unit.left)
         gen.progress.in_flight -= sum(1 for s in unit.left if s in unit.submitted)
         if any(s in unit.submitted for s in unit.left):
             self.store.put_json(pruned_marker_key(self.session.search_id, key),
                                 {"generation": gen.number, **decision.to_json()})
+        unit.left = []
         self.executor.cancel(key)
         log.info(
             "search %s: candidate %d (%s) pruned after %d/%d shards: %s",
             self.session.search_id, unit.candidate.index, unit.candidate.digest[:12],
             decision.shards_used, decision.shards_total, decision.reason,
         )
-        return True
 
     def _fail(self, gen: _Generation, unit: _Unit, task: str) -> None:
         unit.failed = True
@@ -394,8 +491,8 @@ class SearchDriver:
         )
 
     def _submit(self, gen: _Generation) -> int:
-        """Send what is ready: reference shards first, then each candidate's shards (in index
-        order, shards ascending) whose reference images are stored. Returns how many."""
+        """Send what is ready: reference shards first, then candidates' shards (ascending within
+        each) whose reference images are stored, in :meth:`_dispatch_order`. Returns how many."""
         gen.dirty = False
         ref = self.plan.reference
         work: list[ShardWork] = []
@@ -404,28 +501,41 @@ class SearchDriver:
                 gen.reference_submitted.add(s)
                 work.append(self.plan.work_for(IMAGES_TASK, ref, s))  # type: ignore[arg-type]
         ref_pending = set(gen.reference_left)
+        ready = []
         for unit in gen.units.values():
             if not unit.open:
                 continue
             for s in unit.left[: self._window(gen, unit)]:
                 if s not in unit.submitted and s not in ref_pending:
                     unit.submitted.add(s)
-                    work.append(self.plan.work_for(SHARD_TASK, unit.candidate, s))
+                    ready.append((self._dispatch_order(unit, s), unit, s))
+        ready.sort(key=lambda r: r[0])
+        work += [self.plan.work_for(SHARD_TASK, unit.candidate, s) for _, unit, s in ready]
         if work:
             gen.progress.in_flight += len(work)
             self.executor.submit(work)
         return len(work)
 
+    def _dispatch_order(self, unit: _Unit, shard: int) -> tuple[int, float, int, int]:
+        """Sort key of a ready shard. Every candidate's shards up to its first look
+        (``min_shards``) go first, so the ones to stop are found early; then the most promising
+        candidates' shards, so those likely to join the front finish first: those no front member
+        is as cheap as (never stopped), then by how far their optimistic bound clears the front
+        at their cost (:attr:`_Unit.promise`). Only the order of work changes: the decisions
+        depend on each candidate's completed shards alone."""
+        first_look = shard < self._first_look or not self.plan.pruning.enabled
+        return (0 if first_look else 1, -unit.promise, unit.candidate.index, shard)
+
     def _window(self, gen: _Generation, unit: _Unit) -> int:
         """How many of a candidate's next shards may be out at once. All of them without pruning,
         with a blocking executor (it runs them one at a time and the rule is applied after each)
         and for a candidate no front member is as cheap as (it cannot be pruned); otherwise the
-        first ``min_shards``, then ``PRUNING_WINDOW`` past the completed prefix, so a candidate
+        shards to its first look, then ``PRUNING_WINDOW`` past the completed prefix, so a candidate
         about to be stopped has few shards queued."""
         if gen.front is None or self.executor.blocking or gen.front.best_at(unit.cost) is None:
             return len(unit.left)
         done = len(self.plan.shards) - len(unit.left)
-        return max(self.plan.pruning.min_shards, done + PRUNING_WINDOW) - done
+        return max(self._first_look, done + PRUNING_WINDOW) - done
 
     def _finish(self, gen: _Generation) -> GenerationRecord:
         units = list(gen.units.values())

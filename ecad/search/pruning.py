@@ -83,6 +83,7 @@ __all__ = [
     "QualityFront",
     "decide",
     "estimate",
+    "first_look",
     "oriented_qualities",
     "parse_pruning",
     "t_quantile",
@@ -185,32 +186,49 @@ def _validate_values(v: Mapping[str, Any]) -> list[str]:
 
 @dataclass(frozen=True)
 class QualityFront:
-    """The front as a step function of cost: the best quality reachable at a cost <= c.
+    """The front as a step function of cost: the best quality reachable at a cost <= c, and
+    which member reaches it (its *leader* at that cost).
 
     Made once per generation from the fully evaluated front members' ``(quality, relative
-    cost)``; :meth:`best_at` is then a binary search.
+    cost[, key])``; :meth:`best_at` and :meth:`leader_at` are then a binary search.
 
-    >>> QualityFront.from_members([(0.9, 0.8), (0.7, 0.5)]).best_at(0.6)
-    0.7
+    >>> QualityFront.from_members([(0.9, 0.8, "a"), (0.7, 0.5, "b")]).leader_at(0.6)
+    (0.7, 'b')
     """
 
     costs: tuple[float, ...]  # ascending
     best: tuple[float, ...]  # best[i] = max quality over members with cost <= costs[i]
+    leaders: tuple[str | None, ...] = ()  # leaders[i]: the key of the member reaching best[i]
 
     @classmethod
-    def from_members(cls, members: Iterable[tuple[float, float]]) -> QualityFront:
-        pairs = sorted((float(c), float(q)) for q, c in members if math.isfinite(q))
-        costs, best, running = [], [], -math.inf
-        for cost, quality in pairs:
-            running = max(running, quality)
+    def from_members(cls, members: Iterable[tuple[Any, ...]]) -> QualityFront:
+        rows = []
+        for member in members:
+            quality, cost = float(member[0]), float(member[1])
+            if math.isfinite(quality) or quality == math.inf:
+                rows.append((cost, quality, member[2] if len(member) > 2 else None))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        costs, best, leaders = [], [], []
+        running, leader = -math.inf, None
+        for cost, quality, key in rows:
+            if quality > running:
+                running, leader = quality, key
             costs.append(cost)
             best.append(running)
-        return cls(tuple(costs), tuple(best))
+            leaders.append(leader)
+        return cls(tuple(costs), tuple(best), tuple(leaders))
 
     def best_at(self, cost: float) -> float | None:
         """Best front quality at relative cost <= ``cost``; ``None`` if no member is that cheap."""
+        leader = self.leader_at(cost)
+        return None if leader is None else leader[0]
+
+    def leader_at(self, cost: float) -> tuple[float, str | None] | None:
+        """``(best quality, key of the member reaching it)`` at relative cost <= ``cost``."""
         i = bisect.bisect_right(self.costs, cost + _COST_TOLERANCE)
-        return self.best[i - 1] if i else None
+        if not i:
+            return None
+        return self.best[i - 1], (self.leaders[i - 1] if self.leaders else None)
 
 
 @dataclass(frozen=True)
@@ -260,6 +278,7 @@ def decide(
     shards_total: int,
     images_total: int,
     front: QualityFront,
+    leader: Mapping[int, Sequence[float]] | None = None,
 ) -> PruningDecision:
     """Prune or continue one candidate, from the shards it has completed so far.
 
@@ -272,6 +291,13 @@ def decide(
     cluster they may land before the cancellation does; a store may hold them from another
     search): taking them into account would make the result depend on timing and on the cache.
     A candidate with every shard done and no pruning prefix gets its exact quality.
+
+    ``leader``: the per-image qualities (shard -> list, every shard) of the front member that
+    reaches the front's best quality at the candidate's cost (:meth:`QualityFront.leader_at`).
+    With it the test is *paired* (blocked on images): the candidate's shortfall against the
+    leader is estimated from the per-image differences on the same images, which vary far less
+    than the images' qualities do (an image hard for one schedule is hard for the other).
+    Without it, or where a difference is not finite, the candidate's own mean is used.
     """
     prefix: list[np.ndarray] = []
     while len(prefix) in completed:
@@ -280,11 +306,41 @@ def decide(
     if not config.enabled or not prefix:
         reason = "pruning is off" if not config.enabled else "no completed prefix of shards yet"
         return PruningDecision(False, 0, shards_total, 0, None, None, None, best, reason)
+    paired = _paired_prefix(prefix, leader, shards_total, best)
     for k in range(1, len(prefix) + 1):
-        decision = _decide_prefix(config, k, shards_total, prefix[:k], images_total, best)
+        decision = _decide_prefix(
+            config, k, shards_total, prefix[:k], images_total, best,
+            paired[:k] if paired is not None else None,
+        )
         if decision.prune:
             return decision
     return decision
+
+
+def _paired_prefix(
+    prefix: list[np.ndarray],
+    leader: Mapping[int, Sequence[float]] | None,
+    shards_total: int,
+    best: float | None,
+) -> list[np.ndarray] | None:
+    """The candidate's per-image differences to the leader, shard by shard; None when no paired
+    test is possible (no leader, a leader shard missing or of another size, the leader's mean
+    not its front quality, or a non-finite value)."""
+    if leader is None or best is None or not math.isfinite(best):
+        return None
+    try:
+        rows = [np.asarray(leader[s], dtype=np.float64) for s in range(shards_total)]
+    except KeyError:
+        return None
+    values = np.concatenate(rows)
+    if not np.all(np.isfinite(values)) or abs(float(np.mean(values)) - best) > 1e-9 * max(
+        1.0, abs(best)
+    ):
+        return None
+    if any(len(p) != len(rows[s]) for s, p in enumerate(prefix)):
+        return None
+    diffs = [p - rows[s] for s, p in enumerate(prefix)]
+    return diffs if all(np.all(np.isfinite(d)) for d in diffs) else None
 
 
 def _decide_prefix(
@@ -294,8 +350,10 @@ def _decide_prefix(
     shards: list[np.ndarray],
     images_total: int,
     best: float | None,
+    diffs: list[np.ndarray] | None = None,
 ) -> PruningDecision:
-    """The rule at one prefix length ``k`` (shards ``0 .. k - 1``)."""
+    """The rule at one prefix length ``k`` (shards ``0 .. k - 1``); with ``diffs`` (the
+    per-image differences to the leader, whose full mean is ``best``) the paired form."""
     values = np.concatenate(shards)
     n = len(values)
     if k >= shards_total or n >= images_total:
@@ -312,7 +370,12 @@ def _decide_prefix(
             reason = "a non-finite score: left to the evaluation to record"
         m = float(np.mean(values)) if n else None
         return PruningDecision(False, k, shards_total, n, m, None, None, best, reason)
-    m, se = estimate(values, images_total)
+    if diffs is not None:  # paired: the leader's exact quality plus the estimated difference
+        d, se = estimate(np.concatenate(diffs), images_total)
+        m, kind = best + d, "paired with the front's leader"  # type: ignore[operator]
+    else:
+        m, se = estimate(values, images_total)
+        kind = "unpaired"
     t = t_quantile(config.z, n - 1)
     u = m + t * se
     prune = best is not None and best > u + config.margin
@@ -321,11 +384,24 @@ def _decide_prefix(
     elif prune:
         reason = (
             f"front reaches {best:.6g} at <= its cost, above the optimistic bound {u:.6g} "
-            f"(estimate {m:.6g} + {t:.3g} x {se:.3g}) + margin {config.margin:g}"
+            f"(estimate {m:.6g} + {t:.3g} x {se:.3g}, {kind}) + margin {config.margin:g}"
         )
     else:
-        reason = f"optimistic bound {u:.6g} + margin {config.margin:g} reaches front {best:.6g}"
+        reason = (
+            f"optimistic bound {u:.6g} ({kind}) + margin {config.margin:g} reaches front "
+            f"{best:.6g}"
+        )
     return PruningDecision(prune, k, shards_total, n, m, se, u, best, reason)
+
+
+def first_look(config: PruningConfig, shard_sizes: Sequence[int]) -> int:
+    """How many shards a candidate completes before the rule can first stop it: at least
+    ``min_shards`` and at least ``MIN_IMAGES`` images."""
+    k, images = 0, 0
+    while k < len(shard_sizes) and (k < config.min_shards or images < MIN_IMAGES):
+        images += shard_sizes[k]
+        k += 1
+    return k
 
 
 def t_quantile(z: float, dof: int) -> float:
