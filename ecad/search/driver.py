@@ -122,6 +122,8 @@ class _Unit:
     #: (inf: no front member is as cheap; 0 before a look): the dispatch order's key.
     promise: float = 0.0
     looked: tuple[int, int] = (-1, -1)  # (shards, front members) at the latest look
+    stopped: PruningDecision | None = None  # remaining work cancelled (the parents' front)
+    stopped_after: int = 0  # shards taken in when its remaining work was cancelled
 
     @property
     def open(self) -> bool:
@@ -426,47 +428,66 @@ class SearchDriver:
         unit.qualities[shard] = oriented_qualities(data["scores"], data["higher_is_better"])
 
     def _race(self, gen: _Generation) -> None:
-        """Pruning decisions, in candidate order. A candidate is compared with the *current*
-        front: the parents' front and the candidates before it in this generation that were
-        fully evaluated. So its decision waits until every candidate before it is settled
-        (fully evaluated, stopped or failed); until then its shards keep running. The front each
-        candidate meets, and so its first pruning point, is then a function of the scores alone,
-        whatever order shards land in."""
+        """Pruning decisions. A candidate is compared with the *current* front: the parents'
+        front and the candidates before it in this generation that were fully evaluated. So its
+        decision waits until every candidate before it is settled (fully evaluated, stopped or
+        failed), and the front it meets, hence its first pruning point, is a function of the
+        scores alone, whatever order shards land in. Meanwhile its shards keep running, unless
+        the parents' front alone already says it will be stopped (the current front contains it,
+        and the rule tests both): then its remaining work is cancelled at once."""
+        for unit in gen.units.values():
+            if unit.open and unit.stopped is None and len(unit.qualities) != unit.looked[0]:
+                decision = self._decide(gen, unit, gen.front, [])  # type: ignore[arg-type]
+                if decision.prune:
+                    self._stop(gen, unit, decision)
         members = list(gen.members)
         for unit in gen.units.values():  # insertion order: candidate index order
             if unit.failed or unit.decision is not None:
                 continue
-            if unit.quality is None and not self._look(gen, unit, members):
+            if unit.quality is None and not self._settle(gen, unit, members):
                 return  # not settled: the candidates after it wait
             if unit.decision is None:
                 members.append((unit.quality, unit.cost, unit.candidate.evaluation_key))
 
-    def _look(self, gen: _Generation, unit: _Unit, members: list[tuple[Any, ...]]) -> bool:
-        """Apply the rule to an open candidate whose predecessors are settled; True once it is
-        settled itself (stopped, or every shard done and aggregated)."""
-        seen = (len(unit.qualities), len(members))
-        if seen == unit.looked and unit.left:
-            return False
-        unit.looked = seen
-        front = QualityFront.from_members(members)
+    def _decide(
+        self, gen: _Generation, unit: _Unit, front: QualityFront, also: list[Any]
+    ) -> PruningDecision:
         plan = self.plan
-        decision = decide(
+        unit.looked = (len(unit.qualities), unit.looked[1])
+        return decide(
             plan.pruning, unit.cost, unit.qualities, len(plan.shards), plan.images_total,
-            front, self._leader(gen, front, unit.cost),
+            front, self._leader(gen, front, unit.cost), also,
         )
+
+    def _settle(self, gen: _Generation, unit: _Unit, members: list[tuple[Any, ...]]) -> bool:
+        """Apply the rule to an open candidate whose predecessors are settled, against the
+        current front and the parents'; True once it is settled itself (stopped, or every shard
+        done and aggregated)."""
+        if unit.looked == (len(unit.qualities), len(members)) and unit.left:
+            return False
+        front = QualityFront.from_members(members)
+        parents = (gen.front, self._leader(gen, gen.front, unit.cost))  # type: ignore[arg-type]
+        decision = self._decide(gen, unit, front, [parents])
+        unit.looked = (len(unit.qualities), len(members))
         if decision.front_quality is None:
             unit.promise = float("inf")
         elif decision.optimistic is not None:
             unit.promise = decision.optimistic - decision.front_quality
+        if unit.stopped is not None and not decision.prune:  # cannot happen: both fronts tested
+            log.error("search %s: candidate %d stopped on the parents' front but not pruned "
+                      "on the current one; keeping the stop", self.session.search_id,
+                      unit.candidate.index)
+            decision = unit.stopped
         if decision.prune:
             self._prune(gen, unit, decision)
             return True
         return not unit.left and self._aggregate(gen, unit)
 
-    def _prune(self, gen: _Generation, unit: _Unit, decision: PruningDecision) -> None:
-        """Stop a candidate: told to NSGA-II with its estimate, its remaining shards cancelled."""
+    def _stop(self, gen: _Generation, unit: _Unit, decision: PruningDecision) -> None:
+        """Cancel a candidate's remaining work: it will be pruned (its decision is taken when
+        the candidates before it are settled)."""
         plan, key = self.plan, unit.candidate.evaluation_key
-        unit.decision, unit.quality = decision, decision.estimate
+        unit.stopped, unit.stopped_after = decision, len(unit.qualities)
         gen.images_saved += sum(len(plan.shards[s]) for s in unit.left)
         gen.progress.in_flight -= sum(1 for s in unit.left if s in unit.submitted)
         if any(s in unit.submitted for s in unit.left):
@@ -474,6 +495,12 @@ class SearchDriver:
                                 {"generation": gen.number, **decision.to_json()})
         unit.left = []
         self.executor.cancel(key)
+
+    def _prune(self, gen: _Generation, unit: _Unit, decision: PruningDecision) -> None:
+        """Settle a candidate as stopped: told to NSGA-II with its estimate."""
+        if unit.stopped is None:
+            self._stop(gen, unit, decision)
+        unit.decision, unit.quality = decision, decision.estimate
         log.info(
             "search %s: candidate %d (%s) pruned after %d/%d shards: %s",
             self.session.search_id, unit.candidate.index, unit.candidate.digest[:12],
@@ -561,6 +588,8 @@ class SearchDriver:
                             if c.evaluation_key == u.candidate.evaluation_key
                         ),
                         **u.decision.to_json(),  # type: ignore[union-attr]
+                        # work, not decision: on a cluster it depends on timing
+                        "stopped_after": u.stopped_after,
                     }
                     for u in pruned
                 },

@@ -11,12 +11,26 @@ The rule (quality is oriented so that higher is better, as ``Evaluator.aggregate
 whose scorer says ``higher_is_better = False``, enters as ``-LPIPS``)::
 
     n of N images done (the completed prefix of shards 0, 1, ..., k - 1; k >= min_shards)
-    estimate   m  = mean of the n image qualities                  (n >= MIN_IMAGES)
-    std. error se = s / sqrt(n) * sqrt((N - n) / (N - 1))     s: sample std over the n images
+    front at cost c:  F(c) = max quality of front members with relative cost <= c, reached by
+                      the *leader* L (fully evaluated: its N per-image qualities l_i are known)
+    paired     d_i = x_i - l_i on the n images done (x_i: the candidate's)
+    estimate   m  = F(c) + mean(d)                                  (n >= MIN_IMAGES)
+    std. error se = s_d / sqrt(n) * sqrt((N - n) / (N - 1))   s_d: sample std of the d_i
     optimistic u  = m + t * se     t: Student-t quantile, n - 1 degrees of freedom, at the
                                       one-sided level 1 - Phi(z) of the normal quantile z
-    front at cost c:  F(c) = max quality of front members with relative cost <= c
-    prune  <=>  F(c) > u + margin
+    prune  <=>  F(c) > u + margin          (i.e. mean(d) + t * se < -margin)
+
+Pairing (blocking on images, as F-Race blocks on instances) is what makes early stops possible:
+an image that is hard for one schedule is hard for the other, so the per-image differences vary
+far less than the qualities themselves (measured: ``benchmarks/pruning/README.md``), and ``m``
+is a control-variate estimate of the candidate's full mean. Where the leader's scores are
+unavailable or a value is not finite, the unpaired form is used: ``m`` = mean of the ``x_i``,
+``se`` from their sample std.
+
+The front (:class:`QualityFront`) is the *current* one: the fully evaluated front members of the
+population the generation was asked from, and the fully evaluated candidates before this one in
+the generation (the driver settles candidates in index order, see
+:meth:`ecad.search.driver.SearchDriver`); so generation 0 races its candidates against each other.
 
 ``se`` is itself estimated from the images, so the bound uses the t quantile rather than ``z``
 (2.84 instead of 2.5 at n = 16); with ``z`` alone, a candidate tying the front was pruned in
@@ -43,23 +57,25 @@ Guarantee (normal approximation of the mean):
 
 - A wrong prune is the pruning of a candidate whose full mean ``q`` reaches the front at its
   cost, ``q >= F(c)`` (it would be on the front, or tie it). For it, ``F(c) > u + margin``
-  needs ``m + t * se < q - margin``, which has probability at most ``1 - Phi(z)`` at one look
-  and at most ``looks * (1 - Phi(z))`` over the candidate's ``looks = shards_total -
+  needs ``m + t * se < q - margin`` (paired: ``mean(d) + t * se < (q - F(c)) - margin``, with
+  ``q - F(c)`` the full mean of the ``d_i``), which has probability at most ``1 - Phi(z)`` at
+  one look and at most ``looks * (1 - Phi(z))`` over the candidate's ``looks = shards_total -
   min_shards`` looks (:func:`wrong_prune_bound`; z = 2.5, 8 shards, min_shards 2: 3.7 %). A
   positive ``margin`` only lowers this. Candidates whose full mean lies below the front may be
   pruned; that loses nothing the front would have kept.
 - The front is made of fully evaluated members only: a pruned candidate is told to NSGA-II with
   its estimate ``m <= u < F(c) - margin``, so it is strictly dominated by a fully evaluated
-  member of the population; NSGA-II's survival keeps fronts in rank order, so whenever the pruned
-  candidate survives a dominating member survives too, and it never reaches rank 0.
+  parent or earlier candidate, which NSGA-II's survival sees too; it keeps fronts in rank order,
+  so whenever the pruned candidate survives a dominating member survives too, and it never
+  reaches rank 0.
 - A wrongly pruned candidate is lost to this generation's front only; it may still be selected
   as a parent (with its pessimistic estimate) and its genome or its offspring found again.
 
 Determinism: the decision is a function of the candidate's cost, the scores of its completed
-*prefix* of shards and the front it is compared with. A driver that keeps the front fixed for a
-generation (the front of the population the generation was asked from) and calls :func:`decide`
-with whatever shards have landed gets the same first pruning point, however the shards arrive,
-and the same again after a resume.
+*prefix* of shards and the front it is compared with. A driver that fixes each candidate's front
+by the scores alone (the parents' front and the settled candidates before it) and calls
+:func:`decide` with whatever shards have landed gets the same first pruning point, however the
+shards arrive, and the same again after a resume.
 
 Pure numpy, no torch: the scheduler (which holds no models) calls it.
 """
@@ -279,6 +295,7 @@ def decide(
     images_total: int,
     front: QualityFront,
     leader: Mapping[int, Sequence[float]] | None = None,
+    also: Sequence[tuple[QualityFront, Mapping[int, Sequence[float]] | None]] = (),
 ) -> PruningDecision:
     """Prune or continue one candidate, from the shards it has completed so far.
 
@@ -298,6 +315,10 @@ def decide(
     leader is estimated from the per-image differences on the same images, which vary far less
     than the images' qualities do (an image hard for one schedule is hard for the other).
     Without it, or where a difference is not finite, the candidate's own mean is used.
+
+    ``also``: more ``(front, leader)`` comparisons made at every look, after the first; the
+    candidate is pruned at the first look where any of them says so (the driver compares with
+    the current front and with the parents' front, whose leader may differ).
     """
     prefix: list[np.ndarray] = []
     while len(prefix) in completed:
@@ -306,15 +327,21 @@ def decide(
     if not config.enabled or not prefix:
         reason = "pruning is off" if not config.enabled else "no completed prefix of shards yet"
         return PruningDecision(False, 0, shards_total, 0, None, None, None, best, reason)
-    paired = _paired_prefix(prefix, leader, shards_total, best)
+    comparisons = []
+    for f, lead in [(front, leader), *also]:
+        b = f.best_at(cost)
+        comparisons.append((b, _paired_prefix(prefix, lead, shards_total, b)))
     for k in range(1, len(prefix) + 1):
-        decision = _decide_prefix(
-            config, k, shards_total, prefix[:k], images_total, best,
-            paired[:k] if paired is not None else None,
-        )
-        if decision.prune:
-            return decision
-    return decision
+        for n, (b, paired) in enumerate(comparisons):
+            decision = _decide_prefix(
+                config, k, shards_total, prefix[:k], images_total, b,
+                paired[:k] if paired is not None else None,
+            )
+            if decision.prune:
+                return decision
+            if n == 0:
+                first = decision
+    return first
 
 
 def _paired_prefix(
@@ -415,8 +442,10 @@ def t_quantile(z: float, dof: int) -> float:
     return x + g1 / v + g2 / v**2 + g3 / v**3 + g4 / v**4
 
 
-def wrong_prune_bound(config: PruningConfig, shards_total: int) -> float:
-    """Upper bound (union over looks, normal approximation) on the probability that a candidate
-    whose full mean reaches the front at its cost is pruned: ``looks * (1 - Phi(z))``."""
+def wrong_prune_bound(config: PruningConfig, shards_total: int, comparisons: int = 1) -> float:
+    """Upper bound (union over looks and comparisons, normal approximation) on the probability
+    that a candidate whose full mean reaches the front at its cost is pruned:
+    ``looks * comparisons * (1 - Phi(z))`` (the driver makes 2 comparisons per look where the
+    current front's leader is not the parents')."""
     looks = max(0, shards_total - config.min_shards)
-    return min(1.0, looks * 0.5 * math.erfc(config.z / math.sqrt(2.0)))
+    return min(1.0, looks * comparisons * 0.5 * math.erfc(config.z / math.sqrt(2.0)))

@@ -113,8 +113,9 @@ def current_front(before, record, partial, index: int) -> list[tuple[float, floa
         F = np.asarray(before.population.F)
         members = [(1 - F[i, 0], F[i, 1]) for i in before.front]
     stopped = {i for d in partial.values() for i in d["candidates"]}
-    O = np.asarray(record.offspring.F)
-    return members + [(1 - O[j, 0], O[j, 1]) for j in range(index) if j not in stopped]
+    offspring = np.asarray(record.offspring.F)
+    return members + [(1 - offspring[j, 0], offspring[j, 1])
+                      for j in range(index) if j not in stopped]
 
 
 def _partial(store, session, generation: int) -> dict[str, dict]:

@@ -14,6 +14,7 @@ from ecad.search.pruning import (
     QualityFront,
     decide,
     estimate,
+    first_look,
     oriented_qualities,
     parse_pruning,
     t_quantile,
@@ -219,3 +220,64 @@ def test_t_quantile_matches_student_t_where_decisions_are_made():
         for dof in (7, 15, 63, 999):
             exact = stats.t.ppf(stats.norm.cdf(z), dof)
             assert t_quantile(z, dof) == pytest.approx(exact, rel=0.006)
+
+
+# --- the paired form ---------------------------------------------------------------------------
+
+
+def paired_case(rng: np.random.Generator, gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """A leader and a candidate on the same images: a large per-image difficulty common to both
+    (what makes an image hard for one schedule makes it hard for the other), a small individual
+    part; the candidate's full mean is exactly ``gap`` above the leader's."""
+    difficulty = rng.normal(0.0, 0.3, IMAGES)
+    leader = images_with_mean(rng, 0.0, std=0.02) + difficulty
+    leader += 0.75 - leader.mean()  # the front member leading at cost 0.6 (FRONT: 0.75)
+    cand = leader + images_with_mean(rng, gap, std=0.03)
+    return leader, cand
+
+
+def test_pairing_with_the_leader_stops_a_dominated_candidate_far_sooner():
+    leader, cand = paired_case(np.random.default_rng(11), gap=-0.05)
+    unpaired = decide(ON, 0.6, shards_of(cand), SHARDS, IMAGES, FRONT)
+    paired = decide(ON, 0.6, shards_of(cand), SHARDS, IMAGES, FRONT, shards_of(leader))
+    assert paired.prune and paired.shards_used == ON.min_shards, paired.reason
+    assert "paired" in paired.reason
+    assert not unpaired.prune or unpaired.shards_used > paired.shards_used
+    # The control-variate estimate: the leader's exact quality plus the mean difference.
+    done = ON.min_shards * SHARD_SIZE
+    assert paired.estimate == pytest.approx(0.75 + float(np.mean(cand[:done] - leader[:done])))
+    assert paired.standard_error < 0.2 * estimate(cand[:done], IMAGES)[1]
+
+
+def test_paired_wrong_prunes_of_a_tie_stay_under_the_bound():
+    rng = np.random.default_rng(12)
+    trials = 1000
+    pruned = sum(
+        decide(ON, 0.6, shards_of(c), SHARDS, IMAGES, FRONT, shards_of(lead)).prune
+        for lead, c in (paired_case(rng, gap=0.0) for _ in range(trials))
+    )
+    assert pruned / trials <= wrong_prune_bound(ON, SHARDS)
+
+
+def test_pairing_falls_back_to_the_candidate_alone_when_it_cannot_pair():
+    leader, cand = paired_case(np.random.default_rng(13), gap=-0.05)
+    alone = decide(ON, 0.6, shards_of(cand), SHARDS, IMAGES, FRONT)
+    other = shards_of(leader + 0.1)  # not the member whose quality the front reaches
+    short = {s: v for s, v in shards_of(leader).items() if s < SHARDS - 1}  # a shard missing
+    broken = shards_of(np.where(np.arange(IMAGES) == 5, math.inf, leader))
+    for bad in (other, short, broken):
+        assert decide(ON, 0.6, shards_of(cand), SHARDS, IMAGES, FRONT, bad) == alone
+
+
+def test_the_front_names_its_leader_at_each_cost():
+    front = QualityFront.from_members([(0.9, 0.8, "a"), (0.5, 0.6, "b"), (0.7, 0.5, "c")])
+    assert front.leader_at(0.4) is None
+    assert front.leader_at(0.65) == (0.7, "c")  # the cheaper, better member leads
+    assert front.leader_at(0.8) == (0.9, "a")
+
+
+def test_first_look_needs_min_shards_and_enough_images():
+    assert first_look(PruningConfig(enabled=True, min_shards=1), [4] * 8) == 2  # 8 images
+    assert first_look(PruningConfig(enabled=True, min_shards=1), [8] * 8) == 1
+    assert first_look(PruningConfig(enabled=True, min_shards=3), [8] * 8) == 3
+    assert first_look(PruningConfig(enabled=True, min_shards=9), [8] * 8) == 8
