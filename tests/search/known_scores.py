@@ -19,6 +19,7 @@ from tests.search.conftest import write_spec
 
 __all__ = [
     "NOISE",
+    "SECONDS_PER_IMAGE",
     "KnownScores",
     "image_score",
     "pruning_spec",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 NOISE = 0.05
+SECONDS_PER_IMAGE = 0.25  # the time each shard reports, per image (nothing is timed)
 
 
 def _unit(*parts: Any) -> float:
@@ -72,7 +74,7 @@ class KnownScores:
                   "higher_is_better": True}
         self.store.put_json(self.plan.score_key(cand.evaluation_key, work.shard), record)
         self.ran.append((self.session.generation, cand.evaluation_key, work.shard))
-        return [Completed(work, ShardResult(len(pairs), record, 0.0))]
+        return [Completed(work, ShardResult(len(pairs), record, SECONDS_PER_IMAGE * len(pairs)))]
 
     def cancel(self, evaluation_key: str) -> None:
         for key in [k for k, w in self.queue.items()
