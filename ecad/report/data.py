@@ -16,12 +16,14 @@ from ecad.report.units import QualityUnit, quality_unit
 from ecad.schedules import Schedule
 from ecad.search.nsga import unpack_genomes
 from ecad.search.objectives import INFEASIBLE
+from ecad.search.records import GenerationRecord
 from ecad.search.session import SearchSession
 
 __all__ = [
     "Candidate",
     "FrontMember",
     "GenerationRow",
+    "PartialEvaluation",
     "ReportData",
     "collect",
     "readable_spec",
@@ -30,16 +32,28 @@ __all__ = [
 
 
 @dataclass(frozen=True)
+class PartialEvaluation:
+    """How far a candidate stopped by pruning got: its quality is estimated from these shards
+    (a prefix of its shards) and images."""
+
+    shards_used: int
+    shards_total: int
+    images_used: int
+    images_total: int
+
+
+@dataclass(frozen=True)
 class Candidate:
-    """One evaluated (or failed, or infeasible) candidate of one generation."""
+    """One evaluated (or pruned, failed, or infeasible) candidate of one generation."""
 
     generation: int
     index: int
     name: str
-    quality: float | None  # None: failed or infeasible
+    quality: float | None  # None: failed or infeasible; partial: the pruning estimate
     relative_cost: float
     reuse: float
-    status: str  # "evaluated", "failed" or "infeasible"
+    status: str  # "evaluated", "partial" (stopped by pruning), "failed" or "infeasible"
+    partial: PartialEvaluation | None = None  # set when status is "partial"
 
 
 @dataclass(frozen=True)
@@ -47,8 +61,11 @@ class GenerationRow:
     generation: int
     hypervolume: float
     front: int
-    counts: dict[str, int]
+    counts: dict[str, int]  # distinct evaluations by outcome, "pruned" among them
     seconds: float
+    images: int = 0  # images generated (candidates' and reference images; 0 when cached)
+    images_saved: int = 0  # images pruned candidates' remaining shards would have needed
+    shard_seconds: float = 0.0  # summed time of the shard work (see GenerationWork)
 
 
 @dataclass(frozen=True)
@@ -102,7 +119,17 @@ class ReportData:
     front: list[FrontMember]
     baselines: list[Baseline] = field(default_factory=list)
     task_failures: list[dict[str, str]] = field(default_factory=list)
-    images_per_candidate: int = 0
+    pruning_enabled: bool = False
+
+    @property
+    def partial(self) -> list[Candidate]:
+        """Candidates stopped by pruning (their quality is an estimate)."""
+        return [c for c in self.candidates if c.status == "partial"]
+
+    @property
+    def shows_pruning(self) -> bool:
+        """Whether the page shows pruning: the spec enables it or some generation pruned."""
+        return self.pruning_enabled or any(g.counts.get("pruned", 0) for g in self.history)
 
     @property
     def failed(self) -> list[Candidate]:
@@ -114,7 +141,16 @@ class ReportData:
 
     @property
     def images_generated(self) -> int:
-        return sum(g.counts.get("evaluated", 0) for g in self.history) * self.images_per_candidate
+        """Images the generations generated (reference images included, stored ones not)."""
+        return sum(g.images for g in self.history)
+
+    @property
+    def images_saved(self) -> int:
+        return sum(g.images_saved for g in self.history)
+
+    @property
+    def shard_seconds(self) -> float:
+        return float(sum(g.shard_seconds for g in self.history))
 
 
 def reuse_maps(schedule: Schedule) -> dict[str, tuple[list[str], np.ndarray]]:
@@ -143,25 +179,67 @@ def _spec_yaml(session: SearchSession) -> str:
     return yaml.safe_dump(readable_spec(session.spec.to_json()), sort_keys=False)
 
 
-def _candidates(session: SearchSession, history: list[dict]) -> list[Candidate]:
+def _pruning_decisions(session: SearchSession, generation: int) -> dict[int, dict[str, Any]]:
+    """The pruning decision of each candidate stopped in ``generation``, by offspring index."""
+    return {index: decision for decision in session.partial(generation).values()
+            for index in decision["candidates"]}
+
+
+def _partial_evaluation(decision: dict[str, Any], images_total: int) -> PartialEvaluation:
+    return PartialEvaluation(
+        shards_used=int(decision["shards_used"]),
+        shards_total=int(decision["shards_total"]),
+        images_used=int(decision["images_used"]),
+        images_total=images_total,
+    )
+
+
+def _status(f: np.ndarray, g: np.ndarray, pruned: bool) -> str:
+    if g[0] > 0:
+        return "infeasible"
+    if f[0] >= INFEASIBLE:
+        return "failed"
+    return "partial" if pruned else "evaluated"
+
+
+def _candidates(session: SearchSession, history: list[GenerationRecord]) -> list[Candidate]:
     out = []
+    images_total = session.plan.images_total
     for rec in history:
         gen = rec.generation
+        decisions = _pruning_decisions(session, gen)
         X = unpack_genomes(list(rec.offspring.X), session.n_var)
         F = np.asarray(rec.offspring.F, dtype=float).reshape(-1, 2)
         G = np.asarray(rec.offspring.G, dtype=float).reshape(-1, 1)
         for i, (genome, f, g) in enumerate(zip(X, F, G)):
-            status = "infeasible" if g[0] > 0 else "failed" if f[0] >= INFEASIBLE else "evaluated"
+            status = _status(f, g, i in decisions)
+            partial = (_partial_evaluation(decisions[i], images_total) if status == "partial"
+                       else None)
             out.append(Candidate(
                 generation=gen,
                 index=i,
                 name=f"{session.spec.name}_gen_{gen:03d}_cand_{i:03d}",
-                quality=1.0 - float(f[0]) if status == "evaluated" else None,
+                quality=(float(decisions[i]["estimate"]) if partial
+                         else 1.0 - float(f[0]) if status == "evaluated" else None),
                 relative_cost=float(f[1]),
                 reuse=float((~genome.astype(bool)).mean()),
                 status=status,
+                partial=partial,
             ))
     return out
+
+
+def _generation_row(record: GenerationRecord) -> GenerationRow:
+    return GenerationRow(
+        generation=record.generation,
+        hypervolume=record.hypervolume,
+        front=len(record.front),
+        counts=record.counts.to_json(),
+        seconds=record.seconds,
+        images=record.work.images,
+        images_saved=record.work.images_saved,
+        shard_seconds=record.work.shard_seconds,
+    )
 
 
 def images_for(session: SearchSession, schedule: Schedule, prompts: int) -> tuple[ImagePair, ...]:
@@ -227,9 +305,8 @@ def collect(session: SearchSession, prompts: int = 3, store_url: str | None = No
         cost_mode=session.table.mode,
         spec_yaml=_spec_yaml(session),
         candidates=candidates,
-        history=[GenerationRow(r.generation, r.hypervolume, len(r.front), r.counts.to_json(),
-                               r.seconds) for r in history],
+        history=[_generation_row(r) for r in history],
         front=front,
         task_failures=_task_failures(session),
-        images_per_candidate=len(session.setting.prompts) * spec.images_per_prompt,
+        pruning_enabled=spec.pruning.enabled,
     )

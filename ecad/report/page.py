@@ -14,6 +14,7 @@ from ecad.report.plots import (
     objective_figure,
     plotly_js,
     progress_figure,
+    pruning_figure,
 )
 from ecad.report.units import best_speedups, duration, rate
 
@@ -125,10 +126,48 @@ def _generation_rows(data: ReportData) -> list[list[str]]:
     rows = []
     for g in data.history:
         c = g.counts
+        pruning = ([str(c.get("pruned", 0)), str(g.images), str(g.images_saved),
+                    duration(g.shard_seconds)] if data.shows_pruning else [])
         rows.append([str(g.generation), f"{g.hypervolume:.4f}", str(g.front),
                      str(c.get("evaluated", 0)), str(c.get("cached", 0)),
-                     str(c.get("failed", 0)), str(c.get("infeasible", 0)), duration(g.seconds)])
+                     str(c.get("failed", 0)), str(c.get("infeasible", 0)), *pruning,
+                     duration(g.seconds)])
     return rows
+
+
+def _generation_table(data: ReportData) -> str:
+    pruning = (["pruned", "images generated", "images saved by pruning", "shard-work time"]
+               if data.shows_pruning else [])
+    return _table(["generation", "hypervolume", "front", "evaluated", "cached", "failed",
+                   "infeasible", *pruning, "time"], _generation_rows(data))
+
+
+def _pruning_cards(data: ReportData) -> str:
+    if not data.shows_pruning:
+        return ""
+    return "".join((
+        _card(str(len(data.partial)), "candidates pruned (partial estimate)"),
+        _card(str(data.images_saved), "images saved by pruning"),
+        _card(duration(data.shard_seconds), "shard-work time (summed over shards)"),
+    ))
+
+
+def _partial_note(data: ReportData) -> str:
+    if not data.partial:
+        return ""
+    return ("<p>Hollow grey circles: candidates pruning stopped after a prefix of their shards. "
+            "Their quality is an estimate from those images only (hover for how many); none "
+            "of them is on the front, which holds fully evaluated members only.</p>")
+
+
+def _pruning_section(data: ReportData) -> str:
+    if not data.shows_pruning:
+        return ""
+    return (f"<h3>Pruning</h3><p>Images generated per generation, the images pruned "
+            f"candidates' remaining shards would have needed, and how many candidates were "
+            f"pruned. Shard-work time is the summed time of the shard work reported to the "
+            f"search driver (work reported to an earlier run of it is not counted).</p>"
+            f'<div class="plot">{figure_html(pruning_figure(data), "pruning-work")}</div>')
 
 
 def _baseline_rows(data: ReportData) -> list[list[str]]:
@@ -183,17 +222,19 @@ cost: {_e(data.cost_mode)}, shown as predicted speedup</p>
 {_card(f"{seconds / 3600:.2g} h", "wall time of generations")}
 {_card(rate(images, seconds), f"{images} images generated")}
 {_card(str(len(data.failed)), "failed candidates")}
+{_pruning_cards(data)}
 </div>
 <p>{_e(summary)}</p>
 <h2>Objective space</h2>
 <p>Every evaluated candidate of every generation (colour: generation), the current Pareto front
 (red), and the heuristic baselines evaluated under the same setting (grey diamonds). Hover for
 names and numbers; drag to zoom, double-click to reset.</p>
+{_partial_note(data)}
 <div class="plot">{figure_html(objective_figure(data), "objective-space")}</div>
 <h2>Progress</h2>
 <div class="plot">{figure_html(progress_figure(data), "progress")}</div>
-{_table(["generation", "hypervolume", "front", "evaluated", "cached", "failed", "infeasible",
-         "time"], _generation_rows(data))}
+{_generation_table(data)}
+{_pruning_section(data)}
 <h2>Pareto front</h2>
 {_table(["#", "schedule", "speedup", unit.axis_title, "reuse"], front_rows, left=2)}
 {members}

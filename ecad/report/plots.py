@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecad.report.data import FrontMember, ReportData, reuse_maps
+from ecad.report.data import Candidate, FrontMember, ReportData, reuse_maps
+from ecad.report.units import QualityUnit, duration
 
-__all__ = ["figure_html", "front_figure", "objective_figure", "plotly_js", "progress_figure"]
+__all__ = [
+    "figure_html",
+    "front_figure",
+    "objective_figure",
+    "plotly_js",
+    "progress_figure",
+    "pruning_figure",
+]
 
 _CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "png"}}
 _LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
@@ -33,8 +41,32 @@ def _hover(unit_title: str) -> str:
             "<extra></extra>")
 
 
+def _partial_trace(partial: list[Candidate], unit: QualityUnit) -> Any:
+    """Candidates stopped by pruning: small hollow grey markers at their estimated quality."""
+    import plotly.graph_objects as go
+
+    fmt = f".{unit.digits}f"
+    stopped = [(c, c.partial) for c in partial if c.partial is not None]
+    return go.Scatter(
+        name="pruned (partial estimate)",
+        x=[1 / c.relative_cost for c, _ in stopped],
+        y=[c.quality for c, _ in stopped],
+        mode="markers",
+        marker={"size": 6, "symbol": "circle-open", "color": "#8c8c8c", "opacity": 0.8,
+                "line": {"width": 1}},
+        customdata=[[c.name, c.generation, c.reuse, p.shards_used, p.shards_total,
+                     p.images_used, p.images_total] for c, p in stopped],
+        hovertemplate=("<b>%{customdata[0]}</b><br>generation %{customdata[1]}<br>"
+                       "pruned after %{customdata[3]}/%{customdata[4]} shards "
+                       "(%{customdata[5]}/%{customdata[6]} images)<br>"
+                       f"estimate {unit.label} %{{y:{fmt}}}{_suffix(unit.unit)}<br>"
+                       "speedup %{x:.2f}x<br>reuse %{customdata[2]:.1%}<extra></extra>"),
+    )
+
+
 def objective_figure(data: ReportData) -> Any:
-    """Every evaluated candidate (colour = generation), the current front, the baselines."""
+    """Every evaluated candidate (colour = generation), those stopped by pruning (hollow grey,
+    at their estimate), the current front (fully evaluated members only), the baselines."""
     import plotly.graph_objects as go
 
     unit = data.unit
@@ -52,6 +84,8 @@ def objective_figure(data: ReportData) -> Any:
         customdata=[[c.name, c.generation, c.reuse] for c in evaluated],
         hovertemplate=_hover(unit.label).replace("%{y}", f"%{{y:{fmt}}}{_suffix(unit.unit)}"),
     ))
+    if data.partial:
+        fig.add_trace(_partial_trace(data.partial, unit))
     front = sorted(data.front, key=lambda m: m.relative_cost)
     fig.add_trace(go.Scatter(
         name="current Pareto front",
@@ -130,6 +164,42 @@ def progress_figure(data: ReportData) -> Any:
     fig.update_xaxes(title_text="generation", dtick=1)
     fig.update_yaxes(title_text="hypervolume", secondary_y=False)
     fig.update_yaxes(title_text="front size", secondary_y=True, rangemode="tozero",
+                     tickformat="d", showgrid=False)
+    return fig
+
+
+def pruning_figure(data: ReportData) -> Any:
+    """Per generation: images generated and images saved by pruning (stacked), and how many
+    candidates were pruned."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    gens = [g.generation for g in data.history]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Bar(name="images generated", x=gens, y=[g.images for g in data.history],
+                         marker={"color": "#1f77b4"},
+                         customdata=[duration(g.shard_seconds) for g in data.history],
+                         hovertemplate="generation %{x}<br>%{y} images generated<br>"
+                                       "shard work %{customdata}<extra></extra>"),
+                  secondary_y=False)
+    fig.add_trace(go.Bar(name="images saved by pruning", x=gens,
+                         y=[g.images_saved for g in data.history],
+                         marker={"color": "#8c8c8c", "pattern": {"shape": "/"}},
+                         hovertemplate="generation %{x}<br>%{y} images saved by pruning"
+                                       "<extra></extra>"),
+                  secondary_y=False)
+    fig.add_trace(go.Scatter(name="candidates pruned", x=gens,
+                             y=[g.counts.get("pruned", 0) for g in data.history],
+                             mode="lines+markers", line={"color": "#d62728"},
+                             hovertemplate="generation %{x}<br>%{y} candidates pruned"
+                                           "<extra></extra>"),
+                  secondary_y=True)
+    fig.update_layout(**_LAYOUT, barmode="stack", height=360,
+                      legend={"orientation": "h", "y": -0.25},
+                      title={"text": "Images generated and saved by pruning per generation"})
+    fig.update_xaxes(title_text="generation", dtick=1)
+    fig.update_yaxes(title_text="images", secondary_y=False, rangemode="tozero")
+    fig.update_yaxes(title_text="candidates pruned", secondary_y=True, rangemode="tozero",
                      tickformat="d", showgrid=False)
     return fig
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from click.testing import CliRunner
 
 from ecad.cli.main import cli
 from ecad.report.baselines import baseline_points
 from ecad.report.data import collect, reuse_maps
 from ecad.report.page import render_page
+from ecad.report.plots import objective_figure, pruning_figure
+from ecad.report.units import duration
 from ecad.schedules.baselines import baseline_schedules
+from tests.search.known_scores import SECONDS_PER_IMAGE
 
 
 def test_collect_reads_every_candidate_the_front_and_their_images(finished_search):
@@ -84,3 +88,77 @@ def test_page_is_one_file_with_plots_images_and_apply_lines(finished_search, tmp
 def test_render_page_without_baselines_says_how_to_get_them(finished_search):
     page = render_page(collect(finished_search.session(), prompts=1))
     assert "Not evaluated (ecad report --baselines)" in page
+
+
+def _trace(fig, name: str):
+    return next(t for t in fig.data if t.name == name)
+
+
+def test_collect_marks_pruned_candidates_partial_with_their_estimate(pruned_search):
+    session = pruned_search.session()
+    data = collect(session, prompts=1)
+    history, plan = session.history(), session.plan
+    assert data.shows_pruning and sum(r.counts.pruned for r in history) >= 5
+    for record in history:
+        decisions = session.partial(record.generation)
+        partial = [c for c in data.partial if c.generation == record.generation]
+        assert len(partial) == record.counts.pruned == len(decisions)
+        by_index = {i: d for d in decisions.values() for i in d["candidates"]}
+        assert sorted(c.index for c in partial) == sorted(by_index)
+        for c in partial:
+            decision = by_index[c.index]
+            assert c.quality == decision["estimate"] == pytest.approx(
+                1 - record.offspring.F[c.index][0])
+            assert c.partial.shards_used == decision["shards_used"] < len(plan.shards)
+            assert c.partial.shards_total == len(plan.shards)
+            assert c.partial.images_used == decision["images_used"] < c.partial.images_total
+            assert c.partial.images_total == plan.images_total
+        evaluated = [c for c in data.candidates
+                     if c.generation == record.generation and c.status == "evaluated"]
+        assert len(evaluated) == record.counts.evaluated + record.counts.cached
+    estimates = {(c.quality, c.relative_cost) for c in data.partial}
+    assert data.front and estimates.isdisjoint((m.quality, m.relative_cost) for m in data.front)
+    assert data.images_generated == sum(r.work.images for r in history) > 0
+    assert data.images_saved == sum(r.work.images_saved for r in history) > 0
+    assert data.shard_seconds == pytest.approx(sum(r.work.shard_seconds for r in history))
+    assert data.shard_seconds == pytest.approx(SECONDS_PER_IMAGE * data.images_generated)
+    assert [g.counts["pruned"] for g in data.history] == [r.counts.pruned for r in history]
+
+
+def test_page_shows_pruned_candidates_apart_and_the_images_pruning_saved(pruned_search):
+    data = collect(pruned_search.session(), prompts=1)
+    objective = objective_figure(data)
+    stopped = _trace(objective, "pruned (partial estimate)")
+    assert list(stopped.y) == [c.quality for c in data.partial]
+    assert stopped.marker.symbol == "circle-open" and stopped.marker.color == "#8c8c8c"
+    assert "pruned after %{customdata[3]}/%{customdata[4]} shards" in stopped.hovertemplate
+    first = data.partial[0].partial
+    assert list(stopped.customdata[0][3:]) == [first.shards_used, first.shards_total,
+                                               first.images_used, first.images_total]
+    evaluated = _trace(objective, "evaluated candidates")
+    assert len(evaluated.y) == sum(c.status == "evaluated" for c in data.candidates)
+    work = pruning_figure(data)
+    assert list(_trace(work, "images generated").y) == [g.images for g in data.history]
+    assert list(_trace(work, "images saved by pruning").y) == [
+        g.images_saved for g in data.history]
+    assert list(_trace(work, "candidates pruned").y) == [
+        g.counts["pruned"] for g in data.history]
+    page = render_page(data)
+    assert 'id="pruning-work"' in page and "pruned (partial estimate)" in page
+    assert f"<b>{data.images_saved}</b><span>images saved by pruning</span>" in page
+    assert f"<b>{len(data.partial)}</b><span>candidates pruned" in page
+    assert f"{data.images_generated} images generated" in page
+    assert f"<b>{duration(data.shard_seconds)}</b><span>shard-work time" in page
+    assert "<th>images saved by pruning</th>" in page.replace(' class=""', "")
+
+
+def test_an_unpruned_report_shows_no_pruning(finished_search):
+    session = finished_search.session()
+    data = collect(session, prompts=1)
+    assert not data.shows_pruning and data.partial == []
+    assert data.images_generated == sum(r.work.images for r in session.history()) > 0
+    names = [t.name for t in objective_figure(data).data]
+    assert "pruned (partial estimate)" not in names
+    page = render_page(data)
+    assert "pruning-work" not in page and "saved by pruning" not in page
+    assert "<th>pruned</th>" not in page.replace(' class=""', "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import numpy as np
@@ -109,3 +110,17 @@ def test_the_harness_sees_console_errors_and_requests(tmp_path):
         page = browser.open(page_file.as_uri())
         assert any("boom" in e for e in page.console_errors())
         assert "http://127.0.0.1:9/x.png" in page.requests()
+
+
+def test_a_pruned_search_shows_its_partial_candidates_and_saved_images(pruned_search, tmp_path):
+    path = tmp_path / "pruned.html"
+    write_report(pruned_search.session(), path, prompts=1, baselines="none")
+    with Browser.start() as browser:
+        page = browser.open(path.as_uri())
+        page.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r, 200)))")
+        assert page.console_errors() == []
+        _drawn(page, "#pruning-work")
+        # the traces: evaluated candidates, then the pruned ones, then the front
+        text = _hover_text(page, "objective-space", ".scatterlayer .trace:nth-child(2) .point")
+        assert re.search(r"pruned after \d+/8 shards \(\d+/16 images\)", text), text
+        assert "estimate ImageReward" in text and "_cand_" in text
