@@ -203,7 +203,7 @@ def test_local_and_cluster_searches_leave_the_same_objects(cluster, tmp_path):
 
 def test_pruned_search_on_workers_matches_local_and_skips_stopped_shards(cluster, tmp_path):
     """Pruning on the cluster: the same decisions as in process (they depend on completed
-    shards in order, never on timing), and a stopped candidate's shards past its decision point
+    shards in order, never on timing), and a stopped candidate's shards past its stop point
     and the dispatch window are never generated."""
     from ecad.search import SearchSession, load_spec
     from ecad.search.driver import PRUNING_WINDOW
@@ -223,10 +223,13 @@ def test_pruned_search_on_workers_matches_local_and_skips_stopped_shards(cluster
     session = SearchSession.open(store, search_id)
     plan = session.plan
     pruned = 0
-    for g in range(1, load_spec(spec).generations + 1):
+    for g in range(load_spec(spec).generations + 1):
         for key, decision in store.get_json(pruning_record_key(search_id, g))["partial"].items():
             pruned += 1
-            reach = decision["shards_used"] + PRUNING_WINDOW
+            # Stopped when the parents' front said so, or when the candidates before it were
+            # settled (whichever came first on the cluster): nothing past that and the window.
+            assert decision["stopped_after"] >= decision["shards_used"]
+            reach = decision["stopped_after"] + PRUNING_WINDOW
             assert not any(store.exists(plan.score_key(key, s))
                            for s in range(reach, len(plan.shards))), key
     assert pruned > 0, "the case must exercise the rule"
