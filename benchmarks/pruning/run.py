@@ -130,6 +130,11 @@ def run_one(args: argparse.Namespace, seed: int, pruned: bool, generations: int 
             break
     history = session.history()
     front = session.front()
+    audited = None
+    if pruned and args.audit:
+        from benchmarks.pruning.audit import audit
+
+        audited = audit(session, evaluator)
     per_gen = [{
         "generation": r.generation, "images": r.work.images, "images_saved": r.work.images_saved,
         "shard_seconds": round(r.work.shard_seconds, 2), "seconds": round(r.seconds, 2),
@@ -149,6 +154,7 @@ def run_one(args: argparse.Namespace, seed: int, pruned: bool, generations: int 
         "front": [{"quality": m.quality, "relative_cost": m.relative_cost} for m in front],
         "front_fully_evaluated": all(fully_evaluated(session, m) for m in front),
         "per_generation": per_gen,
+        "audit": audited,
     }
 
 
@@ -198,6 +204,19 @@ def markdown(result: dict) -> str:
             f"{c['hypervolume_ratio']:.4f} | "
             f"{c['at_most_half_the_images']} | {c['hypervolume_at_least_99pct']} |"
         )
+    audits = [r for r in result["runs"] if r.get("audit")]
+    if audits:
+        lines += ["", "Audit: every pruned candidate evaluated fully afterwards, its full quality "
+                  "compared with the front it met (wrong = it would have reached that front).", "",
+                  "| seed | pruned | wrongly pruned | mean estimate - full quality | max abs |",
+                  "|---|---|---|---|---|"]
+        for r in audits:
+            a = r["audit"]
+            mean = "" if a["estimate_error_mean"] is None else f"{a['estimate_error_mean']:.4f}"
+            worst = "" if a["estimate_error_abs_max"] is None else (
+                f"{a['estimate_error_abs_max']:.4f}")
+            lines.append(f"| {r['seed']} | {a['pruned']} | {a['wrongly_pruned']} | {mean} | "
+                         f"{worst} |")
     lines += ["", "Per generation (images, saved, shard seconds, images/s, pruned):", ""]
     for r in result["runs"]:
         cells = ", ".join(
@@ -229,6 +248,9 @@ def main() -> None:
     ap.add_argument("--z", type=float, default=2.5)
     ap.add_argument("--margin", type=float, default=0.0)
     ap.add_argument("--min-shards", type=int, default=2)
+    ap.add_argument("--no-audit", dest="audit", action="store_false",
+                    help="skip evaluating the pruned candidates fully afterwards (on by default "
+                         "on the CPU, off with --gpu)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -239,6 +261,7 @@ def main() -> None:
         args.seeds = args.seeds or [0]
         args.batch_size = args.batch_size or args.shard_size
         args.device = "cpu" if args.tiny_model else "cuda"
+        args.audit = args.audit and args.tiny_model
         args.dtype = None
         root = Path(tempfile.mkdtemp(prefix="pruning-gpu-"))
         args.spec = full_size_spec(args, root)

@@ -528,6 +528,11 @@ class SearchDriver:
                 gen.reference_submitted.add(s)
                 work.append(self.plan.work_for(IMAGES_TASK, ref, s))  # type: ignore[arg-type]
         ref_pending = set(gen.reference_left)
+        if ref_pending and self.executor.blocking and gen.front is not None:
+            # One shard at a time in the order sent: the reference images first, then each
+            # candidate's shards in dispatch order, so the rule can stop candidates early (sent as
+            # each reference shard lands, the shards would go out shard-major).
+            ref_pending = set(range(len(self.plan.shards)))
         ready = []
         for unit in gen.units.values():
             if not unit.open:

@@ -130,14 +130,15 @@ def test_rows_gather_on_the_device_equal_host_rows(loaded):
     assert emb.placed("cpu", torch.float16) is emb.placed("cpu", torch.float16)
 
 
+@pytest.mark.parametrize(
+    "loaded", [n for n in FAMILY_NAMES if get_family(n).kind == "pixart"], indirect=True
+)  # true TGATE is a PixArt (cross-attention) baseline
 def test_true_tgate_schedule_generates_like_any_schedule(loaded):
     """The paper's TGATE baseline (guidance dropped after the gate) through generate_images:
     an image does not depend on its batch, and differs from the uncached one."""
     from ecad.schedules.catalog import HeuristicCall
 
     family, pipe, emb = loaded
-    if family.kind != "pixart":
-        pytest.skip("true TGATE is a PixArt (cross-attention) baseline")
     layout = ScheduleLayout.for_model(family, pipe.transformer)
     schedule = HeuristicCall.of("tgate", m=2, k=1).build(layout, 4)
     one = _settings(family, num_images_per_prompt=1, batch_size=1)
