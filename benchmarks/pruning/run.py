@@ -236,7 +236,14 @@ def main() -> None:
                     help="--gpu: seconds for both searches of a seed (default 480)")
     ap.add_argument("--spec", type=Path, default=REPO / "specs" / "tiny.yaml")
     ap.add_argument("--seeds", type=int, nargs="+", default=None)
-    ap.add_argument("--generations", type=int, default=6)
+    ap.add_argument("--generations", type=int, default=None,
+                    help="offspring generations (CPU: default 6; --gpu: default as many as half "
+                         "of --budget allows, given: exactly this many records for both searches)")
+    ap.add_argument("--only", choices=("unpruned", "pruned"), default=None,
+                    help="run one of the two searches per seed (to split them over calls)")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="an earlier result JSON whose unpruned runs the pruned ones are "
+                         "compared with (with --only pruned)")
     ap.add_argument("--population", type=int, default=None)
     ap.add_argument("--prompts", type=int, default=32)
     ap.add_argument("--images-per-prompt", type=int, default=1)
@@ -248,9 +255,9 @@ def main() -> None:
     ap.add_argument("--z", type=float, default=2.5)
     ap.add_argument("--margin", type=float, default=0.0)
     ap.add_argument("--min-shards", type=int, default=2)
-    ap.add_argument("--no-audit", dest="audit", action="store_false",
-                    help="skip evaluating the pruned candidates fully afterwards (on by default "
-                         "on the CPU, off with --gpu)")
+    ap.add_argument("--audit", action=argparse.BooleanOptionalAction, default=None,
+                    help="evaluate the pruned candidates fully afterwards (default: on the CPU "
+                         "yes, with --gpu no)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -261,7 +268,7 @@ def main() -> None:
         args.seeds = args.seeds or [0]
         args.batch_size = args.batch_size or args.shard_size
         args.device = "cpu" if args.tiny_model else "cuda"
-        args.audit = args.audit and args.tiny_model
+        args.audit = args.tiny_model if args.audit is None else args.audit
         args.dtype = None
         root = Path(tempfile.mkdtemp(prefix="pruning-gpu-"))
         args.spec = full_size_spec(args, root)
@@ -269,20 +276,31 @@ def main() -> None:
         args.population = args.population or 8
         args.seeds = args.seeds or [0, 1, 2]
         args.device, args.dtype = "cpu", None
+        args.generations = 6 if args.generations is None else args.generations
+        args.audit = True if args.audit is None else args.audit
     name = "pruning-gpu" if args.gpu else "pruning-tiny"
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     result: dict = {"args": settings, "runs": [], "comparison": []}
+    earlier = json.loads(args.baseline.read_text())["runs"] if args.baseline else []
+    fixed = args.generations + 1 if args.gpu and args.generations is not None else None
     for n, seed in enumerate(args.seeds):
-        deadline = None
-        if args.gpu:  # this seed's share of the budget, half of it for the unpruned search
+        deadline = end = None
+        if args.gpu and fixed is None:  # this seed's share of the budget, half for unpruned
             share = (args.budget - (time.time() - started)) / (len(args.seeds) - n)
             deadline = time.time() + 0.5 * share
             end = time.time() + share
-        base = run_one(args, seed, False, None, deadline)
-        result["runs"].append(base)
-        pruned = run_one(args, seed, True, base["generations"], end if args.gpu else None)
-        result["runs"].append(pruned)
-        result["comparison"].append(compare(base, pruned))
+        base = next((r for r in earlier if r["seed"] == seed and r["mode"] == "unpruned"), None)
+        if args.only != "pruned":
+            base = run_one(args, seed, False, fixed, deadline)
+            result["runs"].append(base)
+        if args.only != "unpruned":
+            target = base["generations"] if base is not None else fixed
+            pruned = run_one(args, seed, True, target, end)
+            result["runs"].append(pruned)
+            if base is not None:
+                if args.only == "pruned":  # the earlier unpruned run, beside it in the result
+                    result["runs"].insert(len(result["runs"]) - 1, base)
+                result["comparison"].append(compare(base, pruned))
         (args.output_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
         (args.output_dir / f"{name}.md").write_text(markdown(result))
     print(markdown(result))
