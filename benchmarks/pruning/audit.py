@@ -14,22 +14,10 @@ from itertools import pairwise
 
 import numpy as np
 
-from ecad.search.pruning import QualityFront, oriented_qualities
+from ecad.search.pruning import front_met, oriented_qualities
 from ecad.store.layout import SHARD_TASK
 
 __all__ = ["audit"]
-
-
-def met_front(before, record, partial: dict, index: int) -> QualityFront:
-    """The front candidate ``index`` of ``record``'s offspring was compared with."""
-    members = []
-    if before is not None:
-        F = np.asarray(before.population.F)
-        members = [(1 - F[i, 0], F[i, 1]) for i in before.front]
-    stopped = {i for d in partial.values() for i in d["candidates"]}
-    offspring = np.asarray(record.offspring.F)
-    members += [(1 - offspring[j, 0], offspring[j, 1]) for j in range(index) if j not in stopped]
-    return QualityFront.from_members(members)
 
 
 def full_quality(session, evaluator, candidate) -> float:
@@ -54,7 +42,9 @@ def audit(session, evaluator) -> dict:
         for key, decision in partial.items():
             index = decision["candidates"][0]
             quality = full_quality(session, evaluator, cands[index])
-            best = met_front(before, record, partial, index).best_at(record.offspring.F[index][1])
+            stopped = {i for d in partial.values() for i in d["candidates"]}
+            front = front_met(before, record, stopped, index)
+            best = front.best_at(record.offspring.F[index][1])
             rows.append({
                 "generation": record.generation, "candidate": index, "key": key,
                 "shards_used": decision["shards_used"], "estimate": decision["estimate"],

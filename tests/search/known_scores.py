@@ -110,3 +110,26 @@ def pruning_spec(tmp_path: Path, pruning: bool, **overrides):
     if pruning:
         options["pruning"] = {"enabled": True, "z": 2.5, "margin": 0.0, "min_shards": 2}
     return load_spec(write_spec(tmp_path, **options))
+
+
+class QueuedKnownScores(KnownScores):
+    """The same scores sent the way the cluster executor sends work: ``submit`` queues it
+    (first in, first out, like one Redis queue), each ``wait`` lets ``per_tick`` queued shards
+    finish by writing their score records, and the driver finds them in the store. Each
+    ``submit`` call is kept as a batch, in the order it was sent."""
+
+    blocking = False
+
+    def __init__(self, session, store, per_tick: int = 3) -> None:
+        super().__init__(session, store)
+        self.per_tick = per_tick
+        self.batches: list[list[ShardWork]] = []
+
+    def submit(self, work: Sequence[ShardWork]) -> None:
+        self.batches.append(list(work))
+        super().submit(work)
+
+    def wait(self) -> list[Completed]:
+        for _ in range(min(self.per_tick, len(self.queue))):
+            super().wait()  # writes the score record; the driver looks in the store
+        return []

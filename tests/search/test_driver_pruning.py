@@ -11,28 +11,14 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-import numpy as np
 import pytest
 
 from ecad.search import SearchSession
 from ecad.search.driver import SearchDriver
-from ecad.search.pruning import QualityFront
+from ecad.search.pruning import front_met
 from ecad.store import FilesystemStore
 from ecad.store.layout import pruning_record_key
 from tests.search.known_scores import KnownScores, pruning_spec, run_known, true_quality
-
-
-def current_front(before, record, partial, index: int) -> list[tuple[float, float]]:
-    """(quality, cost) of what candidate ``index`` of ``record``'s offspring is compared with:
-    the front of the population before it, and the earlier offspring not stopped."""
-    members = []
-    if before is not None:
-        F = np.asarray(before.population.F)
-        members = [(1 - F[i, 0], F[i, 1]) for i in before.front]
-    stopped = {i for d in partial.values() for i in d["candidates"]}
-    offspring = np.asarray(record.offspring.F)
-    return members + [(1 - offspring[j, 0], offspring[j, 1])
-                      for j in range(index) if j not in stopped]
 
 
 def _partial(store, session, generation: int) -> dict[str, dict]:
@@ -65,7 +51,8 @@ def test_pruned_candidates_could_not_have_joined_the_front(tmp_path):
             cost = record.offspring.F[cand.index][1]
             # Known quality: with all its images it would still be strictly dominated by the
             # front it met: the parents' and the fully evaluated candidates before it.
-            front = QualityFront.from_members(current_front(before, record, partial, cand.index))
+            stopped = {i for d in partial.values() for i in d["candidates"]}
+            front = front_met(before, record, stopped, cand.index)
             assert true_quality(plan, cand.digest) < front.best_at(cost)
             # Stopped on the current front, or on the parents' (a weaker front, maybe led by
             # another member), whichever said so first.
@@ -133,3 +120,35 @@ def test_stored_shards_are_judged_like_fresh_ones(tmp_path):
     second, ran = run_known(store, pruning_spec(tmp_path, True, name="again"))
     assert ran == [], "everything was in the store"
     assert [_comparable(r) for r in second.history()] == [_comparable(r) for r in first.history()]
+
+
+def test_sent_like_a_cluster_same_decisions_and_first_looks_first(tmp_path):
+    """A non-blocking executor (work queued, results found in the store, as on the cluster): the
+    same populations and decisions as in process, and in every batch sent, every candidate's
+    first-look shards go before any later shard."""
+    from ecad.search.pruning import first_look
+    from tests.search.known_scores import QueuedKnownScores
+
+    spec = pruning_spec(tmp_path, True)
+    local, _ = run_known(FilesystemStore(tmp_path / "local"), spec)
+    store = FilesystemStore(tmp_path / "queued")
+    session, _ = SearchSession.create(store, spec)
+    executor = QueuedKnownScores(session, store)
+    driver = SearchDriver(session, executor)
+    while driver.step():
+        pass
+    assert [(r.population.X, r.population.F) for r in session.history()] == [
+        (r.population.X, r.population.F) for r in local.history()
+    ]
+    for g in range(len(local.history())):
+        assert {k: (d["shards_used"], d["estimate"]) for k, d in session.partial(g).items()} == {
+            k: (d["shards_used"], d["estimate"]) for k, d in local.partial(g).items()
+        }
+    looks = first_look(session.plan.pruning, [len(s) for s in session.plan.shards])
+    mixed = 0
+    for batch in executor.batches:
+        stages = [0 if w.shard < looks else 1 for w in batch]
+        assert stages == sorted(stages), "a later shard went out before a first look"
+        later = [w for w in batch if w.shard >= looks]
+        mixed += len({w.candidate.evaluation_key for w in later}) > 1
+    assert mixed, "the case must send later shards of several candidates at once"
