@@ -49,12 +49,17 @@ def summary_line(summary: GenerationSummary, levels: Sequence[float] | None = No
     counts += [f"{n} {what}" for n, what in ((summary.failed, "failed"),
                                              (summary.infeasible, "infeasible"),
                                              (summary.pruned, "pruned")) if n]
+    work = ""
+    if summary.images_saved:
+        work += f", {summary.images_saved} saved by pruning"
+    if summary.shard_seconds:
+        work += f", {duration(summary.shard_seconds)} of shard work"
     return (
         f"generation {summary.generation:>{width}}/{summary.generations}  "
         f"HV {summary.hypervolume:.4f}  front {len(summary.front)}  "
         f"{best_speedups(summary.front, unit, levels)}  |  "
         f"{summary.images} images in {duration(summary.seconds)} "
-        f"({rate(summary.images, summary.seconds)}), {', '.join(counts)}"
+        f"({rate(summary.images, summary.seconds)}){work}, {', '.join(counts)}"
     )
 
 

@@ -620,6 +620,7 @@ class SearchDriver:
                 images=gen.images,
                 seconds=time.time() - gen.started,
                 images_saved=gen.images_saved,
+                shard_seconds=gen.shard_seconds,
             )
         )
         log.info(

@@ -63,6 +63,7 @@ class GenerationSummary:
     images: int  # images generated in this generation
     seconds: float  # wall time of the generation
     images_saved: int = 0  # images pruned candidates' remaining shards would have needed
+    shard_seconds: float = 0.0  # summed time of the shard work (GPU-seconds on one GPU)
 
 
 class SearchObserver(Protocol):

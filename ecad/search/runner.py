@@ -37,11 +37,12 @@ class _Lines(NullObserver):
     def generation_finished(self, s: GenerationSummary) -> None:
         pruned = f", {s.pruned} pruned (partial)" if s.pruned else ""
         saved = f" ({s.images_saved} saved by pruning)" if s.images_saved else ""
+        work = f", {s.shard_seconds:.1f}s of shard work" if s.shard_seconds else ""
         self.progress(
             f"generation {s.generation:>3}/{s.generations}: {s.evaluated} evaluated, "
             f"{s.cached} cached, {s.failed} failed, {s.infeasible} infeasible{pruned} | "
             f"hypervolume {s.hypervolume:.4f} | front {len(s.front)} | {s.images} images"
-            f"{saved} | {s.seconds:.1f}s"
+            f"{saved}{work} | {s.seconds:.1f}s"
         )
         self.then.generation_finished(s)
 

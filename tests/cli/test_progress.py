@@ -110,3 +110,16 @@ def test_best_speedups_without_levels_shows_the_front_ends():
 def test_summary_line_shows_failures_only_when_there_are_some():
     line = summary_line(_summary(1))
     assert "failed" not in line and "generation 1/2" in line
+
+
+def test_summary_line_counts_pruning_and_shard_work():
+    from dataclasses import replace
+
+    from ecad.cli.progress import summary_line
+
+    plain = summary_line(_summary(0))
+    assert "saved by pruning" not in plain and "shard work" not in plain
+    pruned = replace(_summary(0), pruned=3, images_saved=40, shard_seconds=5.0)
+    line = summary_line(pruned)
+    assert "12 images in 6.0s (2.0 img/s), 40 saved by pruning, 5.0s of shard work" in line
+    assert line.endswith("1 evaluated, 1 cached, 1 infeasible, 3 pruned")
