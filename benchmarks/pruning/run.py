@@ -164,9 +164,18 @@ def compare(unpruned: dict, pruned: dict) -> dict:
     base, ours = unpruned["per_generation"][:n], pruned["per_generation"][:n]
     images = sum(g["images"] for g in ours) / sum(g["images"] for g in base)
     hv = ours[-1]["hypervolume"] / base[-1]["hypervolume"] if base[-1]["hypervolume"] else 1.0
+    # At equal cost: the unpruned search's hypervolume once it had generated as many images as
+    # the pruned one did in all (the last generation within that many images).
+    spent, at_cost = 0, base[0]["hypervolume"]
+    for g in base:
+        spent += g["images"]
+        if spent > sum(g["images"] for g in ours):
+            break
+        at_cost = g["hypervolume"]
     return {
         "seed": unpruned["seed"], "generations_compared": n,
         "images_ratio": images, "hypervolume_ratio": hv,
+        "hypervolume_ratio_at_equal_images": ours[-1]["hypervolume"] / at_cost if at_cost else 1.0,
         "at_most_half_the_images": images <= 0.5, "hypervolume_at_least_99pct": hv >= 0.99,
         "pruned_front_fully_evaluated": pruned["front_fully_evaluated"],
         "same_generations": unpruned["generations"] == pruned["generations"],
@@ -197,12 +206,14 @@ def markdown(result: dict) -> str:
             f"{'yes' if r['front_fully_evaluated'] else 'NO'} | {r['seconds']} |"
         )
     lines += ["", "| seed | generations compared | images pruned/unpruned | HV pruned/unpruned | "
-              "<= 1/2 | >= 99 % |", "|---|---|---|---|---|---|"]
+              "<= 1/2 | >= 99 % | HV pruned / unpruned at equal images |",
+              "|---|---|---|---|---|---|---|"]
     for c in result["comparison"]:
         lines.append(
             f"| {c['seed']} | {c['generations_compared']} | {c['images_ratio']:.3f} | "
             f"{c['hypervolume_ratio']:.4f} | "
-            f"{c['at_most_half_the_images']} | {c['hypervolume_at_least_99pct']} |"
+            f"{c['at_most_half_the_images']} | {c['hypervolume_at_least_99pct']} | "
+            f"{c.get('hypervolume_ratio_at_equal_images', float('nan')):.4f} |"
         )
     audits = [r for r in result["runs"] if r.get("audit")]
     if audits:

@@ -39,9 +39,11 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
                             population=0, quality_name="", reason=r.get("reason") or "")
     last = session.last_record()
     images_per_s = None
-    if last is not None and last.seconds > 0:
-        per_candidate = len(session.setting.prompts) * session.spec.images_per_prompt
-        images_per_s = last.counts.evaluated * per_candidate / last.seconds or None
+    last_generation = None
+    if last is not None:
+        last_generation = {**last.work.to_json(), "seconds": last.seconds}
+        if last.seconds > 0:
+            images_per_s = last.work.images / last.seconds or None
     run = r.get("running")
     return SearchStatus(
         search_id=search_id,
@@ -54,6 +56,11 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
         cached=r["cached"],
         failed=r["failed"],
         infeasible=r["infeasible"],
+        pruned=r.get("pruned", 0),
+        images=r.get("images", 0),
+        images_saved=r.get("images_saved", 0),
+        shard_seconds=r.get("shard_seconds", 0.0),
+        last_generation=last_generation,
         running=Running(**run) if run else None,
         images_per_s=images_per_s,
         hypervolume=last.hypervolume if last is not None else None,

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 from ecad.cli.table import render_table
-from ecad.report.units import quality_unit
+from ecad.report.units import duration, quality_unit
 
 __all__ = [
     "FrontRow",
@@ -60,6 +60,11 @@ class SearchStatus:
     cached: int = 0
     failed: int = 0
     infeasible: int = 0
+    pruned: int = 0  # candidates stopped by pruning (partial evaluations)
+    images: int = 0  # images generated, all finished generations
+    images_saved: int = 0  # images pruning did not need to generate
+    shard_seconds: float = 0.0  # summed time of the shard work (GPU-seconds on one GPU each)
+    last_generation: dict[str, Any] | None = None  # the latest record's work and seconds
     running: Running | None = None
     images_per_s: float | None = None
     hypervolume: float | None = None
@@ -123,6 +128,13 @@ def _search_block(s: SearchStatus, front_rows: int) -> list[str]:
     if s.images_per_s:
         facts.append(f"{s.images_per_s:.1f} img/s")
     lines.append("  " + " | ".join(facts))
+    last = s.last_generation
+    if last and last.get("images"):
+        saved = f" ({last['images_saved']} saved by pruning)" if last.get("images_saved") else ""
+        lines.append(
+            f"  last generation: {last['images']} images{saved}, "
+            f"{duration(last['shard_seconds'])} of shard work in {duration(last['seconds'])}"
+        )
     if s.front:
         shown = sorted(s.front, key=lambda r: r.relative_cost)[:front_rows]
         table = render_table(

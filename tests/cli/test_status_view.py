@@ -94,3 +94,18 @@ def test_worker_tasks_are_described_by_kind_search_and_shard():
     assert _describe_task({"name": "ecad.run_shard", "args": [message]}) == "shard t-abc shard 3/8"
     assert _describe_task({"name": "ecad.generate_shard", "args": ["t-abc", "d1g3st", 2]}) == (
         "generate t-abc shard 2")
+
+
+def test_a_pruned_search_shows_its_partial_candidates_images_and_shard_work():
+    last = {"images": 232, "images_saved": 152, "shard_seconds": 19.2, "seconds": 19.3}
+    status = _done(pruned=75, images=2464, images_saved=1664, shard_seconds=144.0,
+                   last_generation=last)
+    lines = render_status(StatusSnapshot((status,))).splitlines()
+    assert lines[0].endswith("infeasible 0, pruned 75 (partial) | images 2464, 1664 saved by "
+                             "pruning, 0.04 GPU-h")
+    assert lines[2] == ("  last generation: 232 images (152 saved by pruning), 19.2s of shard "
+                        "work in 19.3s")
+    data = status.to_json()
+    assert (data["pruned"], data["images_saved"], data["last_generation"]) == (75, 1664, last)
+    plain = render_status(StatusSnapshot((_done(),)))
+    assert "pruned" not in plain and "last generation" not in plain
