@@ -100,9 +100,10 @@ def objective_figure(data: ReportData) -> Any:
     shown = [b for b in data.baselines if b.quality is not None]
     off_scale = _off_scale(data, shown)
     shown = [b for b in shown if b not in off_scale]
-    for b in off_scale:
-        fig.add_annotation(x=0.01, y=0.99, xref="paper", yref="paper", showarrow=False,
-                           xanchor="left", yanchor="top", font={"size": 11, "color": "#555"},
+    for n, b in enumerate(off_scale):  # above the plot area, one line each: no point hides it
+        fig.add_annotation(x=0.0, y=1.0, xref="paper", yref="paper", showarrow=False,
+                           xanchor="left", yanchor="bottom", yshift=4 + 16 * n,
+                           font={"size": 11, "color": "#555"},
                            text=f"{b.name} (1.00x): {unit.label} {unit.format(b.quality)}, "
                                 "the images compared with, off the scale")
     if shown:
@@ -120,8 +121,9 @@ def objective_figure(data: ReportData) -> Any:
                            f"{unit.label} %{{y:{fmt}}}{_suffix(unit.unit)}<br>"
                            "speedup %{x:.2f}x<br>reuse %{customdata[2]:.1%}<extra></extra>"),
         ))
+    layout = {**_LAYOUT, "margin": {**_LAYOUT["margin"], "t": 60 + 16 * len(off_scale)}}
     fig.update_layout(
-        **_LAYOUT,
+        **layout,
         title={"text": "Objective space: quality against predicted speedup"},
         xaxis_title=f"predicted speedup over no caching ({data.cost_mode} cost model)",
         yaxis_title=unit.axis_title,
