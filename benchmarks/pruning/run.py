@@ -176,6 +176,8 @@ def compare(unpruned: dict, pruned: dict) -> dict:
         "seed": unpruned["seed"], "generations_compared": n,
         "images_ratio": images, "hypervolume_ratio": hv,
         "hypervolume_ratio_at_equal_images": ours[-1]["hypervolume"] / at_cost if at_cost else 1.0,
+        "shard_seconds_ratio": (sum(g["shard_seconds"] for g in ours)
+                                / max(1e-9, sum(g["shard_seconds"] for g in base))),
         "at_most_half_the_images": images <= 0.5, "hypervolume_at_least_99pct": hv >= 0.99,
         "pruned_front_fully_evaluated": pruned["front_fully_evaluated"],
         "same_generations": unpruned["generations"] == pruned["generations"],
@@ -206,14 +208,22 @@ def markdown(result: dict) -> str:
             f"{'yes' if r['front_fully_evaluated'] else 'NO'} | {r['seconds']} |"
         )
     lines += ["", "| seed | generations compared | images pruned/unpruned | HV pruned/unpruned | "
-              "<= 1/2 | >= 99 % | HV pruned / unpruned at equal images |",
-              "|---|---|---|---|---|---|---|"]
+              "<= 1/2 | >= 99 % | HV pruned / unpruned at equal images | shard seconds "
+              "pruned/unpruned |", "|---|---|---|---|---|---|---|---|"]
     for c in result["comparison"]:
         lines.append(
             f"| {c['seed']} | {c['generations_compared']} | {c['images_ratio']:.3f} | "
             f"{c['hypervolume_ratio']:.4f} | "
             f"{c['at_most_half_the_images']} | {c['hypervolume_at_least_99pct']} | "
-            f"{c.get('hypervolume_ratio_at_equal_images', float('nan')):.4f} |"
+            f"{c['hypervolume_ratio_at_equal_images']:.4f} | {c['shard_seconds_ratio']:.3f} |"
+        )
+    if len(result["comparison"]) > 1:
+        def mean(key: str) -> float:
+            return sum(c[key] for c in result["comparison"]) / len(result["comparison"])
+
+        lines.append(
+            f"| mean | | {mean('images_ratio'):.3f} | {mean('hypervolume_ratio'):.4f} | | | "
+            f"{mean('hypervolume_ratio_at_equal_images'):.4f} | {mean('shard_seconds_ratio'):.3f} |"
         )
     audits = [r for r in result["runs"] if r.get("audit")]
     if audits:
@@ -236,6 +246,25 @@ def markdown(result: dict) -> str:
         )
         lines.append(f"- seed {r['seed']} {r['mode']}: {cells}")
     return "\n".join(lines) + "\n"
+
+
+def merge(paths: list[Path], output_dir: Path) -> None:
+    """One result from several files (e.g. seeds run apart, or the two searches of a seed run in
+    two calls): the first file's settings, every run, comparisons per seed recomputed."""
+    results = [json.loads(p.read_text()) for p in paths]
+    runs = {(r["seed"], r["mode"]): r for res in results for r in res["runs"]}
+    seeds = sorted({seed for seed, _ in runs})
+    result = {
+        "args": {**results[0]["args"], "seeds": seeds, "merged_from": [str(p) for p in paths]},
+        "runs": [runs[(s, m)] for s in seeds for m in ("unpruned", "pruned") if (s, m) in runs],
+        "comparison": [compare(runs[(s, "unpruned")], runs[(s, "pruned")]) for s in seeds
+                       if (s, "unpruned") in runs and (s, "pruned") in runs],
+    }
+    name = "pruning-gpu" if result["args"]["gpu"] else "pruning-tiny"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
+    (output_dir / f"{name}.md").write_text(markdown(result))
+    print(markdown(result))
 
 
 def main() -> None:
@@ -269,7 +298,13 @@ def main() -> None:
     ap.add_argument("--audit", action=argparse.BooleanOptionalAction, default=None,
                     help="evaluate the pruned candidates fully afterwards (default: on the CPU "
                          "yes, with --gpu no)")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="run nothing: merge earlier result JSONs (their runs, by seed) into "
+                         "one result in --output-dir, comparisons recomputed")
     args = ap.parse_args()
+    if args.merge:
+        merge(args.merge, args.output_dir)
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
