@@ -15,11 +15,13 @@ completed shards in a fixed order, never on timing.
 
 Pruning (the spec's ``pruning`` section, :mod:`ecad.search.pruning`): after each completed shard
 of a candidate (the contiguous prefix, in shard order), :func:`ecad.search.pruning.decide`
-compares its estimate with the front of the population the generation was asked from (fixed for
-the generation). A stopped candidate is told to NSGA-II with its estimate, its remaining shards
-are cancelled (and skipped by workers: ``searches/<id>/pruned/<evaluation key>.json``), and its
-decision is recorded in ``searches/<id>/pruning/NNNN.json``. Shards found in the store go through
-the same rule, so the result depends neither on the cache nor on a resume.
+compares it with the parents' front (a stop there cancels its work at once) and, once every
+candidate before it is settled, with the current front (the parents' and those candidates' fully
+evaluated ones; see :meth:`SearchDriver._race`). A stopped candidate is told to NSGA-II with its
+optimistic bound (still strictly dominated), its remaining shards are cancelled (and skipped by
+workers: ``searches/<id>/pruned/<evaluation key>.json``), and its decision is recorded in
+``searches/<id>/pruning/NNNN.json``. Shards found in the store go through the same rule, so the
+result depends neither on the cache nor on a resume.
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ class _Unit:
     #: Optimistic bound minus the front's quality at the candidate's cost, from its latest look
     #: (inf: no front member is as cheap; 0 before a look): the dispatch order's key.
     promise: float = 0.0
-    looked: tuple[int, int] = (-1, -1)  # (shards, front members) at the latest look
+    looked: tuple[int, int] = (-1, -1)  # (shards, front members) at the latest settling look
+    looked_parents: int = -1  # shards at the latest look at the parents' front alone
     stopped: PruningDecision | None = None  # remaining work cancelled (the parents' front)
     stopped_after: int = 0  # shards taken in when its remaining work was cancelled
 
@@ -436,7 +439,8 @@ class SearchDriver:
         the parents' front alone already says it will be stopped (the current front contains it,
         and the rule tests both): then its remaining work is cancelled at once."""
         for unit in gen.units.values():
-            if unit.open and unit.stopped is None and len(unit.qualities) != unit.looked[0]:
+            if unit.open and unit.stopped is None and len(unit.qualities) != unit.looked_parents:
+                unit.looked_parents = len(unit.qualities)
                 decision = self._decide(gen, unit, gen.front, [])  # type: ignore[arg-type]
                 if decision.prune:
                     self._stop(gen, unit, decision)
@@ -453,7 +457,6 @@ class SearchDriver:
         self, gen: _Generation, unit: _Unit, front: QualityFront, also: list[Any]
     ) -> PruningDecision:
         plan = self.plan
-        unit.looked = (len(unit.qualities), unit.looked[1])
         return decide(
             plan.pruning, unit.cost, unit.qualities, len(plan.shards), plan.images_total,
             front, self._leader(gen, front, unit.cost), also,
@@ -497,10 +500,13 @@ class SearchDriver:
         self.executor.cancel(key)
 
     def _prune(self, gen: _Generation, unit: _Unit, decision: PruningDecision) -> None:
-        """Settle a candidate as stopped: told to NSGA-II with its estimate."""
+        """Settle a candidate as stopped. NSGA-II is told its optimistic bound, not its estimate:
+        a candidate is stopped because its first images looked poor, so its estimate is biased
+        low (measured: benchmarks/pruning/README.md); the bound is the best quality the test could
+        not rule out, and still below the front's at its cost (strictly dominated)."""
         if unit.stopped is None:
             self._stop(gen, unit, decision)
-        unit.decision, unit.quality = decision, decision.estimate
+        unit.decision, unit.quality = decision, decision.optimistic
         log.info(
             "search %s: candidate %d (%s) pruned after %d/%d shards: %s",
             self.session.search_id, unit.candidate.index, unit.candidate.digest[:12],
@@ -553,9 +559,13 @@ class SearchDriver:
         (``min_shards``) go first, so the ones to stop are found early; then the most promising
         candidates' shards, so those likely to join the front finish first: those no front member
         is as cheap as (never stopped), then by how far their optimistic bound clears the front
-        at their cost (:attr:`_Unit.promise`). Only the order of work changes: the decisions
-        depend on each candidate's completed shards alone."""
+        at their cost (:attr:`_Unit.promise`). With a blocking executor (one shard at a time,
+        all sent at the start) candidates go in index order after the first looks: that is the
+        order they are settled in, so none runs shards while waiting for an earlier one. Only the
+        order of work changes: the decisions depend on each candidate's completed shards alone."""
         first_look = shard < self._first_look or not self.plan.pruning.enabled
+        if self.executor.blocking:  # one shard at a time: candidates settle in index order
+            return (0 if first_look else 1, 0.0, unit.candidate.index, shard)
         return (0 if first_look else 1, -unit.promise, unit.candidate.index, shard)
 
     def _window(self, gen: _Generation, unit: _Unit) -> int:

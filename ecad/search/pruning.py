@@ -65,12 +65,13 @@ Guarantee (normal approximation of the mean):
   comparison per look, 8.7 % for two). A positive ``margin`` only lowers this. Candidates whose
   full mean lies below the front may be pruned; that loses nothing the front would have kept.
 - The front is made of fully evaluated members only: a pruned candidate is told to NSGA-II with
-  its estimate ``m <= u < F(c) - margin``, so it is strictly dominated by a fully evaluated
-  parent or earlier candidate, which NSGA-II's survival sees too; it keeps fronts in rank order,
-  so whenever the pruned candidate survives a dominating member survives too, and it never
-  reaches rank 0.
+  its optimistic bound ``u < F(c) - margin`` (its estimate ``m <= u`` is biased low, since
+  candidates are stopped when their first images look poor), so it is strictly dominated by a
+  fully evaluated parent or earlier candidate, which NSGA-II's survival sees too; it keeps
+  fronts in rank order, so whenever the pruned candidate survives a dominating member survives
+  too, and it never reaches rank 0.
 - A wrongly pruned candidate is lost to this generation's front only; it may still be selected
-  as a parent (with its pessimistic estimate) and its genome or its offspring found again.
+  as a parent (with its optimistic bound) and its genome or its offspring found again.
 
 Determinism: the decision is a function of the candidate's cost, the scores of its completed
 *prefix* of shards and the front it is compared with. A driver that fixes each candidate's front
