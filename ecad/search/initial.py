@@ -41,12 +41,14 @@ def initial_genomes(
     layout: ScheduleLayout,
     steps: int,
     seed: int,
-    front_of: Callable[[str], Sequence[Schedule]],
+    front_of: Callable[[str, tuple[int, int] | None], Sequence[Schedule]],
 ) -> np.ndarray | None:
     """Seed genomes for the first generation, or ``None`` for pymoo's random sampling.
 
-    ``front_of(search_id)`` gives another search's front schedules (transfer seeding); this
-    function opens nothing itself.
+    ``front_of(search_id, generations)`` gives another search's front schedules (transfer
+    seeding): its latest front, or with ``generations = (first, last)`` the union of its fronts
+    in those generations (repeats are dropped later, with the population check); this function
+    opens nothing itself.
     """
     kind = initial.kind
     if kind == "random":
@@ -74,7 +76,7 @@ def initial_genomes(
         return np.asarray(rows, dtype=bool)
     if kind == "from_search":
         other = str(initial.search_id)
-        front = front_of(other)
+        front = front_of(other, initial.generations)
         if not front:
             raise ConfigError(f"search {other} has no front yet")
         rows = [_fit(schedule, layout, steps, f"search {other}") for schedule in front]

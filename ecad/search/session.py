@@ -169,8 +169,11 @@ def prepare_search(
     (``from_search``: the other search's front). ``ecad validate`` runs exactly this too."""
     from ecad.search.initial import initial_genomes
 
-    def front_of(other: str) -> list[Schedule]:
-        return [m.schedule for m in SearchSession.open(store_of(), other).front()]
+    def front_of(other: str, generations: tuple[int, int] | None) -> list[Schedule]:
+        session = SearchSession.open(store_of(), other)
+        if generations is None:
+            return [m.schedule for m in session.front()]
+        return [m.schedule for m in session.fronts_between(*generations)]
 
     table = build_cost_table(spec)
     initial = initial_genomes(
@@ -454,17 +457,37 @@ class SearchSession:
         last = self.last_record()
         if last is None:
             return []
-        X = unpack_genomes(list(last.population.X), self.n_var)
-        F = np.asarray(last.population.F)
+        return self._front_members(last)
+
+    def fronts_between(self, first: int, last: int) -> list[FrontMember]:
+        """The fronts of generations ``first..last`` (inclusive), in generation order, each by
+        cost (a member of several fronts appears in each); the paper seeded its PixArt-Σ search
+        from PixArt-α's generations 125-200 this way."""
+        done = self.generation  # generations 0..done-1 have records
+        if last >= done:
+            have = f"generations 0-{done - 1}" if done else "no finished generation"
+            raise ConfigError(
+                f"search {self.search_id} has {have}; initial_population.generations "
+                f"[{first}, {last}] asks for more: lower it, or let that search run further"
+            )
+        out: list[FrontMember] = []
+        for generation in range(first, last + 1):
+            key = generation_record_key(self.search_id, generation)
+            out += self._front_members(read_record(self.store, key, GenerationRecord.from_json))
+        return out
+
+    def _front_members(self, record: GenerationRecord) -> list[FrontMember]:
+        X = unpack_genomes(list(record.population.X), self.n_var)
+        F = np.asarray(record.population.F)
         members = []
-        for i in last.front:
+        for i in record.front:
             sched = Schedule.from_genome(self.layout, self.spec.steps, X[i])
             members.append((float(F[i, 1]), i, sched))
         members.sort(key=lambda m: m[0])
         out = []
         for n, (rel, i, sched) in enumerate(members):
             named = sched.with_metadata(
-                name=f"{self.spec.name}_gen_{last.generation:03d}_front_{n:02d}"
+                name=f"{self.spec.name}_gen_{record.generation:03d}_front_{n:02d}"
             )
             out.append(
                 FrontMember(

@@ -212,6 +212,18 @@ class MutationSpec:
         return {"individual_prob": self.individual_prob, "bit_prob": self.bit_prob}
 
 
+def _generation_range(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(isinstance(g, int) and not isinstance(g, bool) for g in value)
+    ):
+        raise RecordError(f"initial_population.generations: must be [first, last], got {value!r}")
+    return int(value[0]), int(value[1])
+
+
 @dataclass(frozen=True)
 class InitialPopulationSpec:
     """``initial_population``: ``random``, heuristics, a schedules directory, another search's
@@ -219,6 +231,8 @@ class InitialPopulationSpec:
 
     ``truncate``: keep the first ``population`` distinct seeds when there are more; without it,
     more distinct seeds than ``population`` is an error (never a silent drop).
+    ``generations`` (``from_search`` only): ``(first, last)``, seed from the union of that
+    search's fronts in those generations (inclusive) instead of its latest front.
     """
 
     kind: str
@@ -226,6 +240,7 @@ class InitialPopulationSpec:
     path: str | None = None
     search_id: str | None = None
     truncate: bool = False
+    generations: tuple[int, int] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InitialPopulationSpec:
@@ -238,6 +253,7 @@ class InitialPopulationSpec:
             data.get("path"),
             data.get("search_id"),
             bool(data.get("truncate", False)),
+            _generation_range(data.get("generations")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -248,6 +264,8 @@ class InitialPopulationSpec:
             out["path"] = self.path
         elif self.kind == "from_search":
             out["search_id"] = self.search_id
+            if self.generations is not None:  # only when set, as truncate
+                out["generations"] = list(self.generations)
         if self.truncate:  # only when set: earlier specs keep their digests
             out["truncate"] = True
         return out
@@ -657,7 +675,8 @@ def _initial(
     name = "initial_population"
     shapes = (
         "must be 'random', 'paper' or one of {heuristics: [...]}, {schedules_dir: DIR}, "
-        "{from_search: ID}, {paper: true}, optionally with truncate: true"
+        "{from_search: ID} (optionally with generations: [first, last]), {paper: true}, "
+        "optionally with truncate: true"
     )
     if value in ("random", None):
         return {"kind": "random"}
@@ -667,6 +686,7 @@ def _initial(
         errors.add(name, shapes)
         return {"kind": "random"}
     value = dict(value)
+    generations = value.pop("generations", None)
     truncate = value.pop("truncate", False)
     if not isinstance(truncate, bool):
         errors.add(f"{name}.truncate", f"must be true or false, got {truncate!r}")
@@ -676,6 +696,8 @@ def _initial(
         return {"kind": "random"}
     kind, arg = next(iter(value.items()))
     extra = {"truncate": True} if truncate else {}
+    if generations is not None and kind != "from_search":
+        errors.add(f"{name}.generations", "applies to from_search only (its fronts to seed from)")
     if kind == "paper":
         if arg is not True:
             errors.add(f"{name}.paper", f"must be true, got {arg!r}")
@@ -709,9 +731,30 @@ def _initial(
     if kind == "from_search":
         if (bad := check_search_id(arg)) is not None:
             errors.add(f"{name}.from_search", bad)
+        if generations is not None:
+            span = _span(generations)
+            if span is None:
+                errors.add(
+                    f"{name}.generations",
+                    f"must be [first, last] with 0 <= first <= last, got {generations!r} "
+                    "(e.g. [125, 200]: the union of the fronts of generations 125 to 200)",
+                )
+            else:
+                extra["generations"] = list(span)
         return {"kind": "from_search", "search_id": str(arg), **extra}
     errors.add(name, f"unknown kind {kind!r}; {shapes}")
     return {"kind": "random"}
+
+
+def _span(value: Any) -> tuple[int, int] | None:
+    """``[first, last]`` generations, ``0 <= first <= last``; ``None`` when malformed."""
+    try:
+        first, last = _generation_range(value) or (None, None)
+    except RecordError:
+        return None
+    if first is None or not 0 <= first <= last:
+        return None
+    return first, last
 
 
 def load_spec(path: str | os.PathLike, overrides: list[str] | None = None) -> SearchSpec:

@@ -59,6 +59,7 @@ def test_preset_resolves_to_the_reference_setting(name, benchmark_prompts):
     assert spec.initial_population.kind == seeds and not spec.initial_population.truncate
     if family == "pixart-sigma":
         assert spec.cost.options["text_tokens"] == 120
+        assert spec.initial_population.generations == (125, 200)  # α's generations 125-200
 
 
 def test_paper_mutation_flips_005_bits_per_child(benchmark_prompts):
@@ -97,7 +98,7 @@ def test_paper_seed_population_through_the_spec(tmp_path):
                                 resolution=256, steps=20, population=72,
                                 initial_population="paper"))  # fmt: skip
     layout = layout_for(spec)
-    X = initial_genomes(spec.initial_population, layout, 20, 0, lambda _: [])
+    X = initial_genomes(spec.initial_population, layout, 20, 0, lambda *_: [])
     assert X.shape == (72, 1680) and len({row.tobytes() for row in X}) == 72
     first = NsgaDriver(1680, spec, X).algorithm.initialization.sampling
     assert np.array_equal(np.asarray(first, bool), X)  # used as given: no random rows
@@ -107,7 +108,7 @@ def test_more_seeds_than_population_is_an_error_unless_truncated(tmp_path):
     base = dict(weights="PixArt-alpha/PixArt-XL-2-256x256", resolution=256, steps=20,
                 population=24)  # fmt: skip
     spec = load_spec(write_spec(tmp_path, initial_population="paper", **base))
-    X = initial_genomes(spec.initial_population, layout_for(spec), 20, 0, lambda _: [])
+    X = initial_genomes(spec.initial_population, layout_for(spec), 20, 0, lambda *_: [])
     with pytest.raises(ConfigError, match="72 distinct seed schedules but population is 24"):
         NsgaDriver(1680, spec, X)
     spec = load_spec(
@@ -129,7 +130,7 @@ def test_every_published_heuristic_in_a_spec_and_true_tgate_refused(tmp_path):
     ]
     spec = load_spec(write_spec(tmp_path, initial_population={"heuristics": items}))
     assert spec.initial_population.items[2] == "evenly_cache_ff_evenly_spaced:3:2"
-    X = initial_genomes(spec.initial_population, layout_for(spec), spec.steps, 0, lambda _: [])
+    X = initial_genomes(spec.initial_population, layout_for(spec), spec.steps, 0, lambda *_: [])
     assert X.shape == (7, layout_for(spec).num_slots * spec.steps)
     with pytest.raises(ConfigError, match="use tgate_without_ca_avg with the same m and k"):
         load_spec(write_spec(tmp_path, initial_population={"heuristics": ["tgate:10:1"]}))
@@ -145,7 +146,7 @@ def test_true_tgate_file_in_a_seed_directory_is_a_clear_error(tmp_path):
     write_schedule(HeuristicCall.of("tgate", m=3, k=1).build(layout, 6), seeds / "tg.json")
     spec = load_spec(write_spec(tmp_path, initial_population={"schedules_dir": str(seeds)}))
     with pytest.raises(ConfigError, match="cannot be a member of a search population"):
-        initial_genomes(spec.initial_population, layout_for(spec), 6, 0, lambda _: [])
+        initial_genomes(spec.initial_population, layout_for(spec), 6, 0, lambda *_: [])
 
 
 def test_min_diff_counts_step0_bits_only_in_genome_mode():
@@ -186,3 +187,61 @@ def test_true_tgate_baseline_never_shares_its_twins_images(tmp_path):
     )
     assert reference.generation_key(twin) != setting.generation_key(twin)
     assert "image_seed_rule" not in spec.to_json()  # earlier specs keep their digests
+
+
+def _firsts(rows) -> list[np.ndarray]:
+    """Each distinct row once, in order of first appearance."""
+    out: list[np.ndarray] = []
+    for row in rows:
+        if not any(np.array_equal(row, seen) for seen in out):
+            out.append(row)
+    return out
+
+
+def test_seeding_from_a_range_of_another_searchs_generations(tmp_path):
+    """As the paper's PixArt-Σ search from PixArt-α's generations 125-200: the union of the
+    other search's fronts in those generations, each genome once, in generation order."""
+    from ecad.search.session import prepare_search
+    from ecad.store import FilesystemStore
+    from tests.search.known_scores import pruning_spec, run_known
+
+    for part in "abc":
+        (tmp_path / part).mkdir()
+    store = FilesystemStore(tmp_path / "store")
+    source, _ = run_known(store, pruning_spec(tmp_path / "a", pruning=False))
+    fronts = [[m.schedule.genome() for m in source.fronts_between(g, g)] for g in range(2, 5)]
+    union = _firsts(row for front in fronts for row in front)
+    assert len(union) > max(len(f) for f in fronts), "the range adds members a front lacks"
+    assert [m.schedule.genome().tolist() for m in source.fronts_between(5, 5)] == [
+        m.schedule.genome().tolist() for m in source.front()
+    ]
+
+    def transfer(generations, population=None, **extra):
+        initial = {"from_search": source.search_id, "generations": generations, **extra}
+        spec = pruning_spec(
+            tmp_path / "b",
+            pruning=False,
+            population=population or len(union),
+            initial_population=initial,
+        )
+        return spec, prepare_search(spec, lambda: store)[1]
+
+    spec, X = transfer([2, 4])
+    assert spec.initial_population.generations == (2, 4)
+    assert spec.initial_population.to_json()["generations"] == [2, 4]
+    np.testing.assert_array_equal(_firsts(X), union)
+    _, latest = transfer(None, population=len(fronts[-1]) + len(union))
+    assert len(latest) == len(source.front())  # without a range: the latest front only
+    with pytest.raises(ConfigError, match=r"has generations 0-5; initial_population.generations"):
+        transfer([2, 6])
+    with pytest.raises(ConfigError, match=f"{len(union)} distinct seed schedules"):
+        transfer([2, 4], population=len(union) - 1)
+    truncated, seeds = transfer([2, 4], population=len(union) - 1, truncate=True)
+    kept = NsgaDriver(seeds.shape[1], truncated, seeds).algorithm.initialization.sampling
+    np.testing.assert_array_equal(np.asarray(kept, bool), union[:-1])
+    for bad in ([4, 2], [-1, 3], [2], "2-4", [2.0, 4]):
+        with pytest.raises(ConfigError, match=r"initial_population\.generations: must be"):
+            transfer(bad)
+    with pytest.raises(ConfigError, match="generations: applies to from_search only"):
+        initial = {"paper": True, "generations": [1, 2]}
+        pruning_spec(tmp_path / "c", False, initial_population=initial)
