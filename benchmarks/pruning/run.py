@@ -51,6 +51,8 @@ def full_size_spec(args: argparse.Namespace, root: Path) -> Path:
         pipe.save_pretrained(weights)
         del pipe
     lines = (REPO / "prompts" / "calibration-100.txt").read_text().splitlines()
+    if args.prompts > len(lines):  # the results record --prompts: never more than ran
+        raise SystemExit(f"--prompts {args.prompts}: calibration-100.txt has {len(lines)}")
     prompts = root / "prompts.txt"
     prompts.write_text("\n".join(lines[: args.prompts]) + "\n")
     spec = {

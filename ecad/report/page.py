@@ -52,9 +52,15 @@ def _e(value: object) -> str:
     return html.escape(str(value))
 
 
+_PNG_START = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC: the last 8 bytes of every PNG
+
+
 def _png(data: bytes | None, alt: str) -> str:
     if data is None:
         return '<div class="missing">not generated</div>'
+    if not (data.startswith(_PNG_START) and data.endswith(_PNG_END)):
+        return '<div class="missing">unreadable (truncated or not a PNG)</div>'
     uri = "data:image/png;base64," + base64.b64encode(data).decode()
     return f'<img src="{uri}" alt="{_e(alt)}" title="{_e(alt)}">'
 

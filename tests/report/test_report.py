@@ -85,6 +85,21 @@ def test_page_is_one_file_with_plots_images_and_apply_lines(finished_search, tmp
     assert "fora-3" in page and "PSNR (dB)" in page and "family: pixart-alpha" in page
 
 
+def test_a_truncated_or_foreign_image_is_named_not_embedded(finished_search):
+    from dataclasses import replace
+
+    data = collect(finished_search.session(), prompts=1)
+    member = data.front[0]
+    good = member.images[0].image
+    whole = render_page(data).count('<img src="data:image/png;base64,')
+    for bad in (good[: len(good) // 2], b"<html>502 Bad Gateway</html>"):
+        pair = replace(member.images[0], image=bad)
+        broken = replace(data, front=(replace(member, images=(pair,)), *data.front[1:]))
+        page = render_page(broken)
+        assert page.count("unreadable (truncated or not a PNG)") == 1
+        assert page.count('<img src="data:image/png;base64,') == whole - 1
+
+
 def test_render_page_without_baselines_says_how_to_get_them(finished_search):
     page = render_page(collect(finished_search.session(), prompts=1))
     assert "Not evaluated (ecad report --baselines)" in page
