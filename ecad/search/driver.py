@@ -564,9 +564,8 @@ class SearchDriver:
         order they are settled in, so none runs shards while waiting for an earlier one. Only the
         order of work changes: the decisions depend on each candidate's completed shards alone."""
         first_look = shard < self._first_look or not self.plan.pruning.enabled
-        if self.executor.blocking:  # one shard at a time: candidates settle in index order
-            return (0 if first_look else 1, 0.0, unit.candidate.index, shard)
-        return (0 if first_look else 1, -unit.promise, unit.candidate.index, shard)
+        promise = 0.0 if self.executor.blocking else -unit.promise  # blocking: index order
+        return (0 if first_look else 1, promise, unit.candidate.index, shard)
 
     def _window(self, gen: _Generation, unit: _Unit) -> int:
         """How many of a candidate's next shards may be out at once. All of them without pruning,

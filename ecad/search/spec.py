@@ -212,16 +212,26 @@ class MutationSpec:
         return {"individual_prob": self.individual_prob, "bit_prob": self.bit_prob}
 
 
+def _span(value: Any) -> tuple[int, int] | None:
+    """``[first, last]`` generations with ``0 <= first <= last``, or ``None`` when malformed."""
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(g, int) and not isinstance(g, bool) for g in value)
+        and 0 <= value[0] <= value[1]
+    ):
+        return int(value[0]), int(value[1])
+    return None
+
+
 def _generation_range(value: Any) -> tuple[int, int] | None:
+    """A stored spec's ``generations`` (absent: ``None``)."""
     if value is None:
         return None
-    if (
-        not isinstance(value, (list, tuple))
-        or len(value) != 2
-        or not all(isinstance(g, int) and not isinstance(g, bool) for g in value)
-    ):
+    span = _span(value)
+    if span is None:
         raise RecordError(f"initial_population.generations: must be [first, last], got {value!r}")
-    return int(value[0]), int(value[1])
+    return span
 
 
 @dataclass(frozen=True)
@@ -744,17 +754,6 @@ def _initial(
         return {"kind": "from_search", "search_id": str(arg), **extra}
     errors.add(name, f"unknown kind {kind!r}; {shapes}")
     return {"kind": "random"}
-
-
-def _span(value: Any) -> tuple[int, int] | None:
-    """``[first, last]`` generations, ``0 <= first <= last``; ``None`` when malformed."""
-    try:
-        first, last = _generation_range(value) or (None, None)
-    except RecordError:
-        return None
-    if first is None or not 0 <= first <= last:
-        return None
-    return first, last
 
 
 def load_spec(path: str | os.PathLike, overrides: list[str] | None = None) -> SearchSpec:
