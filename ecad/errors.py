@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "EcadError",
     "FamilyError",
+    "ScheduleCompileError",
     "ScheduleFormatError",
     "ScheduleMismatchError",
     "TransientError",
@@ -40,3 +41,8 @@ class ScheduleMismatchError(ConfigError):
 
 class TransientError(EcadError):
     """A failure that may go away on retry (network, store, lost worker)."""
+
+
+class ScheduleCompileError(ConfigError):
+    """A schedule cannot be compiled in the asked combination (model, schedule, mode, device);
+    the message names the combination and what to do instead."""

@@ -65,10 +65,13 @@ def plan_block(recipe: BlockRecipe, effective: Mapping[str, np.ndarray], steps: 
 class _Step:
     """The :class:`~ecad.caching.recipes.BlockStep` a recipe sees for one forward call."""
 
-    __slots__ = ("call", "fused", "plan", "store_", "t")
+    __slots__ = ("call", "fused", "key", "plan", "store_", "t")
 
-    def __init__(self, plan: BlockPlan, t: int, store: dict[str, Any], call: CallState, fused):
+    def __init__(
+        self, plan: BlockPlan, t: int, store: dict[str, Any], call: CallState, fused, key: tuple
+    ):
         self.plan, self.t, self.store_, self.call, self.fused = plan, t, store, call, fused
+        self.key = key
 
     def computes(self, name: str) -> bool:
         return self.plan.run[name][self.t]
@@ -81,11 +84,10 @@ class _Step:
 
     def store(self, name: str, output: Any) -> Any:
         if self.plan.keep[name][self.t]:
-            old = self.store_.get(name)
+            old = self.store_.pop(name, None)
             if old is not None:
-                self.call.ledger.sub(nbytes(old))
-            self.store_[name] = output
-            self.call.ledger.add(nbytes(output))
+                self.call.release(old)
+            output = self.store_[name] = self.call.hold((*self.key, name), output)
         return output
 
 
@@ -98,21 +100,28 @@ class BlockHook(ModelHook):
         super().__init__()
         self.call, self.recipe, self.plan, self.fused = call, recipe, plan, fused
         self.cache: dict[str, dict[str, Any]] = {}
+        self.cache_id = 0  # set by CallState.add_listener
 
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
-        t = self.call.step
-        store = self.cache.setdefault(self.call.branch, {})
-        out = self.recipe.forward(
-            module, _Step(self.plan, t, store, self.call, self.fused), *args, **kwargs
-        )
+        t, branch = self.call.step, self.call.branch
+        store = self.cache.setdefault(branch, {})
+        step = _Step(self.plan, t, store, self.call, self.fused, (self.cache_id, branch))
+        out = self.recipe.forward(module, step, *args, **kwargs)
         for name in [n for n in store if not self.plan.keep[n][t]]:
-            self.call.ledger.sub(nbytes(store.pop(name)))
+            self.call.release(store.pop(name))
         return out
+
+    def step_signature(self, t: int) -> tuple:
+        """What this hook does at step ``t`` (see :mod:`ecad.caching.compiled`): which
+        components run, which outputs it keeps and which it holds on entry."""
+        plan = self.plan
+        return (t == 0, *((plan.run[n][t], plan.keep[n][t], t > 0 and plan.keep[n][t - 1])
+                          for n in plan.run))
 
     def drop_caches(self) -> None:
         for store in self.cache.values():
             for value in store.values():
-                self.call.ledger.sub(nbytes(value))
+                self.call.release(value)
         self.cache.clear()
 
     def cached_bytes(self) -> int:

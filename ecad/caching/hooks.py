@@ -13,7 +13,7 @@ module, which returns the cached output in place of running the module.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,14 @@ import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
 from ecad.caching.blocks import BlockHook, plan_block
+from ecad.caching.compiled import (
+    CompiledForward,
+    check_mode,
+    pattern_steps,
+    raise_recompile_limit,
+    refuse_offload,
+    restore_recompile_limit,
+)
 from ecad.caching.exclusive import mark_cached, refuse_other_caches, unmark_cached
 from ecad.caching.recipes import recipe_for
 from ecad.caching.state import CallState, ContextProbe, nbytes
@@ -28,7 +36,13 @@ from ecad.caching.targets import SlotTarget, slot_targets, split_target
 from ecad.caching.tgate import TGATE_HOOK_NAMES, install_tgate, plain_caching_bits
 from ecad.schedules import Schedule
 
-__all__ = ["ScheduleCacheConfig", "apply_schedule", "cache_stats", "remove_schedule"]
+__all__ = [
+    "ScheduleCacheConfig",
+    "apply_schedule",
+    "cache_stats",
+    "compile_stats",
+    "remove_schedule",
+]
 
 DENOISER_HOOK = "ecad_schedule_denoiser"
 COMPONENT_HOOK = "ecad_schedule_component"
@@ -51,12 +65,20 @@ class ScheduleCacheConfig:
             step, run the transformer on the unconditional half only (batch B), as the paper
             did. ``False`` keeps batch 2B and gives both halves the cached average: the same
             images to float rounding, without the saving.
+        compile: ``None`` (eager) or a ``torch.compile`` mode: ``"default"``,
+            ``"reduce-overhead"`` or ``"max-autotune"``. The transformer's forward compiles
+            once per step pattern (:mod:`ecad.caching.compiled`) with ``fullgraph=True``; the
+            last two modes also capture each pattern as a CUDA graph on CUDA devices.
+        compile_backend: ``torch.compile``'s backend (``"inductor"``; tests use ``"eager"``,
+            ``"aot_eager"`` or a counting callable).
     """
 
     schedule: Schedule
     lean_blocks: bool = True
     fused_kernels: bool = True
     drop_guidance: bool = True
+    compile: str | None = None
+    compile_backend: Any = "inductor"
 
 
 class _DenoiserHook(ModelHook):
@@ -69,16 +91,37 @@ class _DenoiserHook(ModelHook):
         self.call = call
         self.probe = ContextProbe()
         self._pipeline = weakref.ref(pipeline) if pipeline is not None else None
+        self.runner: CompiledForward | None = None
 
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
+        self._begin()
+        try:
+            if self.runner is not None:
+                out = self.runner(self.fn_ref.original_forward, args, kwargs)
+            else:
+                out = self.fn_ref.original_forward(*args, **kwargs)
+        except BaseException:
+            self.call.reset()
+            raise
+        self._end()
+        return out
+
+    # Outside any graph when the user wraps the transformer in torch.compile: the step (and so
+    # the pattern) is picked here, and the graph that follows depends on the pattern only.
+    @torch.compiler.disable
+    def _begin(self) -> None:
         pipeline = self._pipeline() if self._pipeline is not None else None
         sampler = getattr(pipeline, "scheduler", None)
         try:
             self.call.begin_forward(sampler, self.probe.branch)
-            return self.fn_ref.original_forward(*args, **kwargs)
         except BaseException:
             self.call.reset()
             raise
+
+    @torch.compiler.disable
+    def _end(self) -> None:
+        if self.call.ledger.stale:  # the hooks ran inside a graph: count what they hold
+            self.call.ledger.observe(self.call.held_bytes())
 
     def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
         self.call.reset()
@@ -100,6 +143,11 @@ class _ComponentHook(ModelHook):
             for t in range(len(self.recompute))
         )
         self.cache: dict[str, Any] = {}
+        self.cache_id = 0  # set by CallState.add_listener
+
+    def step_signature(self, t: int) -> tuple:
+        """Recomputed or reused at ``t``, kept after it, held on entry (see ``compiled``)."""
+        return (self.recompute[t], self.keep[t], t > 0 and self.keep[t - 1])
 
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         t, branch = self.call.step, self.call.branch
@@ -112,14 +160,13 @@ class _ComponentHook(ModelHook):
         out = self.fn_ref.original_forward(*args, **kwargs)
         self._drop(branch)
         if self.keep[t]:
-            self.cache[branch] = out
-            self.call.ledger.add(nbytes(out))
+            out = self.cache[branch] = self.call.hold((self.cache_id, branch), out)
         return out
 
     def _drop(self, branch: str) -> None:
         old = self.cache.pop(branch, None)
         if old is not None:
-            self.call.ledger.sub(nbytes(old))
+            self.call.release(old)
 
     def drop_caches(self) -> None:
         for branch in list(self.cache):
@@ -133,23 +180,43 @@ class _ComponentHook(ModelHook):
         return module
 
 
-def apply_schedule(pipe_or_transformer: Any, schedule: Schedule | ScheduleCacheConfig) -> None:
+def apply_schedule(
+    pipe_or_transformer: Any,
+    schedule: Schedule | ScheduleCacheConfig,
+    compile: str | None = None,
+) -> None:
     """Install ``schedule`` on a diffusers pipeline (or its transformer).
 
     A schedule already applied is replaced. With a pipeline, the step index follows
     ``pipe.scheduler`` (the sampler); with a bare transformer, forward calls are counted.
 
+    ``compile`` (or ``ScheduleCacheConfig.compile``) serves the schedule compiled: a
+    ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``, ``"max-autotune"``). The
+    schedule's steps fall into a few *patterns* (which components run, which caches are read
+    and written); the transformer compiles **once per pattern** (and guidance branch), with
+    ``fullgraph=True``, never once per step, and in the CUDA-graph modes each pattern is
+    captured once as a CUDA graph with static input and cache buffers. ``compile_stats(pipe)``
+    reports the patterns, compilations and compile seconds. A new resolution or batch size
+    recompiles and recaptures every pattern (shapes are static); another schedule is another
+    ``apply_schedule``. Wrapping the transformer in ``torch.compile`` yourself after
+    ``apply_schedule`` also compiles once per pattern (with one graph break, at the step
+    tracker, before the model runs); use the ``compile`` switch for CUDA graphs, whose caches
+    need the static buffers.
+
     Example:
         >>> from ecad.caching import apply_schedule, remove_schedule
         >>> from ecad.schedules import read_schedule
         >>> schedule = read_schedule("schedules/pixart-alpha/fora-3.json")  # doctest: +SKIP
-        >>> apply_schedule(pipe, schedule)  # doctest: +SKIP
+        >>> apply_schedule(pipe, schedule, compile="reduce-overhead")  # doctest: +SKIP
         >>> images = pipe(prompt, num_inference_steps=schedule.steps).images  # doctest: +SKIP
         >>> remove_schedule(pipe)  # doctest: +SKIP
     """
     config = (
         schedule if isinstance(schedule, ScheduleCacheConfig) else ScheduleCacheConfig(schedule)
     )
+    if compile is not None:
+        config = replace(config, compile=compile)
+    check_mode(config.compile)
     sched = config.schedule
     transformer, pipeline = split_target(pipe_or_transformer)
     targets = slot_targets(transformer, sched.layout)
@@ -161,9 +228,8 @@ def apply_schedule(pipe_or_transformer: Any, schedule: Schedule | ScheduleCacheC
     if sched.custom_attention is not None:  # true TGATE: its hooks sit inside the step tracker
         effective = plain_caching_bits(sched)
         install_tgate(transformer, sched, call, targets, config.drop_guidance)
-    HookRegistry.check_if_exists_or_initialize(transformer).register_hook(
-        _DenoiserHook(call, pipeline), DENOISER_HOOK
-    )
+    denoiser = _DenoiserHook(call, pipeline)
+    HookRegistry.check_if_exists_or_initialize(transformer).register_hook(denoiser, DENOISER_HOOK)
     # Slots the schedule reuses get hooks; for true TGATE that includes cross-attention, whose
     # reuse (of the average) its own hooks answer, so blocks run the same forward as its twin.
     reused = set(int(c) for c in sched.reused_slots())
@@ -184,6 +250,13 @@ def apply_schedule(pipe_or_transformer: Any, schedule: Schedule | ScheduleCacheC
                 component, COMPONENT_HOOK
             )
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
+    call.pattern_of = pattern_steps(transformer, sched.steps)
+    raise_recompile_limit(len(set(call.pattern_of)))
+    if config.compile is not None:
+        refuse_offload(transformer, config.compile)
+        denoiser.runner = CompiledForward(
+            call, transformer, config.compile, config.compile_backend, sched.metadata.name
+        )
     mark_cached(transformer, config)  # and diffusers' enable_cache refuses to stack on it
 
 
@@ -202,6 +275,9 @@ def remove_schedule(pipe_or_transformer: Any) -> None:
         registry = getattr(module, "_diffusers_hook", None)
         if registry is None:
             continue
+        denoiser = registry.hooks.get(DENOISER_HOOK)
+        if denoiser is not None and denoiser.runner is not None:
+            denoiser.runner.release()  # CUDA graphs and static buffers go now, not at GC
         # Outermost first: diffusers rewires only the next hook's ``forward`` when an inner hook
         # goes, not the ``original_forward`` a ``new_forward`` hook calls.
         for name in reversed(list(registry._hook_order)):
@@ -213,6 +289,7 @@ def remove_schedule(pipe_or_transformer: Any) -> None:
     if registry is not None:
         registry.invalidate_child_registries_cache()
     unmark_cached(transformer)
+    restore_recompile_limit()
 
 
 def cache_stats(pipe_or_transformer: Any) -> dict[str, int]:
@@ -237,3 +314,17 @@ def cache_stats(pipe_or_transformer: Any) -> dict[str, int]:
         if DENOISER_HOOK in hooks:
             peak = hooks[DENOISER_HOOK].call.ledger.peak
     return {"cached_components": components, "cached_bytes": held, "peak_cached_bytes": peak}
+
+
+def compile_stats(pipe_or_transformer: Any) -> dict[str, Any] | None:
+    """What the compiled engine did (``None`` without ``compile``): ``patterns`` (distinct step
+    patterns of the schedule), ``compiled`` (graphs compiled so far: at most one per pattern,
+    guidance branch and input shape), ``graphs`` (CUDA graphs captured), ``compile_seconds``
+    (first run of each compiled pattern, compilation included), ``capture_seconds``,
+    ``static_cache_bytes`` (the CUDA graphs' cache buffers) and ``invalidations``."""
+    transformer, _ = split_target(pipe_or_transformer)
+    hooks = getattr(getattr(transformer, "_diffusers_hook", None), "hooks", {})
+    denoiser = hooks.get(DENOISER_HOOK)
+    if denoiser is None or denoiser.runner is None:
+        return None
+    return denoiser.runner.stats.to_json()

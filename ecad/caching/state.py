@@ -40,18 +40,36 @@ def nbytes(value: Any) -> int:
 
 
 class CacheLedger:
-    """Bytes held in the caches of one applied schedule, now and at the peak of the last call."""
+    """Bytes held in the caches of one applied schedule, now and at the peak of the last call.
+
+    Inside a graph that ``torch.compile`` traces, counting would make the graph guard on the
+    running total (a new value every step, so a recompilation every step); there it only marks
+    itself stale and the step tracker, outside the graph, recounts with :meth:`observe`.
+    """
 
     def __init__(self) -> None:
         self.bytes = 0
         self.peak = 0
+        self.stale = False
 
     def add(self, n: int) -> None:
+        if torch.compiler.is_compiling():
+            self.stale = True
+            return
         self.bytes += n
         self.peak = max(self.peak, self.bytes)
 
     def sub(self, n: int) -> None:
+        if torch.compiler.is_compiling():
+            self.stale = True
+            return
         self.bytes -= n
+
+    def observe(self, held: int) -> None:
+        """The bytes held now, counted from the caches themselves."""
+        self.bytes = held
+        self.peak = max(self.peak, held)
+        self.stale = False
 
 
 class CallState:
@@ -64,21 +82,49 @@ class CallState:
 
     def __init__(self, steps: int) -> None:
         self.steps = steps
+        #: What the hooks read: the first step of this step's *pattern* (see
+        #: :mod:`ecad.caching.compiled`), so that a compiled graph depends on the pattern only.
         self.step = 0
+        #: The denoising step actually running.
+        self.true_step = 0
         self.branch = DEFAULT_BRANCH
+        self.pattern_of: tuple[int, ...] = tuple(range(steps))
+        #: Static cache buffers while CUDA graphs are in use (``hold(key, value) -> buffer``).
+        self.static: Any | None = None
         self._calls: dict[str, int] = {}
         self._listeners: list[Any] = []
         self.ledger = CacheLedger()
 
     def add_listener(self, hook: Any) -> None:
-        """``hook.drop_caches()`` is called whenever the caches must be emptied."""
+        """``hook.drop_caches()`` is called whenever the caches must be emptied; the hook gets
+        ``cache_id``, the first part of the keys of what it holds (:meth:`hold`)."""
+        hook.cache_id = len(self._listeners)
         self._listeners.append(hook)
+
+    @property
+    def listeners(self) -> tuple[Any, ...]:
+        return tuple(self._listeners)
+
+    def hold(self, key: tuple, value: Any) -> Any:
+        """Keep ``value`` as cache entry ``key``; returns what to keep (under CUDA graphs a static
+        buffer with ``value`` copied into it, so every graph reads the entry at one address)."""
+        if self.static is not None:
+            value = self.static.hold(key, value)
+        self.ledger.add(nbytes(value))
+        return value
+
+    def release(self, value: Any) -> None:
+        """A kept entry is dropped."""
+        self.ledger.sub(nbytes(value))
+
+    def held_bytes(self) -> int:
+        return sum(hook.cached_bytes() for hook in self._listeners)
 
     def begin_forward(self, sampler: Any | None, branch: str) -> None:
         index = getattr(sampler, "step_index", None) if sampler is not None else None
         if sampler is not None and hasattr(sampler, "step_index"):
             if index is None:  # sampler not stepped yet: first step of a new call
-                if self.step != 0:
+                if self.true_step != 0:
                     self.drop_caches()
                 timesteps = getattr(sampler, "timesteps", None)
                 if timesteps is not None and len(timesteps) != self.steps:
@@ -101,7 +147,8 @@ class CallState:
             )
         if step == 0 and self.ledger.bytes == 0:  # a new call: its peak starts now
             self.ledger.peak = 0
-        self.step = step
+        self.true_step = step
+        self.step = self.pattern_of[step]
         self.branch = branch
 
     def drop_caches(self) -> None:
@@ -109,7 +156,7 @@ class CallState:
             hook.drop_caches()
 
     def reset(self) -> None:
-        self.step = 0
+        self.step = self.true_step = 0
         self.branch = DEFAULT_BRANCH
         self._calls.clear()
         self.drop_caches()

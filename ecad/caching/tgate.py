@@ -113,8 +113,17 @@ class _GuidanceDropHook(ModelHook):
         super().__init__()
         self.call, self.gate, self.drop = call, gate, drop
 
+    def step_signature(self, t: int) -> tuple:
+        """Guidance checked at ``m - 1``, dropped from ``m`` on (``ecad.caching.compiled``)."""
+        return (t == self.gate - 1, t < self.gate or not self.drop)
+
+    def check_call(self, step: int, args: tuple, kwargs: dict) -> None:
+        """The guidance-batch check, run outside compiled graphs (it reads tensor values)."""
+        if step == self.gate - 1:
+            _check_guidance_batch(args, kwargs)
+
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
-        if self.call.step == self.gate - 1:
+        if self.call.step == self.gate - 1 and not torch.compiler.is_compiling():
             _check_guidance_batch(args, kwargs)
         if self.call.step < self.gate or not self.drop:
             return self.fn_ref.original_forward(*args, **kwargs)
@@ -133,6 +142,11 @@ class _CrossAttentionHook(ModelHook):
         super().__init__()
         self.call, self.gate = call, gate
         self.average: torch.Tensor | None = None
+        self.cache_id = 0  # set by CallState.add_listener
+
+    def step_signature(self, t: int) -> tuple:
+        """Before, at or after the gate's step ``m - 1`` (``ecad.caching.compiled``)."""
+        return (t < self.gate - 1, t == self.gate - 1)
 
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         step = self.call.step
@@ -142,8 +156,7 @@ class _CrossAttentionHook(ModelHook):
             out = self.fn_ref.original_forward(*args, **kwargs)
             half = _batch_of((out,), {}) // 2
             self.drop_caches()
-            self.average = (out[:half] + out[half:]) / 2
-            self.call.ledger.add(nbytes(self.average))
+            self.average = self.call.hold((self.cache_id,), (out[:half] + out[half:]) / 2)
             return out
         if self.average is None:
             raise ScheduleMismatchError(
@@ -156,7 +169,7 @@ class _CrossAttentionHook(ModelHook):
 
     def drop_caches(self) -> None:
         if self.average is not None:
-            self.call.ledger.sub(nbytes(self.average))
+            self.call.release(self.average)
             self.average = None
 
     def cached_bytes(self) -> int:

@@ -1,0 +1,374 @@
+"""Compiled schedules: one graph per step *pattern*, with ``torch.compile`` and CUDA graphs.
+
+A schedule is static: before the first step it is known which components each step runs,
+which outputs it keeps and which it reads. Steps that do the same are one **pattern** (FORA-3:
+"compute and keep", "reuse", "reuse and drop"; true TGATE's halved batch after the gate is
+another). Each hook of the engine describes what it does at a step (``step_signature(t)``);
+:func:`pattern_steps` groups the steps, and the step tracker tells the hooks the *first* step
+of the running step's pattern instead of the step itself. So a graph traced through the hooks
+depends on the pattern only, and ``torch.compile`` compiles once per pattern (and guidance
+branch), whether the engine compiles (``apply_schedule(..., compile=MODE)``) or the user wraps
+the transformer in ``torch.compile`` after ``apply_schedule``.
+
+With ``compile=MODE`` the forward below the step tracker is compiled with ``fullgraph=True``
+and ``dynamic=False``, one function per pattern. In the CUDA-graph modes each pattern is also
+captured once as a CUDA graph: inputs are copied into static buffers, every cache entry lives
+in one static buffer that all graphs read and write, and a step is one graph replay.
+
+What invalidates the graphs: another input shape (resolution, batch size) or another
+non-tensor argument recompiles every pattern and captures new graphs (the old ones are freed);
+another schedule is another ``apply_schedule``, which starts over. ``remove_schedule`` frees
+the graphs and buffers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils import _pytree as pytree
+
+from ecad.caching.state import CallState, nbytes
+from ecad.errors import ConfigError, ScheduleCompileError
+
+__all__ = [
+    "COMPILE_MODES",
+    "CompileStats",
+    "CompiledForward",
+    "pattern_steps",
+    "raise_recompile_limit",
+    "refuse_offload",
+    "restore_recompile_limit",
+]
+
+log = logging.getLogger(__name__)
+
+#: ``torch.compile``'s modes. The CUDA-graph ones are captured by this engine (static cache
+#: buffers), so inductor itself runs without CUDA graphs.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+_INDUCTOR_MODE = {
+    "default": "default",
+    "reduce-overhead": "default",
+    "max-autotune": "max-autotune-no-cudagraphs",
+}
+_CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+# Where the engine's hooks keep what they cache (BlockHook, component and TGATE hooks).
+_CACHE_ATTRS = ("cache", "average")
+
+
+def check_mode(mode: str | None) -> None:
+    if mode is not None and mode not in COMPILE_MODES:
+        raise ConfigError(
+            f"compile mode {mode!r} is not one of {', '.join(COMPILE_MODES)} (or None for eager)"
+        )
+
+
+def schedule_hooks(transformer: torch.nn.Module) -> list[Any]:
+    """The engine's hooks that act per step, in module order."""
+    return [
+        hook
+        for module in transformer.modules()
+        for hook in getattr(getattr(module, "_diffusers_hook", None), "hooks", {}).values()
+        if hasattr(hook, "step_signature")
+    ]
+
+
+def pattern_steps(transformer: torch.nn.Module, steps: int) -> tuple[int, ...]:
+    """For every step, the first step with the same pattern (what every hook does there)."""
+    hooks = schedule_hooks(transformer)
+    first: dict[tuple, int] = {}
+    return tuple(
+        first.setdefault(tuple(hook.step_signature(t) for hook in hooks), t) for t in range(steps)
+    )
+
+
+def refuse_offload(transformer: torch.nn.Module, mode: str) -> None:
+    """accelerate's offload hooks move weights during the forward: a CUDA graph would replay
+    the moves of the capture, and dynamo breaks the graph at them."""
+    offloaded = [name or "transformer" for name, m in transformer.named_modules()
+                 if hasattr(m, "_hf_hook")]
+    if offloaded:
+        raise ScheduleCompileError(
+            f"cannot compile a schedule (compile={mode!r}) on a {type(transformer).__name__} "
+            f"with CPU offload hooks (on {offloaded[0]}); keep the model on the GPU "
+            "(no enable_model_cpu_offload / enable_sequential_cpu_offload) or run with "
+            "compile=None"
+        )
+
+
+# The user-wrapped path (torch.compile(pipe.transformer)) compiles one graph per pattern and
+# branch on one code object; dynamo's default limit (8) would send longer schedules to eager.
+_raised: dict[str, int] = {}
+
+
+def raise_recompile_limit(patterns: int) -> None:
+    """Let dynamo keep one graph per pattern and guidance branch (never lowers the limit)."""
+    config = torch._dynamo.config
+    wanted = 2 * patterns + 2
+    if config.recompile_limit < wanted:
+        _raised.setdefault("previous", config.recompile_limit)
+        config.recompile_limit = _raised["set"] = wanted
+        log.info("raised torch._dynamo.config.recompile_limit to %d (%d patterns)", wanted,
+                 patterns)
+
+
+def restore_recompile_limit() -> None:
+    config = torch._dynamo.config
+    if "previous" in _raised and config.recompile_limit == _raised.get("set"):
+        config.recompile_limit = _raised.pop("previous")
+        _raised.pop("set", None)
+
+
+@dataclass
+class CompileStats:
+    """What the compiled engine did, for ``compile_stats`` and benchmark reports."""
+
+    mode: str
+    patterns: int
+    steps: int
+    compiled: int = 0
+    graphs: int = 0
+    compile_seconds: float = 0.0
+    capture_seconds: float = 0.0
+    static_cache_bytes: int = 0
+    invalidations: int = 0
+    signatures: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def _pattern_function(name: str) -> Callable[..., Any]:
+    """A fresh function (its own code object, so its own dynamo cache) that runs ``forward``."""
+
+    def run_pattern(forward, *args, **kwargs):
+        return forward(*args, **kwargs)
+
+    code = run_pattern.__code__.replace(co_name=name, co_qualname=name)
+    return types.FunctionType(code, run_pattern.__globals__, name)
+
+
+class _StaticCaches:
+    """One buffer per cache entry, so that every CUDA graph reads and writes it at one address.
+
+    Buffers are made on an entry's first store, which the engine runs eagerly (never inside a
+    graph being traced or captured); later stores copy into them."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple, Any] = {}
+
+    def hold(self, key: tuple, value: Any) -> Any:
+        buffer = self.buffers.get(key)
+        if buffer is None:
+            if torch.compiler.is_compiling() or torch.cuda.is_current_stream_capturing():
+                raise RuntimeError(f"cache entry {key} first stored inside a graph")  # a bug
+            buffer = self.buffers[key] = pytree.tree_map(_clone, value)
+            return buffer
+        for dst, src in zip(pytree.tree_leaves(buffer), pytree.tree_leaves(value)):
+            dst.copy_(src)
+        return buffer
+
+    def nbytes(self) -> int:
+        return sum(nbytes(v) for v in self.buffers.values())
+
+
+def _clone(value: Any) -> Any:
+    return value.clone(memory_format=torch.contiguous_format) if torch.is_tensor(value) else value
+
+
+def _copy_containers(value: Any) -> Any:
+    """Dicts copied (recursively), tensors shared: the Python side of the caches."""
+    if isinstance(value, dict):
+        return {k: _copy_containers(v) for k, v in value.items()}
+    return value
+
+
+def _snapshot(hooks: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
+    return [
+        (hook, {a: _copy_containers(getattr(hook, a)) for a in _CACHE_ATTRS if hasattr(hook, a)})
+        for hook in hooks
+    ]
+
+
+def _restore(snapshot: list[tuple[Any, dict[str, Any]]]) -> None:
+    for hook, attrs in snapshot:
+        for name, value in attrs.items():
+            setattr(hook, name, _copy_containers(value))
+
+
+def _signature(args: tuple, kwargs: dict) -> tuple:
+    leaves, spec = pytree.tree_flatten((args, kwargs))
+    return (
+        str(spec),
+        tuple(
+            (tuple(x.shape), x.dtype, str(x.device)) if torch.is_tensor(x) else repr(x)
+            for x in leaves
+        ),
+    )
+
+
+def _device_of(args: tuple, kwargs: dict) -> torch.device | None:
+    for leaf in pytree.tree_leaves((args, kwargs)):
+        if torch.is_tensor(leaf):
+            return leaf.device
+    return None
+
+
+@dataclass
+class _Graph:
+    graph: Any
+    inputs: list[torch.Tensor]
+    output: Any
+    after: list[tuple[Any, dict[str, Any]]]
+
+
+class CompiledForward:
+    """Runs the transformer's forward below the step tracker, one compiled graph per pattern
+    (and guidance branch); in the CUDA-graph modes on CUDA, one captured graph each.
+
+    ``call.step`` (the pattern's first step) and ``call.branch`` pick the graph; they are set by
+    the step tracker before this runs, outside every graph.
+    """
+
+    def __init__(
+        self,
+        call: CallState,
+        transformer: torch.nn.Module,
+        mode: str,
+        backend: str | Callable[..., Any],
+        name: str,
+    ) -> None:
+        check_mode(mode)
+        self.call, self.mode, self.backend, self.name = call, mode, backend, name
+        self.model = type(transformer).__name__
+        self.hooks = schedule_hooks(transformer)
+        self.listeners = list(call.listeners)
+        self.checks = [h for h in self.hooks if hasattr(h, "check_call")]
+        self.stats = CompileStats(mode, len(set(call.pattern_of)), call.steps)
+        self._functions: dict[tuple, Callable[..., Any]] = {}
+        self._graphs: dict[tuple, _Graph] = {}
+        self._signature: tuple | None = None
+        self._pool: Any = None
+
+    # -- compiled functions ----------------------------------------------------------------
+    def _function(self, key: tuple) -> Callable[..., Any]:
+        fn = self._functions.get(key)
+        if fn is None:
+            options: dict[str, Any] = {"fullgraph": True, "dynamic": False}
+            if self.backend == "inductor":
+                options["mode"] = _INDUCTOR_MODE[self.mode]
+            name = f"ecad_pattern_{key[0]}_{key[1]}".replace("-", "_")
+            fn = torch.compile(_pattern_function(name), backend=self.backend, **options)
+            self._functions[key] = fn
+        return fn
+
+    def _compiled_call(self, key: tuple, forward: Any, args: tuple, kwargs: dict) -> Any:
+        fresh = key not in self._functions
+        fn = self._function(key)
+        start = time.perf_counter()
+        try:
+            out = fn(forward, *args, **kwargs)
+        except (torch._dynamo.exc.Unsupported, torch._dynamo.exc.BackendCompilerFailed) as exc:
+            raise ScheduleCompileError(
+                f"cannot compile schedule {self.name!r} on {self.model} with "
+                f"compile={self.mode!r} (pattern of step {key[0]}, branch {key[1]!r}): "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
+                "Run it eagerly (compile=None), or wrap only the plain transformer in "
+                "torch.compile"
+            ) from exc
+        if fresh:
+            self.stats.compiled += 1
+            self.stats.compile_seconds += _synced(out, start)
+        return out
+
+    # -- the step --------------------------------------------------------------------------
+    def __call__(self, forward: Any, args: tuple, kwargs: dict) -> Any:
+        call = self.call
+        for hook in self.checks:
+            hook.check_call(call.true_step, args, kwargs)
+        signature = _signature(args, kwargs)
+        if signature != self._signature:
+            self._invalidate(signature)
+        key = (call.step, call.branch)
+        device = _device_of(args, kwargs)
+        if self.mode not in _CUDA_GRAPH_MODES or device is None or device.type != "cuda":
+            return self._compiled_call(key, forward, args, kwargs)
+        graph = self._graphs.get(key)
+        if graph is None:
+            return self._capture(key, forward, args, kwargs)
+        for dst, src in zip(graph.inputs, _tensor_leaves(args, kwargs)):
+            dst.copy_(src)
+        graph.graph.replay()
+        _restore(graph.after)
+        call.ledger.observe(call.held_bytes())
+        return pytree.tree_map(_clone, graph.output)
+
+    def _invalidate(self, signature: tuple) -> None:
+        if self._signature is not None:
+            self.stats.invalidations += 1
+            log.info("compiled schedule %r: new input shapes, recompiling its patterns",
+                     self.name)
+        self._signature = signature
+        self.stats.signatures.append(repr(signature[1])[:200])
+        self.release()
+
+    def release(self) -> None:
+        """Free the captured graphs and static buffers (the caches' Python side is reset by the
+        call that follows: buffers are remade on first store)."""
+        self._graphs.clear()
+        self._pool = None
+        if self.call.static is not None:
+            self.call.drop_caches()
+            self.call.static = None
+        self.stats.static_cache_bytes = 0
+
+    def _capture(self, key: tuple, forward: Any, args: tuple, kwargs: dict) -> Any:
+        """First time a pattern runs on CUDA: once eagerly (makes the static buffers of what it
+        stores), once compiled (same inputs, same result), then captured; the Python side of
+        the caches is put back before each run and recorded after the capture."""
+        call = self.call
+        if call.static is None:
+            call.static = _StaticCaches()
+        before = _snapshot(self.listeners)
+        forward(*args, **kwargs)
+        _restore(before)
+        inputs = [_clone(t) for t in _tensor_leaves(args, kwargs)]
+        static_args, static_kwargs = _rebuild(args, kwargs, inputs)
+        out = self._compiled_call(key, forward, static_args, static_kwargs)
+        _restore(before)
+        if self._pool is None:
+            self._pool = torch.cuda.graph_pool_handle()
+        start = time.perf_counter()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self._pool):
+            static_out = self._function(key)(forward, *static_args, **static_kwargs)
+        self.stats.capture_seconds += time.perf_counter() - start
+        self.stats.graphs += 1
+        self.stats.static_cache_bytes = call.static.nbytes()
+        self._graphs[key] = _Graph(graph, inputs, static_out, _snapshot(self.listeners))
+        call.ledger.observe(call.held_bytes())
+        return out
+
+
+def _tensor_leaves(args: tuple, kwargs: dict) -> list[torch.Tensor]:
+    return [x for x in pytree.tree_leaves((args, kwargs)) if torch.is_tensor(x)]
+
+
+def _rebuild(args: tuple, kwargs: dict, tensors: list[torch.Tensor]) -> tuple[tuple, dict]:
+    leaves, spec = pytree.tree_flatten((args, kwargs))
+    it = iter(tensors)
+    leaves = [next(it) if torch.is_tensor(x) else x for x in leaves]
+    return pytree.tree_unflatten(leaves, spec)
+
+
+def _synced(out: Any, start: float) -> float:
+    for leaf in pytree.tree_leaves(out):
+        if torch.is_tensor(leaf) and leaf.is_cuda:
+            torch.cuda.synchronize(leaf.device)
+            break
+    return time.perf_counter() - start
