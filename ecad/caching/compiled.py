@@ -219,6 +219,34 @@ def _device_of(args: tuple, kwargs: dict) -> torch.device | None:
     return None
 
 
+class CudaGraph:
+    """One captured CUDA graph; all of a schedule's graphs share one memory pool and one
+    capture stream (they replay one after another, never at once)."""
+
+    def __init__(self, pool: Any, stream: Any) -> None:
+        self.pool, self.stream = pool, stream
+        self.graph = torch.cuda.CUDAGraph()
+
+    @staticmethod
+    def shared() -> tuple[Any, Any]:
+        return torch.cuda.graph_pool_handle(), torch.cuda.Stream()
+
+    def warm(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the capture stream (lazy library state is made there, not in capture)."""
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            out = fn()
+        torch.cuda.current_stream().wait_stream(self.stream)
+        return out
+
+    def capture(self, fn: Callable[[], Any]) -> Any:
+        with torch.cuda.graph(self.graph, pool=self.pool, stream=self.stream):
+            return fn()
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
 @dataclass
 class _Graph:
     graph: Any
@@ -253,7 +281,11 @@ class CompiledForward:
         self._functions: dict[tuple, Callable[..., Any]] = {}
         self._graphs: dict[tuple, _Graph] = {}
         self._signature: tuple | None = None
-        self._pool: Any = None
+        self._shared: tuple[Any, Any] | None = None
+        #: What captures the graphs (``CudaGraph``; tests give a stand-in on the CPU).
+        self.graph_class: Any = CudaGraph
+        #: Capture on CPU too (with a stand-in ``graph_class``).
+        self.graphs_on_cpu = False
 
     # -- compiled functions ----------------------------------------------------------------
     def _function(self, key: tuple) -> Callable[..., Any]:
@@ -295,8 +327,7 @@ class CompiledForward:
         if signature != self._signature:
             self._invalidate(signature)
         key = (call.step, call.branch)
-        device = _device_of(args, kwargs)
-        if self.mode not in _CUDA_GRAPH_MODES or device is None or device.type != "cuda":
+        if not self._uses_graphs(args, kwargs):
             return self._compiled_call(key, forward, args, kwargs)
         graph = self._graphs.get(key)
         if graph is None:
@@ -307,6 +338,12 @@ class CompiledForward:
         _restore(graph.after)
         call.ledger.observe(call.held_bytes())
         return pytree.tree_map(_clone, graph.output)
+
+    def _uses_graphs(self, args: tuple, kwargs: dict) -> bool:
+        if self.mode not in _CUDA_GRAPH_MODES:
+            return False
+        device = _device_of(args, kwargs)
+        return device is not None and (device.type == "cuda" or self.graphs_on_cpu)
 
     def _invalidate(self, signature: tuple) -> None:
         if self._signature is not None:
@@ -321,32 +358,33 @@ class CompiledForward:
         """Free the captured graphs and static buffers (the caches' Python side is reset by the
         call that follows: buffers are remade on first store)."""
         self._graphs.clear()
-        self._pool = None
+        self._shared = None
         if self.call.static is not None:
             self.call.drop_caches()
             self.call.static = None
         self.stats.static_cache_bytes = 0
 
     def _capture(self, key: tuple, forward: Any, args: tuple, kwargs: dict) -> Any:
-        """First time a pattern runs on CUDA: once eagerly (makes the static buffers of what it
-        stores), once compiled (same inputs, same result), then captured; the Python side of
-        the caches is put back before each run and recorded after the capture."""
+        """First time a pattern runs: once eagerly (makes the static buffers of what it stores),
+        once compiled (same inputs, same result), then captured; the Python side of the caches
+        is put back before each run and recorded after the capture, for every replay."""
         call = self.call
         if call.static is None:
             call.static = _StaticCaches()
+        if self._shared is None:
+            self._shared = self.graph_class.shared()
+        graph = self.graph_class(*self._shared)
         before = _snapshot(self.listeners)
         forward(*args, **kwargs)
         _restore(before)
         inputs = [_clone(t) for t in _tensor_leaves(args, kwargs)]
         static_args, static_kwargs = _rebuild(args, kwargs, inputs)
-        out = self._compiled_call(key, forward, static_args, static_kwargs)
+        out = graph.warm(lambda: self._compiled_call(key, forward, static_args, static_kwargs))
+        out = pytree.tree_map(_clone, out)  # the warm run's memory may be the capture's
         _restore(before)
-        if self._pool is None:
-            self._pool = torch.cuda.graph_pool_handle()
         start = time.perf_counter()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool):
-            static_out = self._function(key)(forward, *static_args, **static_kwargs)
+        fn = self._function(key)
+        static_out = graph.capture(lambda: fn(forward, *static_args, **static_kwargs))
         self.stats.capture_seconds += time.perf_counter() - start
         self.stats.graphs += 1
         self.stats.static_cache_bytes = call.static.nbytes()

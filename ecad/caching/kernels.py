@@ -7,7 +7,8 @@ pass. When several reused components follow each other, their cached outputs are
 pass too (:func:`gated_sum`), so a reused component costs reading its cache and little more.
 
 On CUDA with triton installed these are Triton kernels; elsewhere (and for shapes the kernels do
-not cover) the same arithmetic in torch ops. Results are always contiguous.
+not cover, and inside a ``torch.compile`` graph, whose compiler fuses them itself) the same
+arithmetic in torch ops. Results are always contiguous.
 """
 
 from __future__ import annotations
@@ -109,7 +110,13 @@ def _gate_ok(gate: torch.Tensor, base: torch.Tensor) -> bool:
 
 
 def _on_gpu(x: torch.Tensor) -> bool:
-    return x.is_cuda and x.ndim == 3 and x.dtype in _FLOAT_DTYPES
+    # Inside a torch.compile graph the torch ops below are fused by the compiler instead.
+    return (
+        x.is_cuda
+        and x.ndim == 3
+        and x.dtype in _FLOAT_DTYPES
+        and not torch.compiler.is_compiling()
+    )
 
 
 def _sum_kernel_applies(base: torch.Tensor, terms: Sequence[Term]) -> bool:
