@@ -165,7 +165,8 @@ class _StaticCaches:
     def hold(self, key: tuple, value: Any) -> Any:
         buffer = self.buffers.get(key)
         if buffer is None:
-            if torch.compiler.is_compiling() or torch.cuda.is_current_stream_capturing():
+            capturing = torch.cuda.is_initialized() and torch.cuda.is_current_stream_capturing()
+            if torch.compiler.is_compiling() or capturing:
                 raise RuntimeError(f"cache entry {key} first stored inside a graph")  # a bug
             buffer = self.buffers[key] = pytree.tree_map(_clone, value)
             return buffer

@@ -1,0 +1,251 @@
+"""The compiled engine on tiny real pipelines: one compilation per step pattern, same outputs.
+
+Compilations are counted by a backend that counts the graphs dynamo hands it (no inductor: the
+CPU's C++ compiler would make these tests slow); the CUDA-graph path runs on the CPU with a
+stand-in graph that replays by running the captured call again.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils import _pytree as pytree
+
+from ecad.caching import ScheduleCacheConfig, apply_schedule, compile_stats, remove_schedule
+from ecad.caching.compiled import pattern_steps
+from ecad.caching.hooks import DENOISER_HOOK
+from ecad.errors import ConfigError, ScheduleCompileError
+from ecad.families import get_family
+from ecad.families.loading import load_pipeline
+from ecad.schedules import Schedule, ScheduleLayout
+from ecad.schedules.catalog import HeuristicCall
+from ecad.schedules.heuristics import fora
+from tests.caching import tiny_calls
+
+STEPS = 4  # fewer than the other caching tests: every pattern is a (dynamo) compilation
+
+
+def run_pipe(pipe, family, **extra):
+    return tiny_calls.run_pipe(pipe, family, num_inference_steps=STEPS, **extra)
+
+
+class CountingBackend:
+    """A dynamo backend that runs graphs as traced and counts them."""
+
+    def __init__(self) -> None:
+        self.graphs = 0
+
+    def __call__(self, gm: torch.fx.GraphModule, example_inputs: list) -> object:
+        self.graphs += 1
+        return gm.forward
+
+
+class ReplayGraph:
+    """CPU stand-in for a CUDA graph: capture runs the call once and keeps its output;
+    replay runs it again and writes the result into that output, as a replay rewrites the
+    graph's memory (the engine puts the caches' Python side back after each replay)."""
+
+    def __init__(self, pool: object, stream: object) -> None:
+        self.fn = self.output = None
+
+    @staticmethod
+    def shared() -> tuple[None, None]:
+        return None, None
+
+    def warm(self, fn):
+        return fn()
+
+    def capture(self, fn):
+        self.fn, self.output = fn, fn()
+        return self.output
+
+    def replay(self) -> None:
+        for dst, src in zip(pytree.tree_leaves(self.output), pytree.tree_leaves(self.fn())):
+            dst.copy_(src)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dynamo():
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+@pytest.fixture(scope="module")
+def pixart(tiny_dirs):
+    family = get_family("pixart-alpha")
+    pipe = load_pipeline(family, str(tiny_dirs["pixart-alpha"]))
+    return family, pipe, ScheduleLayout.for_model(family, pipe.transformer)
+
+
+def _eager(pipe, family, schedule):
+    apply_schedule(pipe, schedule)
+    try:
+        return run_pipe(pipe, family)
+    finally:
+        remove_schedule(pipe)
+
+
+def test_patterns_group_the_steps_of_a_static_schedule(pixart):
+    _, pipe, layout = pixart
+    apply_schedule(pipe, fora(layout, 6, 3))
+    try:
+        # 0: compute and keep; 1: reuse, keep; 2: reuse, drop; 3: compute with nothing held.
+        assert pattern_steps(pipe.transformer, 6) == (0, 1, 2, 3, 1, 2)
+    finally:
+        remove_schedule(pipe)
+    apply_schedule(pipe, Schedule.full(layout, STEPS))
+    try:
+        assert pattern_steps(pipe.transformer, STEPS) == (0,) * STEPS  # no hooks, one graph
+    finally:
+        remove_schedule(pipe)
+
+
+def test_fullgraph_compiles_once_per_pattern_and_matches_eager(pixart):
+    family, pipe, layout = pixart
+    schedule = fora(layout, STEPS, 2)
+    plain = run_pipe(pipe, family)
+    ref = _eager(pipe, family, schedule)
+    backend = CountingBackend()
+    apply_schedule(pipe, ScheduleCacheConfig(schedule, compile_backend=backend), compile="default")
+    try:
+        out = run_pipe(pipe, family)
+        stats = compile_stats(pipe)
+        assert stats["patterns"] == 3 and stats["compiled"] == 3
+        assert backend.graphs == 3  # one per pattern, not one per step (4)
+        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+        run_pipe(pipe, family)
+        assert backend.graphs == 3  # a second call recompiles nothing
+    finally:
+        remove_schedule(pipe)
+    assert compile_stats(pipe) is None
+    assert not getattr(pipe.transformer, "_diffusers_hook", None) or not (
+        pipe.transformer._diffusers_hook.hooks
+    )
+    torch.testing.assert_close(run_pipe(pipe, family), plain, rtol=0, atol=0)
+
+
+def test_all_recompute_schedule_equals_the_compiled_plain_pipeline(pixart):
+    family, pipe, layout = pixart
+    transformer = pipe.transformer
+    plain_backend = CountingBackend()
+    pipe.transformer = torch.compile(transformer, backend=plain_backend, fullgraph=True)
+    try:
+        plain = run_pipe(pipe, family)
+    finally:
+        pipe.transformer = transformer
+    backend = CountingBackend()
+    config = ScheduleCacheConfig(Schedule.full(layout, STEPS), compile="default",
+                                 compile_backend=backend)
+    apply_schedule(pipe, config)
+    try:
+        out = run_pipe(pipe, family)
+    finally:
+        remove_schedule(pipe)
+    assert backend.graphs == plain_backend.graphs == 1
+    torch.testing.assert_close(out, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_wrapping_the_transformer_yourself_compiles_once_per_pattern(pixart):
+    family, pipe, layout = pixart
+    schedule = fora(layout, STEPS, 2)
+    ref = _eager(pipe, family, schedule)
+    apply_schedule(pipe, schedule)
+    transformer = pipe.transformer
+    backend = CountingBackend()
+    pipe.transformer = torch.compile(transformer, backend=backend)
+    try:
+        out = run_pipe(pipe, family)
+        patterns = len(set(pattern_steps(transformer, STEPS)))
+        assert patterns == 3 and backend.graphs == patterns  # was one per step, then eager
+        run_pipe(pipe, family)
+        assert backend.graphs == patterns
+    finally:
+        pipe.transformer = transformer
+        remove_schedule(pipe)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_cuda_graph_mode_replays_one_graph_per_pattern(pixart):
+    family, pipe, layout = pixart
+    schedule = fora(layout, STEPS, 2)
+    ref = _eager(pipe, family, schedule)
+    apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="reduce-overhead",
+                                             compile_backend=CountingBackend()))
+    runner = pipe.transformer._diffusers_hook.hooks[DENOISER_HOOK].runner
+    runner.graph_class, runner.graphs_on_cpu = ReplayGraph, True
+    try:
+        first = run_pipe(pipe, family)
+        again = run_pipe(pipe, family)  # replays only
+        stats = compile_stats(pipe)
+        assert stats["graphs"] == stats["compiled"] == stats["patterns"] == 3
+        assert stats["static_cache_bytes"] > 0
+        other = run_pipe(pipe, family, prompt=["a red cube"])  # another batch: new graphs
+        assert compile_stats(pipe)["invalidations"] == 1
+    finally:
+        remove_schedule(pipe)
+    torch.testing.assert_close(first, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(other[0], ref[0], rtol=1e-4, atol=1e-4)
+    assert runner.call.static is None  # buffers freed on removal
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["tgate", "component", "flux"])
+def test_other_engines_compile_once_per_pattern(tiny_dirs, name):
+    family = get_family("flux-dev" if name == "flux" else "pixart-sigma")
+    pipe = load_pipeline(family, str(tiny_dirs[family.name]))
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
+    options = {"lean_blocks": name != "component"}
+    schedule = (
+        HeuristicCall.parse("tgate:3:1").build(layout, STEPS) if name == "tgate"
+        else fora(layout, STEPS, 2)
+    )
+    apply_schedule(pipe, ScheduleCacheConfig(schedule, **options))
+    try:
+        ref = run_pipe(pipe, family)
+    finally:
+        remove_schedule(pipe)
+    backend = CountingBackend()
+    apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="default",
+                                             compile_backend=backend, **options))
+    try:
+        out = run_pipe(pipe, family)
+        patterns = compile_stats(pipe)["patterns"]
+    finally:
+        remove_schedule(pipe)
+    assert 1 < patterns < STEPS and backend.graphs == patterns
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_combinations_that_cannot_compile_say_so(pixart, monkeypatch):
+    family, pipe, layout = pixart
+    schedule = fora(layout, STEPS, 2)
+    with pytest.raises(ConfigError, match="'fast' is not one of default, reduce-overhead"):
+        apply_schedule(pipe, schedule, compile="fast")
+
+    from accelerate.hooks import ModelHook, add_hook_to_module, remove_hook_from_module
+
+    add_hook_to_module(pipe.transformer, ModelHook())  # what CPU offload installs
+    try:
+        with pytest.raises(ScheduleCompileError, match=r"CPU offload hooks.*compile=None"):
+            apply_schedule(pipe, schedule, compile="reduce-overhead")
+    finally:
+        remove_hook_from_module(pipe.transformer)
+    assert compile_stats(pipe) is None
+
+    block = pipe.transformer.transformer_blocks[0]
+    forward = block.attn1.forward
+
+    def breaks_the_graph(*args, **kwargs):
+        torch._dynamo.graph_break()
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(block.attn1, "forward", breaks_the_graph)
+    apply_schedule(pipe, schedule, compile="default")
+    try:
+        with pytest.raises(ScheduleCompileError, match="cannot compile schedule 'fora-2' on "
+                           "PixArtTransformer2DModel with compile='default'"):
+            run_pipe(pipe, family)
+    finally:
+        remove_schedule(pipe)
