@@ -1,7 +1,8 @@
 """Benchmarks: per-image latency of caching schedules on full-size random-weight pipelines."""
 
+from ecad.bench.compiled import CompileSettings, compiled_engine, run_compiled_bench
 from ecad.bench.fullsize import VAE_CONFIGS, random_embeddings, random_pipeline
-from ecad.bench.markdown import report_markdown
+from ecad.bench.markdown import compiled_markdown, report_markdown
 from ecad.bench.results import BenchReport, BenchRow
 from ecad.bench.suite import (
     BenchCase,
@@ -22,9 +23,12 @@ __all__ = [
     "BenchReport",
     "BenchRow",
     "BenchSettings",
+    "CompileSettings",
     "GpuTimer",
     "bench_calls",
     "bench_cases",
+    "compiled_engine",
+    "compiled_markdown",
     "environment",
     "fill_predictions",
     "pipeline_call",
@@ -33,5 +37,6 @@ __all__ = [
     "report_markdown",
     "rows_per_call",
     "run_bench",
+    "run_compiled_bench",
     "verify_engines",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ecad.bench.results import BenchReport, BenchRow
 
-__all__ = ["report_markdown"]
+__all__ = ["compiled_markdown", "report_markdown"]
 
 _COLUMNS = (
     "schedule",
@@ -77,4 +77,63 @@ def report_markdown(report: BenchReport) -> str:
         for row in report.rows:
             if row.output == output:
                 lines.append("| " + " | ".join(_cells(row)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_COMPILED_COLUMNS = (
+    "schedule",
+    "patterns",
+    "eager ms/img",
+    "compiled ms/img",
+    "eager speedup",
+    "compiled speedup",
+    "pred. MACs",
+    "eff. compiled",
+    "compiled vs eager",
+    "compile s",
+    "peak GPU GiB",
+)
+
+
+def compiled_markdown(report: BenchReport) -> str:
+    """One line per schedule: eager and compiled side by side (``ecad.bench.compiled``)."""
+    mode = report.settings.get("compile_mode")
+    env = report.environment
+    lines = [
+        f"### {report.family} {report.resolution}px, batch {report.batch}, {report.steps} "
+        f"steps, {report.dtype}, compiled: {mode} ({report.settings.get('compile_backend')})",
+        "",
+        f"GPU: {env.get('gpu')} · torch {env.get('torch')} · diffusers {env.get('diffusers')}. "
+        f"Median of {report.settings.get('repeats')} timed calls, latent output. Speedups are "
+        "over plain diffusers run the same way (eager over eager, compiled over compiled); "
+        "eff. = compiled speedup / MACs-predicted speedup; compile s = first call minus a warm "
+        "one (compilation and CUDA-graph capture).",
+        "",
+        "| " + " | ".join(_COMPILED_COLUMNS) + " |",
+        "|" + "---|" * len(_COMPILED_COLUMNS),
+    ]
+    for label in dict.fromkeys(r.label for r in report.rows):
+        eager = next((r for r in report.rows if r.label == label and "+" not in r.engine), None)
+        comp = next((r for r in report.rows if r.label == label and "+" in r.engine), None)
+        ref = comp or eager
+        patterns = (comp.compile or {}).get("patterns") if comp is not None else None
+        ratio = eager.ms_per_image / comp.ms_per_image if eager and comp else None
+        lines.append("| " + " | ".join([
+            label,
+            "–" if patterns is None else str(patterns),
+            _x(eager.ms_per_image if eager else None),
+            _x(comp.ms_per_image if comp else None),
+            _x(eager.speedup if eager else None, suffix="x"),
+            _x(comp.speedup if comp else None, suffix="x"),
+            _x(ref.predicted.get("macs"), suffix="x"),
+            "–" if comp is None or comp.efficiency("macs") is None
+            else f"{100 * comp.efficiency('macs'):.0f}%",
+            _x(ratio, suffix="x"),
+            _x(comp.compile_seconds if comp else None, 1),
+            _x(max(r.peak_gpu_bytes for r in (eager, comp) if r) / 2**30, 1),
+        ]) + " |")
+    errors = report.settings.get("errors") or {}
+    if errors:
+        lines += ["", "Failed: " + "; ".join(f"{k}: {v.splitlines()[-1]}" for k, v in
+                                            errors.items())]
     return "\n".join(lines) + "\n"

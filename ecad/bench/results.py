@@ -33,6 +33,9 @@ class BenchRow:
         speedup: measured speedup over plain diffusers at the same output type.
         peak_gpu_bytes: peak memory allocated by torch during this row's calls (weights included).
         peak_cache_bytes: most bytes the schedule's caches held at once during a call.
+        compile_seconds: compiled rows: how much longer the first call took than a warm one
+            (compilation and CUDA-graph capture).
+        compile: compiled schedules: the engine's ``compile_stats`` (patterns, compilations).
     """
 
     label: str
@@ -46,6 +49,8 @@ class BenchRow:
     speedup: float | None = None
     peak_gpu_bytes: int = 0
     peak_cache_bytes: int = 0
+    compile_seconds: float | None = None
+    compile: dict[str, Any] | None = None
 
     @property
     def median_ms(self) -> float:

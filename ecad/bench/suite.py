@@ -255,13 +255,14 @@ def run_bench(
 def fill_predictions(
     report: BenchReport, cases: Sequence[BenchCase], tables: Sequence[CostTable]
 ) -> None:
-    """Set each row's measured speedup (over the no-hooks case at the same output) and its
-    predicted speedup per cost table (and predicted ms per image for a latency table)."""
+    """Set each row's measured speedup (over the no-hooks case at the same output, compiled the
+    same way: engine ``none+MODE`` for a row ``lean+MODE``) and its predicted speedup per cost
+    table (and predicted ms per image for a latency table)."""
     rows = report.rows
     schedules = {case.label: case.schedule for case in cases if case.schedule is not None}
-    baseline = {r.output: r for r in rows if r.engine == "none"}
+    baseline = {(r.output, _way(r.engine)): r for r in rows if r.engine.split("+")[0] == "none"}
     for row in rows:
-        base = baseline.get(row.output)
+        base = baseline.get((row.output, _way(row.engine)))
         if base is not None:
             row.speedup = base.median_ms / row.median_ms
         schedule = schedules.get(row.label)
@@ -278,3 +279,8 @@ def fill_predictions(
             reuses = schedule is not None and len(schedule.reused_slots()) > 0
             if table.mode == "latency" and row.output == "latent" and reuses:
                 row.predicted_ms_per_image = table.schedule_cost(schedule) / row.images
+
+
+def _way(engine: str) -> str:
+    """How an engine's row ran: ``""`` (eager) or the compile mode after ``+``."""
+    return engine.partition("+")[2]

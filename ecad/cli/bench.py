@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import announce_device, device_option, family_option
+from ecad.cli.options import announce_device, compile_options, device_option, family_option
 from ecad.cli.progress import quiet_detail_logs, work_bar
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ log = logging.getLogger(__name__)
     show_default=True,
 )
 @click.option("--name", default=None, help="File stem (default: family-res-batch-gpu).")
+@compile_options
 def bench(
     family_name: str,
     resolution: int,
@@ -101,11 +102,15 @@ def bench(
     cudnn_benchmark: bool,
     out_dir: Path,
     name: str | None,
+    compile_mode: str | None,
+    compile_backend: str,
 ) -> None:
     """Time schedules against plain diffusers and the all-recompute schedule.
 
     Builds the family's full-size architecture with random weights (no download) and feeds
-    random prompt embeddings; writes NAME.json and NAME.md under --out-dir.
+    random prompt embeddings; writes NAME.json and NAME.md under --out-dir. With --compile MODE
+    every case is timed eager and compiled (latent output unless --output says otherwise),
+    beside plain diffusers compiled the same way.
     """
     announce_device()
     import torch
@@ -137,7 +142,7 @@ def bench(
         resolution=resolution,
         batch=batch,
         steps=steps,
-        outputs=outputs or ("latent", "pil"),
+        outputs=outputs or (("latent",) if compile_mode else ("latent", "pil")),
         warmup=warmup,
         repeats=repeats,
     )
@@ -159,6 +164,22 @@ def bench(
     if latency_table is not None:
         tables.append(CostTable.load(latency_table))
     quiet_detail_logs("ecad.bench")
+    if compile_mode is not None:
+        from ecad.bench import CompileSettings, compiled_markdown, run_compiled_bench
+
+        with work_bar(len(cases) * 2, "timing", unit="rows") as bar:
+            report = run_compiled_bench(
+                pipe, family, settings, cases, CompileSettings(compile_mode, compile_backend),
+                tables, on_row=lambda *_: bar.update(),
+            )
+        stem = name or _stem(family.name, resolution, batch, report.environment["gpu"], tiny)
+        stem += f"-compile-{compile_mode}"
+        json_path = report.save(out_dir / f"{stem}.json")
+        markdown = compiled_markdown(report)
+        md_path = write_atomic(out_dir / f"{stem}.md", markdown)
+        click.echo(markdown)
+        click.echo(f"wrote {json_path} and {md_path}")
+        return
     with work_bar(bench_calls(settings, cases), "timing", unit="calls") as bar:
         report = run_bench(pipe, family, settings, cases, tables, on_call=bar.update)
     stem = name or _stem(family.name, resolution, batch, report.environment["gpu"], tiny)

@@ -11,6 +11,7 @@ import click
 from ecad.atomic import write_atomic
 from ecad.cli.options import (
     announce_device,
+    compile_options,
     device_option,
     dtype_option,
     family_option,
@@ -130,6 +131,7 @@ def embed(
 @device_option
 @dtype_option
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@compile_options
 def generate(
     family_name: str,
     weights: str | None,
@@ -149,8 +151,14 @@ def generate(
     device: str,
     dtype: str | None,
     output_dir: Path,
+    compile_mode: str | None,
+    compile_backend: str,
 ) -> None:
-    """Generate images with a cached pipeline and write them as PNG files."""
+    """Generate images with a cached pipeline and write them as PNG files.
+
+    --compile MODE serves the schedule compiled: one graph per step pattern (CUDA graphs in the
+    reduce-overhead and max-autotune modes); the first batch pays the compilation.
+    """
     announce_device()
     family = get_family(family_name)
     sched = read_schedule(schedule_file, family=family) if schedule_file else None
@@ -179,8 +187,9 @@ def generate(
     output_dir.mkdir(parents=True, exist_ok=True)
     total = len(emb) * num_images_per_prompt
     with work_bar(total, "generating") as bar:
-        written = save_images(generate_images(pipe, family, emb, settings, sched), output_dir,
-                              on_saved=lambda _: bar.update(1))
+        images = generate_images(pipe, family, emb, settings, sched, compile=compile_mode,
+                                 compile_backend=compile_backend)
+        written = save_images(images, output_dir, on_saved=lambda _: bar.update(1))
     manifest = {
         "family": family.name,
         "weights": weights or family.default_weights,

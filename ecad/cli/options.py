@@ -96,3 +96,22 @@ class ShippedFile(click.ParamType):
 
 SPEC = ShippedFile("specs")
 SCHEDULE = ShippedFile("schedules")
+
+
+def compile_options(f):
+    """``--compile MODE`` and ``--compile-backend``: serve schedules compiled
+    (``ecad.caching.compiled``)."""
+    f = click.option(
+        "--compile-backend",
+        default="inductor",
+        show_default=True,
+        help="torch.compile backend (eager / aot_eager to debug without inductor).",
+    )(f)
+    return click.option(
+        "--compile",
+        "compile_mode",
+        type=click.Choice(["default", "reduce-overhead", "max-autotune"]),  # COMPILE_MODES
+        default=None,
+        help="Compile the transformer once per step pattern of the schedule (torch.compile "
+        "mode; reduce-overhead and max-autotune also capture CUDA graphs). Default: eager.",
+    )(f)

@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from ecad.caching import apply_schedule, remove_schedule
+from ecad.caching import ScheduleCacheConfig, apply_schedule, remove_schedule
+from ecad.caching.compiled import check_mode
 from ecad.errors import ConfigError, ScheduleMismatchError
 from ecad.families import ModelFamily
 from ecad.generation.adapters import adapter_for
@@ -87,11 +88,16 @@ def generate_images(
     settings: GenerationSettings,
     schedule: Schedule | None = None,
     pairs: Sequence[tuple[int, int]] | None = None,
+    compile: str | None = None,
+    compile_backend: str = "inductor",
 ) -> Iterator[GeneratedImage]:
     """Generate the images of ``pairs`` (prompt index, image index), default all, in batches.
 
     The initial noise of each image comes from its own seed, so results do not depend on the
     batch size or order. ``schedule`` is applied for the run and removed afterwards.
+    ``compile`` (a ``torch.compile`` mode) serves it compiled, once per step pattern
+    (:mod:`ecad.caching.compiled`); without a schedule the plain transformer is compiled the
+    same way. A last, smaller batch compiles its own graphs.
     """
     settings.validate(family)
     if schedule is not None and schedule.steps != settings.steps:
@@ -109,8 +115,16 @@ def generate_images(
     adapter = adapter_for(family)
     device = pipe._execution_device
     dtype = pipe.transformer.dtype
+    transformer = pipe.transformer
     if schedule is not None:
-        apply_schedule(pipe, schedule)
+        apply_schedule(pipe, ScheduleCacheConfig(schedule, compile=compile,
+                                                 compile_backend=compile_backend))
+    elif compile is not None:
+        check_mode(compile)
+        options = {"mode": compile} if compile_backend == "inductor" else {}
+        pipe.transformer = torch.compile(
+            transformer, backend=compile_backend, fullgraph=True, dynamic=False, **options
+        )
     pil = settings.output_type == "pil"
     if settings.seed_rule == "reference":  # one image's latent size, for skipping slices
         numel = adapter.latents(pipe, [torch.Generator()], settings.height, settings.width).numel()
@@ -143,5 +157,6 @@ def generate_images(
                 seed = settings.seed + i if reference else image_seed(settings.seed, p, i)
                 yield GeneratedImage(p, i, seed, image)
     finally:
+        pipe.transformer = transformer
         if schedule is not None:
             remove_schedule(pipe)
