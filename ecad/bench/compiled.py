@@ -139,12 +139,13 @@ def run_compiled_bench(
     compiled: CompileSettings,
     cost_tables: Sequence[CostTable] = (),
     on_row: Callable[[BenchReport, BenchRow], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> BenchReport:
     """Time every case eager (if ``compiled.eager``) and compiled, at ``settings.outputs[0]``.
 
     Speedups are over plain diffusers run the same way (eager over eager, compiled over
     compiled). ``on_row(report, row)`` runs after each row with the report so far (print it,
-    save partial results).
+    save partial results); no new row starts once ``stop()`` is true.
     """
     settings.validate()
     compiled.validate()
@@ -172,6 +173,8 @@ def run_compiled_bench(
     ways = ([None] if compiled.eager else []) + [compiled]
     for case in cases:
         for way in ways:
+            if stop is not None and stop():
+                return report
             name = f"{case.label} [{'eager' if way is None else way.mode}]"
             try:
                 row = _time_row(pipe, case, way, settings, kwargs, timer)

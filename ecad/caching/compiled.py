@@ -301,8 +301,8 @@ class CompiledForward:
         return fn
 
     def _compiled_call(self, key: tuple, forward: Any, args: tuple, kwargs: dict) -> Any:
-        fresh = key not in self._functions
         fn = self._function(key)
+        graphs = _graphs_compiled()
         start = time.perf_counter()
         try:
             out = fn(forward, *args, **kwargs)
@@ -314,8 +314,9 @@ class CompiledForward:
                 "Run it eagerly (compile=None), or wrap only the plain transformer in "
                 "torch.compile"
             ) from exc
-        if fresh:
-            self.stats.compiled += 1
+        new = _graphs_compiled() - graphs
+        if new:  # counted by dynamo, so a recompilation would show here too
+            self.stats.compiled += new
             self.stats.compile_seconds += _synced(out, start)
         return out
 
@@ -411,3 +412,7 @@ def _synced(out: Any, start: float) -> float:
             torch.cuda.synchronize(leaf.device)
             break
     return time.perf_counter() - start
+
+
+def _graphs_compiled() -> int:
+    return torch._dynamo.utils.counters["stats"]["unique_graphs"]
