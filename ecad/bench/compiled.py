@@ -98,6 +98,7 @@ def _time_row(
     settings: BenchSettings,
     kwargs: dict[str, Any],
     timer: GpuTimer,
+    latents: dict[str, torch.Tensor],
 ) -> BenchRow:
     device = pipe._execution_device
     generator = torch.Generator(device="cpu")
@@ -105,7 +106,9 @@ def _time_row(
 
     def call() -> None:
         generator.manual_seed(settings.seed)
-        pipe(**kwargs, generator=generator, output_type=output)
+        result = pipe(**kwargs, generator=generator, output_type=output).images
+        if torch.is_tensor(result):
+            last[0] = result
 
     engine = case.engine if compiled is None else compiled_engine(case.engine, compiled.mode)
     row = BenchRow(
@@ -116,6 +119,7 @@ def _time_row(
         images=settings.batch,
         schedule_digest=None if case.schedule is None else case.schedule.digest(),
     )
+    last: list[Any] = [None]
     reset_peak_memory(device)
     with _installed(pipe, case, compiled):
         first = timer(call)
@@ -128,6 +132,12 @@ def _time_row(
             row.compile = compile_stats(pipe)
     if compiled is not None:
         row.compile_seconds = max(0.0, first - statistics.median(row.times_ms)) / 1e3
+    if last[0] is not None:  # the same call eager and compiled: how far apart are the outputs?
+        out = last[0].float().cpu()
+        ref = latents.setdefault(case.label, out)
+        if ref is not out:
+            diff = float((out - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
+            row.compile = {**(row.compile or {}), "max_rel_diff_vs_eager": diff}
     return row
 
 
@@ -171,13 +181,14 @@ def run_compiled_bench(
         environment=environment(device),
     )
     ways = ([None] if compiled.eager else []) + [compiled]
+    latents: dict[str, torch.Tensor] = {}
     for case in cases:
         for way in ways:
             if stop is not None and stop():
                 return report
             name = f"{case.label} [{'eager' if way is None else way.mode}]"
             try:
-                row = _time_row(pipe, case, way, settings, kwargs, timer)
+                row = _time_row(pipe, case, way, settings, kwargs, timer, latents)
             except Exception as exc:  # one failed case must not end the run
                 log.error("%s failed: %s", name, exc)
                 report.settings["errors"][name] = "".join(

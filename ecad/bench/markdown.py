@@ -91,6 +91,7 @@ _COMPILED_COLUMNS = (
     "eff. compiled",
     "compiled vs eager",
     "compile s",
+    "max rel. diff",
     "peak GPU GiB",
 )
 
@@ -107,7 +108,8 @@ def compiled_markdown(report: BenchReport) -> str:
         f"Median of {report.settings.get('repeats')} timed calls, latent output. Speedups are "
         "over plain diffusers run the same way (eager over eager, compiled over compiled); "
         "eff. = compiled speedup / MACs-predicted speedup; compile s = first call minus a warm "
-        "one (compilation and CUDA-graph capture).",
+        "one (compilation and CUDA-graph capture); max rel. diff = compiled latents against "
+        "eager ones of the same call (max |diff| / max |eager|).",
         "",
         "| " + " | ".join(_COMPILED_COLUMNS) + " |",
         "|" + "---|" * len(_COMPILED_COLUMNS),
@@ -130,6 +132,7 @@ def compiled_markdown(report: BenchReport) -> str:
             else f"{100 * comp.efficiency('macs'):.0f}%",
             _x(ratio, suffix="x"),
             _x(comp.compile_seconds if comp else None, 1),
+            _x((comp.compile or {}).get("max_rel_diff_vs_eager") if comp else None, 4),
             _x(max(r.peak_gpu_bytes for r in (eager, comp) if r) / 2**30, 1),
         ]) + " |")
     errors = report.settings.get("errors") or {}

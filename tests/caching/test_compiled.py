@@ -249,3 +249,26 @@ def test_combinations_that_cannot_compile_say_so(pixart, monkeypatch):
             run_pipe(pipe, family)
     finally:
         remove_schedule(pipe)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["pixart-alpha", "flux-dev"])
+def test_cuda_graphs_with_inductor_match_eager_on_cuda(tiny_dirs, name):
+    family = get_family(name)
+    pipe = load_pipeline(family, str(tiny_dirs[name]), device="cuda")
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
+    schedules = [fora(layout, STEPS, 2)]
+    if family.kind == "pixart":
+        schedules.append(HeuristicCall.parse("tgate:3:1").build(layout, STEPS))
+    for schedule in schedules:
+        ref = _eager(pipe, family, schedule)
+        apply_schedule(pipe, schedule, compile="reduce-overhead")
+        try:
+            first, again = run_pipe(pipe, family), run_pipe(pipe, family)
+            stats = compile_stats(pipe)
+        finally:
+            remove_schedule(pipe)
+        assert stats["graphs"] == stats["patterns"] and stats["static_cache_bytes"] > 0
+        torch.testing.assert_close(first, ref, rtol=1e-3, atol=1e-3)
+        torch.testing.assert_close(again, ref, rtol=1e-3, atol=1e-3)
