@@ -55,7 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(repeatable; default: all; plain diffusers always runs)")
     p.add_argument("--mode", default="reduce-overhead",
                    choices=["default", "reduce-overhead", "max-autotune"])
-    p.add_argument("--backend", default="inductor", help="torch.compile backend")
+    p.add_argument("--backend", default="inductor",
+                   help="torch.compile backend; 'none': no compiler, CUDA graphs of the eager "
+                        "engine (no compile time; the CUDA-graph modes only)")
     p.add_argument("--no-eager", action="store_true", help="compiled rows only")
     p.add_argument("--deadline-s", type=float, default=None,
                    help="start no new row after this many seconds (rows already measured and "
@@ -135,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     gpu = environment(args.device)["gpu"]
     slug = re.sub(r"[^a-z0-9]+", "-", str(gpu).lower()).strip("-") + ("-tiny" if args.tiny else "")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    compiled = CompileSettings(args.mode, args.backend, eager=not args.no_eager)
+    backend = None if args.backend == "none" else args.backend
+    compiled = CompileSettings(args.mode, backend, eager=not args.no_eager)
     print(f"# compile benchmark on {gpu}: mode {args.mode}, backend {args.backend}, "
           f"{args.steps} steps; torch {torch.__version__}", flush=True)
     summary: dict[str, str] = {}

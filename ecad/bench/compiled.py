@@ -39,6 +39,7 @@ from ecad.caching import (
 from ecad.caching.compiled import check_mode
 from ecad.cost import CostTable
 from ecad.families import ModelFamily
+from ecad.schedules import Schedule, ScheduleLayout
 
 __all__ = ["CompileSettings", "compiled_engine", "run_compiled_bench"]
 
@@ -47,11 +48,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CompileSettings:
-    """How to compile: ``torch.compile`` mode and backend; ``eager`` also times every case
-    uncompiled."""
+    """How to compile: ``torch.compile`` mode and backend (``None``: CUDA graphs of the eager
+    engine, no compiler; plain diffusers is then captured as the all-recompute schedule);
+    ``eager`` also times every case uncompiled."""
 
     mode: str = "reduce-overhead"
-    backend: str = "inductor"
+    backend: str | None = "inductor"
     eager: bool = True
 
     def validate(self) -> None:
@@ -64,9 +66,14 @@ def compiled_engine(engine: str, mode: str) -> str:
 
 
 @contextmanager
-def _installed(pipe: Any, case: BenchCase, compiled: CompileSettings | None) -> Iterator[None]:
+def _installed(
+    pipe: Any, case: BenchCase, compiled: CompileSettings | None, family: ModelFamily, steps: int
+) -> Iterator[None]:
     transformer = pipe.transformer
     config = case.config()
+    if config is None and compiled is not None and compiled.backend is None:
+        layout = ScheduleLayout.for_model(family, transformer)
+        config = ScheduleCacheConfig(Schedule.full(layout, steps))
     if config is not None:
         if compiled is not None:
             config = ScheduleCacheConfig(
@@ -93,6 +100,7 @@ def _installed(pipe: Any, case: BenchCase, compiled: CompileSettings | None) -> 
 
 def _time_row(
     pipe: Any,
+    family: ModelFamily,
     case: BenchCase,
     compiled: CompileSettings | None,
     settings: BenchSettings,
@@ -121,7 +129,7 @@ def _time_row(
     )
     last: list[Any] = [None]
     reset_peak_memory(device)
-    with _installed(pipe, case, compiled):
+    with _installed(pipe, case, compiled, family, settings.steps):
         first = timer(call)
         for _ in range(settings.warmup):
             call()
@@ -188,7 +196,7 @@ def run_compiled_bench(
                 return report
             name = f"{case.label} [{'eager' if way is None else way.mode}]"
             try:
-                row = _time_row(pipe, case, way, settings, kwargs, timer, latents)
+                row = _time_row(pipe, family, case, way, settings, kwargs, timer, latents)
             except Exception as exc:  # one failed case must not end the run
                 log.error("%s failed: %s", name, exc)
                 report.settings["errors"][name] = "".join(

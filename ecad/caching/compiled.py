@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
-from ecad.caching.state import CallState, nbytes
+from ecad.caching.state import CallState, in_graph, nbytes
 from ecad.errors import ConfigError, ScheduleCompileError
 
 __all__ = [
@@ -61,10 +61,15 @@ _CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 _CACHE_ATTRS = ("cache", "average")
 
 
-def check_mode(mode: str | None) -> None:
+def check_mode(mode: str | None, backend: Any = "inductor") -> None:
     if mode is not None and mode not in COMPILE_MODES:
         raise ConfigError(
             f"compile mode {mode!r} is not one of {', '.join(COMPILE_MODES)} (or None for eager)"
+        )
+    if mode is not None and backend is None and mode not in _CUDA_GRAPH_MODES:
+        raise ConfigError(
+            f"compile_backend=None (no compiler: CUDA graphs of the eager engine) needs a "
+            f"CUDA-graph mode ({', '.join(_CUDA_GRAPH_MODES)}), not compile={mode!r}"
         )
 
 
@@ -165,8 +170,7 @@ class _StaticCaches:
     def hold(self, key: tuple, value: Any) -> Any:
         buffer = self.buffers.get(key)
         if buffer is None:
-            capturing = torch.cuda.is_initialized() and torch.cuda.is_current_stream_capturing()
-            if torch.compiler.is_compiling() or capturing:
+            if in_graph():
                 raise RuntimeError(f"cache entry {key} first stored inside a graph")  # a bug
             buffer = self.buffers[key] = pytree.tree_map(_clone, value)
             return buffer
@@ -269,10 +273,10 @@ class CompiledForward:
         call: CallState,
         transformer: torch.nn.Module,
         mode: str,
-        backend: str | Callable[..., Any],
+        backend: str | Callable[..., Any] | None,
         name: str,
     ) -> None:
-        check_mode(mode)
+        check_mode(mode, backend)
         self.call, self.mode, self.backend, self.name = call, mode, backend, name
         self.model = type(transformer).__name__
         self.hooks = schedule_hooks(transformer)
@@ -291,6 +295,8 @@ class CompiledForward:
     # -- compiled functions ----------------------------------------------------------------
     def _function(self, key: tuple) -> Callable[..., Any]:
         fn = self._functions.get(key)
+        if fn is None and self.backend is None:  # CUDA graphs of the eager engine
+            fn = self._functions[key] = _pattern_function("ecad_pattern_eager")
         if fn is None:
             options: dict[str, Any] = {"fullgraph": True, "dynamic": False}
             if self.backend == "inductor":

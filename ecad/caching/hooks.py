@@ -70,7 +70,9 @@ class ScheduleCacheConfig:
             once per step pattern (:mod:`ecad.caching.compiled`) with ``fullgraph=True``; the
             last two modes also capture each pattern as a CUDA graph on CUDA devices.
         compile_backend: ``torch.compile``'s backend (``"inductor"``; tests use ``"eager"``,
-            ``"aot_eager"`` or a counting callable).
+            ``"aot_eager"`` or a counting callable), or ``None``: no compiler, CUDA graphs of
+            the eager engine (its Triton kernels included; capture costs one forward per
+            pattern, no compilation), in the CUDA-graph modes only.
     """
 
     schedule: Schedule
@@ -216,9 +218,11 @@ def apply_schedule(
     )
     if compile is not None:
         config = replace(config, compile=compile)
-    check_mode(config.compile)
+    check_mode(config.compile, config.compile_backend)
     sched = config.schedule
     transformer, pipeline = split_target(pipe_or_transformer)
+    if config.compile is not None:
+        refuse_offload(transformer, config.compile)
     targets = slot_targets(transformer, sched.layout)
     refuse_other_caches(transformer)  # diffusers' own caches must not stack with a schedule
     remove_schedule(transformer)
@@ -253,7 +257,6 @@ def apply_schedule(
     call.pattern_of = pattern_steps(transformer, sched.steps)
     raise_recompile_limit(len(set(call.pattern_of)))
     if config.compile is not None:
-        refuse_offload(transformer, config.compile)
         denoiser.runner = CompiledForward(
             call, transformer, config.compile, config.compile_backend, sched.metadata.name
         )

@@ -9,7 +9,7 @@ from diffusers.hooks.hooks import BaseState, StateManager
 
 from ecad.errors import ScheduleMismatchError
 
-__all__ = ["CacheLedger", "CallState", "ContextProbe", "nbytes"]
+__all__ = ["CacheLedger", "CallState", "ContextProbe", "in_graph", "nbytes"]
 
 DEFAULT_BRANCH = "default"
 
@@ -28,6 +28,14 @@ class ContextProbe(StateManager):
 
     def reset(self, *args: Any, **kwargs: Any) -> None:
         self._context = None
+
+
+def in_graph() -> bool:
+    """Inside a graph being traced (``torch.compile``) or captured (CUDA graph): no reading of
+    tensor values on the host there."""
+    if torch.compiler.is_compiling():
+        return True
+    return torch.cuda.is_initialized() and torch.cuda.is_current_stream_capturing()
 
 
 def nbytes(value: Any) -> int:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
-from ecad.caching.state import CallState, nbytes
+from ecad.caching.state import CallState, in_graph, nbytes
 from ecad.caching.targets import SlotTarget
 from ecad.errors import ScheduleMismatchError
 from ecad.schedules import Schedule
@@ -123,7 +123,7 @@ class _GuidanceDropHook(ModelHook):
             _check_guidance_batch(args, kwargs)
 
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
-        if self.call.step == self.gate - 1 and not torch.compiler.is_compiling():
+        if self.call.step == self.gate - 1 and not in_graph():
             _check_guidance_batch(args, kwargs)
         if self.call.step < self.gate or not self.drop:
             return self.fn_ref.original_forward(*args, **kwargs)

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from ecad.cli.options import announce_device, compile_options, device_option, family_option
+from ecad.cli.options import (
+    announce_device,
+    backend_of,
+    compile_options,
+    device_option,
+    family_option,
+)
 from ecad.cli.progress import quiet_detail_logs, work_bar
 
 log = logging.getLogger(__name__)
@@ -168,9 +174,9 @@ def bench(
         from ecad.bench import CompileSettings, compiled_markdown, run_compiled_bench
 
         with work_bar(len(cases) * 2, "timing", unit="rows") as bar:
+            way = CompileSettings(compile_mode, backend_of(compile_backend))
             report = run_compiled_bench(
-                pipe, family, settings, cases, CompileSettings(compile_mode, compile_backend),
-                tables, on_row=lambda *_: bar.update(),
+                pipe, family, settings, cases, way, tables, on_row=lambda *_: bar.update()
             )
         stem = name or _stem(family.name, resolution, batch, report.environment["gpu"], tiny)
         stem += f"-compile-{compile_mode}"

@@ -11,6 +11,7 @@ import click
 from ecad.atomic import write_atomic
 from ecad.cli.options import (
     announce_device,
+    backend_of,
     compile_options,
     device_option,
     dtype_option,
@@ -188,7 +189,7 @@ def generate(
     total = len(emb) * num_images_per_prompt
     with work_bar(total, "generating") as bar:
         images = generate_images(pipe, family, emb, settings, sched, compile=compile_mode,
-                                 compile_backend=compile_backend)
+                                 compile_backend=backend_of(compile_backend))
         written = save_images(images, output_dir, on_saved=lambda _: bar.update(1))
     manifest = {
         "family": family.name,

@@ -105,7 +105,8 @@ def compile_options(f):
         "--compile-backend",
         default="inductor",
         show_default=True,
-        help="torch.compile backend (eager / aot_eager to debug without inductor).",
+        help="torch.compile backend (eager / aot_eager to debug without inductor; none: no "
+        "compiler, CUDA graphs of the eager engine, with reduce-overhead or max-autotune).",
     )(f)
     return click.option(
         "--compile",
@@ -115,3 +116,8 @@ def compile_options(f):
         help="Compile the transformer once per step pattern of the schedule (torch.compile "
         "mode; reduce-overhead and max-autotune also capture CUDA graphs). Default: eager.",
     )(f)
+
+
+def backend_of(value: str) -> str | None:
+    """``--compile-backend`` as ``ScheduleCacheConfig.compile_backend`` takes it."""
+    return None if value == "none" else value
