@@ -166,7 +166,7 @@ def test_wrapping_the_transformer_yourself_compiles_once_per_pattern(pixart):
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("compiler", ["dynamo", None])
+@pytest.mark.parametrize("compiler", [pytest.param("dynamo", marks=pytest.mark.slow), None])
 def test_cuda_graph_mode_replays_one_graph_per_pattern(pixart, compiler):
     family, pipe, layout = pixart
     schedule = fora(layout, STEPS, 2)
