@@ -25,10 +25,10 @@ from ecad.bench.suite import (
     BenchCase,
     BenchSettings,
     fill_predictions,
+    new_report,
     pipeline_call,
-    rows_per_call,
 )
-from ecad.bench.timing import GpuTimer, environment, peak_memory, reset_peak_memory
+from ecad.bench.timing import GpuTimer, peak_memory, reset_peak_memory
 from ecad.caching import (
     ScheduleCacheConfig,
     apply_schedule,
@@ -170,24 +170,9 @@ def run_compiled_bench(
     device = pipe._execution_device
     timer = GpuTimer(device)
     kwargs = pipeline_call(pipe, family, settings)
-    report = BenchReport(
-        family=family.name,
-        resolution=settings.resolution,
-        batch=settings.batch,
-        steps=settings.steps,
-        dtype=str(pipe.transformer.dtype).replace("torch.", ""),
-        settings={
-            "warmup": settings.warmup,
-            "repeats": settings.repeats,
-            "guidance": kwargs["guidance_scale"],
-            "rows_per_call": rows_per_call(family, settings.batch, kwargs["guidance_scale"]),
-            "outputs": [settings.outputs[0]],
-            "compile_mode": compiled.mode,
-            "compile_backend": compiled.backend,
-            "errors": {},
-        },
-        environment=environment(device),
-    )
+    report = new_report(pipe, family, settings, kwargs)
+    report.settings.update(outputs=[settings.outputs[0]], compile_mode=compiled.mode,
+                           compile_backend=compiled.backend, errors={})
     ways = ([None] if compiled.eager else []) + [compiled]
     latents: dict[str, torch.Tensor] = {}
     for case in cases:

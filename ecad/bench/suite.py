@@ -31,6 +31,7 @@ __all__ = [
     "bench_calls",
     "bench_cases",
     "fill_predictions",
+    "new_report",
     "pipeline_call",
     "rows_per_call",
     "run_bench",
@@ -232,7 +233,17 @@ def run_bench(
                 row.peak_cache_bytes = max(row.peak_cache_bytes, cache_peak)
                 log.info("%s %s [%s] run %d: %.1f ms", output, case.label, case.engine, rep, ms)
         rows += out_rows
-    report = BenchReport(
+    report = new_report(pipe, family, settings, kwargs)
+    report.rows = rows
+    fill_predictions(report, cases, cost_tables)
+    return report
+
+
+def new_report(
+    pipe: Any, family: ModelFamily, settings: BenchSettings, kwargs: dict[str, Any]
+) -> BenchReport:
+    """An empty report of a run: setup, settings and environment."""
+    return BenchReport(
         family=family.name,
         resolution=settings.resolution,
         batch=settings.batch,
@@ -245,11 +256,8 @@ def run_bench(
             "rows_per_call": rows_per_call(family, settings.batch, kwargs["guidance_scale"]),
             "outputs": list(settings.outputs),
         },
-        environment=environment(device),
-        rows=rows,
+        environment=environment(pipe._execution_device),
     )
-    fill_predictions(report, cases, cost_tables)
-    return report
 
 
 def fill_predictions(
