@@ -105,10 +105,28 @@ class BlockHook(ModelHook):
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         t, branch = self.call.step, self.call.branch
         store = self.cache.setdefault(branch, {})
-        step = _Step(self.plan, t, store, self.call, self.fused, (self.cache_id, branch))
-        out = self.recipe.forward(module, step, *args, **kwargs)
+        if self.call.regional is not None:
+            out = self._compiled_forward(module, t, branch, store, args, kwargs)
+        else:
+            step = _Step(self.plan, t, store, self.call, self.fused, (self.cache_id, branch))
+            out = self.recipe.forward(module, step, *args, **kwargs)
         for name in [n for n in store if not self.plan.keep[n][t]]:
             self.call.release(store.pop(name))
+        return out
+
+    def _compiled_forward(self, module, t, branch, store, args, kwargs) -> Any:
+        """The recipe as one compiled graph per block *pattern* (``call.regional``): which
+        components run and which cached outputs it reads; keeping what it computed is decided
+        here, outside the graph."""
+        run = tuple((n, self.plan.run[n][t]) for n in self.plan.run)
+        cached = {n: store[n] for n, runs in run if not runs and n in store}
+        out, computed = self.call.regional(self.recipe, module, run, cached, args, kwargs)
+        for name, value in computed.items():
+            if self.plan.keep[name][t]:
+                old = store.pop(name, None)
+                if old is not None:
+                    self.call.release(old)
+                store[name] = self.call.hold((self.cache_id, branch, name), value)
         return out
 
     def step_signature(self, t: int) -> tuple:

@@ -61,7 +61,12 @@ _CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 _CACHE_ATTRS = ("cache", "average")
 
 
-def check_mode(mode: str | None, backend: Any = "inductor") -> None:
+COMPILE_SCOPES = ("transformer", "blocks")
+
+
+def check_mode(mode: str | None, backend: Any = "inductor", scope: str = "transformer") -> None:
+    if scope not in COMPILE_SCOPES:
+        raise ConfigError(f"compile_scope {scope!r} is not one of {', '.join(COMPILE_SCOPES)}")
     if mode is not None and mode not in COMPILE_MODES:
         raise ConfigError(
             f"compile mode {mode!r} is not one of {', '.join(COMPILE_MODES)} (or None for eager)"
@@ -148,14 +153,78 @@ class CompileStats:
         return dict(vars(self))
 
 
-def _pattern_function(name: str) -> Callable[..., Any]:
-    """A fresh function (its own code object, so its own dynamo cache) that runs ``forward``."""
+def _run_pattern(forward, *args, **kwargs):
+    return forward(*args, **kwargs)
 
-    def run_pattern(forward, *args, **kwargs):
-        return forward(*args, **kwargs)
 
-    code = run_pattern.__code__.replace(co_name=name, co_qualname=name)
-    return types.FunctionType(code, run_pattern.__globals__, name)
+def _fresh(template: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """A copy of ``template`` with its own code object, so its own dynamo cache: one entry per
+    pattern, looked up without trying the guards of the others."""
+    code = template.__code__.replace(co_name=name, co_qualname=name)
+    return types.FunctionType(code, template.__globals__, name)
+
+
+class _CollectStep:
+    """The :class:`~ecad.caching.recipes.BlockStep` inside a compiled block: runs what it is
+    told, reads the cached outputs it is given, hands back what it computed."""
+
+    fused = True  # inside a graph the kernels module leaves fusion to the compiler anyway
+
+    def __init__(self, run: tuple, cached: dict[str, Any]) -> None:
+        self.run, self.cached_, self.computed = dict(run), cached, {}
+
+    def computes(self, name: str) -> bool:
+        return self.run[name]
+
+    def cached(self, name: str) -> Any:
+        return self.cached_[name]
+
+    def store(self, name: str, output: Any) -> Any:
+        self.computed[name] = output
+        return output
+
+
+def _run_block(forward, module, run, cached, args, kwargs):
+    step = _CollectStep(run, cached)
+    out = forward(module, step, *args, **kwargs)
+    return out, step.computed
+
+
+class RegionalBlocks:
+    """``compile_scope="blocks"``: each lean block compiles once per block pattern (block
+    class, components run, cached outputs read), shared by every block of its class; the
+    transformer around the blocks runs as it is (and is captured whole in the CUDA-graph
+    modes). A schedule's block patterns are few (PixArt at most 8 per class), so compilation
+    stays short however many step patterns the schedule has."""
+
+    def __init__(self, options: dict[str, Any], describe: Callable[[], str]) -> None:
+        self.options, self.describe = options, describe
+        self._functions: dict[tuple, Callable[..., Any]] = {}
+
+    def __call__(self, recipe, module, run, cached, args, kwargs) -> Any:
+        key = (type(module), run, tuple(cached))
+        fn = self._functions.get(key)
+        if fn is None:
+            name = f"ecad_block_{type(module).__name__}_{len(self._functions)}"
+            fn = self._functions[key] = torch.compile(_fresh(_run_block, name), **self.options)
+        # One memory layout for every block (PixArt's first block gets a transposed stream,
+        # FLUX's blocks slices): otherwise dynamo compiles each pattern once per layout.
+        args, kwargs = pytree.tree_map_only(torch.Tensor, _contiguous, (args, kwargs))
+        try:
+            return fn(recipe.forward, module, run, cached, args, kwargs)
+        except _COMPILE_ERRORS as exc:
+            raise _compile_error(self.describe(), f"block {type(module).__name__}", exc) from exc
+
+
+_COMPILE_ERRORS = (torch._dynamo.exc.Unsupported, torch._dynamo.exc.BackendCompilerFailed)
+
+
+def _compile_error(what: str, where: str, exc: Exception) -> ScheduleCompileError:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return ScheduleCompileError(
+        f"cannot compile {what} ({where}): {type(exc).__name__}: {first}. Run it eagerly "
+        "(compile=None), or wrap only the plain transformer in torch.compile"
+    )
 
 
 class _StaticCaches:
@@ -184,6 +253,10 @@ class _StaticCaches:
 
 def _clone(value: Any) -> Any:
     return value.clone(memory_format=torch.contiguous_format) if torch.is_tensor(value) else value
+
+
+def _contiguous(value: torch.Tensor) -> torch.Tensor:
+    return value.contiguous()
 
 
 def _copy_containers(value: Any) -> Any:
@@ -275,9 +348,11 @@ class CompiledForward:
         mode: str,
         backend: str | Callable[..., Any] | None,
         name: str,
+        scope: str = "transformer",
     ) -> None:
-        check_mode(mode, backend)
+        check_mode(mode, backend, scope)
         self.call, self.mode, self.backend, self.name = call, mode, backend, name
+        self.scope = scope
         self.model = type(transformer).__name__
         self.hooks = schedule_hooks(transformer)
         self.listeners = list(call.listeners)
@@ -291,43 +366,48 @@ class CompiledForward:
         self.graph_class: Any = CudaGraph
         #: Capture on CPU too (with a stand-in ``graph_class``).
         self.graphs_on_cpu = False
+        if scope == "blocks" and backend is not None:
+            call.regional = RegionalBlocks(self._options(), self._describe)
 
     # -- compiled functions ----------------------------------------------------------------
+    def _describe(self) -> str:
+        return f"schedule {self.name!r} on {self.model} with compile={self.mode!r}"
+
+    def _options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"fullgraph": True, "dynamic": False, "backend": self.backend}
+        if self.backend == "inductor":
+            options["mode"] = _INDUCTOR_MODE[self.mode]
+        return options
+
     def _function(self, key: tuple) -> Callable[..., Any]:
         fn = self._functions.get(key)
-        if fn is None and self.backend is None:  # CUDA graphs of the eager engine
-            fn = self._functions[key] = _pattern_function("ecad_pattern_eager")
+        if fn is None and (self.backend is None or self.scope == "blocks"):
+            fn = self._functions[key] = _run_pattern  # graphs of the eager (or block) engine
         if fn is None:
-            options: dict[str, Any] = {"fullgraph": True, "dynamic": False}
-            if self.backend == "inductor":
-                options["mode"] = _INDUCTOR_MODE[self.mode]
             name = f"ecad_pattern_{key[0]}_{key[1]}".replace("-", "_")
-            fn = torch.compile(_pattern_function(name), backend=self.backend, **options)
-            self._functions[key] = fn
+            fn = self._functions[key] = torch.compile(_fresh(_run_pattern, name),
+                                                      **self._options())
         return fn
 
     def _compiled_call(self, key: tuple, forward: Any, args: tuple, kwargs: dict) -> Any:
         fn = self._function(key)
-        graphs = _graphs_compiled()
-        start = time.perf_counter()
         try:
-            out = fn(forward, *args, **kwargs)
-        except (torch._dynamo.exc.Unsupported, torch._dynamo.exc.BackendCompilerFailed) as exc:
-            raise ScheduleCompileError(
-                f"cannot compile schedule {self.name!r} on {self.model} with "
-                f"compile={self.mode!r} (pattern of step {key[0]}, branch {key[1]!r}): "
-                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
-                "Run it eagerly (compile=None), or wrap only the plain transformer in "
-                "torch.compile"
-            ) from exc
+            return fn(forward, *args, **kwargs)
+        except _COMPILE_ERRORS as exc:
+            where = f"pattern of step {key[0]}, branch {key[1]!r}"
+            raise _compile_error(self._describe(), where, exc) from exc
+
+    # -- the step --------------------------------------------------------------------------
+    def __call__(self, forward: Any, args: tuple, kwargs: dict) -> Any:
+        graphs, start = _graphs_compiled(), time.perf_counter()
+        out = self._step(forward, args, kwargs)
         new = _graphs_compiled() - graphs
         if new:  # counted by dynamo, so a recompilation would show here too
             self.stats.compiled += new
             self.stats.compile_seconds += _synced(out, start)
         return out
 
-    # -- the step --------------------------------------------------------------------------
-    def __call__(self, forward: Any, args: tuple, kwargs: dict) -> Any:
+    def _step(self, forward: Any, args: tuple, kwargs: dict) -> Any:
         call = self.call
         for hook in self.checks:
             hook.check_call(call.true_step, args, kwargs)

@@ -73,6 +73,11 @@ class ScheduleCacheConfig:
             ``"aot_eager"`` or a counting callable), or ``None``: no compiler, CUDA graphs of
             the eager engine (its Triton kernels included; capture costs one forward per
             pattern, no compilation), in the CUDA-graph modes only.
+        compile_scope: ``"transformer"``: one graph of the whole transformer per step pattern
+            (a learned schedule has nearly as many patterns as steps, each a full compilation);
+            ``"blocks"``: each lean block compiles once per *block* pattern (which components
+            run), shared by all blocks of its class: a few compilations per schedule, and in
+            the CUDA-graph modes each step pattern is still captured whole.
     """
 
     schedule: Schedule
@@ -81,6 +86,7 @@ class ScheduleCacheConfig:
     drop_guidance: bool = True
     compile: str | None = None
     compile_backend: Any = "inductor"
+    compile_scope: str = "transformer"
 
 
 class _DenoiserHook(ModelHook):
@@ -218,7 +224,7 @@ def apply_schedule(
     )
     if compile is not None:
         config = replace(config, compile=compile)
-    check_mode(config.compile, config.compile_backend)
+    check_mode(config.compile, config.compile_backend, config.compile_scope)
     sched = config.schedule
     transformer, pipeline = split_target(pipe_or_transformer)
     if config.compile is not None:
@@ -237,8 +243,10 @@ def apply_schedule(
     # Slots the schedule reuses get hooks; for true TGATE that includes cross-attention, whose
     # reuse (of the average) its own hooks answer, so blocks run the same forward as its twin.
     reused = set(int(c) for c in sched.reused_slots())
+    # Compiled per block, every lean block goes through its (compiled) recipe, reused or not.
+    every_block = config.compile is not None and config.compile_scope == "blocks"
     for block, cols in _slots_by_block(targets).items():
-        if not reused.intersection(cols.values()):
+        if not reused.intersection(cols.values()) and not every_block:
             continue
         recipe = recipe_for(block) if config.lean_blocks else None
         if recipe is not None and set(cols) <= set(recipe.components):
@@ -258,7 +266,12 @@ def apply_schedule(
     raise_recompile_limit(len(set(call.pattern_of)))
     if config.compile is not None:
         denoiser.runner = CompiledForward(
-            call, transformer, config.compile, config.compile_backend, sched.metadata.name
+            call,
+            transformer,
+            config.compile,
+            config.compile_backend,
+            sched.metadata.name,
+            config.compile_scope,
         )
     mark_cached(transformer, config)  # and diffusers' enable_cache refuses to stack on it
 

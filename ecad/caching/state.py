@@ -99,6 +99,8 @@ class CallState:
         self.pattern_of: tuple[int, ...] = tuple(range(steps))
         #: Static cache buffers while CUDA graphs are in use (``hold(key, value) -> buffer``).
         self.static: Any | None = None
+        #: Compiles lean blocks one graph per block pattern (``compile_scope="blocks"``).
+        self.regional: Any | None = None
         self._calls: dict[str, int] = {}
         self._listeners: list[Any] = []
         self.ledger = CacheLedger()

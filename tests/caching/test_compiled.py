@@ -166,6 +166,24 @@ def test_wrapping_the_transformer_yourself_compiles_once_per_pattern(pixart):
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 
+def test_block_scope_compiles_once_per_block_pattern(pixart):
+    family, pipe, layout = pixart
+    schedule = fora(layout, STEPS, 2)
+    ref = _eager(pipe, family, schedule)
+    backend = CountingBackend()
+    apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="default", compile_backend=backend,
+                                             compile_scope="blocks"))
+    try:
+        out = run_pipe(pipe, family)
+        run_pipe(pipe, family)
+        stats = compile_stats(pipe)
+    finally:
+        remove_schedule(pipe)
+    # 2 blocks x 4 steps, 3 step patterns, but 2 block patterns: all computed, all reused.
+    assert stats["patterns"] == 3 and backend.graphs == stats["compiled"] == 2
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("compiler", [pytest.param("dynamo", marks=pytest.mark.slow), None])
 def test_cuda_graph_mode_replays_one_graph_per_pattern(pixart, compiler):
     family, pipe, layout = pixart
