@@ -58,6 +58,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backend", default="inductor",
                    help="torch.compile backend; 'none': no compiler, CUDA graphs of the eager "
                         "engine (no compile time; the CUDA-graph modes only)")
+    p.add_argument("--scope", default="blocks", choices=["blocks", "transformer"],
+                   help="blocks: one compiled graph per block pattern (few compilations; each "
+                        "step pattern still one CUDA graph); transformer: one per step pattern "
+                        "(learned schedules have 16-20 of their 20 steps: long compilation)")
     p.add_argument("--no-eager", action="store_true", help="compiled rows only")
     p.add_argument("--deadline-s", type=float, default=None,
                    help="start no new row after this many seconds (rows already measured and "
@@ -138,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     slug = re.sub(r"[^a-z0-9]+", "-", str(gpu).lower()).strip("-") + ("-tiny" if args.tiny else "")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     backend = None if args.backend == "none" else args.backend
-    compiled = CompileSettings(args.mode, backend, eager=not args.no_eager)
+    compiled = CompileSettings(args.mode, backend, eager=not args.no_eager, scope=args.scope)
     print(f"# compile benchmark on {gpu}: mode {args.mode}, backend {args.backend}, "
+          f"scope {args.scope}, "
           f"{args.steps} steps; torch {torch.__version__}", flush=True)
     summary: dict[str, str] = {}
     t0 = time.perf_counter()

@@ -55,9 +55,10 @@ class CompileSettings:
     mode: str = "reduce-overhead"
     backend: str | None = "inductor"
     eager: bool = True
+    scope: str = "transformer"
 
     def validate(self) -> None:
-        check_mode(self.mode)
+        check_mode(self.mode, self.backend, self.scope)
 
 
 def compiled_engine(engine: str, mode: str) -> str:
@@ -72,17 +73,20 @@ def _installed(
     transformer = pipe.transformer
     config = case.config()
     if config is None and compiled is not None and compiled.backend is None:
+        # plain diffusers captured as CUDA graphs: the all-recompute schedule hooks no block
         layout = ScheduleLayout.for_model(family, transformer)
-        config = ScheduleCacheConfig(Schedule.full(layout, steps))
+        config = ScheduleCacheConfig(Schedule.full(layout, steps), compile=compiled.mode,
+                                     compile_backend=None)
+    elif config is not None and compiled is not None:
+        config = ScheduleCacheConfig(
+            config.schedule,
+            lean_blocks=config.lean_blocks,
+            fused_kernels=config.fused_kernels,
+            compile=compiled.mode,
+            compile_backend=compiled.backend,
+            compile_scope=compiled.scope,
+        )
     if config is not None:
-        if compiled is not None:
-            config = ScheduleCacheConfig(
-                config.schedule,
-                lean_blocks=config.lean_blocks,
-                fused_kernels=config.fused_kernels,
-                compile=compiled.mode,
-                compile_backend=compiled.backend,
-            )
         apply_schedule(pipe, config)
     elif compiled is not None:  # plain diffusers, compiled the same way
         options: dict[str, Any] = {"fullgraph": True, "dynamic": False}
@@ -172,7 +176,8 @@ def run_compiled_bench(
     kwargs = pipeline_call(pipe, family, settings)
     report = new_report(pipe, family, settings, kwargs)
     report.settings.update(outputs=[settings.outputs[0]], compile_mode=compiled.mode,
-                           compile_backend=compiled.backend, errors={})
+                           compile_backend=compiled.backend, compile_scope=compiled.scope,
+                           errors={})
     ways = ([None] if compiled.eager else []) + [compiled]
     latents: dict[str, torch.Tensor] = {}
     for case in cases:

@@ -102,7 +102,8 @@ def compiled_markdown(report: BenchReport) -> str:
     env = report.environment
     lines = [
         f"### {report.family} {report.resolution}px, batch {report.batch}, {report.steps} "
-        f"steps, {report.dtype}, compiled: {mode} ({report.settings.get('compile_backend')})",
+        f"steps, {report.dtype}, compiled: {mode} ({report.settings.get('compile_backend')}, "
+        f"scope {report.settings.get('compile_scope')})",
         "",
         f"GPU: {env.get('gpu')} · torch {env.get('torch')} · diffusers {env.get('diffusers')}. "
         f"Median of {report.settings.get('repeats')} timed calls, latent output. Speedups are "

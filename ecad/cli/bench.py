@@ -110,6 +110,7 @@ def bench(
     name: str | None,
     compile_mode: str | None,
     compile_backend: str,
+    compile_scope: str,
 ) -> None:
     """Time schedules against plain diffusers and the all-recompute schedule.
 
@@ -174,7 +175,7 @@ def bench(
         from ecad.bench import CompileSettings, compiled_markdown, run_compiled_bench
 
         with work_bar(len(cases) * 2, "timing", unit="rows") as bar:
-            way = CompileSettings(compile_mode, backend_of(compile_backend))
+            way = CompileSettings(compile_mode, backend_of(compile_backend), scope=compile_scope)
             report = run_compiled_bench(
                 pipe, family, settings, cases, way, tables, on_row=lambda *_: bar.update()
             )

@@ -154,6 +154,7 @@ def generate(
     output_dir: Path,
     compile_mode: str | None,
     compile_backend: str,
+    compile_scope: str,
 ) -> None:
     """Generate images with a cached pipeline and write them as PNG files.
 
@@ -189,7 +190,8 @@ def generate(
     total = len(emb) * num_images_per_prompt
     with work_bar(total, "generating") as bar:
         images = generate_images(pipe, family, emb, settings, sched, compile=compile_mode,
-                                 compile_backend=backend_of(compile_backend))
+                                 compile_backend=backend_of(compile_backend),
+                                 compile_scope=compile_scope)
         written = save_images(images, output_dir, on_saved=lambda _: bar.update(1))
     manifest = {
         "family": family.name,

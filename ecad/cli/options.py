@@ -102,6 +102,14 @@ def compile_options(f):
     """``--compile MODE`` and ``--compile-backend``: serve schedules compiled
     (``ecad.caching.compiled``)."""
     f = click.option(
+        "--compile-scope",
+        type=click.Choice(["transformer", "blocks"]),
+        default="transformer",
+        show_default=True,
+        help="transformer: one graph per step pattern; blocks: one per block pattern (far fewer "
+        "compilations for learned schedules; CUDA graphs still capture whole steps).",
+    )(f)
+    f = click.option(
         "--compile-backend",
         default="inductor",
         show_default=True,

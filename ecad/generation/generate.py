@@ -89,7 +89,8 @@ def generate_images(
     schedule: Schedule | None = None,
     pairs: Sequence[tuple[int, int]] | None = None,
     compile: str | None = None,
-    compile_backend: str = "inductor",
+    compile_backend: str | None = "inductor",
+    compile_scope: str = "transformer",
 ) -> Iterator[GeneratedImage]:
     """Generate the images of ``pairs`` (prompt index, image index), default all, in batches.
 
@@ -118,7 +119,8 @@ def generate_images(
     transformer = pipe.transformer
     if schedule is not None:
         apply_schedule(pipe, ScheduleCacheConfig(schedule, compile=compile,
-                                                 compile_backend=compile_backend))
+                                                 compile_backend=compile_backend,
+                                                 compile_scope=compile_scope))
     elif compile is not None:
         check_mode(compile)
         options = {"mode": compile} if compile_backend == "inductor" else {}

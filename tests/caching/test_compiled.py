@@ -278,8 +278,9 @@ def test_combinations_that_cannot_compile_say_so(pixart, monkeypatch):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("scope", ["transformer", "blocks"])
 @pytest.mark.parametrize("name", ["pixart-alpha", "flux-dev"])
-def test_cuda_graphs_with_inductor_match_eager_on_cuda(tiny_dirs, name):
+def test_cuda_graphs_with_inductor_match_eager_on_cuda(tiny_dirs, name, scope):
     family = get_family(name)
     pipe = load_pipeline(family, str(tiny_dirs[name]), device="cuda")
     layout = ScheduleLayout.for_model(family, pipe.transformer)
@@ -288,7 +289,8 @@ def test_cuda_graphs_with_inductor_match_eager_on_cuda(tiny_dirs, name):
         schedules.append(HeuristicCall.parse("tgate:3:1").build(layout, STEPS))
     for schedule in schedules:
         ref = _eager(pipe, family, schedule)
-        apply_schedule(pipe, schedule, compile="reduce-overhead")
+        apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="reduce-overhead",
+                                                 compile_scope=scope))
         try:
             first, again = run_pipe(pipe, family), run_pipe(pipe, family)
             stats = compile_stats(pipe)
