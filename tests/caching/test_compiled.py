@@ -78,6 +78,14 @@ def pixart(tiny_dirs):
     return family, pipe, ScheduleLayout.for_model(family, pipe.transformer)
 
 
+@pytest.fixture(scope="module")
+def fora_eager(pixart):
+    """FORA-2 on the tiny PixArt-α, eager: the reference of most tests here (computed once)."""
+    family, pipe, layout = pixart
+    schedule = fora(layout, STEPS, 2)
+    return schedule, _eager(pipe, family, schedule)
+
+
 def _eager(pipe, family, schedule):
     apply_schedule(pipe, schedule)
     try:
@@ -101,11 +109,10 @@ def test_patterns_group_the_steps_of_a_static_schedule(pixart):
         remove_schedule(pipe)
 
 
-def test_fullgraph_compiles_once_per_pattern_and_matches_eager(pixart):
-    family, pipe, layout = pixart
-    schedule = fora(layout, STEPS, 2)
+def test_fullgraph_compiles_once_per_pattern_and_matches_eager(pixart, fora_eager):
+    family, pipe, _ = pixart
+    schedule, ref = fora_eager
     plain = run_pipe(pipe, family)
-    ref = _eager(pipe, family, schedule)
     backend = CountingBackend()
     apply_schedule(pipe, ScheduleCacheConfig(schedule, compile_backend=backend), compile="default")
     try:
@@ -146,10 +153,9 @@ def test_all_recompute_schedule_equals_the_compiled_plain_pipeline(pixart):
     torch.testing.assert_close(out, plain, rtol=1e-5, atol=1e-5)
 
 
-def test_wrapping_the_transformer_yourself_compiles_once_per_pattern(pixart):
-    family, pipe, layout = pixart
-    schedule = fora(layout, STEPS, 2)
-    ref = _eager(pipe, family, schedule)
+def test_wrapping_the_transformer_yourself_compiles_once_per_pattern(pixart, fora_eager):
+    family, pipe, _ = pixart
+    schedule, ref = fora_eager
     apply_schedule(pipe, schedule)
     transformer = pipe.transformer
     backend = CountingBackend()
@@ -166,10 +172,9 @@ def test_wrapping_the_transformer_yourself_compiles_once_per_pattern(pixart):
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 
-def test_block_scope_compiles_once_per_block_pattern(pixart):
-    family, pipe, layout = pixart
-    schedule = fora(layout, STEPS, 2)
-    ref = _eager(pipe, family, schedule)
+def test_block_scope_compiles_once_per_block_pattern(pixart, fora_eager):
+    family, pipe, _ = pixart
+    schedule, ref = fora_eager
     backend = CountingBackend()
     apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="default", compile_backend=backend,
                                              compile_scope="blocks"))
@@ -185,10 +190,9 @@ def test_block_scope_compiles_once_per_block_pattern(pixart):
 
 
 @pytest.mark.parametrize("compiler", [pytest.param("dynamo", marks=pytest.mark.slow), None])
-def test_cuda_graph_mode_replays_one_graph_per_pattern(pixart, compiler):
-    family, pipe, layout = pixart
-    schedule = fora(layout, STEPS, 2)
-    ref = _eager(pipe, family, schedule)
+def test_cuda_graph_mode_replays_one_graph_per_pattern(pixart, fora_eager, compiler):
+    family, pipe, _ = pixart
+    schedule, ref = fora_eager
     backend = CountingBackend() if compiler else None  # None: graphs of the eager engine
     apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="reduce-overhead",
                                              compile_backend=backend))
