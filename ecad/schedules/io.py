@@ -82,7 +82,7 @@ def _block_counts(
     """
     counts: dict[str, int] = {}
     for group in family.block_groups:
-        header = "num_single_blocks" if group.json_prefix else "num_blocks"
+        header = group.header_key
         declared = cs.get(header)
         found = sum(1 for k in step0 if _group_of(family, k) is group)
         if declared is None:
@@ -276,14 +276,14 @@ def schedule_to_json(schedule: Schedule) -> dict[str, Any]:
     cs: dict[str, Any] = {}
     for group in fam.block_groups:
         if not group.json_prefix:
-            cs["num_blocks"] = layout.num_blocks(group.name)
+            cs[group.header_key] = layout.num_blocks(group.name)
     cs["num_inference_steps"] = meta.declared_steps or schedule.steps
     cs["name"] = meta.name
     cs["attributes"] = dict(meta.attributes)
     cs["schedule"] = body
     for group in fam.block_groups:
         if group.json_prefix:
-            cs["num_single_blocks"] = layout.num_blocks(group.name)
+            cs[group.header_key] = layout.num_blocks(group.name)
     doc: dict[str, Any] = {"cache_schedule": cs}
     if meta.config is not None:
         doc["config"] = meta.config
