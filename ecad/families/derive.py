@@ -238,15 +238,21 @@ def _group_name(module_list: str) -> str:
 
 
 def _count_key(config: dict[str, Any], count: int, module_list: str) -> str | None:
+    """The config key of a block list's length: the ``num_*`` key of that value, preferring
+    one that names the list (``num_single_layers`` for ``single_transformer_blocks``), then
+    ``num_layers``; ``None`` when that does not settle it."""
     keys = [k for k, v in config.items() if k.startswith("num_") and v == count
             and isinstance(v, int) and not isinstance(v, bool)]
     if len(keys) > 1:
         keys = [k for k in keys if any(w in k for w in ("layer", "block", "depth"))] or keys
-    if len(keys) == 1:
-        return keys[0]
-    stem = _group_name(module_list).split("_")[0]
-    matching = [k for k in keys if stem in k]
-    return matching[0] if len(matching) == 1 else None
+    words = [w for w in module_list.split("_") if w not in ("transformer", "blocks", "layers")]
+    named = [k for k in keys if any(w in k for w in words)]
+    if len(named) == 1:
+        return named[0]
+    unnamed = [k for k in keys if k not in named]
+    if "num_layers" in unnamed and not words:
+        return "num_layers"
+    return keys[0] if len(keys) == 1 else None
 
 
 def _traced(model_cls: type, config: dict[str, Any], inputs: dict[str, Any],
