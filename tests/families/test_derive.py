@@ -158,3 +158,18 @@ def test_family_id_follows_the_content_not_the_path(tmp_path):
         get_family("sana-x")
     with pytest.raises(FamilyError, match="ecad family derive"):
         get_family(str(tmp_path / "missing.yaml"))
+
+
+def test_component_fed_the_step_conditioning_is_a_clear_error(monkeypatch):
+    """A module given the timestep embedding may apply the gate itself: caching its output
+    would replay an old step's modulation, so derivation refuses it."""
+    from diffusers.models.transformers import sana_transformer
+
+    def block_forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None,
+                      encoder_attention_mask=None, timestep=None, *args, **kwargs):
+        return hidden_states + self.attn1(hidden_states, temb=timestep)
+
+    monkeypatch.setattr(sana_transformer.SanaTransformerBlock, "forward", block_forward)
+    with pytest.raises(DeriveError, match=r"attn1 \(Attention\) is given the step's "
+                                          r"conditioning \(\['temb'\]\)"):
+        derive_record("SanaTransformer2DModel")
