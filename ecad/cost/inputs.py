@@ -29,6 +29,7 @@ def input_tensors(
 ) -> dict[str, torch.Tensor]:
     """One tensor per input: ``ones`` for masks, timesteps and ids, ``randn`` for features."""
     out: dict[str, torch.Tensor] = {}
+    meta = torch.device(device).type == "meta"
     gen = torch.Generator().manual_seed(0)
     for name, spec in inputs.items():
         shape = []
@@ -41,11 +42,10 @@ def input_tensors(
                 )
             shape.append(value)
         dtype = getattr(torch, spec.get("dtype", "float32"))
-        if dtype.is_floating_point and len(shape) >= 2:
-            tensor = torch.randn(shape, generator=gen, dtype=dtype) if str(device) != "meta" else (
-                torch.empty(shape, dtype=dtype, device="meta"))
+        if meta:
+            out[name] = torch.ones(shape, dtype=dtype, device="meta")
+        elif dtype.is_floating_point and len(shape) >= 2:
+            out[name] = torch.randn(shape, generator=gen, dtype=dtype).to(device)
         else:
-            tensor = torch.ones(shape, dtype=dtype, device="cpu" if str(device) != "meta" else
-                                "meta")
-        out[name] = tensor.to(device) if str(device) != "meta" else tensor
+            out[name] = torch.ones(shape, dtype=dtype, device=device)
     return out

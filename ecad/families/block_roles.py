@@ -31,12 +31,25 @@ from typing import Any
 
 import torch
 
-__all__ = ["BlockTrace", "Component", "classify_block", "is_attention", "trace_blocks"]
+from ecad.errors import FamilyError
+
+__all__ = [
+    "BlockTrace",
+    "Component",
+    "DeriveError",
+    "classify_block",
+    "is_attention",
+    "trace_blocks",
+]
 
 _FF_NAME = re.compile(r"FeedForward|MLP|Mlp|FFN|GLU")
 #: Keyword inputs that carry the step's conditioning: a module fed one may apply the gate itself.
 _CONDITIONING = frozenset({"temb", "emb", "timestep", "timesteps", "t_emb", "adaln_input",
                            "conditioning", "gate", "shift", "scale", "modulation"})
+
+
+class DeriveError(FamilyError):
+    """The transformer has something derivation cannot classify or the engine cannot cache."""
 
 
 @dataclass(frozen=True)
@@ -152,17 +165,14 @@ def _child_hook(name: str, trace: BlockTrace, pending: dict[str, Any]):
     return hook
 
 
-def _error(message: str) -> Exception:
-    from ecad.families.derive import DeriveError
-
-    return DeriveError(message)
-
-
 def classify_block(where: str, block: torch.nn.Module, trace: BlockTrace) -> list[Component]:
-    """The cacheable components of ``block`` (``where`` names it in errors), in call order."""
+    """The cacheable components of ``block`` (``where`` names it in errors), in the block's
+    attribute order (the genome order of its slots)."""
     if trace.block_calls != 1:
-        raise _error(f"{where} ({type(block).__name__}) ran {trace.block_calls} times in one "
-                     "transformer forward; the engine caches one output per component and step")
+        raise DeriveError(
+            f"{where} ({type(block).__name__}) ran {trace.block_calls} times in one transformer "
+            "forward; the engine caches one output per component and step"
+        )
     found: list[Component] = []
     for name, child in block.named_children():
         cls = type(child).__name__
@@ -191,7 +201,7 @@ def classify_block(where: str, block: torch.nn.Module, trace: BlockTrace) -> lis
         else:
             state = "is never called in the traced forward" if not called else (
                 f"takes a rank-{trace.input_rank.get(name)} input")
-            raise _error(
+            raise DeriveError(
                 f"cannot classify {path}: it holds parameters and is neither attention "
                 "(diffusers Attention/AttentionModuleMixin), a feed-forward, a norm, nor a "
                 f"modulation linear fed the conditioning vector ({state}). Derivation does not "
@@ -200,21 +210,26 @@ def classify_block(where: str, block: torch.nn.Module, trace: BlockTrace) -> lis
         _check_cacheable(path, name, trace)
         found.append(Component(name, name, role, cls))
     if not found:
-        raise _error(f"{where} ({type(block).__name__}) has no attention or feed-forward to cache")
+        raise DeriveError(
+            f"{where} ({type(block).__name__}) has no attention or feed-forward to cache"
+        )
     order = {n: i for i, (n, _) in enumerate(block.named_children())}
     return sorted(found, key=lambda c: order[c.path])
 
 
 def _check_cacheable(path: str, name: str, trace: BlockTrace) -> None:
     counts = set(trace.calls.get(name, []))
+    problem = None
     if counts != {1}:
-        raise _error(f"{path} is called {sorted(counts)} times per block call; the hook engine "
-                     "caches exactly one output per component and step")
-    if name in trace.conditioning:
-        raise _error(f"{path} is given the step's conditioning ({trace.conditioning[name]}); its "
-                     "output may already hold the gate, and the engine caches raw outputs only")
-    if name in trace.mutated:
-        raise _error(f"{path}: the block changes this module's output in place; a cached output "
-                     "would be corrupted")
-    if name in trace.bad_output:
-        raise _error(f"{path} returns {trace.bad_output[name]}, not tensors")
+        problem = (f"is called {sorted(counts)} times per block call; the hook engine caches "
+                   "exactly one output per component and step")
+    elif name in trace.conditioning:
+        problem = (f"is given the step's conditioning ({trace.conditioning[name]}); its output "
+                   "may already hold the gate, and the engine caches raw outputs only")
+    elif name in trace.mutated:
+        problem = ": the block changes this module's output in place; a cached output would be "\
+                  "corrupted"
+    elif name in trace.bad_output:
+        problem = f"returns {trace.bad_output[name]}, not tensors"
+    if problem is not None:
+        raise DeriveError(f"{path}{'' if problem.startswith(':') else ' '}{problem}")

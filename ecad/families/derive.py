@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecad.errors import FamilyError
-from ecad.families.block_roles import BlockTrace, classify_block, trace_blocks
+from ecad.families.block_roles import BlockTrace, DeriveError, classify_block, trace_blocks
 from ecad.families.record import RECORD_VERSION, family_from_record
 
 __all__ = ["DeriveError", "derive_record", "record_yaml"]
@@ -35,10 +34,6 @@ _TEXT_DIM_KEYS = ("joint_attention_dim", "caption_channels", "cap_feat_dim", "te
                   "caption_projection_dim", "cross_attention_dim")
 _TRACE_LATENT = 8
 _TRACE_TEXT = 8
-
-
-class DeriveError(FamilyError):
-    """The transformer has something derivation cannot classify or the engine cannot cache."""
 
 
 @dataclass(frozen=True)
@@ -255,8 +250,8 @@ def _count_key(config: dict[str, Any], count: int, module_list: str) -> str | No
     return keys[0] if len(keys) == 1 else None
 
 
-def _traced(model_cls: type, config: dict[str, Any], inputs: dict[str, Any],
-            vae: int) -> tuple[str, dict[str, BlockTrace]]:
+def _traced(model_cls: type, config: dict[str, Any],
+            inputs: dict[str, Any]) -> tuple[str, dict[str, BlockTrace]]:
     """Run the forward once, on meta if it can, else on the CPU with one block per group."""
     import torch
 
@@ -306,7 +301,7 @@ def derive_record(source: str, name: str | None = None,
     config = _public(model.config)
     facts = _pipeline_facts(pipeline_cls, src, model)
     inputs = _guess_inputs(model, config)
-    device, traces = _traced(model_cls, config, inputs, facts["vae_scale_factor"])
+    device, traces = _traced(model_cls, config, inputs)
     groups = _groups(model)
     main = next((n for n, _ in groups if n == "transformer_blocks"),
                 max(groups, key=lambda g: len(g[1]))[0])
