@@ -15,7 +15,7 @@ from ecad.schedules import ScheduleLayout, read_schedule, write_schedule
 from ecad.schedules.heuristics import fora, no_cache, random_schedule
 from tests.families.tiny_derived import DERIVED_CLASSES
 
-STEPS = 4
+STEPS = 3
 
 
 @pytest.fixture(scope="module", params=sorted(DERIVED_CLASSES))
@@ -26,9 +26,9 @@ def setup(request, derived_family):
 
 
 def _run(pipe, family):
-    """A plain diffusers call: two prompts, STEPS steps, 64 px, fixed seed; tensors out."""
-    kwargs = dict(prompt=["a red cube", "two cats"], num_inference_steps=STEPS, height=64,
-                  width=64, guidance_scale=family.default_guidance, output_type="pt",
+    """A plain diffusers call: two prompts, STEPS steps, 32 px, fixed seed; tensors out."""
+    kwargs = dict(prompt=["a red cube", "two cats"], num_inference_steps=STEPS, height=32,
+                  width=32, guidance_scale=family.default_guidance, output_type="pt",
                   generator=torch.Generator().manual_seed(0))
     params = inspect.signature(type(pipe).__call__).parameters
     # Short prompts keep the tiny models fast: 32 text tokens, no Sana instruction preamble.
@@ -69,13 +69,14 @@ def _run_counting_calls(pipe, family) -> tuple[torch.Tensor, int]:
     return images, len(calls) // STEPS
 
 
-def test_all_recompute_is_bit_identical_and_removal_restores(setup):
+def test_all_recompute_is_bit_identical(setup):
     family, pipe, layout = setup
     plain = _run(pipe, family)
     apply_schedule(pipe, no_cache(layout, STEPS))
-    assert torch.equal(_run(pipe, family), plain)
-    remove_schedule(pipe)
-    assert torch.equal(_run(pipe, family), plain)
+    try:
+        assert torch.equal(_run(pipe, family), plain)
+    finally:
+        remove_schedule(pipe)
 
 
 def test_fora_equals_an_independent_every_n_reuse(setup):

@@ -22,7 +22,7 @@ def _spec(tmp_path, record, **overrides):
     folder = tmp_path / "families"
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(record, folder / "model.yaml")
-    settings = dict(family="./families/model.yaml", weights=None, resolution=64, steps=3,
+    settings = dict(family="./families/model.yaml", weights=None, resolution=32, steps=3,
                     population=2, generations=1, min_diff=1, shard_size=1, batch_size=1)
     settings.update(overrides)
     settings = {k: v for k, v in settings.items() if v is not None}
