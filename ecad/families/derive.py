@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,8 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _guess_pipeline(transformer_class: str) -> str:
+    """``<Stem>Pipeline`` for ``<Stem>Transformer2DModel``; else the one text-to-image pipeline
+    whose name starts with the stem; else an error listing what was found."""
     import diffusers
 
     stem = transformer_class
@@ -73,13 +76,18 @@ def _guess_pipeline(transformer_class: str) -> str:
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
             break
-    name = f"{stem}Pipeline"
-    if not hasattr(diffusers, name):
-        raise DeriveError(
-            f"no pipeline class found for {transformer_class} (tried {name}); pass --pipeline "
-            "with the diffusers pipeline class that runs it"
-        )
-    return name
+    if hasattr(diffusers, f"{stem}Pipeline"):
+        return f"{stem}Pipeline"
+    variants = ("Img2Img", "Inpaint", "ControlNet", "PAG", "Edit", "Video", "Prior", "Redux",
+                "Kontext", "Fill", "Control", "Sprint")
+    found = sorted(n for n in dir(diffusers) if n.startswith(stem) and n.endswith("Pipeline"))
+    plain = [n for n in found if not any(v in n for v in variants)]
+    if len(plain) == 1:
+        return plain[0]
+    raise DeriveError(
+        f"no pipeline class found for {transformer_class} (candidates: {found or 'none'}); "
+        "pass --pipeline with the diffusers pipeline class that runs it"
+    )
 
 
 def _source(source: str, pipeline_class: str | None) -> _Source:
@@ -101,13 +109,25 @@ def _source(source: str, pipeline_class: str | None) -> _Source:
                           "transformer directory (config.json)")
     if "/" in source or source.endswith((".json", ".yaml")):
         raise DeriveError(f"{source}: no such directory")
-    import torch
 
     cls = _diffusers_class(source, "transformer")
-    with torch.device("meta"):
-        model = cls()
+    model = _meta_model(cls, {}, "its default config")
     return _Source(source, pipeline_class or _guess_pipeline(source), _public(model.config),
                    None, None)
+
+
+def _meta_model(cls: type, config: dict[str, Any], what: str) -> Any:
+    """``cls`` built on the meta device from ``config`` (no memory); a clear error if it can't."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return cls.from_config(config) if config else cls()
+    except Exception as exc:  # any constructor failure: say which class and config
+        raise DeriveError(
+            f"cannot build {cls.__name__} from {what} ({type(exc).__name__}: {exc}); derive from "
+            "a weights directory (pipeline or transformer folder) whose config.json is complete"
+        ) from exc
 
 
 def _public(config: Any) -> dict[str, Any]:
@@ -178,13 +198,15 @@ def _guess_inputs(model: Any, config: dict[str, Any]) -> dict[str, Any]:
     """Symbolic forward inputs from the forward signature and the config."""
     params = inspect.signature(model.forward).parameters
     packed = "img_ids" in params
+    rope = config.get("axes_dims_rope")
+    axes = len(rope) if isinstance(rope, (list, tuple)) else 3  # position-id axes (FLUX: 3)
     text_dim = next((k for k in _TEXT_DIM_KEYS if isinstance(config.get(k), int)), None)
     known: dict[str, dict[str, Any]] = {
         "hidden_states": {"shape": ["batch", "tokens", "in_channels"] if packed
                           else ["batch", "in_channels", "latent", "latent"]},
         "timestep": {"shape": ["batch"]},
-        "img_ids": {"shape": ["tokens", 3]},
-        "txt_ids": {"shape": ["text", 3]},
+        "img_ids": {"shape": ["tokens", axes]},
+        "txt_ids": {"shape": ["text", axes]},
         "pooled_projections": {"shape": ["batch", "pooled_projection_dim"]},
         "encoder_attention_mask": {"shape": ["batch", "text"], "dtype": "bool"},
     }
@@ -288,16 +310,28 @@ def _traced(model_cls: type, config: dict[str, Any],
             ) from exc
 
 
+def _same_components(where: str, blocks: Any, comps: list) -> None:
+    """Every block of a group has block 0's components (SD3's last block has no
+    ``ff_context``: a record cannot say that, so derivation says so instead)."""
+    for i, block in enumerate(blocks):
+        for c in comps:
+            found = getattr(block, c.path, None)
+            if type(found).__name__ != c.cls:
+                raise DeriveError(
+                    f"{where}.{i}.{c.path} is {type(found).__name__}, but block 0's is {c.cls}: "
+                    "the blocks of a group must have the same components; write the record by "
+                    "hand without that component"
+                )
+
+
 def derive_record(source: str, name: str | None = None,
                   pipeline_class: str | None = None) -> dict[str, Any]:
     """The family record (plain data, validated) of a transformer class or weights directory."""
-    import torch
 
     src = _source(source, pipeline_class)
     model_cls = _diffusers_class(src.transformer_class, "transformer")
     pipeline_cls = _diffusers_class(src.pipeline_class, "pipeline")
-    with torch.device("meta"):
-        model = model_cls.from_config(src.config)
+    model = _meta_model(model_cls, src.config, "the config")
     config = _public(model.config)
     facts = _pipeline_facts(pipeline_cls, src, model)
     inputs = _guess_inputs(model, config)
@@ -311,6 +345,7 @@ def derive_record(source: str, name: str | None = None,
         prefix = "" if module_list == main else f"{gname}_"
         comps = classify_block(f"{src.transformer_class}.{module_list}.0", blocks[0],
                                traces[module_list])
+        _same_components(f"{src.transformer_class}.{module_list}", blocks, comps)
         records.append({
             "name": gname,
             "module_list": module_list,
@@ -343,9 +378,13 @@ def derive_record(source: str, name: str | None = None,
 
 
 def _default_name(transformer_class: str) -> str:
+    """``SanaTransformer2DModel`` -> ``sana``; ``-derived`` is added to a built-in's name."""
+    from ecad.families import FAMILIES
+
     stem = transformer_class.replace("Transformer2DModel", "").replace("Model", "")
-    out = "".join(f"-{c.lower()}" if c.isupper() else c for c in stem).strip("-")
-    return out or "derived"
+    out = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", stem).lower() or "derived"
+    builtin = {a.lower() for f in FAMILIES.values() for a in (f.name, *f.aliases)}
+    return f"{out}-derived" if out in builtin else out
 
 
 def record_yaml(record: dict[str, Any], source: str) -> str:

@@ -173,3 +173,20 @@ def test_component_fed_the_step_conditioning_is_a_clear_error(monkeypatch):
     with pytest.raises(DeriveError, match=r"attn1 \(Attention\) is given the step's "
                                           r"conditioning \(\['temb'\]\)"):
         derive_record("SanaTransformer2DModel")
+
+
+def test_a_group_whose_blocks_differ_is_a_clear_error():
+    """SD3's last joint block has no ``ff_context``: one record cannot describe both."""
+    with pytest.raises(DeriveError, match=r"SD3Transformer2DModel\.transformer_blocks\.\d+\."
+                                          r"ff_context is NoneType, but block 0's is FeedForward"):
+        derive_record("SD3Transformer2DModel", pipeline_class="StableDiffusion3Pipeline")
+
+
+def test_flux_derived_as_a_record_matches_the_built_in_components():
+    record = derive_record("FluxTransformer2DModel")
+    assert record["name"] == "flux-derived"  # never a built-in's name
+    flux = get_family("flux-dev")
+    paths = {g["module_list"]: sorted(c["path"] for c in g["components"])
+             for g in record["block_groups"]}
+    assert paths == {g.module_list: sorted(g.component_paths.values()) for g in flux.block_groups}
+    assert record["cost"]["inputs"]["img_ids"]["shape"] == ["tokens", 3]
