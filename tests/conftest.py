@@ -37,3 +37,30 @@ def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("tiny-models")
     return {name: save_tiny_pipeline(get_family(name), root / name) for name in FAMILY_NAMES}
+
+
+@pytest.fixture(scope="session")
+def derived_family(tmp_path_factory: pytest.TempPathFactory):
+    """``derived_family(pipeline_class)`` -> (pipeline dir, record file, family): a tiny pipeline
+    of a class with no built-in family (tests/families/tiny_derived.py), saved with
+    save_pretrained, and its record written by ``ecad family derive``'s code. Built on first use."""
+    from ecad.families import get_family
+    from ecad.families.derive import derive_record, record_yaml
+    from tests.families.tiny_derived import save_tiny_derived
+
+    root = tmp_path_factory.mktemp("derived")
+    built: dict[str, tuple] = {}
+
+    def get(pipeline_class: str):
+        if pipeline_class not in built:
+            name = pipeline_class.removesuffix("Pipeline").lower() + "-tiny"
+            directory = save_tiny_derived(pipeline_class, root / name)
+            record = root / "families" / f"{name}.yaml"
+            record.parent.mkdir(exist_ok=True)
+            data = derive_record(str(directory), name=name)
+            data["max_sequence_length"] = 32  # a user's edit: short prompts for a tiny model
+            record.write_text(record_yaml(data, str(directory)))
+            built[pipeline_class] = (directory, record, get_family(str(record)))
+        return built[pipeline_class]
+
+    return get

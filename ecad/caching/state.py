@@ -102,6 +102,11 @@ class CallState:
         #: Compiles lean blocks one graph per block pattern (``compile_scope="blocks"``).
         self.regional: Any | None = None
         self._calls: dict[str, int] = {}
+        # Calls of each branch in the current sampler step: pipelines that run guidance as two
+        # transformer calls per step without a cache context (Chroma, Lumina 2) get one branch
+        # per call ("default", "default#1"), so each keeps its own caches.
+        self._in_step: dict[str, int] = {}
+        self._step_seen = -1
         self._listeners: list[Any] = []
         self.ledger = CacheLedger()
 
@@ -145,6 +150,12 @@ class CallState:
                     )
                 index = 0
             step = int(index)
+            if step != self._step_seen:
+                self._in_step.clear()
+                self._step_seen = step
+            nth = self._in_step.get(branch, 0)
+            self._in_step[branch] = nth + 1
+            branch = f"{branch}#{nth}" if nth else branch
         else:
             step = self._calls.get(branch, 0)
             if step >= self.steps:  # a new denoising loop on a bare transformer
@@ -169,4 +180,6 @@ class CallState:
         self.step = self.true_step = 0
         self.branch = DEFAULT_BRANCH
         self._calls.clear()
+        self._in_step.clear()
+        self._step_seen = -1
         self.drop_caches()

@@ -13,6 +13,7 @@ from ecad.cli.bench import bench
 from ecad.cli.cluster import apply_config, cancel, scheduler, status, submit, worker
 from ecad.cli.cost import cost
 from ecad.cli.errors import run_cli
+from ecad.cli.family import family
 from ecad.cli.generate import embed, generate
 from ecad.cli.schedule import schedule
 from ecad.cli.score import score
@@ -65,7 +66,7 @@ def _quiet_libraries(verbose: bool) -> None:
 
 for command in (
     schedule, cost, embed, generate, tiny, score, validate, search, pareto, report,
-    submit, status, cancel, worker, scheduler, bench, weights,
+    submit, status, cancel, worker, scheduler, bench, weights, family,
 ):
     cli.add_command(command)
 

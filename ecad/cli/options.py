@@ -10,12 +10,29 @@ import click
 from ecad.families import family_names
 from ecad.store import default_store_url
 
+
+class FamilyParam(click.ParamType):
+    """A built-in family name (or alias), or a family record file (``ecad family derive``);
+    the value passed on is the family's canonical name (a derived family's ``name@digest``)."""
+
+    name = "FAMILY|FILE"
+
+    def convert(self, value, param, ctx) -> str:
+        from ecad.errors import FamilyError
+        from ecad.families import get_family
+
+        try:
+            return get_family(str(value)).name
+        except FamilyError as exc:
+            self.fail(f"{exc} (built-in: {', '.join(family_names())})", param, ctx)
+
+
 family_option = click.option(
     "--family",
     "family_name",
     required=True,
-    type=click.Choice(family_names(), case_sensitive=False),
-    help="Model family.",
+    type=FamilyParam(),
+    help="Model family: a built-in name, or a family record file (ecad family derive).",
 )
 weights_option = click.option(
     "--weights",

@@ -4,6 +4,7 @@ built on the meta device: no weights are allocated, so even FLUX takes about a s
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +35,12 @@ def _meta_inputs(
     family: ModelFamily, cfg: dict[str, Any], resolution: int, batch: int, text: int
 ) -> dict[str, Any]:
     latent = resolution // family.vae_scale_factor
+    if family.cost_inputs:  # a derived family's record sizes its inputs
+        from ecad.cost.inputs import input_tensors, symbol_values
+
+        symbols = symbol_values(batch, text, latent)
+        device = torch.get_default_device()
+        return input_tensors(family.cost_inputs, cfg, symbols, device)
     if family.kind == "pixart":
         added: dict[str, Any] = {"resolution": None, "aspect_ratio": None}
         if cfg.get("use_additional_conditions"):
@@ -83,23 +90,27 @@ def _table(
         if _micro_conditioned(family, config):
             config["use_additional_conditions"] = True
     model_cls = getattr(diffusers, family.transformer_class)
-    with torch.device("meta"):
-        model = model_cls.from_config(config)
-        inputs = _meta_inputs(family, dict(model.config), resolution, batch, text)
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(**inputs)
-    counts = counter.get_flop_counts()
-    root = type(model).__name__
+    layout = ScheduleLayout.for_family(
+        family, {g.name: int(config.get(g.config_key, g.num_blocks)) for g in family.block_groups}
+    )
+    if family.cost_device == "cpu":  # one block per group, on the CPU: see _one_block_counts
+        counts, root, total_extra = _one_block_counts(family, model_cls, config, layout,
+                                                      resolution, batch, text, mode)
+    else:
+        with torch.device("meta"):
+            model = model_cls.from_config(config)
+            inputs = _meta_inputs(family, dict(model.config), resolution, batch, text)
+        layout = ScheduleLayout.for_model(family, model)
+        counts, root, total_extra = _counts(model, inputs), type(model).__name__, 0.0
     linear_only = mode == "macs-linear"
-    layout = ScheduleLayout.for_model(family, model)
     slot_costs = np.zeros(layout.num_slots)
     groups = {g.name: g for g in family.block_groups}
     for i, slot in enumerate(layout.slots):
         group = groups[slot.group]
-        fqn = f"{root}.{group.module_list}.{slot.block}.{group.component_paths[slot.component]}"
+        block = 0 if family.cost_device == "cpu" else slot.block
+        fqn = f"{root}.{group.module_list}.{block}.{group.component_paths[slot.component]}"
         slot_costs[i] = _total(counts.get(fqn, {}), linear_only) / 2  # FLOPs -> MACs
-    total = _total(counts["Global"], linear_only) / 2
+    total = _total(counts["Global"], linear_only) / 2 + total_extra
     return CostTable(
         layout=layout,
         mode=mode,
@@ -109,10 +120,44 @@ def _table(
         slot_costs=slot_costs,
         unit="MACs",
         source=(
-            f"FlopCounterMode on meta {family.transformer_class}, {text} text tokens, "
+            f"FlopCounterMode on {family.cost_device} {family.transformer_class}, {text} text "
+            "tokens, "
             f"torch {torch.__version__}"
         ),
     )
+
+
+def _counts(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    counter = FlopCounterMode(display=False)
+    # The math backend: the CPU's fused attention kernels are not counted by FlopCounterMode.
+    backend = SDPBackend.MATH if next(model.parameters()).device.type == "cpu" else None
+    with counter, torch.no_grad(), sdpa_kernel(backend) if backend else nullcontext():
+        model(**inputs)
+    return counter.get_flop_counts()
+
+
+
+def _one_block_counts(family, model_cls, config, layout, resolution, batch, text, mode):
+    """Counts of a copy with one block per group, run on the CPU (for a forward that reads
+    tensor values, which the meta device cannot run), and the MACs of the blocks it lacks:
+    the blocks of a group are identical, so each costs what its first one does."""
+    small = dict(config)
+    for group in family.block_groups:
+        if group.config_key in small:
+            small[group.config_key] = 1
+    torch.manual_seed(0)
+    model = model_cls.from_config(small).eval()
+    inputs = _meta_inputs(family, dict(model.config), resolution, batch, text)
+    counts = _counts(model, inputs)
+    root = type(model).__name__
+    extra = 0.0
+    for group in family.block_groups:
+        missing = layout.num_blocks(group.name) - len(getattr(model, group.module_list))
+        block = counts.get(f"{root}.{group.module_list}.0", {})
+        extra += missing * _total(block, mode == "macs-linear") / 2
+    return counts, root, extra
 
 
 def macs_table(

@@ -11,7 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BlockGroup", "ModelFamily", "Slot"]
+__all__ = ["ROLES", "BlockGroup", "ModelFamily", "Slot"]
+
+#: Component roles. ``joint_attention`` is one attention over both streams (FLUX-style double
+#: blocks record theirs as ``self_attention``, as the published files do); heuristics treat it
+#: as self-attention.
+ROLES = ("self_attention", "cross_attention", "joint_attention", "mlp")
 
 
 @dataclass(frozen=True)
@@ -26,8 +31,10 @@ class BlockGroup:
         component_paths: attribute path inside one block for each component.
         json_prefix: prefix of the block key in published schedule files (``""`` gives ``"0"``,
             ``"single_"`` gives ``"single_0"``).
-        roles: role of each component, one of ``"self_attention"``, ``"cross_attention"``,
-            ``"mlp"`` (heuristics such as TGATE select components by role).
+        roles: role of each component, one of :data:`ROLES` (heuristics such as TGATE select
+            components by role).
+        num_blocks_key: transformer config key holding the block count (``"num_layers"``); when
+            ``None``, ``num_single_layers`` for a prefixed group and ``num_layers`` otherwise.
     """
 
     name: str
@@ -37,6 +44,21 @@ class BlockGroup:
     component_paths: Mapping[str, str]
     json_prefix: str = ""
     roles: Mapping[str, str] = field(default_factory=dict)
+    num_blocks_key: str | None = None
+
+    @property
+    def config_key(self) -> str:
+        """Transformer config key of the group's block count."""
+        if self.num_blocks_key:
+            return self.num_blocks_key
+        return "num_single_layers" if self.json_prefix else "num_layers"
+
+    @property
+    def header_key(self) -> str:
+        """Block-count key in a published schedule file's header: ``num_blocks`` for the
+        unprefixed group, ``num_single_blocks`` for FLUX's ``single_``, ``num_<prefix>blocks``
+        for any other prefix."""
+        return f"num_{self.json_prefix}blocks"
 
     def block_key(self, index: int) -> str:
         return f"{self.json_prefix}{index}"
@@ -69,6 +91,14 @@ class ModelFamily:
         max_sequence_length: text tokens the pipeline encodes a prompt to.
         transformer_config: config of the full-size transformer (for meta-device cost tables).
         build_tiny_pipeline: builds a tiny random-weight pipeline of the same architecture.
+        text_components: pipeline components that embed prompts (derived families; the built-in
+            kinds list theirs in :data:`ecad.families.loading.TEXT_COMPONENTS`).
+        prompt_outputs: derived families: the names of ``pipeline.encode_prompt``'s outputs, in
+            order (``None`` for an output the pipeline call does not take).
+        cost_inputs: derived families: the transformer's forward inputs for cost tables, as
+            symbolic shapes (:mod:`ecad.families.cost_inputs`).
+        cost_device: ``"meta"`` (no memory) or ``"cpu"`` for a forward that reads tensor values.
+        record: derived families: the record file's content (it travels with a search spec).
     """
 
     name: str
@@ -87,6 +117,16 @@ class ModelFamily:
     aliases: tuple[str, ...] = ()
     vae_scale_factor: int = 8
     patch_size: int = 2
+    text_components: tuple[str, ...] = ()
+    prompt_outputs: tuple[str | None, ...] = ()
+    cost_inputs: Mapping[str, Any] = field(default_factory=dict)
+    cost_device: str = "meta"
+    record: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def derived(self) -> bool:
+        """Whether the family comes from a record file (``ecad family derive``)."""
+        return self.record is not None
 
     def components_with_role(self, *roles: str) -> tuple[str, ...]:
         return tuple(c for g in self.block_groups for c in g.components if g.roles.get(c) in roles)

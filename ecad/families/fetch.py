@@ -66,7 +66,7 @@ def _from_spec(path: Path, name: str) -> WeightsTarget:
         raise ConfigError(f"{path}: cannot read spec ({exc})") from exc
     if not isinstance(raw, dict) or "family" not in raw:
         raise ConfigError(f"{path}: a search spec with a 'family' field is needed")
-    family = get_family(raw["family"])
+    family = get_family(str(raw["family"]), base_dir=path.parent)  # a record file: as the spec
     weights = str(raw.get("weights") or family.default_weights)
     local = path.parent / os.path.expanduser(weights)
     if weights != TINY_WEIGHTS and local.exists():

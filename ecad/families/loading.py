@@ -100,7 +100,8 @@ def load_pipeline(
         dtype = "float32" if torch.device(device).type == "cpu" else family.default_dtype
     kwargs: dict[str, Any] = {"dtype": parse_dtype(dtype)}
     if not text_encoders:
-        kwargs.update({name: None for name in TEXT_COMPONENTS[family.kind]})
+        names = family.text_components or TEXT_COMPONENTS[family.kind]
+        kwargs.update({name: None for name in names})
     if not denoiser:
         kwargs.update(transformer=None, vae=None)
     local = Path(source)

@@ -32,6 +32,23 @@ class PipelineAdapter:
     def call_kwargs(self, embeddings: dict[str, torch.Tensor]) -> dict[str, Any]:
         raise NotImplementedError
 
+    def call_options(self, pipe: Any) -> dict[str, Any]:
+        """Further keywords of every call of ``pipe`` (none for the built-in kinds)."""
+        return {}
+
+    def noise_kwargs(
+        self,
+        pipe: Any,
+        generators: Sequence[torch.Generator],
+        height: int,
+        width: int,
+        device: Any,
+        dtype: torch.dtype,
+    ) -> dict[str, Any]:
+        """The call's initial noise: ``latents`` drawn here, one generator per image."""
+        latents = self.latents(pipe, generators, height, width)
+        return {"latents": latents.to(device=device, dtype=dtype)}
+
 
 def _randn(generators: Sequence[torch.Generator], shape: tuple[int, ...]) -> torch.Tensor:
     # One CPU generator per image: the noise of an image does not depend on its batch.
@@ -105,6 +122,10 @@ _ADAPTERS = {a.kind: a for a in (PixArtAdapter(), FluxAdapter())}
 
 
 def adapter_for(family: ModelFamily) -> PipelineAdapter:
+    if family.derived:
+        from ecad.generation.derived_adapter import DerivedAdapter
+
+        return DerivedAdapter(family)
     try:
         return _ADAPTERS[family.kind]
     except KeyError:

@@ -142,10 +142,11 @@ def generate_images(
         for start in range(0, len(pairs), settings.batch_size):
             batch = list(pairs[start : start + settings.batch_size])
             gens = [generator(p, i) for p, i in batch]
-            latents = adapter.latents(pipe, gens, settings.height, settings.width)
+            noise = adapter.noise_kwargs(pipe, gens, settings.height, settings.width, device, dtype)
             result = pipe(
                 **adapter.call_kwargs(embeddings.rows([p for p, _ in batch], device, dtype)),
-                latents=latents.to(device=device, dtype=dtype),
+                **adapter.call_options(pipe),
+                **noise,
                 num_inference_steps=settings.steps,
                 guidance_scale=settings.guidance,
                 height=settings.height,

@@ -254,7 +254,9 @@ class HeuristicCall:
 
     def build(self, layout: ScheduleLayout, steps: int, seed: int = 0) -> Schedule:
         h = self.heuristic
-        if layout.family.kind not in h.kinds:
+        # The paper's heuristics name their families' components; this project's own select by
+        # role, so they apply to every family, derived ones included.
+        if h.published and layout.family.kind not in h.kinds:
             raise ConfigError(
                 f"heuristic {self.name} applies to {'/'.join(h.kinds)} families, not "
                 f"{layout.family_name}"

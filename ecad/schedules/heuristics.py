@@ -66,7 +66,10 @@ def attention_every(layout: ScheduleLayout, steps: int, n: int) -> Schedule:
     """Recompute attention components every ``n`` steps; everything else every step."""
     _check_positive("steps", steps)
     _check_positive("n", n)
-    attn = _columns(layout, layout.family.components_with_role("self_attention", "cross_attention"))
+    attn = _columns(
+        layout,
+        layout.family.components_with_role("self_attention", "joint_attention", "cross_attention"),
+    )
     rows = (np.arange(steps) % n == 0)[:, None]
     bits = rows | ~attn[None, :]
     return _make(layout, bits, f"attention-every-{n}", n=n)
@@ -83,7 +86,7 @@ def cross_attn_gate(layout: ScheduleLayout, steps: int, k: int, m: int) -> Sched
     if not 1 <= m <= steps:
         raise ConfigError(f"m (gate step) must be in 1..{steps}, got {m}")
     fam = layout.family
-    selfattn = _columns(layout, fam.components_with_role("self_attention"))
+    selfattn = _columns(layout, fam.components_with_role("self_attention", "joint_attention"))
     cross = _columns(layout, fam.components_with_role("cross_attention"))
     t = np.arange(steps)[:, None]
     bits = np.ones((steps, layout.num_slots), bool)

@@ -24,7 +24,8 @@ import numpy as np
 
 from ecad.atomic import write_atomic
 from ecad.errors import ScheduleFormatError
-from ecad.families import FAMILIES, ModelFamily, get_family
+from ecad.families import FAMILIES, ModelFamily, derived_families, get_family
+from ecad.families.record import is_record_path
 from ecad.schedules.custom import CUSTOM_KEY, custom_attention_of
 from ecad.schedules.layout import ScheduleLayout, blocks_phrase
 from ecad.schedules.schedule import Schedule, ScheduleMetadata
@@ -54,8 +55,10 @@ def _infer_family(components: set[str], data: Mapping[str, Any], where: str) -> 
     config = data.get("config") or {}
     pipeline = config.get("pipeline") if isinstance(config, Mapping) else None
     named = pipeline.get("name") if isinstance(pipeline, Mapping) else None
-    candidates = [f for f in FAMILIES.values() if components <= set(f.components)]
-    if named:
+    known = [*FAMILIES.values(), *derived_families()]
+    candidates = [f for f in known if components <= set(f.components)]
+    # A name only, never a path: a schedule file must not make the reader open other files.
+    if named and not is_record_path(str(named)):
         try:
             fam = get_family(str(named))
             if fam in candidates:
@@ -68,6 +71,7 @@ def _infer_family(components: set[str], data: Mapping[str, Any], where: str) -> 
         raise ScheduleFormatError(
             f"{where}: components {sorted(components)} match no model family; known components: "
             + "; ".join(f"{f.name}: {list(f.components)}" for f in FAMILIES.values())
+            + " (a derived family's schedule: name its record file as the family)"
         )
     return candidates[0]
 
@@ -82,7 +86,7 @@ def _block_counts(
     """
     counts: dict[str, int] = {}
     for group in family.block_groups:
-        header = "num_single_blocks" if group.json_prefix else "num_blocks"
+        header = group.header_key
         declared = cs.get(header)
         found = sum(1 for k in step0 if _group_of(family, k) is group)
         if declared is None:
@@ -145,12 +149,14 @@ def parse_schedule(
                 f"{list(fam.components)}"
             )
     else:
-        unknown = seen_components - {c for f in FAMILIES.values() for c in f.components}
+        unknown = seen_components - {c for f in (*FAMILIES.values(), *derived_families())
+                                     for c in f.components}
         if unknown:
             raise ScheduleFormatError(
                 f"{source}: {_first_component(first, step_ids[0], unknown)}: unknown component; "
                 "known components: "
                 + "; ".join(f"{f.name}: {list(f.components)}" for f in FAMILIES.values())
+                + " (a derived family's schedule: name its record file as the family)"
             )
         fam = _infer_family(seen_components, data, source)
 
@@ -276,14 +282,14 @@ def schedule_to_json(schedule: Schedule) -> dict[str, Any]:
     cs: dict[str, Any] = {}
     for group in fam.block_groups:
         if not group.json_prefix:
-            cs["num_blocks"] = layout.num_blocks(group.name)
+            cs[group.header_key] = layout.num_blocks(group.name)
     cs["num_inference_steps"] = meta.declared_steps or schedule.steps
     cs["name"] = meta.name
     cs["attributes"] = dict(meta.attributes)
     cs["schedule"] = body
     for group in fam.block_groups:
         if group.json_prefix:
-            cs["num_single_blocks"] = layout.num_blocks(group.name)
+            cs[group.header_key] = layout.num_blocks(group.name)
     doc: dict[str, Any] = {"cache_schedule": cs}
     if meta.config is not None:
         doc["config"] = meta.config

@@ -65,8 +65,7 @@ def layout_for(spec: SearchSpec) -> ScheduleLayout:
         cfg = json.loads(config.read_text())
         counts = {}
         for group in family.block_groups:
-            key = "num_single_layers" if group.json_prefix else "num_layers"
-            counts[group.name] = int(cfg.get(key, group.num_blocks))
+            counts[group.name] = int(cfg.get(group.config_key, group.num_blocks))
         return ScheduleLayout.for_family(family, counts)
     return ScheduleLayout.for_family(family)
 

@@ -315,6 +315,9 @@ class SearchSpec:
     #: Off unless the spec enables it; only an enabled section enters the JSON and the digest,
     #: so the ids of searches without pruning are unchanged.
     pruning: PruningConfig = field(default_factory=PruningConfig)
+    #: A derived family's record (``family: ./families/x.yaml``): it travels with the spec, so
+    #: a worker or scheduler knows the family, and its content (never its path) is digested.
+    family_record: Mapping[str, Any] | None = None
     source: str = field(default="", compare=False)
 
     @classmethod
@@ -331,9 +334,11 @@ class SearchSpec:
             return require(data, name, Mapping)
 
         _check_stored_limits(data)
+        family = require(data, "family", str)
+        record = _stored_family(family, data.get("family_record"))
         return cls(
             name=require(data, "name", str),
-            family=require(data, "family", str),
+            family=family,
             weights=require(data, "weights", str),
             num_blocks=_frozen(num_blocks) if num_blocks else None,
             resolution=require(data, "resolution", int),
@@ -356,6 +361,7 @@ class SearchSpec:
             min_diff_counts=_min_diff_counts(data.get("min_diff_counts", "effective")),
             image_seed_rule=_seed_rule(data.get("image_seed_rule", "ecad")),
             pruning=_pruning_json(data.get("pruning")),
+            family_record=record,
             source=source,
         )
 
@@ -390,6 +396,7 @@ class SearchSpec:
             ),
             **({"image_seed_rule": self.image_seed_rule} if self.image_seed_rule != "ecad" else {}),
             **({"pruning": self.pruning.to_json()} if self.pruning.enabled else {}),
+            **({"family_record": dict(self.family_record)} if self.family_record else {}),
         }
 
     def digest(self) -> str:
@@ -402,6 +409,24 @@ class SearchSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {"version": SPEC_VERSION, **self._payload()}
+
+
+def _stored_family(family: str, record: Any) -> Mapping[str, Any] | None:
+    """Register a stored spec's derived family; its record must be the one its id names."""
+    if record is None:
+        return None
+    from ecad.errors import FamilyError
+    from ecad.families import register_family
+    from ecad.families.record import family_from_record
+
+    try:
+        derived = family_from_record(record, "family_record")
+    except FamilyError as exc:
+        raise RecordError(str(exc)) from exc
+    if derived.name != family:
+        raise RecordError(f"family_record: the record is {derived.name}, the spec names {family}")
+    register_family(derived)
+    return _frozen(derived.record)
 
 
 def _pruning_json(data: Any) -> PruningConfig:
@@ -479,7 +504,7 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
 
     family = None
     try:
-        family = get_family(str(raw.get("family", "")))
+        family = get_family(str(raw.get("family", "")), base_dir=base)
     except ConfigError as exc:
         errors.add("family", str(exc))
     name = raw.get("name")
@@ -489,9 +514,14 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     if (bad := check_name(d["name"])) is not None:
         errors.add("name", bad)
     d["family"] = family.name if family else raw.get("family")
+    if family is not None and family.record is not None:
+        d["family_record"] = family.record
     weights = raw.get("weights", family.default_weights if family else None)
     if not isinstance(weights, str) or not weights:
         errors.add("weights", f"must be a hub id, a local directory or 'tiny', got {weights!r}")
+    elif weights == TINY_WEIGHTS and family is not None and family.derived:
+        errors.add("weights", f"derived family {family.name} has no built-in tiny model; give "
+                   "a pipeline directory (save_pretrained output) or a hub id")
     elif weights != TINY_WEIGHTS:
         local = resolve_local_weights(weights, base)
         if family and (bad := check_weights(family, weights, local)) is not None:

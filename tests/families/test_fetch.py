@@ -102,3 +102,17 @@ def test_fetch_defaults_to_the_workers_warm_list_and_refuses_a_placeholder_token
     assert nothing.returncode == 0 and "nothing to fetch" in nothing.stderr
     refused = fetch_cli("tiny", **env, HF_TOKEN="change-me-token")
     assert refused.returncode == 2 and "HF_TOKEN" in refused.stderr
+
+
+def test_a_spec_naming_a_family_record_is_read_from_the_spec_folder(
+    tmp_path, derived_family, monkeypatch
+):
+    directory, record, family = derived_family("SanaPipeline")
+    (tmp_path / "families").mkdir()
+    (tmp_path / "families" / "sana.yaml").write_bytes(record.read_bytes())
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("family: ./families/sana.yaml\nresolution: 32\n")
+    monkeypatch.chdir(Path("/"))
+    target = weights_target(str(spec))
+    assert (target.family.name, target.weights, target.resolution) == (
+        family.name, str(directory), 32)
