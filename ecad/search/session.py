@@ -44,7 +44,7 @@ from ecad.search.records import (
 from ecad.search.setting import layout_for
 from ecad.search.spec import SearchSpec
 from ecad.store import MissingObjectError, ObjectStore
-from ecad.store.identity import ensure_store_identity
+from ecad.store.identity import ensure_store_identity, store_identity
 from ecad.store.layout import (
     cancelled_key,
     cost_table_key,
@@ -215,6 +215,7 @@ class SearchSession:
             return cls.open(store, search_id), False
         # Every check runs before the first write: a failed submit leaves nothing behind.
         table, initial = prepare_search(spec, lambda: store)
+        store_identity(store)  # an unreadable store.json fails here, before any write
         session = cls(
             store,
             spec,
@@ -250,6 +251,11 @@ class SearchSession:
 
     @classmethod
     def open(cls, store: ObjectStore, search_id: str) -> SearchSession:
+        from ecad.search.validation import check_search_id
+
+        if check_search_id(search_id) is not None:  # no key of it can exist: don't build one
+            raise ConfigError(f"no search {search_id!r:.80} in {store.describe()} (not a search "
+                              "id: see ecad status)")
         try:
             spec = read_record(
                 store,

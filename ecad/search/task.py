@@ -19,10 +19,10 @@ from ecad.store.records import RecordError, check_version, require
 __all__ = ["TASK_VERSION", "ShardTask"]
 
 TASK_VERSION = 2  # 2: the shard layout id (``layout``)
-_KEY = re.compile(r"^[0-9a-f]{32}$")
-_HEX = re.compile(r"^(?:[0-9a-f]{2})*$")
-_LAYOUT = re.compile(r"^[ps]\d{1,9}$")
-_SEARCH_ID = re.compile(r"^[A-Za-z0-9._=\-]{1,200}$")
+_KEY = re.compile(r"^[0-9a-f]{32}\Z")
+_HEX = re.compile(r"^(?:[0-9a-f]{2})*\Z")
+_LAYOUT = re.compile(r"^[ps]\d{1,9}\Z")
+_SEARCH_ID = re.compile(r"^[A-Za-z0-9._=\-]{1,200}\Z")
 
 
 @dataclass(frozen=True)

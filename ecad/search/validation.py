@@ -43,8 +43,8 @@ __all__ = [
 
 #: Longest search name; the search id adds ``-`` and 10 hex digits.
 MAX_NAME_LENGTH = 64
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?\Z")
 
 #: Largest value of each bounded integer field, and why.
 LIMITS: dict[str, int] = {
@@ -92,7 +92,7 @@ def check_name(value: Any) -> str | None:
         return f"must be a non-empty string, got {value!r}"
     if len(value) > MAX_NAME_LENGTH:
         return f"too long ({len(value)} characters; the limit is {MAX_NAME_LENGTH})"
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         return (
             f"{value!r} is not a safe name: use letters, digits, '_', '.' and '-', starting "
             "with a letter or digit (no '/', no spaces)"
@@ -109,7 +109,7 @@ def check_search_id(value: Any) -> str | None:
         return f"must be a search id (see ecad status), got {value!r}"
     if len(value) > MAX_NAME_LENGTH + 11:
         return f"too long ({len(value)} characters; a search id has at most {MAX_NAME_LENGTH + 11})"
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         return f"{value!r} is not a search id (see ecad status): no '/', spaces or leading '.'"
     return None
 

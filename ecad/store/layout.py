@@ -85,8 +85,8 @@ SEARCHES = "searches/"
 FAILURES = "failures/"
 IMAGES_TASK = "images"
 SHARD_TASK = "shard"
-_TASK = re.compile(r"^(images|shard)-([0-9a-f]{32})-([ps]\d+)-(\d{4,})$")
-_LAYOUT = re.compile(r"^[ps]\d+$")
+_TASK = re.compile(r"^(images|shard)-([0-9a-f]{32})-([ps]\d+)-(\d{4,})\Z")
+_LAYOUT = re.compile(r"^[ps]\d+\Z")
 
 
 # searches -----------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ __all__ = ["S3Store"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]\Z")
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "ResourceNotFound"})
 _TRANSIENT_CODES = frozenset(
     {

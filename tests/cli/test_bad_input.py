@@ -308,6 +308,34 @@ def test_unknown_search_id_is_a_usage_error(finished_search, monkeypatch, capsys
         )
 
 
+def test_overlong_search_id_is_no_such_search(finished_search, monkeypatch, capsys):
+    # issue 27 #12: a 300-character id is no file name; it is no search either (exit 2)
+    store_dir, _ = finished_search
+    monkeypatch.setenv("ECAD_STORE", str(store_dir))
+    long_id = "a" * 300
+    for command in (["cancel"], ["pareto", "--store", str(store_dir)], ["status"],
+                    ["report", "--store", str(store_dir)]):
+        assert_one_error(ecad(capsys, *command, long_id), EXIT_USAGE, "no search 'aaaa")
+    assert not FilesystemStore(store_dir).exists(f"searches/{long_id}/state.json")
+
+
+def test_name_with_a_trailing_newline_fails_validate(tmp_path, capsys):
+    # issue 27 #12: ``$`` matches before a final newline; names must match whole
+    spec = write_spec(tmp_path)
+    spec.write_text(spec.read_text().replace("name: t\n", 'name: "a\\n"\n'))
+    assert 'name: "a\\n"' in spec.read_text()
+    assert_one_error(ecad(capsys, "validate", spec), EXIT_USAGE, "name:")
+
+
+def test_submit_to_a_store_with_a_garbage_identity_writes_nothing(tmp_path, store_dir, capsys):
+    # issue 27 #12: the store's identity is read before the search's first write
+    store_dir.mkdir()
+    (store_dir / "store.json").write_bytes(b"\x00garbage")
+    code, _out, err = ecad(capsys, "submit", write_spec(tmp_path))
+    assert code == EXIT_RUNTIME and "store.json" in err, err
+    assert stored_objects(store_dir) == [store_dir / "store.json"]
+
+
 def _silent_listener() -> socket.socket:
     """A TCP port that accepts connections and never answers (a hung broker)."""
     sock = socket.socket()
