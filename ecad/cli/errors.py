@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import click
 
 from ecad.errors import ConfigError, EcadError
+from ecad.masking import mask_credentials
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_RUNTIME", "EXIT_USAGE", "run_cli"]
 
@@ -34,7 +35,8 @@ log = logging.getLogger("ecad.cli")
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(f"error: {message}", err=True)
+    # Whatever raised it, an error line never shows a password given inside a URL.
+    click.echo(f"error: {mask_credentials(message)}", err=True)
     return code
 
 
