@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import click
 
+from ecad.cli.printable import printable
 from ecad.errors import ConfigError, EcadError
 from ecad.masking import mask_credentials
 
@@ -35,8 +36,9 @@ log = logging.getLogger("ecad.cli")
 
 
 def _fail(message: str, code: int) -> int:
-    # Whatever raised it, an error line never shows a password given inside a URL.
-    click.echo(f"error: {mask_credentials(message)}", err=True)
+    # Whatever raised it, an error line never shows a password given inside a URL, nor a
+    # control character read from the store.
+    click.echo(f"error: {printable(mask_credentials(message))}", err=True)
     return code
 
 

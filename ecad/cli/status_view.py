@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
+from ecad.cli.printable import printable
 from ecad.cli.table import render_table
 from ecad.report.units import duration, quality_unit
 
@@ -166,7 +167,8 @@ def render_status(snapshot: StatusSnapshot, front_rows: int = 8) -> str:
                 lines.append(f"  {w.name}: {', '.join(w.tasks) if w.tasks else 'idle'}")
     for r in snapshot.refusing:
         lines.append(f"worker {r['worker']} refuses tasks: {r['reason']}")
-    return "\n".join(lines)
+    # Names, reasons and refusals come from the store and Redis: escape what a terminal obeys.
+    return "\n".join(printable(line) for line in lines)
 
 
 def watch(

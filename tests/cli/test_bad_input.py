@@ -407,10 +407,21 @@ def test_status_with_a_live_broker_and_no_workers(finished_search, redis_url):
     store_dir, search_id = finished_search
     env = {**os.environ, "ECAD_STORE": str(store_dir), "ECAD_BROKER_URL": redis_url}
     env.pop("ECAD_CONFIG", None)
+    # issue 27 #11: a refusal forged in Redis carries terminal escape sequences
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.set("ecad:refusal:evil", json.dumps({"worker": "evil\x1b]0;owned\x07",
+                                                "reason": "\x1b[2J\x1b[31mred\u202e\rgone"}))
+    client.close()
     out = _ecad_process("status", env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"{search_id}: done")
-    assert out.stdout.splitlines()[-1] == "workers: none answering"
+    lines = out.stdout.splitlines()
+    assert lines[-2] == "workers: none answering"
+    assert lines[-1] == (r"worker evil\x1b]0;owned\x07 refuses tasks: \x1b[2J\x1b[31mred"
+                         r"\u202e\rgone")
+    assert not any(ch in out.stdout for ch in "\x1b\x07\r\u202e")
 
 
 @pytest.fixture
