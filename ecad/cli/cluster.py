@@ -104,8 +104,11 @@ def status(search_id: str | None, as_json: bool, workers: bool, watch: bool, int
     if snapshot.broker_error is not None:  # the store's view is shown; the exit status says it
         raise TransientError(snapshot.broker_error)
     failed = [s.search_id for s in snapshot.searches if s.phase == "failed"]
-    if failed:
-        raise EcadError(f"{len(failed)} search(es) failed: {', '.join(failed)} (reasons above)")
+    unreadable = [s.search_id for s in snapshot.searches if s.phase == "unreadable"]
+    if failed or unreadable:
+        said = [f"{len(ids)} search(es) {what}: {', '.join(ids)}"
+                for what, ids in (("failed", failed), ("unreadable", unreadable)) if ids]
+        raise EcadError(f"{'; '.join(said)} (reasons above)")
 
 
 @click.command()

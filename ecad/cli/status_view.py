@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 _HOME_CLEAR = "\x1b[H\x1b[2J"
+UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ class Running:
 @dataclass(frozen=True)
 class SearchStatus:
     search_id: str
-    phase: str  # "evaluate" (a generation runs), "ask", "done", "cancelled"
+    # "evaluate" (a generation runs), "ask", "done", "cancelled", "failed"; "unreadable": the
+    # store could not be read for it now (``reason`` says what), the others are still shown
+    phase: str
     generation: int  # generations finished so far
     generations: int
     population: int
@@ -70,7 +73,7 @@ class SearchStatus:
     images_per_s: float | None = None
     hypervolume: float | None = None
     front: tuple[FrontRow, ...] = ()
-    reason: str | None = None  # why the search failed (phase "failed": unreadable state/spec)
+    reason: str | None = None  # why the search failed, or why it could not be read
 
     @property
     def finished(self) -> bool:
@@ -115,12 +118,14 @@ def head_line(s: SearchStatus) -> str:
     """One line per search: where it is and the candidate totals (the driver's wording)."""
     from ecad.search.status import status_line
 
+    if s.phase == UNREADABLE:
+        return f"{s.search_id}: unreadable: {s.reason}"
     return status_line(s.to_json())
 
 
 def _search_block(s: SearchStatus, front_rows: int) -> list[str]:
     lines = [head_line(s)]
-    if s.phase == "failed":  # nothing else of it can be read
+    if s.phase in ("failed", UNREADABLE):  # nothing else of it can be read
         return lines
     unit = quality_unit(s.quality_name)
     facts = [f"population {s.population}"]

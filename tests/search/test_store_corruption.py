@@ -257,3 +257,22 @@ def test_corrupt_generation_record_gives_one_error_line(tmp_path, capsys, monkey
             assert err[0].startswith("error: ") and key in err[0]
         _drive(store, [session])  # the scheduler leaves a finished search alone
 
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_status_lists_every_search_beside_an_unreadable_one(tmp_path, mode):
+    # issue 27 #4: one search's last generation record replaced hides nothing else
+    broken_spec, healthy_spec = _specs(tmp_path)
+    store_dir = tmp_path / "store"
+    store = FilesystemStore(store_dir)
+    sessions = [SearchSession.create(store, s)[0] for s in (broken_spec, healthy_spec)]
+    _drive(store, sessions)
+    broken, healthy = (s.search_id for s in sessions)
+    key = generation_record_key(broken, 2)
+    corrupt(store, key, mode)
+    out = CliRunner().invoke(cli, ["status", "--no-workers"], env={"ECAD_STORE": str(store_dir)})
+    lines = out.output.splitlines()
+    assert any(line.startswith(f"{healthy}: done") for line in lines), out.output
+    mine = [line for line in lines if line.startswith(f"{broken}:")]
+    assert len(mine) == 1 and key in mine[0] and "unreadable" in mine[0], out.output
+    assert out.exit_code == EXIT_RUNTIME and "Traceback" not in out.output
