@@ -23,6 +23,7 @@ from ecad.families import get_family
 from ecad.families.loading import TINY_WEIGHTS
 from ecad.schedules.catalog import HeuristicCall
 from ecad.search.pruning import PruningConfig, parse_pruning
+from ecad.search.spec_keys import SECTION_KEYS, quality_keys, unknown_keys
 from ecad.search.validation import (
     LIMITS,
     MAX_PROMPT_FILE_BYTES,
@@ -474,8 +475,10 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     errors = _Errors()
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: a search spec must be a YAML mapping")
-    for key in sorted(set(raw) - _TOP_LEVEL):
-        errors.add(key, f"unknown field; allowed: {sorted(_TOP_LEVEL)}")
+    errors.items += unknown_keys("", raw, _TOP_LEVEL)
+    for section, known in SECTION_KEYS.items():
+        if isinstance(raw.get(section), Mapping):
+            errors.items += unknown_keys(f"{section}.", raw[section], known)
 
     family = None
     try:
@@ -543,6 +546,8 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     d["seed"] = _int(raw, "seed", errors, 0, 0)
 
     quality = _section(raw, "quality", errors, shorthand="scorer")
+    errors.items += unknown_keys("quality.", quality, quality_keys(quality.get("scorer",
+                                                                               "fidelity")))
     scorer = quality.pop("scorer", "fidelity")
     if scorer not in QUALITY_SCORERS:
         errors.add("quality.scorer", f"{scorer!r} unknown; choose one of {QUALITY_SCORERS}")
