@@ -38,7 +38,7 @@ log = logging.getLogger("ecad.cli")
 def _fail(message: str, code: int) -> int:
     # Whatever raised it, an error line never shows a password given inside a URL, nor a
     # control character read from the store.
-    click.echo(f"error: {printable(mask_credentials(message))}", err=True)
+    click.echo(f"error: {printable(mask_credentials(message), keep_newlines=True)}", err=True)
     return code
 
 
