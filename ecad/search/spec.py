@@ -28,6 +28,7 @@ from ecad.search.validation import (
     LIMITS,
     MAX_PROMPT_FILE_BYTES,
     MAX_PROMPT_PAIRS,
+    MAX_SPEC_BYTES,
     check_name,
     check_search_id,
     check_weights,
@@ -36,6 +37,7 @@ from ecad.search.validation import (
     limit_error,
     name_from_file,
     num_blocks_error,
+    prompt_length_error,
     resolve_local_weights,
 )
 from ecad.store.records import RecordError, check_version, require
@@ -526,6 +528,8 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
 
     prompts = _section(raw, "prompts", errors, shorthand="file")
     d["prompts"] = _prompts(prompts, errors, base)
+    if (bad := prompt_length_error(d["prompts"].get("texts"), family)) is not None:
+        errors.add("prompts", bad)
     d["images_per_prompt"] = _int(raw, "images_per_prompt", errors, 1, 1)
     pairs = len(d["prompts"].get("texts", ())) * d["images_per_prompt"]
     if pairs > MAX_PROMPT_PAIRS and not limit_error("images_per_prompt", d["images_per_prompt"]):
@@ -596,6 +600,9 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     if pruning.enabled:
         d["pruning"] = pruning.to_json()
 
+    if not errors.items and (size := len(json.dumps(d))) > MAX_SPEC_BYTES:
+        errors.add("prompts", f"the resolved spec is {size} bytes, the limit is {MAX_SPEC_BYTES} "
+                   "(the prompt texts are stored in it): use fewer or shorter prompts")
     if len(errors.items) == 1:
         raise ConfigError(f"{source}: {errors.items[0]}")
     if errors.items:

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_PROMPT_FILE_BYTES",
     "MAX_PROMPT_PAIRS",
+    "MAX_SPEC_BYTES",
     "check_name",
     "check_search_id",
     "check_weights",
@@ -38,6 +39,7 @@ __all__ = [
     "name_from_file",
     "num_blocks_error",
     "parse_heuristic",
+    "prompt_length_error",
     "resolve_local_weights",
 ]
 
@@ -65,6 +67,11 @@ LIMITS: dict[str, int] = {
 MAX_PROMPT_PAIRS = 100_000
 #: Largest prompt file read.
 MAX_PROMPT_FILE_BYTES = 64 << 20
+#: Characters one text-encoder token can stand for, at most (T5's longest vocabulary pieces are
+#: 16 characters): a prompt longer than this many per token the encoder reads is cut off there.
+MAX_CHARS_PER_TOKEN = 16
+#: Largest resolved spec (prompt texts included; it is stored and read by every worker).
+MAX_SPEC_BYTES = 8 << 20
 MAX_GUIDANCE = 100.0
 
 
@@ -217,4 +224,17 @@ def resolve_local_weights(weights: str, base: Path) -> Path | None:
     path = expanded if expanded.is_absolute() else (base / expanded).resolve()
     if weights.startswith(("/", ".", "~")) or path.exists():
         return path
+    return None
+
+
+def prompt_length_error(texts: Any, family: Any) -> str | None:
+    """Why a prompt is too long for ``family``'s text encoders to read, else ``None``."""
+    tokens = getattr(family, "max_sequence_length", 512)
+    limit = tokens * MAX_CHARS_PER_TOKEN
+    for n, text in enumerate(texts if isinstance(texts, list) else []):
+        if isinstance(text, str) and len(text) > limit:
+            return (f"prompt {n + 1} ({text[:30]!r}...) is {len(text)} characters; the limit is "
+                    f"{limit}: {getattr(family, 'name', 'the')} text encoders read at most "
+                    f"{tokens} tokens and cut the rest off, so a longer prompt changes nothing; "
+                    "shorten it")
     return None

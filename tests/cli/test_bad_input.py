@@ -131,6 +131,31 @@ def test_bad_spec_fields(tmp_path, store_dir, capsys, command, override, needles
     assert not store_dir.exists()  # not even an empty store directory
 
 
+@pytest.mark.parametrize("command", ["validate", "submit"])
+def test_prompt_longer_than_the_text_encoders_read_is_refused(tmp_path, store_dir, capsys,
+                                                              command):
+    # issue 27 #2: a 50 MB one-line prompt was accepted and stored in spec.json
+    prompts = tmp_path / "long.txt"
+    prompts.write_text("a short prompt\n" + "word " * 2000 + "\n")
+    spec = write_spec(tmp_path, prompts={"file": str(prompts)})
+    assert_one_error(ecad(capsys, command, spec), EXIT_USAGE, "prompts: prompt 2",
+                     "9999 characters; the limit is 1920", "at most 120 tokens")
+    assert not store_dir.exists()
+
+
+def test_spec_over_its_size_limit_is_refused(tmp_path, store_dir, capsys):
+    # issue 27 #2: the resolved spec (prompt texts included) is bounded as a whole
+    from ecad.search.validation import MAX_SPEC_BYTES
+
+    prompts = tmp_path / "many.txt"
+    line = "x" * 1000
+    prompts.write_text("".join(f"{n} {line}\n" for n in range(MAX_SPEC_BYTES // 1000 + 10)))
+    spec = write_spec(tmp_path, prompts={"file": str(prompts)})
+    assert_one_error(ecad(capsys, "submit", spec), EXIT_USAGE, "resolved spec is",
+                     f"the limit is {MAX_SPEC_BYTES}")
+    assert not store_dir.exists()
+
+
 def test_prompts_file_must_be_readable_and_not_empty(tmp_path, store_dir, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n")
