@@ -4,6 +4,7 @@ records and front members. Each reads from JSON through :func:`ecad.store.record
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -196,6 +197,11 @@ class EvaluationRecord:
     def from_json(cls, data: Any) -> EvaluationRecord:
         check_version(data, EVALUATION_VERSION, "evaluation record")
         per_prompt = require(data, "per_prompt", dict)
+        values = [require(data, "quality", (int, float)), *per_prompt.values()]
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            raise RecordError(f"quality and per_prompt must be finite numbers, got {values!r:.80}")
+        if require(data, "num_images", int) < 1:
+            raise RecordError(f"num_images: must be >= 1, got {data['num_images']}")
         return cls(
             schedule=require(data, "schedule", str),
             generation_key=require(data, "generation_key", str),

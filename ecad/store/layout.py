@@ -18,6 +18,10 @@ nowhere else. Layout::
                                              search-specific: they depend on this search's front)
     searches/<id>/pruned/<evaluation key>.json  a candidate stopped in the running generation:
                                              workers skip its queued shards
+    searches/<id>/planned/NNNN.json          what the store held when the running generation
+                                             was planned (cached evaluations, stored shards):
+                                             a restarted driver counts against it, not against
+                                             the work its predecessor did; deleted at the end
 
     schedules/<schedule digest>.json         a candidate in the published format (for humans and
                                              export; written once per candidate, never read by
@@ -65,6 +69,7 @@ __all__ = [
     "image_key",
     "initial_key",
     "parse_task_key",
+    "planned_key",
     "progress_key",
     "pruned_marker_key",
     "pruned_prefix",
@@ -132,6 +137,10 @@ def generation_record_key(search_id: str, generation: int) -> str:
 
 def pruning_record_key(search_id: str, generation: int) -> str:
     return _search(search_id, f"pruning/{generation:04d}.json")
+
+
+def planned_key(search_id: str, generation: int) -> str:
+    return _search(search_id, f"planned/{generation:04d}.json")
 
 
 def pruned_prefix(search_id: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import shutil
 from pathlib import Path
 
@@ -60,6 +61,41 @@ def corrupt(store: FilesystemStore, key: str, mode: str) -> None:
     else:
         new = bytes(range(256)) * 3
     store.put(key, new)
+
+
+# "valid JSON, wrong meaning": each parses, has the right shape, and is no such record
+def _scores_set(value):
+    return lambda d: d.update(scores=[value] * len(d["scores"]))
+
+
+MEANINGS = {
+    "score": {
+        "nan": _scores_set(math.nan),
+        "inf": _scores_set(math.inf),
+        "minus-inf": _scores_set(-math.inf),
+        "out-of-range": _scores_set(1e6),
+        "nan-string": _scores_set("NaN"),
+        "too-few": lambda d: d.update(pairs=d["pairs"][:-1], scores=d["scores"][:-1]),
+        "too-many": lambda d: d.update(pairs=[*d["pairs"], [0, 0]], scores=[*d["scores"], 1.0]),
+        "wrong-direction": lambda d: d.update(higher_is_better=not d["higher_is_better"]),
+    },
+    "evaluation": {
+        "nan": lambda d: d.update(quality=math.nan),
+        "inf": lambda d: d.update(quality=math.inf),
+        "out-of-range": lambda d: d.update(quality=1e6),
+        "per-prompt-nan": lambda d: d.update(per_prompt={k: math.nan for k in d["per_prompt"]}),
+        "wrong-count": lambda d: d.update(num_images=d["num_images"] + 1),
+        "wrong-direction": lambda d: d.update(higher_is_better=not d["higher_is_better"]),
+    },
+}
+
+
+def mislead(store: FilesystemStore, key: str, kind: str, meaning: str) -> None:
+    """Rewrite ``key`` as valid JSON (``NaN``/``Infinity`` literals included) of the right
+    shape whose meaning is wrong."""
+    data = json.loads(store.get(key))
+    MEANINGS[kind][meaning](data)
+    store.put(key, json.dumps(data).encode())
 
 
 def front_of(session: SearchSession) -> list[tuple]:
@@ -109,12 +145,25 @@ def _prepare(store: FilesystemStore, session: SearchSession, kind: str) -> str:
     "kind", ["evaluation", "score", "image", "reference-image", "embeddings"]
 )
 def test_derived_object_is_redone_by_search(finished, tmp_path, caplog, kind, mode):
+    _redone(finished, tmp_path, caplog, kind, lambda store, key: corrupt(store, key, mode))
+
+
+@pytest.mark.parametrize(
+    ("kind", "meaning"), [(k, m) for k, ms in MEANINGS.items() for m in ms]
+)
+def test_derived_record_with_a_wrong_meaning_is_redone(finished, tmp_path, caplog, kind, meaning):
+    # issue 27 #1: a score shard holding [NaN, 1e6] was used, and changed the front
+    _redone(finished, tmp_path, caplog, kind,
+            lambda store, key: mislead(store, key, kind, meaning))
+
+
+def _redone(finished, tmp_path, caplog, kind, damage) -> None:
     base, search_id, front = finished
     shutil.copytree(base / "store", tmp_path / "store")
     store = FilesystemStore(tmp_path / "store")
     key = _prepare(store, SearchSession.open(store, search_id), kind)
     original = store.get(key)
-    corrupt(store, key, mode)
+    damage(store, key)
     # The same candidates in a new search (another name): every evaluation is reused from the
     # store except the one whose object is broken, which is detected, deleted and redone.
     spec = load_spec(write_spec(tmp_path, name="again", population=4, generations=1))
