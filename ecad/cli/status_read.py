@@ -100,6 +100,8 @@ def _read_listed(store: ObjectStore, search_id: str, listed: bool) -> SearchStat
     of the listing (an id asked for by name that does not exist stays a usage error)."""
     try:
         return read_search(store, search_id)
+    except TransientError:
+        raise  # the store is not answering: that is no one search's problem
     except EcadError as exc:
         if isinstance(exc, ConfigError) and not listed:
             raise

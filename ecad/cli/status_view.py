@@ -103,9 +103,11 @@ class StatusSnapshot:
     broker_error: str | None = None  # why the workers could not be asked
     taken: float = field(default_factory=time.time)
     refusing: tuple[dict[str, Any], ...] = ()  # workers refusing tasks: {"worker", "reason"}
+    store_error: str | None = None  # "store unreachable since ...": nothing else was read
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "store_error": self.store_error,
             "searches": [s.to_json() for s in self.searches],
             "workers": None if self.workers is None else [asdict(w) for w in self.workers],
             "broker_error": self.broker_error,
@@ -157,9 +159,11 @@ def _search_block(s: SearchStatus, front_rows: int) -> list[str]:
 def render_status(snapshot: StatusSnapshot, front_rows: int = 8) -> str:
     """The status as plain text (no control characters)."""
     lines: list[str] = []
+    if snapshot.store_error is not None:
+        lines.append(snapshot.store_error)
     for s in snapshot.searches:
         lines += _search_block(s, front_rows)
-    if not snapshot.searches:
+    if not snapshot.searches and snapshot.store_error is None:
         lines.append("no searches in the store")
     if snapshot.workers is not None:
         if snapshot.broker_error:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import random
 import re
@@ -134,8 +135,11 @@ class S3Store(ObjectStore):
         self._ensure_bucket(create_bucket)
 
     @classmethod
-    def from_env(cls, bucket: str | None = None, env: Mapping[str, str] | None = None) -> S3Store:
-        """Build a store from the ``ECAD_S3_*`` variables (``env`` defaults to ``os.environ``)."""
+    def from_env(cls, bucket: str | None = None, env: Mapping[str, str] | None = None,
+                 budget_s: float | None = None) -> S3Store:
+        """Build a store from the ``ECAD_S3_*`` variables (``env`` defaults to ``os.environ``);
+        ``budget_s`` caps the request timeout and the retry time (a command that must answer
+        within a deadline, such as ``ecad status``)."""
         env = os.environ if env is None else env
 
         def required(name: str) -> str:
@@ -163,6 +167,7 @@ class S3Store(ObjectStore):
                 f"s3://BUCKET): 3-63 characters of a-z, 0-9, '.' and '-'{hint}"
             )
         access_key, secret_key = required("ECAD_S3_ACCESS_KEY"), required("ECAD_S3_SECRET_KEY")
+        cap = math.inf if budget_s is None else max(budget_s, 0.001)
         return cls(
             endpoint,
             access_key,
@@ -171,8 +176,8 @@ class S3Store(ObjectStore):
             secure=_flag(env, "ECAD_S3_SECURE", False),
             region=env.get("ECAD_S3_REGION", "").strip() or None,
             create_bucket=_flag(env, "ECAD_S3_CREATE_BUCKET", True),
-            timeout=_seconds(env, "ECAD_S3_TIMEOUT", 20.0, minimum=0.001),
-            retry_seconds=_seconds(env, "ECAD_S3_RETRY_SECONDS", 60.0, minimum=0.0),
+            timeout=min(_seconds(env, "ECAD_S3_TIMEOUT", 20.0, minimum=0.001), cap),
+            retry_seconds=min(_seconds(env, "ECAD_S3_RETRY_SECONDS", 60.0, minimum=0.0), cap),
         )
 
     def describe(self) -> str:

@@ -428,6 +428,29 @@ def test_status_with_a_hung_broker_shows_the_store_and_exits_1(finished_search):
     assert "did not answer within 3 s" in out.stderr
 
 
+@pytest.mark.parametrize("outage", ["refused", "hung"])
+def test_status_answers_within_its_deadline_while_the_store_is_down(monkeypatch, capsys,
+                                                                    outage):
+    # issue 27 #9: a refusing or hung S3 kept status silent for the store's 60 s retry budget
+    hung = _silent_listener()
+    port = hung.getsockname()[1] if outage == "hung" else _free_port()
+    env = {"ECAD_STORE": "s3://ecad", "ECAD_S3_ENDPOINT": f"127.0.0.1:{port}",
+           "ECAD_S3_ACCESS_KEY": "a", "ECAD_S3_SECRET_KEY": "b", "ECAD_S3_REGION": "us-east-1",
+           "ECAD_STATUS_DEADLINE": "2"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ECAD_CONFIG", raising=False)
+    try:
+        started = time.monotonic()
+        code, out, err = ecad(capsys, "status", "--no-workers")
+        seconds = time.monotonic() - started
+    finally:
+        hung.close()
+    assert code == EXIT_RUNTIME and out == "", (out, err)
+    assert err.startswith("error: store unreachable since "), err
+    assert seconds < 20, seconds  # the deadline is 2 s; the store's own budget is 60 s
+
+
 def test_status_with_a_live_broker_and_no_workers(finished_search, redis_url):
     store_dir, search_id = finished_search
     env = {**os.environ, "ECAD_STORE": str(store_dir), "ECAD_BROKER_URL": redis_url}

@@ -61,6 +61,6 @@ def test_a_scorer_returning_nan_fails_its_shard_and_stores_nothing(tmp_path):
     evaluator = Evaluator(spec, store)
     evaluator.scorer = _Broken  # type: ignore[method-assign]
     images = [Image.new("RGB", (8, 8))] * len(evaluator.shards[0])
-    with pytest.raises(EcadError, match="scorer image-reward gave shard 0 scores .* nothing"):
+    with pytest.raises(EcadError, match=r"scorer image-reward gave shard 0 scores .* nothing"):
         evaluator._score_record(0, images)
     assert list(store.list("scores/")) == []
