@@ -34,6 +34,9 @@ nowhere else. Layout::
 
     store.json                               the store's identity (a random id, written once);
                                              tasks carry it, workers on another store refuse them
+    probes/<time>-<nonce>.json               written by the scheduler while it sends tasks
+                                             (renewed each minute); tasks carry the latest: a
+                                             worker not seeing it is on a copy of the store
     attempts/<task key>.json                 how often a shard task started, and where
     failures/<task key>.json                 a shard task given up on (the candidate fails)
 
@@ -54,6 +57,7 @@ import re
 
 __all__ = [
     "IMAGES_TASK",
+    "PROBES",
     "SHARD_TASK",
     "attempts_key",
     "cancelled_key",
@@ -70,6 +74,7 @@ __all__ = [
     "initial_key",
     "parse_task_key",
     "planned_key",
+    "probe_key",
     "progress_key",
     "pruned_marker_key",
     "pruned_prefix",
@@ -87,6 +92,7 @@ __all__ = [
 ]
 
 SEARCHES = "searches/"
+PROBES = "probes/"
 FAILURES = "failures/"
 IMAGES_TASK = "images"
 SHARD_TASK = "shard"
@@ -161,6 +167,10 @@ def search_id_of(key: str) -> str | None:
 
 def store_identity_key() -> str:
     return "store.json"
+
+
+def probe_key(probe: str) -> str:
+    return f"{PROBES}{probe}.json"
 
 
 # content-addressed outputs -------------------------------------------------------------------
