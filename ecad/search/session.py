@@ -78,8 +78,10 @@ def _state(data: Any) -> dict[str, Any]:
         raise RecordError(f"the state must be a JSON object, got {type(data).__name__}")
     check_version(data, STATE_VERSION, "search state")
     Phase.parse(data.get("phase"))
-    if isinstance(data.get("generation"), bool) or not isinstance(data.get("generation"), int):
-        raise RecordError(f"generation: must be an integer, got {data.get('generation')!r:.40}")
+    generation = data.get("generation")
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise RecordError(f"generation: must be an integer >= 0, got {generation!r:.40}")
+    Counts.from_json(data.get("counters") or {})  # a count that is no count fails here
     pending = data.get("pending")
     if pending is not None and not (
         isinstance(pending, list) and all(isinstance(g, str) for g in pending)

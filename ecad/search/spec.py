@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -820,6 +821,19 @@ def _check_stored_limits(data: Mapping[str, Any]) -> None:
                 raise RecordError(f"{name}: must be >= 0, got {value}")
             if (too_big := limit_error(name, value)) is not None:
                 raise RecordError(f"{name}: {too_big}")
+    if (bad := guidance_error(data.get("guidance"))) is not None:
+        raise RecordError(f"guidance: {bad}")
+    for section, name in (("crossover", "prob"), ("mutation", "individual_prob"),
+                          ("mutation", "bit_prob"), ("quality", "hv_reference")):
+        holder = data.get(section)
+        value = holder.get(name) if isinstance(holder, Mapping) else None
+        if value is None:
+            continue
+        low, high = (0.0, 1.0) if name != "hv_reference" else (-math.inf, math.inf)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or not low <= value <= high:
+            raise RecordError(f"{section}.{name}: must be a finite number in [{low}, {high}], "
+                              f"got {value!r:.40}")
     prompts = data.get("prompts")
     texts = prompts.get("texts") if isinstance(prompts, Mapping) else None
     per = data.get("images_per_prompt")

@@ -87,6 +87,25 @@ MEANINGS = {
         "wrong-count": lambda d: d.update(num_images=d["num_images"] + 1),
         "wrong-direction": lambda d: d.update(higher_is_better=not d["higher_is_better"]),
     },
+    # authoritative objects: the search is marked failed (test_authoritative_... below)
+    "state": {
+        "negative-generation": lambda d: d.update(generation=-1),
+        "negative-count": lambda d: d["counters"].update(evaluated=-5),
+    },
+    "spec": {
+        "nan-guidance": lambda d: d.update(guidance=math.nan),
+        "inf-hv-reference": lambda d: d["quality"].update(hv_reference=math.inf),
+        "probability-above-1": lambda d: d["crossover"].update(prob=2.0),
+    },
+    "cost-table": {
+        "nan-cost": lambda d: d["slot_costs"].__setitem__(0, math.nan),
+        "negative-cost": lambda d: d["slot_costs"].__setitem__(0, -1.0),
+        "inf-base": lambda d: d.update(base=math.inf),
+    },
+    "generation": {
+        "nan-objective": lambda d: d["population"]["F"][0].__setitem__(0, math.nan),
+        "short-row": lambda d: d["population"]["F"][0].pop(),
+    },
 }
 
 
@@ -149,7 +168,7 @@ def test_derived_object_is_redone_by_search(finished, tmp_path, caplog, kind, mo
 
 
 @pytest.mark.parametrize(
-    ("kind", "meaning"), [(k, m) for k, ms in MEANINGS.items() for m in ms]
+    ("kind", "meaning"), [(k, m) for k in ("score", "evaluation") for m in MEANINGS[k]]
 )
 def test_derived_record_with_a_wrong_meaning_is_redone(finished, tmp_path, caplog, kind, meaning):
     # issue 27 #1: a score shard holding [NaN, 1e6] was used, and changed the front
@@ -246,7 +265,8 @@ def _over_limit(store: FilesystemStore, key: str, _mode: str) -> None:
 @pytest.mark.parametrize(
     ("kind", "mode"),
     [(k, m) for k in ("state", "spec", "cost-table") for m in MODES]
-    + [("spec", "over-limit")],
+    + [("spec", "over-limit")]
+    + [(k, f"meaning:{m}") for k in ("state", "spec", "cost-table") for m in MEANINGS[k]],
 )
 def test_authoritative_object_fails_its_search_only(tmp_path, healthy_alone, caplog, kind, mode):
     broken_spec, healthy_spec = _specs(tmp_path)
@@ -259,7 +279,10 @@ def test_authoritative_object_fails_its_search_only(tmp_path, healthy_alone, cap
     service.tick()  # both under way
     key = {"state": state_key, "spec": spec_key, "cost-table": cost_table_key}[kind](
         broken.search_id)
-    (_over_limit if mode == "over-limit" else corrupt)(store, key, mode)
+    if mode.startswith("meaning:"):  # issue 27 #1: valid JSON, wrong meaning
+        mislead(store, key, kind, mode.split(":", 1)[1])
+    else:
+        (_over_limit if mode == "over-limit" else corrupt)(store, key, mode)
 
     with caplog.at_level(logging.INFO, logger="scheduler.service"):
         _drive(store, [broken, healthy], service)
@@ -295,9 +318,14 @@ def test_corrupt_generation_record_gives_one_error_line(tmp_path, capsys, monkey
     _drive(store, [session])
     monkeypatch.setenv("ECAD_STORE", str(store_dir))
     monkeypatch.delenv("ECAD_CONFIG", raising=False)
-    for mode in MODES:
-        key = generation_record_key(session.search_id, 2)
-        corrupt(store, key, mode)
+    key = generation_record_key(session.search_id, 2)
+    original = store.get(key)
+    for mode in [*MODES, *MEANINGS["generation"]]:
+        store.put(key, original)
+        if mode in MODES:
+            corrupt(store, key, mode)
+        else:  # issue 27 #1: valid JSON, wrong meaning
+            mislead(store, key, "generation", mode)
         for command in ("pareto", "report"):
             code = run_cli(cli, [command, session.search_id, *(
                 ["-o", str(tmp_path / "r.html")] if command == "report" else [])])
