@@ -35,6 +35,22 @@ class BoundedStatus:
         self.unreachable_since: float | None = None
         self._store: Any = None
         self._reading: threading.Thread | None = None
+        self._load_code()
+
+    def _load_code(self) -> None:
+        """Import what a read runs before the clock starts: the deadline bounds the store and
+        the broker, not imports (seconds on a busy machine)."""
+        import importlib
+
+        from ecad.store import default_store_url
+
+        names = ["ecad.cli.status_read", "ecad.search.status"]
+        if (self.store_url or default_store_url()).startswith("s3://"):
+            names.append("ecad.store.s3")
+        if self.workers:
+            names += ["ecad.cli.broker", "worker.app", "worker.refusals"]
+        for name in names:
+            importlib.import_module(name)
 
     def _read(self, out: dict[str, Any]) -> None:
         from ecad.cli.status_read import read_snapshot

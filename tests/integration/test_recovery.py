@@ -1,6 +1,7 @@
 """Recovery with real processes (redis-server, moto S3, ``ecad scheduler`` and ``ecad worker``
-on the tiny model): a broker that lost its queue, a worker on the wrong store, a search whose
-state is corrupted while it runs. Bounds are on behaviour (what re-sent the work, what status
+on the tiny model): a broker that lost its queue, workers on the wrong store or a copy of it, a
+search whose state is corrupted while it runs beside one given meaningless score records.
+Bounds are on behaviour (what re-sent the work, what status
 says), not on wall-clock time."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from ecad.search.progress import read_progress
+from ecad.search.score_scales import score_problem
 from ecad.search.session import failure_reason
 from ecad.store.layout import state_key
 from scheduler.dispatch import DEADLINE, LOST_QUEUE
@@ -103,9 +105,30 @@ def test_workers_on_another_store_or_a_copy_step_aside(cluster, tmp_path):
     assert ran == {"w1@test"}, ran
 
 
+def _poison_scores(cluster, tmp_path, spec_path) -> dict[str, dict]:
+    """Before the search is submitted, score records of two of its generation-0 candidates are
+    put in the store as valid JSON that means nothing (issue 27 #1): NaN and out-of-range
+    scores. The scheduler must not take them: they are healed (scored again)."""
+    from ecad.search import SearchSession, load_spec
+    from ecad.store import FilesystemStore
+
+    session, _ = SearchSession.create(FilesystemStore(tmp_path / "plan-only"),
+                                      load_spec(spec_path))
+    cands = [c for c in session.pending() if c.feasible][:2]
+    store, out = cluster.store(), {}
+    for cand, value in zip(cands, (float("nan"), 1e6), strict=True):
+        key = session.plan.score_key(cand.evaluation_key, 0)
+        pairs = session.plan.shards[0]
+        out[key] = {"pairs": [list(p) for p in pairs], "scores": [value] * len(pairs),
+                    "higher_is_better": True}
+        store.put(key, json.dumps(out[key]).encode())  # NaN as JSON's NaN literal
+    return out
+
+
 def test_corrupt_state_fails_that_search_and_the_other_finishes(cluster, tmp_path):
     broken_spec = cluster_spec(tmp_path / "a", name="broken", seed=3)
     healthy_spec = cluster_spec(tmp_path / "b", name="healthy", seed=5, generations=1)
+    poisoned = _poison_scores(cluster, tmp_path, healthy_spec)
     cluster.procs.worker("w1", extra_env=SLOW)
     cluster.procs.scheduler()
     broken = cluster.submit(broken_spec)
@@ -117,6 +140,10 @@ def test_corrupt_state_fails_that_search_and_the_other_finishes(cluster, tmp_pat
     wait_for(lambda: failure_reason(cluster.store(), broken), 60, interval=0.5,
              what="the broken search to be marked failed")
     assert cluster_result(cluster, healthy) == local_result(tmp_path / "b", healthy_spec)
+    store = cluster.store()
+    for key in poisoned:  # healed: scored again by the worker
+        healed = store.get_json(key)
+        assert score_problem("psnr", healed["scores"], healed["higher_is_better"]) is None
     status = cluster.cli("status")
     assert status.returncode == 1, status.stderr
     assert f"{broken}: failed: {state_key(broken)}" in status.stdout, status.stdout
