@@ -64,6 +64,8 @@ class Dispatcher:
     resend_reasons: Counter = field(default_factory=Counter)
     last_resend_reason: str | None = None
     durations: deque = field(default_factory=lambda: deque(maxlen=500))
+    #: Applied to a task's arguments at each send (the service stamps its store probe there).
+    stamp: Callable[[list], list] | None = None
 
     def add(self, task_key: str, name: str, args: list) -> bool:
         """Record ``task_key`` as wanted and not yet sent (overdue at once; :meth:`resend` sends
@@ -113,7 +115,8 @@ class Dispatcher:
 
     def _send(self, task_key: str) -> None:
         entry = self.in_flight[task_key]
-        self.send(entry.name, entry.args)  # raises while the broker is down: stays overdue
+        args = entry.args if self.stamp is None else self.stamp(entry.args)
+        self.send(entry.name, args)  # raises while the broker is down: stays overdue
         entry.sent_at, entry.sends = time.monotonic(), entry.sends + 1
         self.in_flight.move_to_end(task_key)
         self.sent_total += 1

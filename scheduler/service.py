@@ -23,6 +23,7 @@ from ecad.search.session import mark_failed, stopped_reason
 from ecad.store import ObjectStore
 from ecad.store.identity import ensure_store_identity
 from ecad.store.layout import task_output_key
+from ecad.store.probe import StoreProbe
 from ecad.store.records import StoreObjectError
 from scheduler.dispatch import LOST_QUEUE, Dispatcher
 from scheduler.executor import CeleryExecutor
@@ -48,6 +49,8 @@ class SchedulerService:
         self.dispatcher = dispatcher
         self.watch = watch
         self.store_id = ensure_store_identity(store)
+        self.probe = StoreProbe(store)
+        dispatcher.stamp = self._stamp
         self.observer = observer or NullObserver()
         self.rescan_s = rescan_s
         self.drivers: dict[str, SearchDriver] = {}
@@ -56,6 +59,13 @@ class SchedulerService:
         self._listed_at = float("-inf")
         self.cpu_seconds = 0.0
         self._errors: dict[str, str] = {}  # the last message logged per search
+
+    def _stamp(self, args: list) -> list:
+        """A shard task's message with the store's current probe: a worker on a copy of the
+        store cannot see it (:mod:`ecad.store.probe`)."""
+        if args and isinstance(args[0], dict) and "search_id" in args[0]:
+            return [{**args[0], "store_probe": self.probe.current()}, *args[1:]]
+        return args
 
     def active_searches(self, rescan: bool = False) -> list[str]:
         now = time.monotonic()

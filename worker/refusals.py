@@ -11,19 +11,34 @@ import json
 import time
 from typing import Any
 
-__all__ = ["PREFIX", "REFUSAL_TTL_S", "read_refusals", "record_refusal"]
+__all__ = [
+    "PREFIX",
+    "REFUSAL_TTL_S",
+    "STOPPED_TTL_S",
+    "clear_refusal",
+    "read_refusals",
+    "record_refusal",
+]
 
 PREFIX = "ecad:refusal:"
 #: Seconds a refusal stays reported after the worker's last one.
 REFUSAL_TTL_S = 600
+#: ... and for a worker that stopped taking tasks after it (it refuses nothing more, but stays
+#: idle until restarted: ``ecad status`` keeps saying so for a day).
+STOPPED_TTL_S = 24 * 3600
 
 
-def record_refusal(client: Any, worker: str, reason: str) -> None:
+def record_refusal(client: Any, worker: str, reason: str, ttl_s: int = REFUSAL_TTL_S) -> None:
     client.set(
         f"{PREFIX}{worker}",
         json.dumps({"worker": worker, "reason": reason, "time": time.time()}),
-        ex=REFUSAL_TTL_S,
+        ex=ttl_s,
     )
+
+
+def clear_refusal(client: Any, worker: str) -> None:
+    """A worker (re)started under this name: its old report no longer holds."""
+    client.delete(f"{PREFIX}{worker}")
 
 
 def read_refusals(client: Any) -> list[dict[str, Any]]:

@@ -126,11 +126,26 @@ def prepare_worker(gpu: str, device: str, warm: Sequence[str] = ()) -> WorkerSta
             warm_up(weights_target(name), where, os.environ.get("ECAD_WORKER_DTYPE") or None)
             start.warmed.append(name)
 
-    def ready(**_):
+    def ready(sender=None, **_):
         _write_ready(start)
+        _clear_refusal(getattr(sender, "hostname", None))
 
     signals.worker_ready.connect(ready, weak=False)
     return start
+
+
+def _clear_refusal(name: str | None) -> None:
+    """A worker that stopped taking tasks after refusing them is restarted under its name: the
+    report of the stopped one goes (best effort: the report fades on its own otherwise)."""
+    if not name:
+        return
+    try:
+        from worker.refusals import clear_refusal
+        from worker.tasks import run_shard
+
+        clear_refusal(run_shard.broker_client(), name)
+    except Exception as exc:
+        log.debug("could not clear the refusal report of %s: %s", name, exc)
 
 
 def parse_gpu(value: str) -> str:

@@ -12,17 +12,19 @@ from collections import OrderedDict
 from typing import Any, ClassVar
 
 from celery import Task
+from celery.exceptions import Reject
 
 from ecad.errors import TransientError
 from ecad.search.task import ShardTask
 from ecad.store import MissingObjectError
 from ecad.store.identity import store_identity
 from ecad.store.layout import pruned_marker_key, spec_key, task_output_key
+from ecad.store.probe import copied_store
 from ecad.store.records import StoreObjectError, parse_record, read_record
 from worker import attempts, faults, refusals
 from worker.app import app
 from worker.devices import worker_device
-from worker.names import RUN_SHARD
+from worker.names import GPU_QUEUE, RUN_SHARD
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,31 @@ class EvaluatorTask(Task):
             f"the task is for store {task_store}, but this worker's store {where} {have}: "
             "start the worker with the scheduler's ECAD_STORE"
         )
+
+    _probes_seen: ClassVar[set[str]] = set()
+
+    def copied_store(self, probe: str | None) -> str | None:
+        """Why this worker's store is a copy of the task's store (None: it is the store)."""
+        store = self.store
+        with EvaluatorTask._lock:
+            return copied_store(store, probe, EvaluatorTask._probes_seen)
+
+    def refuse(self, task_key: str, why: str) -> None:
+        """Refuse the task for good on this worker: report it (``ecad status``), stop taking
+        tasks from the queue, and put the task back at once for a worker on the right store
+        (not discarded to wait for the scheduler's re-send)."""
+        why = f"{why}; this worker stopped taking tasks (restart it on the scheduler's store)"
+        log.error("refusing task %s: %s", task_key, why)
+        name = _worker_name(self)
+        try:
+            refusals.record_refusal(self.broker_client(), name, why, ttl_s=refusals.STOPPED_TTL_S)
+        except Exception as exc:  # reporting is best effort: the refusal stands
+            log.warning("could not report the refusal to the broker: %s", exc)
+        try:
+            self.app.control.cancel_consumer(GPU_QUEUE, destination=[name], reply=False)
+        except Exception as exc:
+            log.warning("could not stop consuming %s: %s", GPU_QUEUE, exc)
+        raise Reject(why, requeue=True)
 
     def broker_client(self):
         with EvaluatorTask._lock:
@@ -119,14 +146,9 @@ def run_shard(self: EvaluatorTask, message: Any) -> dict:
     """Validate the message, then do its shard (skipped if its output is already stored)."""
     try:
         task = parse_record("task message", message, ShardTask.from_json)
-        wrong_store = self.wrong_store(task.store_id)
+        wrong_store = self.wrong_store(task.store_id) or self.copied_store(task.store_probe)
         if wrong_store is not None:
-            log.error("refusing task %s: %s", task.task_key, wrong_store)
-            try:
-                refusals.record_refusal(self.broker_client(), _worker_name(self), wrong_store)
-            except Exception as exc:  # reporting is best effort: the refusal stands
-                log.warning("could not report the refusal to the broker: %s", exc)
-            return {"refused": wrong_store}
+            self.refuse(task.task_key, wrong_store)
         ev = self.evaluator(task.search_id)
         work = parse_record(task.task_key, task, ev.plan.work)
     except (StoreObjectError, MissingObjectError) as exc:

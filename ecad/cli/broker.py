@@ -6,7 +6,6 @@ answer in a few seconds, so the broker is probed once with short socket timeouts
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ecad.errors import TransientError
@@ -75,4 +74,6 @@ def refusing_workers(timeout_s: float = BROKER_TIMEOUT_S) -> list[dict]:
 
 def _without_password(url: str) -> str:
     """``redis://user:secret@host`` -> ``redis://user:***@host``."""
-    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", str(url))
+    from ecad.masking import mask_credentials
+
+    return mask_credentials(url)

@@ -82,30 +82,32 @@ def status(search_id: str | None, as_json: bool, workers: bool, watch: bool, int
            config_file: str | None) -> None:
     """Show the searches (or one): generation, shards done/in flight/failed, workers, images/s,
     ETA and the current front."""
-    from ecad.cli.status_read import read_snapshot
+    from ecad.cli.status_deadline import BoundedStatus
     from ecad.cli.status_view import render_status
     from ecad.cli.status_view import watch as watch_status
 
     apply_config(config_file)
-    store = open_store()
-    ids = [search_id] if search_id else None
-
-    def read():
-        return read_snapshot(store, ids, workers)
-
+    read = BoundedStatus(None, [search_id] if search_id else None, workers)
     if watch:
         watch_status(read, click.get_text_stream("stdout"), interval_s=interval, as_json=as_json)
         return
     snapshot = read()
     if as_json:
         click.echo(json.dumps(snapshot.to_json(), indent=2))
+        if snapshot.store_error is not None:
+            raise TransientError(snapshot.store_error)
         return
+    if snapshot.store_error is not None:  # the one line says it all (on stderr, exit 1)
+        raise TransientError(snapshot.store_error)
     click.echo(render_status(snapshot))
     if snapshot.broker_error is not None:  # the store's view is shown; the exit status says it
         raise TransientError(snapshot.broker_error)
     failed = [s.search_id for s in snapshot.searches if s.phase == "failed"]
-    if failed:
-        raise EcadError(f"{len(failed)} search(es) failed: {', '.join(failed)} (reasons above)")
+    unreadable = [s.search_id for s in snapshot.searches if s.phase == "unreadable"]
+    if failed or unreadable:
+        said = [f"{len(ids)} search(es) {what}: {', '.join(ids)}"
+                for what, ids in (("failed", failed), ("unreadable", unreadable)) if ids]
+        raise EcadError(f"{'; '.join(said)} (reasons above)")
 
 
 @click.command()

@@ -22,7 +22,9 @@ from collections.abc import Sequence
 
 import click
 
+from ecad.cli.printable import printable
 from ecad.errors import ConfigError, EcadError
+from ecad.masking import mask_credentials
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_RUNTIME", "EXIT_USAGE", "run_cli"]
 
@@ -34,7 +36,9 @@ log = logging.getLogger("ecad.cli")
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(f"error: {message}", err=True)
+    # Whatever raised it, an error line never shows a password given inside a URL, nor a
+    # control character read from the store.
+    click.echo(f"error: {printable(mask_credentials(message), keep_newlines=True)}", err=True)
     return code
 
 

@@ -126,16 +126,17 @@ class _Progress:
 
 def _print_front(rows: list[dict], quality: dict) -> None:
     """The front as a table: speedup first, quality in its scorer's unit."""
+    from ecad.cli.printable import printable
     from ecad.cli.table import render_table
     from ecad.report.units import quality_unit
 
     unit = quality_unit(quality)
-    click.echo(render_table(
+    click.echo(printable(render_table(
         ["#", "speedup", unit.axis_title, "rel. cost", "reuse", "schedule"],
         [[r["rank"], f"{r['speedup']:.2f}x", unit.format(r["quality"]),
           f"{r['relative_cost']:.4f}", f"{r['reuse']:.1%}", r["name"]] for r in rows],
         align="rrrrrl",
-    ))
+    ), keep_newlines=True))  # names come from the store
 
 
 @click.command()

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from ecad.cli.status_view import (
+    UNREADABLE,
     Running,
     SearchStatus,
     StatusSnapshot,
     WorkerStatus,
     front_rows_of,
 )
-from ecad.errors import EcadError, TransientError
+from ecad.errors import ConfigError, EcadError, TransientError
 from ecad.store import ObjectStore
 
 __all__ = ["read_search", "read_snapshot", "read_workers"]
@@ -94,9 +95,28 @@ def read_workers() -> tuple[tuple[WorkerStatus, ...], TransientError | None]:
                  for name, tasks in sorted(active.items())), None
 
 
+def _read_listed(store: ObjectStore, search_id: str, listed: bool) -> SearchStatus:
+    """:func:`read_search`; a search that cannot be read is one line of its own, not the end
+    of the listing (an id asked for by name that does not exist stays a usage error)."""
+    try:
+        return read_search(store, search_id)
+    except TransientError:
+        raise  # the store is not answering: that is no one search's problem
+    except EcadError as exc:
+        if isinstance(exc, ConfigError) and not listed:
+            raise
+        return _unreadable(search_id, exc)
+
+
+def _unreadable(search_id: str, exc: BaseException) -> SearchStatus:
+    return SearchStatus(search_id=search_id, phase=UNREADABLE, generation=0, generations=0,
+                        population=0, quality_name="", reason=str(exc))
+
+
 def read_snapshot(store: ObjectStore, ids: Sequence[str] | None, workers: bool) -> StatusSnapshot:
     from ecad.search import SearchSession
 
+    listed = not ids
     ids = list(ids) if ids else SearchSession.list_ids(store)
     seen, error = read_workers() if workers else (None, None)
     refusing: list[dict[str, Any]] = []
@@ -108,7 +128,7 @@ def read_snapshot(store: ObjectStore, ids: Sequence[str] | None, workers: bool) 
         except TransientError as exc:
             error = exc
     return StatusSnapshot(
-        searches=tuple(read_search(store, sid) for sid in ids),
+        searches=tuple(_read_listed(store, sid, listed) for sid in ids),
         workers=seen,
         broker_error=None if error is None else str(error),
         taken=time.time(),

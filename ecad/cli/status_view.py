@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
+from ecad.cli.printable import printable
 from ecad.cli.table import render_table
 from ecad.report.units import duration, quality_unit
 
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 _HOME_CLEAR = "\x1b[H\x1b[2J"
+UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,9 @@ class Running:
 @dataclass(frozen=True)
 class SearchStatus:
     search_id: str
-    phase: str  # "evaluate" (a generation runs), "ask", "done", "cancelled"
+    # "evaluate" (a generation runs), "ask", "done", "cancelled", "failed"; "unreadable": the
+    # store could not be read for it now (``reason`` says what), the others are still shown
+    phase: str
     generation: int  # generations finished so far
     generations: int
     population: int
@@ -69,7 +73,7 @@ class SearchStatus:
     images_per_s: float | None = None
     hypervolume: float | None = None
     front: tuple[FrontRow, ...] = ()
-    reason: str | None = None  # why the search failed (phase "failed": unreadable state/spec)
+    reason: str | None = None  # why the search failed, or why it could not be read
 
     @property
     def finished(self) -> bool:
@@ -99,9 +103,11 @@ class StatusSnapshot:
     broker_error: str | None = None  # why the workers could not be asked
     taken: float = field(default_factory=time.time)
     refusing: tuple[dict[str, Any], ...] = ()  # workers refusing tasks: {"worker", "reason"}
+    store_error: str | None = None  # "store unreachable since ...": nothing else was read
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "store_error": self.store_error,
             "searches": [s.to_json() for s in self.searches],
             "workers": None if self.workers is None else [asdict(w) for w in self.workers],
             "broker_error": self.broker_error,
@@ -114,12 +120,14 @@ def head_line(s: SearchStatus) -> str:
     """One line per search: where it is and the candidate totals (the driver's wording)."""
     from ecad.search.status import status_line
 
+    if s.phase == UNREADABLE:
+        return f"{s.search_id}: unreadable: {s.reason}"
     return status_line(s.to_json())
 
 
 def _search_block(s: SearchStatus, front_rows: int) -> list[str]:
     lines = [head_line(s)]
-    if s.phase == "failed":  # nothing else of it can be read
+    if s.phase in ("failed", UNREADABLE):  # nothing else of it can be read
         return lines
     unit = quality_unit(s.quality_name)
     facts = [f"population {s.population}"]
@@ -151,9 +159,11 @@ def _search_block(s: SearchStatus, front_rows: int) -> list[str]:
 def render_status(snapshot: StatusSnapshot, front_rows: int = 8) -> str:
     """The status as plain text (no control characters)."""
     lines: list[str] = []
+    if snapshot.store_error is not None:
+        lines.append(snapshot.store_error)
     for s in snapshot.searches:
         lines += _search_block(s, front_rows)
-    if not snapshot.searches:
+    if not snapshot.searches and snapshot.store_error is None:
         lines.append("no searches in the store")
     if snapshot.workers is not None:
         if snapshot.broker_error:
@@ -166,7 +176,8 @@ def render_status(snapshot: StatusSnapshot, front_rows: int = 8) -> str:
                 lines.append(f"  {w.name}: {', '.join(w.tasks) if w.tasks else 'idle'}")
     for r in snapshot.refusing:
         lines.append(f"worker {r['worker']} refuses tasks: {r['reason']}")
-    return "\n".join(lines)
+    # Names, reasons and refusals come from the store and Redis: escape what a terminal obeys.
+    return "\n".join(printable(line) for line in lines)
 
 
 def watch(

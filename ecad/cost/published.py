@@ -9,6 +9,7 @@ finds the counting that reproduces the published total, so such a file is report
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,10 +44,18 @@ class PublishedCheck:
             and self.resolution != self.config_resolution
         )
 
+    @property
+    def countable(self) -> bool:
+        """Whether the published total can be a MACs count at all (finite, positive)."""
+        return math.isfinite(self.total) and self.total > 0
+
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "stale_config": self.stale_config}
+        total = self.total if math.isfinite(self.total) else str(self.total)  # JSON has no inf
+        return {**asdict(self), "total": total, "stale_config": self.stale_config}
 
     def describe(self) -> str:
+        if not self.countable:
+            return f"{self.total} is not a MACs count (a finite positive number): not checked"
         if not self.reproduced:
             return (
                 f"not reproduced by linear MACs at batch 2 at {list(RESOLUTIONS)} px: the file "
@@ -75,6 +84,9 @@ def check_published(schedule: Schedule, rel: float = 1e-6) -> PublishedCheck | N
     if not isinstance(total, (int, float)) or not full:
         return None
     config = schedule.metadata.config or {}
+    if not math.isfinite(total) or total <= 0:  # inf - inf is nan, |x - inf| <= inf is true
+        return PublishedCheck(float(total), False, config_resolution=config.get("height")
+                              if isinstance(config.get("height"), int) else None)
     declared = config.get("height") if isinstance(config.get("height"), int) else None
     resolutions = dict.fromkeys([r for r in (declared, *RESOLUTIONS) if r])
     tokens = dict.fromkeys([None, PUBLISHED_TEXT_TOKENS if family.kind == "pixart" else None])

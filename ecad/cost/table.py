@@ -119,7 +119,7 @@ class CostTable:
     def from_json(cls, data: dict[str, Any], source: str = "<cost table>") -> CostTable:
         try:
             layout = ScheduleLayout.for_family(data["family"], data["block_counts"])
-            return cls(
+            table = cls(
                 layout=layout,
                 mode=data["mode"],
                 resolution=int(data["resolution"]),
@@ -131,6 +131,11 @@ class CostTable:
             )
         except KeyError as exc:
             raise ConfigError(f"{source}: cost table lacks field {exc.args[0]!r}") from exc
+        costs = np.append(table.slot_costs.reshape(-1), table.base)
+        if not np.isfinite(costs).all() or (costs < 0).any() or not costs.sum() > 0:
+            # a ValueError: the store's reader names the key; a file's reader says ConfigError
+            raise ValueError(f"{source}: cost table costs must be finite, >= 0, not all 0")
+        return table
 
     def save(self, path: str | os.PathLike) -> Path:
         return write_atomic(path, json.dumps(self.to_json(), indent=2))
@@ -142,4 +147,7 @@ class CostTable:
             data = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{p}: cannot read cost table ({exc})") from exc
-        return cls.from_json(data, source=str(p))
+        try:
+            return cls.from_json(data, source=str(p))
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{p}: not a cost table ({exc})") from exc

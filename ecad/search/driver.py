@@ -43,6 +43,7 @@ from ecad.search.observer import (
     ShardDone,
 )
 from ecad.search.plan import ShardResult, ShardWork, StaleShards
+from ecad.search.planned import forget_planned, planned_generation
 from ecad.search.progress import GenerationProgress, ProgressBook
 from ecad.search.pruning import (
     PruningDecision,
@@ -219,6 +220,7 @@ class SearchDriver:
             for key in self.store.list(pruned_prefix(self.session.search_id)):
                 self.store.delete(key)
         units: dict[str, _Unit] = {}
+        found: dict[str, tuple[Any, list[bool]]] = {}  # key -> (evaluation record, stored)
         for cand in candidates:
             if not cand.feasible or cand.evaluation_key in units:
                 continue
@@ -230,17 +232,36 @@ class SearchDriver:
             # With pruning, a stored evaluation is not taken as is: the candidate's stored
             # shards go through the rule like fresh ones (a result must not depend on the cache).
             record = None if pruning else plan.evaluation(self.store, cand.evaluation_key)
-            if record is not None:
-                unit.quality, unit.cached = record.quality, True
-            else:
-                stored = [self._exists(plan.score_key(cand.evaluation_key, s)) for s in range(n)]
-                # With pruning every shard is taken in, in order (stored ones by the first look
-                # below), so the rule sees the stored prefix; otherwise only the missing ones.
-                unit.left = [s for s in range(n) if pruning or not stored[s]]
-                unit.stored = {s for s in range(n) if stored[s]}
-                unit.cached = all(stored)
+            stored = [record is not None or self._exists(plan.score_key(cand.evaluation_key, s))
+                      for s in range(n)]
+            found[cand.evaluation_key] = (record, stored)
             units[cand.evaluation_key] = unit
+        ref_stored = [self._exists(plan.marker_key(ref.generation_key, s)) for s in range(n)
+                      ] if ref is not None else []
+        # Counted against the store as the generation's first plan found it (a restarted
+        # driver finds its predecessor's work in the store: that is no cache).
+        first = planned_generation(
+            self.store, self.session.search_id, self.session.generation,
+            cached=[k for k, (_, stored) in found.items() if all(stored)],
+            stored={k: [s for s in range(n) if stored[s]] for k, (_, stored) in found.items()},
+            reference=[s for s, here in enumerate(ref_stored) if here],
+        )
         gen = _Generation(self.session.generation, units, [])
+        for key, (record, stored) in found.items():
+            unit, before = units[key], first.stored_of(key)
+            unit.cached = key in first.cached and all(stored)
+            # With pruning every shard is taken in, in order (stored ones by the first look
+            # below), so the rule sees the stored prefix; otherwise only the missing ones.
+            unit.left = [] if record is not None else [
+                s for s in range(n) if pruning or not stored[s]]
+            unit.stored = set(before)
+            if record is not None:
+                unit.quality = record.quality
+            if not pruning:  # shards made since the first plan: this generation's images
+                gen.images += sum(len(plan.shards[s]) for s in range(n)
+                                  if stored[s] and s not in before)
+        gen.images += sum(len(plan.shards[s]) for s, here in enumerate(ref_stored)
+                          if here and s not in first.reference)
         if pruning:
             gen.members = self._front_members()
             gen.front = QualityFront.from_members(gen.members)
@@ -249,9 +270,7 @@ class SearchDriver:
                     unit.promise = float("inf")
         if ref is not None and any(u.left for u in units.values()):
             plan.publish(self.store, ref)
-            gen.reference_left = [
-                s for s in range(n) if not self._exists(plan.marker_key(ref.generation_key, s))
-            ]
+            gen.reference_left = [s for s in range(n) if not ref_stored[s]]
         self._collect(gen, [], look=True)  # failures recorded before (e.g. an earlier run)
         gen.progress.shards_total = n * len(units)
         gen.progress.shards_done = sum(n - len(u.left) for u in units.values())
@@ -424,9 +443,19 @@ class SearchDriver:
         """Keep a completed shard's per-image qualities for the pruning rule."""
         gen.dirty = True  # a windowed dispatch may send the next shard now
         if shard not in unit.scores:
-            unit.scores[shard] = self.plan.read_scores(
-                self.store, unit.candidate.evaluation_key, shard
-            )
+            key = self.plan.score_key(unit.candidate.evaluation_key, shard)
+            try:
+                unit.scores[shard] = self.plan.read_scores(
+                    self.store, unit.candidate.evaluation_key, shard
+                )
+            except StoreObjectError as exc:  # derived: delete it, the shard is redone
+                log.warning("deleting an unreadable score record to redo it: %s", exc)
+                self.store.delete(key)
+                self._known.discard(key)
+                unit.submitted.discard(shard)
+                unit.left.insert(0, shard)  # first again: the shards after it keep their turn
+                gen.progress.shards_done -= 1
+                return
         data = unit.scores[shard]
         unit.qualities[shard] = oriented_qualities(data["scores"], data["higher_is_better"])
 
@@ -610,6 +639,7 @@ class SearchDriver:
             })
         work = GenerationWork(gen.images, gen.images_saved, gen.shard_seconds)
         record = session.complete(qualities, counts, work)
+        forget_planned(self.store, session.search_id, record.generation)
         remaining = session.spec.generations + 1 - session.generation
         self.progress.finish(record, session.phase.value, remaining, self.executor.stats())
         front = session.front()

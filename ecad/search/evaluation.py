@@ -300,11 +300,17 @@ class Evaluator:
         scorer = self.scorer()
         with scorer.lock:
             scores = np.asarray(scorer.score(images, prompts, references=refs), dtype=np.float64)
-        return {
+        record = {
             "pairs": [list(pr) for pr in pairs],
-            "scores": [_finite_or_str(s) for s in scores],
+            "scores": [float(s) for s in scores],
             "higher_is_better": bool(getattr(scorer, "higher_is_better", True)),
         }
+        try:  # a value the search must not be told is never stored: the task fails instead
+            self.plan.check_scores(record, shard)
+        except RecordError as exc:
+            raise EcadError(f"scorer {self.plan.scorer} gave shard {shard} scores that are no "
+                            f"scores of it ({exc}); nothing stored") from exc
+        return record
 
 
 def _marker_digests(data: Any) -> dict[str, str | None]:
@@ -320,7 +326,3 @@ def _marker_digests(data: Any) -> dict[str, str | None]:
         out[key] = digest
     return out
 
-
-def _finite_or_str(value: float) -> float | str:
-    # JSON has no inf/nan; PSNR of identical images is inf.
-    return float(value) if np.isfinite(value) else str(value)

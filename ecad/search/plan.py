@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -21,7 +20,8 @@ from ecad.search.candidate import Candidate
 from ecad.search.nsga import pack_genomes, unpack_genomes
 from ecad.search.objectives import constraint
 from ecad.search.records import EvaluationRecord
-from ecad.search.setting import EvaluationSetting, evaluation_key, layout_for
+from ecad.search.score_scales import SCORE_SCALES, score_problem
+from ecad.search.setting import EvaluationSetting, evaluation_key, layout_for, scorer_options
 from ecad.search.spec import SearchSpec
 from ecad.search.stratified import stratified_shards
 from ecad.search.task import ShardTask
@@ -210,10 +210,16 @@ class SearchPlan:
         problem = ""
         for shard, pairs in enumerate(self.shards):
             data = (known or {}).get(shard)
+            if data is not None:
+                try:
+                    self.check_scores(data, shard)
+                except RecordError:
+                    data = None  # read what was stored instead: checked (and healed) there
             if data is None:
                 key = self.score_key(candidate.evaluation_key, shard)
                 try:
-                    data = read_record(store, key, functools.partial(_scores, size=len(pairs)))
+                    data = read_record(store, key, functools.partial(
+                        _scores, size=len(pairs), scorer=self.scorer))
                 except StoreObjectError as exc:  # derived: delete it, the shard is redone
                     log.warning("deleting an unreadable score record to redo it: %s", exc)
                     store.delete(key)
@@ -243,8 +249,33 @@ class SearchPlan:
 
     def read_scores(self, store: ObjectStore, evaluation_key: str, shard: int) -> dict[str, Any]:
         """One stored score shard, checked."""
-        return read_record(store, self.score_key(evaluation_key, shard),
-                           functools.partial(_scores, size=len(self.shards[shard])))
+        return read_record(store, self.score_key(evaluation_key, shard), functools.partial(
+            _scores, size=len(self.shards[shard]), scorer=self.scorer))
+
+    def _evaluation(self, data: Any) -> EvaluationRecord:
+        """An evaluation record, checked against this plan: every image, the scorer's way and
+        range (a mean of in-range scores is in range)."""
+        record = EvaluationRecord.from_json(data)
+        if record.num_images != self.images_total:
+            raise RecordError(f"num_images: {record.num_images}, a candidate has "
+                              f"{self.images_total} images")
+        scale = SCORE_SCALES.get(self.scorer)
+        if scale is not None and record.higher_is_better is not scale.higher_is_better:
+            raise RecordError(f"higher_is_better: {record.higher_is_better}, not {self.scorer}'s")
+        bounds = _oriented_range(self.scorer)
+        if bounds is not None and not bounds[0] <= record.quality <= bounds[1]:
+            raise RecordError(f"quality: {record.quality:g} is outside {self.scorer}'s range "
+                              f"[{bounds[0]:g}, {bounds[1]:g}]")
+        return record
+
+    @cached_property
+    def scorer(self) -> str:
+        """The registered name of the search's per-image scorer (its scores' scale)."""
+        return scorer_options(self.spec.quality)[0]
+
+    def check_scores(self, record: Mapping[str, Any], shard: int) -> None:
+        """Raise :class:`RecordError` if a score record just made is no record of this shard."""
+        _scores(record, len(self.shards[shard]), self.scorer)
 
     def evaluation(self, store: ObjectStore, evaluation_key: str) -> EvaluationRecord | None:
         """The stored evaluation record; None if there is none, or it was unreadable (it is
@@ -253,15 +284,23 @@ class SearchPlan:
         if not store.exists(key):
             return None
         try:
-            return read_record(store, key, EvaluationRecord.from_json)
+            return read_record(store, key, self._evaluation)
         except StoreObjectError as exc:
             log.warning("deleting an unreadable evaluation record to redo it: %s", exc)
             store.delete(key)
             return None
 
 
-def _scores(data: Any, size: int) -> dict[str, Any]:
-    """A score shard's record, checked: ``size`` pairs of indices, as many numeric scores."""
+def _oriented_range(scorer: str) -> tuple[float, float] | None:
+    scale = SCORE_SCALES.get(scorer)
+    if scale is None:
+        return None
+    return (scale.low, scale.high) if scale.higher_is_better else (-scale.high, -scale.low)
+
+
+def _scores(data: Any, size: int, scorer: str = "") -> dict[str, Any]:
+    """A score shard's record, checked: ``size`` pairs of indices, as many finite scores in
+    ``scorer``'s range (:mod:`ecad.search.score_scales`), pointing its way."""
     pairs, scores = data["pairs"], data["scores"]
     if not isinstance(pairs, list) or not isinstance(scores, list) or len(pairs) != len(scores):
         raise RecordError("pairs and scores must be lists of equal length")
@@ -271,11 +310,8 @@ def _scores(data: Any, size: int) -> dict[str, Any]:
         if not (isinstance(pair, list) and len(pair) == 2 and all(
                 isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in pair)):
             raise RecordError(f"pairs: {pair!r:.40} is not a [prompt, image] index pair")
-    for score in scores:
-        if isinstance(score, bool) or not isinstance(score, (int, float, str)):
-            raise RecordError(f"scores: {score!r:.40} is not a number")
-        if isinstance(score, str) and not math.isnan(float(score)) and not math.isinf(float(score)):
-            raise RecordError(f"scores: {score!r:.40} is not a number")
     if not isinstance(data["higher_is_better"], bool):
         raise RecordError("higher_is_better must be true or false")
+    if (bad := score_problem(scorer, scores, data["higher_is_better"])) is not None:
+        raise RecordError(f"scores: {bad}")
     return data

@@ -4,6 +4,7 @@ records and front members. Each reads from JSON through :func:`ecad.store.record
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -64,7 +65,10 @@ class Counts:
     @classmethod
     def from_json(cls, data: Any) -> Counts:
         names = cls.__dataclass_fields__
-        return cls(**{n: require(data, n, int, "counts.") for n in names if n in data})
+        counts = {n: require(data, n, int, "counts.") for n in names if n in data}
+        if any(v < 0 for v in counts.values()):
+            raise RecordError(f"counts: must be >= 0, got {counts}")
+        return cls(**counts)
 
     def to_json(self) -> dict[str, int]:
         return {n: getattr(self, n) for n in self.__dataclass_fields__}
@@ -90,8 +94,11 @@ class Population:
         G = require(data, "G", list, where)
         if not (len(X) == len(F) == len(G)) or not all(isinstance(x, str) for x in X):
             raise RecordError(f"{where}X/F/G: must be equally long, X hex strings")
-        return cls(tuple(X), tuple(tuple(map(float, r)) for r in F),
-                   tuple(tuple(map(float, r)) for r in G))
+        rows = (tuple(tuple(map(float, r)) for r in F), tuple(tuple(map(float, r)) for r in G))
+        for name, values, width in (("F", rows[0], 2), ("G", rows[1], 1)):
+            if not all(len(r) == width and all(map(math.isfinite, r)) for r in values):
+                raise RecordError(f"{where}{name}: rows of {width} finite numbers expected")
+        return cls(tuple(X), *rows)
 
     def to_json(self) -> dict[str, Any]:
         return {"X": list(self.X), "F": [list(r) for r in self.F], "G": [list(r) for r in self.G]}
@@ -196,6 +203,11 @@ class EvaluationRecord:
     def from_json(cls, data: Any) -> EvaluationRecord:
         check_version(data, EVALUATION_VERSION, "evaluation record")
         per_prompt = require(data, "per_prompt", dict)
+        values = [require(data, "quality", (int, float)), *per_prompt.values()]
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            raise RecordError(f"quality and per_prompt must be finite numbers, got {values!r:.80}")
+        if require(data, "num_images", int) < 1:
+            raise RecordError(f"num_images: must be >= 1, got {data['num_images']}")
         return cls(
             schedule=require(data, "schedule", str),
             generation_key=require(data, "generation_key", str),

@@ -44,7 +44,7 @@ from ecad.search.records import (
 from ecad.search.setting import layout_for
 from ecad.search.spec import SearchSpec
 from ecad.store import MissingObjectError, ObjectStore
-from ecad.store.identity import ensure_store_identity
+from ecad.store.identity import ensure_store_identity, store_identity
 from ecad.store.layout import (
     cancelled_key,
     cost_table_key,
@@ -78,8 +78,10 @@ def _state(data: Any) -> dict[str, Any]:
         raise RecordError(f"the state must be a JSON object, got {type(data).__name__}")
     check_version(data, STATE_VERSION, "search state")
     Phase.parse(data.get("phase"))
-    if isinstance(data.get("generation"), bool) or not isinstance(data.get("generation"), int):
-        raise RecordError(f"generation: must be an integer, got {data.get('generation')!r:.40}")
+    generation = data.get("generation")
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise RecordError(f"generation: must be an integer >= 0, got {generation!r:.40}")
+    Counts.from_json(data.get("counters") or {})  # a count that is no count fails here
     pending = data.get("pending")
     if pending is not None and not (
         isinstance(pending, list) and all(isinstance(g, str) for g in pending)
@@ -215,6 +217,7 @@ class SearchSession:
             return cls.open(store, search_id), False
         # Every check runs before the first write: a failed submit leaves nothing behind.
         table, initial = prepare_search(spec, lambda: store)
+        store_identity(store)  # an unreadable store.json fails here, before any write
         session = cls(
             store,
             spec,
@@ -250,6 +253,11 @@ class SearchSession:
 
     @classmethod
     def open(cls, store: ObjectStore, search_id: str) -> SearchSession:
+        from ecad.search.validation import check_search_id
+
+        if check_search_id(search_id) is not None:  # no key of it can exist: don't build one
+            raise ConfigError(f"no search {search_id!r:.80} in {store.describe()} (not a search "
+                              "id: see ecad status)")
         try:
             spec = read_record(
                 store,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,10 +24,12 @@ from ecad.families import get_family
 from ecad.families.loading import TINY_WEIGHTS
 from ecad.schedules.catalog import HeuristicCall
 from ecad.search.pruning import PruningConfig, parse_pruning
+from ecad.search.spec_keys import SECTION_KEYS, quality_keys, unknown_keys
 from ecad.search.validation import (
     LIMITS,
     MAX_PROMPT_FILE_BYTES,
     MAX_PROMPT_PAIRS,
+    MAX_SPEC_BYTES,
     check_name,
     check_search_id,
     check_weights,
@@ -35,6 +38,7 @@ from ecad.search.validation import (
     limit_error,
     name_from_file,
     num_blocks_error,
+    prompt_length_error,
     resolve_local_weights,
 )
 from ecad.store.records import RecordError, check_version, require
@@ -499,8 +503,10 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     errors = _Errors()
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: a search spec must be a YAML mapping")
-    for key in sorted(set(raw) - _TOP_LEVEL):
-        errors.add(key, f"unknown field; allowed: {sorted(_TOP_LEVEL)}")
+    errors.items += unknown_keys("", raw, _TOP_LEVEL)
+    for section, known in SECTION_KEYS.items():
+        if isinstance(raw.get(section), Mapping):
+            errors.items += unknown_keys(f"{section}.", raw[section], known)
 
     family = None
     try:
@@ -553,6 +559,8 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
 
     prompts = _section(raw, "prompts", errors, shorthand="file")
     d["prompts"] = _prompts(prompts, errors, base)
+    if (bad := prompt_length_error(d["prompts"].get("texts"), family)) is not None:
+        errors.add("prompts", bad)
     d["images_per_prompt"] = _int(raw, "images_per_prompt", errors, 1, 1)
     pairs = len(d["prompts"].get("texts", ())) * d["images_per_prompt"]
     if pairs > MAX_PROMPT_PAIRS and not limit_error("images_per_prompt", d["images_per_prompt"]):
@@ -573,6 +581,8 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     d["seed"] = _int(raw, "seed", errors, 0, 0)
 
     quality = _section(raw, "quality", errors, shorthand="scorer")
+    errors.items += unknown_keys("quality.", quality, quality_keys(quality.get("scorer",
+                                                                               "fidelity")))
     scorer = quality.pop("scorer", "fidelity")
     if scorer not in QUALITY_SCORERS:
         errors.add("quality.scorer", f"{scorer!r} unknown; choose one of {QUALITY_SCORERS}")
@@ -621,6 +631,9 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     if pruning.enabled:
         d["pruning"] = pruning.to_json()
 
+    if not errors.items and (size := len(json.dumps(d))) > MAX_SPEC_BYTES:
+        errors.add("prompts", f"the resolved spec is {size} bytes, the limit is {MAX_SPEC_BYTES} "
+                   "(the prompt texts are stored in it): use fewer or shorter prompts")
     if len(errors.items) == 1:
         raise ConfigError(f"{source}: {errors.items[0]}")
     if errors.items:
@@ -838,6 +851,19 @@ def _check_stored_limits(data: Mapping[str, Any]) -> None:
                 raise RecordError(f"{name}: must be >= 0, got {value}")
             if (too_big := limit_error(name, value)) is not None:
                 raise RecordError(f"{name}: {too_big}")
+    if (bad := guidance_error(data.get("guidance"))) is not None:
+        raise RecordError(f"guidance: {bad}")
+    for section, name in (("crossover", "prob"), ("mutation", "individual_prob"),
+                          ("mutation", "bit_prob"), ("quality", "hv_reference")):
+        holder = data.get(section)
+        value = holder.get(name) if isinstance(holder, Mapping) else None
+        if value is None:
+            continue
+        low, high = (0.0, 1.0) if name != "hv_reference" else (-math.inf, math.inf)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or not low <= value <= high:
+            raise RecordError(f"{section}.{name}: must be a finite number in [{low}, {high}], "
+                              f"got {value!r:.40}")
     prompts = data.get("prompts")
     texts = prompts.get("texts") if isinstance(prompts, Mapping) else None
     per = data.get("images_per_prompt")

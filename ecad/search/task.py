@@ -14,15 +14,16 @@ from typing import Any
 
 from ecad.search.validation import MAX_PROMPT_PAIRS
 from ecad.store.layout import IMAGES_TASK, SHARD_TASK, task_key
+from ecad.store.probe import is_probe
 from ecad.store.records import RecordError, check_version, require
 
 __all__ = ["TASK_VERSION", "ShardTask"]
 
 TASK_VERSION = 2  # 2: the shard layout id (``layout``)
-_KEY = re.compile(r"^[0-9a-f]{32}$")
-_HEX = re.compile(r"^(?:[0-9a-f]{2})*$")
-_LAYOUT = re.compile(r"^[ps]\d{1,9}$")
-_SEARCH_ID = re.compile(r"^[A-Za-z0-9._=\-]{1,200}$")
+_KEY = re.compile(r"^[0-9a-f]{32}\Z")
+_HEX = re.compile(r"^(?:[0-9a-f]{2})*\Z")
+_LAYOUT = re.compile(r"^[ps]\d{1,9}\Z")
+_SEARCH_ID = re.compile(r"^[A-Za-z0-9._=\-]{1,200}\Z")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ShardTask:
     layout: str  # the search's shard layout id (ecad.store.layout.shard_layout_id)
     version: int = TASK_VERSION
     store_id: str | None = None  # the scheduler's store (a worker on another store refuses)
+    store_probe: str | None = None  # the scheduler's latest probe (ecad.store.probe)
 
     @property
     def task_key(self) -> str:
@@ -90,5 +92,8 @@ class ShardTask:
         store_id = data.get("store_id")
         if store_id is not None and not (isinstance(store_id, str) and _KEY.match(store_id)):
             raise RecordError(f"store_id: {store_id!r:.80} is not a 32-hex-digit store id")
+        probe = data.get("store_probe")
+        if probe is not None and not is_probe(probe):
+            raise RecordError(f"store_probe: {probe!r:.80} is not a store probe")
         return cls(search_id, kind, shard, shards, genome, bits, gen_key, eval_key, layout,
-                   store_id=store_id)
+                   store_id=store_id, store_probe=probe)

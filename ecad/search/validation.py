@@ -29,6 +29,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_PROMPT_FILE_BYTES",
     "MAX_PROMPT_PAIRS",
+    "MAX_SPEC_BYTES",
     "check_name",
     "check_search_id",
     "check_weights",
@@ -38,13 +39,14 @@ __all__ = [
     "name_from_file",
     "num_blocks_error",
     "parse_heuristic",
+    "prompt_length_error",
     "resolve_local_weights",
 ]
 
 #: Longest search name; the search id adds ``-`` and 10 hex digits.
 MAX_NAME_LENGTH = 64
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?\Z")
 
 #: Largest value of each bounded integer field, and why.
 LIMITS: dict[str, int] = {
@@ -65,6 +67,11 @@ LIMITS: dict[str, int] = {
 MAX_PROMPT_PAIRS = 100_000
 #: Largest prompt file read.
 MAX_PROMPT_FILE_BYTES = 64 << 20
+#: Characters one text-encoder token can stand for, at most (T5's longest vocabulary pieces are
+#: 16 characters): a prompt longer than this many per token the encoder reads is cut off there.
+MAX_CHARS_PER_TOKEN = 16
+#: Largest resolved spec (prompt texts included; it is stored and read by every worker).
+MAX_SPEC_BYTES = 8 << 20
 MAX_GUIDANCE = 100.0
 
 
@@ -92,7 +99,7 @@ def check_name(value: Any) -> str | None:
         return f"must be a non-empty string, got {value!r}"
     if len(value) > MAX_NAME_LENGTH:
         return f"too long ({len(value)} characters; the limit is {MAX_NAME_LENGTH})"
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         return (
             f"{value!r} is not a safe name: use letters, digits, '_', '.' and '-', starting "
             "with a letter or digit (no '/', no spaces)"
@@ -109,7 +116,7 @@ def check_search_id(value: Any) -> str | None:
         return f"must be a search id (see ecad status), got {value!r}"
     if len(value) > MAX_NAME_LENGTH + 11:
         return f"too long ({len(value)} characters; a search id has at most {MAX_NAME_LENGTH + 11})"
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         return f"{value!r} is not a search id (see ecad status): no '/', spaces or leading '.'"
     return None
 
@@ -217,4 +224,17 @@ def resolve_local_weights(weights: str, base: Path) -> Path | None:
     path = expanded if expanded.is_absolute() else (base / expanded).resolve()
     if weights.startswith(("/", ".", "~")) or path.exists():
         return path
+    return None
+
+
+def prompt_length_error(texts: Any, family: Any) -> str | None:
+    """Why a prompt is too long for ``family``'s text encoders to read, else ``None``."""
+    tokens = getattr(family, "max_sequence_length", 512)
+    limit = tokens * MAX_CHARS_PER_TOKEN
+    for n, text in enumerate(texts if isinstance(texts, list) else []):
+        if isinstance(text, str) and len(text) > limit:
+            return (f"prompt {n + 1} ({text[:30]!r}...) is {len(text)} characters; the limit is "
+                    f"{limit}: {getattr(family, 'name', 'the')} text encoders read at most "
+                    f"{tokens} tokens and cut the rest off, so a longer prompt changes nothing; "
+                    "shorten it")
     return None

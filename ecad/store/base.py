@@ -25,7 +25,7 @@ from ecad.errors import ConfigError, EcadError
 
 __all__ = ["MissingObjectError", "ObjectStore", "check_key"]
 
-_KEY = re.compile(r"^[A-Za-z0-9._=\-]+(/[A-Za-z0-9._=\-]+)*$")
+_KEY = re.compile(r"[A-Za-z0-9._=\-]+(/[A-Za-z0-9._=\-]+)*")
 
 
 class MissingObjectError(EcadError, KeyError):
@@ -36,7 +36,8 @@ class MissingObjectError(EcadError, KeyError):
 
 
 def check_key(key: str) -> str:
-    if not _KEY.match(key) or any(part in (".", "..") for part in key.split("/")):
+    bad_part = any(part in (".", "..") for part in str(key).split("/"))
+    if not isinstance(key, str) or not _KEY.fullmatch(key) or bad_part:
         raise ConfigError(f"invalid store key {key!r}: use relative a/b/c paths of [A-Za-z0-9._=-]")
     return key
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -44,9 +45,18 @@ class FilesystemStore(ObjectStore):
             return self._path(key).read_bytes()
         except (FileNotFoundError, IsADirectoryError):
             raise MissingObjectError(f"{self.describe()}: no object {key!r}") from None
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:  # no file of that name can exist
+                raise MissingObjectError(f"{self.describe()}: no object {key!r:.120}") from None
+            raise
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        try:
+            return self._path(key).is_file()
+        except OSError as exc:  # is_file() hides only "not found"-like errors, not this one
+            if exc.errno == errno.ENAMETOOLONG:
+                return False
+            raise
 
     def list(self, prefix: str = "") -> Iterator[str]:
         # Walk only the directories that can hold a key with this prefix: a scheduler lists

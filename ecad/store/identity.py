@@ -16,7 +16,7 @@ from ecad.store.records import RecordError, read_record
 
 __all__ = ["ensure_store_identity", "store_identity"]
 
-_ID = re.compile(r"^[0-9a-f]{32}$")
+_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 def _identity(data: Any) -> str:

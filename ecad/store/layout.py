@@ -18,6 +18,10 @@ nowhere else. Layout::
                                              search-specific: they depend on this search's front)
     searches/<id>/pruned/<evaluation key>.json  a candidate stopped in the running generation:
                                              workers skip its queued shards
+    searches/<id>/planned/NNNN.json          what the store held when the running generation
+                                             was planned (cached evaluations, stored shards):
+                                             a restarted driver counts against it, not against
+                                             the work its predecessor did; deleted at the end
 
     schedules/<schedule digest>.json         a candidate in the published format (for humans and
                                              export; written once per candidate, never read by
@@ -30,6 +34,9 @@ nowhere else. Layout::
 
     store.json                               the store's identity (a random id, written once);
                                              tasks carry it, workers on another store refuse them
+    probes/<time>-<nonce>.json               written by the scheduler while it sends tasks
+                                             (renewed each minute); tasks carry the latest: a
+                                             worker not seeing it is on a copy of the store
     attempts/<task key>.json                 how often a shard task started, and where
     failures/<task key>.json                 a shard task given up on (the candidate fails)
 
@@ -50,6 +57,7 @@ import re
 
 __all__ = [
     "IMAGES_TASK",
+    "PROBES",
     "SHARD_TASK",
     "attempts_key",
     "cancelled_key",
@@ -65,6 +73,8 @@ __all__ = [
     "image_key",
     "initial_key",
     "parse_task_key",
+    "planned_key",
+    "probe_key",
     "progress_key",
     "pruned_marker_key",
     "pruned_prefix",
@@ -82,11 +92,12 @@ __all__ = [
 ]
 
 SEARCHES = "searches/"
+PROBES = "probes/"
 FAILURES = "failures/"
 IMAGES_TASK = "images"
 SHARD_TASK = "shard"
-_TASK = re.compile(r"^(images|shard)-([0-9a-f]{32})-([ps]\d+)-(\d{4,})$")
-_LAYOUT = re.compile(r"^[ps]\d+$")
+_TASK = re.compile(r"^(images|shard)-([0-9a-f]{32})-([ps]\d+)-(\d{4,})\Z")
+_LAYOUT = re.compile(r"^[ps]\d+\Z")
 
 
 # searches -----------------------------------------------------------------------------------
@@ -134,6 +145,10 @@ def pruning_record_key(search_id: str, generation: int) -> str:
     return _search(search_id, f"pruning/{generation:04d}.json")
 
 
+def planned_key(search_id: str, generation: int) -> str:
+    return _search(search_id, f"planned/{generation:04d}.json")
+
+
 def pruned_prefix(search_id: str) -> str:
     return _search(search_id, "pruned/")
 
@@ -152,6 +167,10 @@ def search_id_of(key: str) -> str | None:
 
 def store_identity_key() -> str:
     return "store.json"
+
+
+def probe_key(probe: str) -> str:
+    return f"{PROBES}{probe}.json"
 
 
 # content-addressed outputs -------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import random
 import re
@@ -40,6 +41,7 @@ from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
 from ecad.errors import ConfigError, TransientError
+from ecad.masking import mask_credentials
 from ecad.store.base import MissingObjectError, ObjectStore, check_key
 
 __all__ = ["S3Store"]
@@ -47,7 +49,7 @@ __all__ = ["S3Store"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]\Z")
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "ResourceNotFound"})
 _TRANSIENT_CODES = frozenset(
     {
@@ -110,14 +112,15 @@ class S3Store(ObjectStore):
         timeout: float = 20.0,
         retry_seconds: float = 60.0,
     ) -> None:
-        if "://" in endpoint or "/" in endpoint:
+        if "://" in endpoint or "/" in endpoint or "@" in endpoint:
             raise ConfigError(
-                f"S3 endpoint {endpoint!r} must be a bare host:port (no scheme, no path); "
-                "use secure=True (ECAD_S3_SECURE=1) for HTTPS"
+                f"S3 endpoint {mask_credentials(endpoint)!r} must be a bare host:port (no scheme, "
+                "no path, no credentials); use secure=True (ECAD_S3_SECURE=1) for HTTPS"
             )
         if not _BUCKET.match(bucket):
             raise ConfigError(
-                f"invalid S3 bucket name {bucket!r}: 3-63 characters of a-z, 0-9, '.' and '-'"
+                f"invalid S3 bucket name {mask_credentials(bucket)!r}: 3-63 characters of a-z, "
+                "0-9, '.' and '-'"
             )
         if timeout <= 0 or retry_seconds < 0:
             raise ConfigError(
@@ -132,8 +135,11 @@ class S3Store(ObjectStore):
         self._ensure_bucket(create_bucket)
 
     @classmethod
-    def from_env(cls, bucket: str | None = None, env: Mapping[str, str] | None = None) -> S3Store:
-        """Build a store from the ``ECAD_S3_*`` variables (``env`` defaults to ``os.environ``)."""
+    def from_env(cls, bucket: str | None = None, env: Mapping[str, str] | None = None,
+                 budget_s: float | None = None) -> S3Store:
+        """Build a store from the ``ECAD_S3_*`` variables (``env`` defaults to ``os.environ``);
+        ``budget_s`` caps the request timeout and the retry time (a command that must answer
+        within a deadline, such as ``ecad status``)."""
         env = os.environ if env is None else env
 
         def required(name: str) -> str:
@@ -146,18 +152,22 @@ class S3Store(ObjectStore):
             return value
 
         endpoint = required("ECAD_S3_ENDPOINT")
-        if "://" in endpoint or "/" in endpoint:
+        if "://" in endpoint or "/" in endpoint or "@" in endpoint:
             raise ConfigError(
-                f"ECAD_S3_ENDPOINT={endpoint!r}: give a bare host:port such as minio:9000 "
-                "(no scheme, no path); ECAD_S3_SECURE=1 selects HTTPS"
+                f"ECAD_S3_ENDPOINT={mask_credentials(endpoint)!r}: give a bare host:port such as "
+                "minio:9000 (no scheme, no path, no credentials: those go in ECAD_S3_ACCESS_KEY "
+                "and ECAD_S3_SECRET_KEY); ECAD_S3_SECURE=1 selects HTTPS"
             )
         bucket = bucket or env.get("ECAD_S3_BUCKET", "").strip() or "ecad"
         if not _BUCKET.match(bucket):
+            hint = (" (credentials go in ECAD_S3_ACCESS_KEY and ECAD_S3_SECRET_KEY)"
+                    if "@" in bucket else "")
             raise ConfigError(
-                f"invalid S3 bucket name {bucket!r} (ECAD_S3_BUCKET or s3://BUCKET): "
-                "3-63 characters of a-z, 0-9, '.' and '-'"
+                f"invalid S3 bucket name {mask_credentials(bucket)!r} (ECAD_S3_BUCKET or "
+                f"s3://BUCKET): 3-63 characters of a-z, 0-9, '.' and '-'{hint}"
             )
         access_key, secret_key = required("ECAD_S3_ACCESS_KEY"), required("ECAD_S3_SECRET_KEY")
+        cap = math.inf if budget_s is None else max(budget_s, 0.001)
         return cls(
             endpoint,
             access_key,
@@ -166,8 +176,8 @@ class S3Store(ObjectStore):
             secure=_flag(env, "ECAD_S3_SECURE", False),
             region=env.get("ECAD_S3_REGION", "").strip() or None,
             create_bucket=_flag(env, "ECAD_S3_CREATE_BUCKET", True),
-            timeout=_seconds(env, "ECAD_S3_TIMEOUT", 20.0, minimum=0.001),
-            retry_seconds=_seconds(env, "ECAD_S3_RETRY_SECONDS", 60.0, minimum=0.0),
+            timeout=min(_seconds(env, "ECAD_S3_TIMEOUT", 20.0, minimum=0.001), cap),
+            retry_seconds=min(_seconds(env, "ECAD_S3_RETRY_SECONDS", 60.0, minimum=0.0), cap),
         )
 
     def describe(self) -> str:
@@ -262,14 +272,18 @@ class S3Store(ObjectStore):
                 cert_reqs="CERT_REQUIRED",
                 ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
             )
-            self._minio = Minio(
-                self.endpoint,
-                access_key=access_key,
-                secret_key=secret_key,
-                secure=self.secure,
-                region=region,
-                http_client=http,
-            )
+            try:
+                self._minio = Minio(
+                    self.endpoint,
+                    access_key=access_key,
+                    secret_key=secret_key,
+                    secure=self.secure,
+                    region=region,
+                    http_client=http,
+                )
+            except ValueError as exc:  # minio's checks of the endpoint (a port that is no number)
+                raise ConfigError(f"S3 endpoint {mask_credentials(self.endpoint)!r}: "
+                                  f"{mask_credentials(exc)}; give a bare host:port") from None
             self._pid = os.getpid()
         return self._minio
 

@@ -131,6 +131,31 @@ def test_bad_spec_fields(tmp_path, store_dir, capsys, command, override, needles
     assert not store_dir.exists()  # not even an empty store directory
 
 
+@pytest.mark.parametrize("command", ["validate", "submit"])
+def test_prompt_longer_than_the_text_encoders_read_is_refused(tmp_path, store_dir, capsys,
+                                                              command):
+    # issue 27 #2: a 50 MB one-line prompt was accepted and stored in spec.json
+    prompts = tmp_path / "long.txt"
+    prompts.write_text("a short prompt\n" + "word " * 2000 + "\n")
+    spec = write_spec(tmp_path, prompts={"file": str(prompts)})
+    assert_one_error(ecad(capsys, command, spec), EXIT_USAGE, "prompts: prompt 2",
+                     "9999 characters; the limit is 1920", "at most 120 tokens")
+    assert not store_dir.exists()
+
+
+def test_spec_over_its_size_limit_is_refused(tmp_path, store_dir, capsys):
+    # issue 27 #2: the resolved spec (prompt texts included) is bounded as a whole
+    from ecad.search.validation import MAX_SPEC_BYTES
+
+    prompts = tmp_path / "many.txt"
+    line = "x" * 1000
+    prompts.write_text("".join(f"{n} {line}\n" for n in range(MAX_SPEC_BYTES // 1000 + 10)))
+    spec = write_spec(tmp_path, prompts={"file": str(prompts)})
+    assert_one_error(ecad(capsys, "submit", spec), EXIT_USAGE, "resolved spec is",
+                     f"the limit is {MAX_SPEC_BYTES}")
+    assert not store_dir.exists()
+
+
 def test_prompts_file_must_be_readable_and_not_empty(tmp_path, store_dir, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n")
@@ -308,6 +333,34 @@ def test_unknown_search_id_is_a_usage_error(finished_search, monkeypatch, capsys
         )
 
 
+def test_overlong_search_id_is_no_such_search(finished_search, monkeypatch, capsys):
+    # issue 27 #12: a 300-character id is no file name; it is no search either (exit 2)
+    store_dir, _ = finished_search
+    monkeypatch.setenv("ECAD_STORE", str(store_dir))
+    long_id = "a" * 300
+    for command in (["cancel"], ["pareto", "--store", str(store_dir)], ["status"],
+                    ["report", "--store", str(store_dir)]):
+        assert_one_error(ecad(capsys, *command, long_id), EXIT_USAGE, "no search 'aaaa")
+    assert not FilesystemStore(store_dir).exists(f"searches/{long_id}/state.json")
+
+
+def test_name_with_a_trailing_newline_fails_validate(tmp_path, capsys):
+    # issue 27 #12: ``$`` matches before a final newline; names must match whole
+    spec = write_spec(tmp_path)
+    spec.write_text(spec.read_text().replace("name: t\n", 'name: "a\\n"\n'))
+    assert 'name: "a\\n"' in spec.read_text()
+    assert_one_error(ecad(capsys, "validate", spec), EXIT_USAGE, "name:")
+
+
+def test_submit_to_a_store_with_a_garbage_identity_writes_nothing(tmp_path, store_dir, capsys):
+    # issue 27 #12: the store's identity is read before the search's first write
+    store_dir.mkdir()
+    (store_dir / "store.json").write_bytes(b"\x00garbage")
+    code, _out, err = ecad(capsys, "submit", write_spec(tmp_path))
+    assert code == EXIT_RUNTIME and "store.json" in err, err
+    assert stored_objects(store_dir) == [store_dir / "store.json"]
+
+
 def _silent_listener() -> socket.socket:
     """A TCP port that accepts connections and never answers (a hung broker)."""
     sock = socket.socket()
@@ -375,14 +428,48 @@ def test_status_with_a_hung_broker_shows_the_store_and_exits_1(finished_search):
     assert "did not answer within 3 s" in out.stderr
 
 
+@pytest.mark.parametrize("outage", ["refused", "hung"])
+def test_status_answers_within_its_deadline_while_the_store_is_down(monkeypatch, capsys,
+                                                                    outage):
+    # issue 27 #9: a refusing or hung S3 kept status silent for the store's 60 s retry budget
+    hung = _silent_listener()
+    port = hung.getsockname()[1] if outage == "hung" else _free_port()
+    env = {"ECAD_STORE": "s3://ecad", "ECAD_S3_ENDPOINT": f"127.0.0.1:{port}",
+           "ECAD_S3_ACCESS_KEY": "a", "ECAD_S3_SECRET_KEY": "b", "ECAD_S3_REGION": "us-east-1",
+           "ECAD_STATUS_DEADLINE": "2"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ECAD_CONFIG", raising=False)
+    try:
+        started = time.monotonic()
+        code, out, err = ecad(capsys, "status", "--no-workers")
+        seconds = time.monotonic() - started
+    finally:
+        hung.close()
+    assert code == EXIT_RUNTIME and out == "", (out, err)
+    assert err.startswith("error: store unreachable since "), err
+    assert seconds < 20, seconds  # the deadline is 2 s; the store's own budget is 60 s
+
+
 def test_status_with_a_live_broker_and_no_workers(finished_search, redis_url):
     store_dir, search_id = finished_search
     env = {**os.environ, "ECAD_STORE": str(store_dir), "ECAD_BROKER_URL": redis_url}
     env.pop("ECAD_CONFIG", None)
+    # issue 27 #11: a refusal forged in Redis carries terminal escape sequences
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.set("ecad:refusal:evil", json.dumps({"worker": "evil\x1b]0;owned\x07",
+                                                "reason": "\x1b[2J\x1b[31mred\u202e\rgone"}))
+    client.close()
     out = _ecad_process("status", env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"{search_id}: done")
-    assert out.stdout.splitlines()[-1] == "workers: none answering"
+    lines = out.stdout.splitlines()
+    assert lines[-2] == "workers: none answering"
+    assert lines[-1] == (r"worker evil\x1b]0;owned\x07 refuses tasks: \x1b[2J\x1b[31mred"
+                         r"\u202e\rgone")
+    assert not any(ch in out.stdout for ch in "\x1b\x07\r\u202e")
 
 
 @pytest.fixture

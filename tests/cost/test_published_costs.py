@@ -82,3 +82,18 @@ def test_stale_config_resolution_is_reported(reference_dir, tmp_path):
     )
     assert data["resolution"] == 1024 and data["published"]["stale_config"]
     assert data["published"]["resolution"] == 256
+
+
+@pytest.mark.parametrize("total", ["Infinity", "-Infinity", "NaN", "0"])
+def test_non_finite_published_total_is_never_reproduced(reference_dir, tmp_path, total):
+    # issue 27 #3: |got - inf| <= rel * inf is true; a total that is no count is said so
+    source = reference_dir / "schedules/schedules_in_paper/pixart_alpha_256/ours_fast.json"
+    text = json.dumps({**json.loads(source.read_text()), "metrics": {"total_macs": 1.5}})
+    path = tmp_path / "odd.json"
+    path.write_text(text.replace('"total_macs": 1.5', f'"total_macs": {total}'))
+    r = CliRunner().invoke(cli, ["cost", str(path), "--mode", "macs-linear"])
+    assert r.exit_code == 0, r.output
+    assert "reproduced at" not in r.output and "is not a MACs count" in r.output, r.output
+    r = CliRunner().invoke(cli, ["cost", str(path), "--mode", "macs-linear", "--json"])
+    published = json.loads(r.stdout)["published"]
+    assert published["reproduced"] is False

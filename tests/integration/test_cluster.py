@@ -189,8 +189,9 @@ def test_local_and_cluster_searches_leave_the_same_objects(cluster, tmp_path):
     local = FilesystemStore(tmp_path / "local-objects")
     run_search(local, load_spec(spec), progress=lambda _: None)
     remote = cluster.store()
-    # attempts/ is the workers' redelivery bookkeeping (where a task started): cluster only
-    remote_keys = {k for k in remote.list("") if not k.startswith("attempts/")}
+    # attempts/ is the workers' redelivery bookkeeping (where a task started), probes/ the
+    # scheduler's proof to workers that they see its store: cluster only
+    remote_keys = {k for k in remote.list("") if not k.startswith(("attempts/", "probes/"))}
     local_keys = set(local.list(""))
     assert local_keys == remote_keys, (sorted(local_keys - remote_keys)[:10],
                                        sorted(remote_keys - local_keys)[:10])

@@ -1,6 +1,7 @@
 """Recovery with real processes (redis-server, moto S3, ``ecad scheduler`` and ``ecad worker``
-on the tiny model): a broker that lost its queue, a worker on the wrong store, a search whose
-state is corrupted while it runs. Bounds are on behaviour (what re-sent the work, what status
+on the tiny model): a broker that lost its queue, workers on the wrong store or a copy of it, a
+search whose state is corrupted while it runs beside one given meaningless score records.
+Bounds are on behaviour (what re-sent the work, what status
 says), not on wall-clock time."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from ecad.search.progress import read_progress
+from ecad.search.score_scales import score_problem
 from ecad.search.session import failure_reason
 from ecad.store.layout import state_key
 from scheduler.dispatch import DEADLINE, LOST_QUEUE
@@ -50,35 +52,83 @@ def test_redis_restart_lost_shards_are_resent_by_lost_queue_detection(cluster, t
     assert DEADLINE not in reasons, f"re-sent by the 900 s deadline: {reasons}"
 
 
-def test_worker_on_the_wrong_store_is_reported_and_the_search_goes_on(cluster, tmp_path):
+def _copy_of(cluster, bucket: str):
+    """The cluster's store copied object by object into ``bucket`` (``cp -a`` of a bucket: the
+    same identity, the same searches), and the environment of a worker using the copy."""
+    from ecad.store.s3 import S3Store
+
+    env = {**cluster.env, "ECAD_S3_BUCKET": bucket, "ECAD_STORE": f"s3://{bucket}"}
+    copy, store = S3Store.from_env(env=env), cluster.store()
+    for key in store.list(""):
+        copy.put(key, store.get(key))
+    return env
+
+
+def _refused_tasks(proc) -> int:
+    with open(proc.log_path, errors="replace") as log:  # type: ignore[attr-defined]
+        return sum("refusing task" in line for line in log)
+
+
+def test_workers_on_another_store_or_a_copy_step_aside(cluster, tmp_path):
+    # issue 27 #6, #7: a worker on another store and one on a copy of the store (same identity)
+    # each refuse a task, put it back at once and stop consuming; the correct worker then runs
+    # every task: nothing waits for a re-send (the default deadline is 900 s).
     spec = cluster_spec(tmp_path, name="wrongstore", generations=1)
-    other = {"ECAD_STORE": f"file://{tmp_path / 'another-store'}"}
-    stray = cluster.procs.worker("stray", extra_env=other)
+    search_id = cluster.submit(spec)  # the store has its identity and the search: copy it now
+    copy_env = _copy_of(cluster, "copy-" + cluster.env["ECAD_S3_BUCKET"])
+    stray = cluster.procs.worker("stray", extra_env={
+        "ECAD_STORE": f"file://{tmp_path / 'another-store'}"})
+    copied = cluster.procs.worker("copied", extra_env=copy_env)
     _default_scheduler(cluster)
-    search_id = cluster.submit(spec)
 
-    def refusal_shown():
+    def refusals_shown():
         out = cluster.cli("status")
-        return "stray@test refuses tasks" in out.stdout and out
+        lines = [x for x in out.stdout.splitlines() if "refuses tasks" in x]
+        return len(lines) == 2 and lines
 
-    out = wait_for(refusal_shown, 240, interval=1.0, what="the refusal in ecad status")
-    line = next(x for x in out.stdout.splitlines() if "refuses tasks" in x)
+    lines = wait_for(refusals_shown, 240, interval=1.0, what="both refusals in ecad status")
+    stray_line = next(x for x in lines if x.startswith("worker stray@test"))
+    copied_line = next(x for x in lines if x.startswith("worker copied@test"))
     ours = cluster.store().get_json("store.json")["id"]
-    assert ours in line and "another-store" in line, line
-    assert not attempts(cluster), "the stray worker ran nothing"
-    # The stray goes, a worker on the right store comes: the refused (consumed) tasks are lost
-    # to the queue and are re-sent by the lost-queue detection, not the 900 s deadline.
-    cluster.procs.kill_group(stray)
-    cluster.procs.worker("w1")
+    assert ours in stray_line and "another-store" in stray_line, stray_line
+    assert "is a copy" in copied_line and "probes/" in copied_line, copied_line
+    assert all("stopped taking tasks" in x for x in lines), lines
+    cluster.procs.worker("w1")  # beside them: both stay up
     cluster.wait_done(search_id, timeout=600)
     assert cluster_result(cluster, search_id) == local_result(tmp_path, spec)
     reasons = read_progress(cluster.store(), search_id)["resend_reasons"]
     assert DEADLINE not in reasons, reasons
+    # each took a task or two before it stopped consuming, and ran none
+    assert 1 <= _refused_tasks(stray) <= 2 and 1 <= _refused_tasks(copied) <= 2
+    assert stray.poll() is None and copied.poll() is None
+    ran = {w for a in attempts(cluster).values() for w in a["workers"]}
+    assert ran == {"w1@test"}, ran
+
+
+def _poison_scores(cluster, tmp_path, spec_path) -> dict[str, dict]:
+    """Before the search is submitted, score records of two of its generation-0 candidates are
+    put in the store as valid JSON that means nothing (issue 27 #1): NaN and out-of-range
+    scores. The scheduler must not take them: they are healed (scored again)."""
+    from ecad.search import SearchSession, load_spec
+    from ecad.store import FilesystemStore
+
+    session, _ = SearchSession.create(FilesystemStore(tmp_path / "plan-only"),
+                                      load_spec(spec_path))
+    cands = [c for c in session.pending() if c.feasible][:2]
+    store, out = cluster.store(), {}
+    for cand, value in zip(cands, (float("nan"), 1e6), strict=True):
+        key = session.plan.score_key(cand.evaluation_key, 0)
+        pairs = session.plan.shards[0]
+        out[key] = {"pairs": [list(p) for p in pairs], "scores": [value] * len(pairs),
+                    "higher_is_better": True}
+        store.put(key, json.dumps(out[key]).encode())  # NaN as JSON's NaN literal
+    return out
 
 
 def test_corrupt_state_fails_that_search_and_the_other_finishes(cluster, tmp_path):
     broken_spec = cluster_spec(tmp_path / "a", name="broken", seed=3)
     healthy_spec = cluster_spec(tmp_path / "b", name="healthy", seed=5, generations=1)
+    poisoned = _poison_scores(cluster, tmp_path, healthy_spec)
     cluster.procs.worker("w1", extra_env=SLOW)
     cluster.procs.scheduler()
     broken = cluster.submit(broken_spec)
@@ -90,6 +140,10 @@ def test_corrupt_state_fails_that_search_and_the_other_finishes(cluster, tmp_pat
     wait_for(lambda: failure_reason(cluster.store(), broken), 60, interval=0.5,
              what="the broken search to be marked failed")
     assert cluster_result(cluster, healthy) == local_result(tmp_path / "b", healthy_spec)
+    store = cluster.store()
+    for key in poisoned:  # healed: scored again by the worker
+        healed = store.get_json(key)
+        assert score_problem("psnr", healed["scores"], healed["higher_is_better"]) is None
     status = cluster.cli("status")
     assert status.returncode == 1, status.stderr
     assert f"{broken}: failed: {state_key(broken)}" in status.stdout, status.stdout

@@ -78,3 +78,22 @@ def test_a_tick_passes_over_a_search_once_plus_once_per_completed_generation(
     passes.clear()
     service.tick()
     assert len(passes) == 2, "completing a generation adds exactly one pass (queue the next)"
+
+
+def test_every_send_carries_a_probe_the_store_holds(tmp_path):
+    # issue 27 #7: a worker on a copy of the store cannot see the probe written after the copy
+    from ecad.search.task import ShardTask
+    from ecad.store.layout import probe_key
+
+    store, _session = _search(tmp_path)
+    sent: list[tuple[str, list]] = []
+    service = SchedulerService(store, Dispatcher(lambda name, args: sent.append((name, args))))
+    service.tick()
+    probes = {ShardTask.from_json(args[0]).store_probe for _, args in sent}
+    assert len(sent) == 4 and len(probes) == 1 and None not in probes
+    assert store.exists(probe_key(probes.pop()))
+    service.probe._written -= service.probe.period_s  # a minute later: a new probe
+    key = next(iter(service.dispatcher.in_flight))
+    service.dispatcher.resend(key)
+    assert sent[-1][1][0]["store_probe"] != sent[0][1][0]["store_probe"]
+    assert len(list(store.list("probes/"))) == 2

@@ -167,3 +167,34 @@ def test_cluster_status_counts_equal_the_records_with_failures(tmp_path):
     line = _status(store_dir, session.search_id)
     assert line.startswith(f"{session.search_id}: done (2 generations) | ")
     assert f"evaluated {totals.evaluated}, cached {totals.cached}, failed 1," in line
+
+
+def _counters(store, search_id):
+    state = SearchSession.open(store, search_id).state
+    return state["counters"], state["work"]["images"]
+
+
+def test_counters_after_a_kill_mid_generation_equal_an_uninterrupted_run(tmp_path):
+    # issue 27 #8: a restarted driver counted its predecessor's work as cached
+    import pytest
+
+    from ecad.search.driver import SearchDriver
+    from tests.search.known_scores import KnownScores, pruning_spec, run_known
+
+    spec = pruning_spec(tmp_path, pruning=False, generations=2)
+    whole, _ = run_known(FilesystemStore(tmp_path / "whole"), spec)
+    expected = _counters(whole.store, whole.search_id)
+    assert expected[0]["evaluated"] > 0 and expected[1] > 0
+
+    store = FilesystemStore(tmp_path / "killed")
+    # killed 13 shards into generation 0 (8 shards a candidate): one evaluation aggregated,
+    # a second one part-way
+    with pytest.raises(KeyboardInterrupt):
+        run_known(store, spec, stop_after=13)
+    session = SearchSession.open(store, spec.search_id())
+    assert session.generation == 0 and len(list(store.list("evaluations/"))) >= 1
+    driver = SearchDriver(session, KnownScores(session, store))
+    while driver.step():
+        pass
+    assert _counters(store, spec.search_id()) == expected
+    assert list(store.list(f"searches/{spec.search_id()}/planned/")) == []

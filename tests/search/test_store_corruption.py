@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import shutil
 from pathlib import Path
 
@@ -60,6 +61,60 @@ def corrupt(store: FilesystemStore, key: str, mode: str) -> None:
     else:
         new = bytes(range(256)) * 3
     store.put(key, new)
+
+
+# "valid JSON, wrong meaning": each parses, has the right shape, and is no such record
+def _scores_set(value):
+    return lambda d: d.update(scores=[value] * len(d["scores"]))
+
+
+MEANINGS = {
+    "score": {
+        "nan": _scores_set(math.nan),
+        "inf": _scores_set(math.inf),
+        "minus-inf": _scores_set(-math.inf),
+        "out-of-range": _scores_set(1e6),
+        "nan-string": _scores_set("NaN"),
+        "too-few": lambda d: d.update(pairs=d["pairs"][:-1], scores=d["scores"][:-1]),
+        "too-many": lambda d: d.update(pairs=[*d["pairs"], [0, 0]], scores=[*d["scores"], 1.0]),
+        "wrong-direction": lambda d: d.update(higher_is_better=not d["higher_is_better"]),
+    },
+    "evaluation": {
+        "nan": lambda d: d.update(quality=math.nan),
+        "inf": lambda d: d.update(quality=math.inf),
+        "out-of-range": lambda d: d.update(quality=1e6),
+        "per-prompt-nan": lambda d: d.update(per_prompt={k: math.nan for k in d["per_prompt"]}),
+        "wrong-count": lambda d: d.update(num_images=d["num_images"] + 1),
+        "wrong-direction": lambda d: d.update(higher_is_better=not d["higher_is_better"]),
+    },
+    # authoritative objects: the search is marked failed (test_authoritative_... below)
+    "state": {
+        "negative-generation": lambda d: d.update(generation=-1),
+        "negative-count": lambda d: d["counters"].update(evaluated=-5),
+    },
+    "spec": {
+        "nan-guidance": lambda d: d.update(guidance=math.nan),
+        "inf-hv-reference": lambda d: d["quality"].update(hv_reference=math.inf),
+        "probability-above-1": lambda d: d["crossover"].update(prob=2.0),
+    },
+    "cost-table": {
+        "nan-cost": lambda d: d["slot_costs"].__setitem__(0, math.nan),
+        "negative-cost": lambda d: d["slot_costs"].__setitem__(0, -1.0),
+        "inf-base": lambda d: d.update(base=math.inf),
+    },
+    "generation": {
+        "nan-objective": lambda d: d["population"]["F"][0].__setitem__(0, math.nan),
+        "short-row": lambda d: d["population"]["F"][0].pop(),
+    },
+}
+
+
+def mislead(store: FilesystemStore, key: str, kind: str, meaning: str) -> None:
+    """Rewrite ``key`` as valid JSON (``NaN``/``Infinity`` literals included) of the right
+    shape whose meaning is wrong."""
+    data = json.loads(store.get(key))
+    MEANINGS[kind][meaning](data)
+    store.put(key, json.dumps(data).encode())
 
 
 def front_of(session: SearchSession) -> list[tuple]:
@@ -109,12 +164,25 @@ def _prepare(store: FilesystemStore, session: SearchSession, kind: str) -> str:
     "kind", ["evaluation", "score", "image", "reference-image", "embeddings"]
 )
 def test_derived_object_is_redone_by_search(finished, tmp_path, caplog, kind, mode):
+    _redone(finished, tmp_path, caplog, kind, lambda store, key: corrupt(store, key, mode))
+
+
+@pytest.mark.parametrize(
+    ("kind", "meaning"), [(k, m) for k in ("score", "evaluation") for m in MEANINGS[k]]
+)
+def test_derived_record_with_a_wrong_meaning_is_redone(finished, tmp_path, caplog, kind, meaning):
+    # issue 27 #1: a score shard holding [NaN, 1e6] was used, and changed the front
+    _redone(finished, tmp_path, caplog, kind,
+            lambda store, key: mislead(store, key, kind, meaning))
+
+
+def _redone(finished, tmp_path, caplog, kind, damage) -> None:
     base, search_id, front = finished
     shutil.copytree(base / "store", tmp_path / "store")
     store = FilesystemStore(tmp_path / "store")
     key = _prepare(store, SearchSession.open(store, search_id), kind)
     original = store.get(key)
-    corrupt(store, key, mode)
+    damage(store, key)
     # The same candidates in a new search (another name): every evaluation is reused from the
     # store except the one whose object is broken, which is detected, deleted and redone.
     spec = load_spec(write_spec(tmp_path, name="again", population=4, generations=1))
@@ -197,7 +265,8 @@ def _over_limit(store: FilesystemStore, key: str, _mode: str) -> None:
 @pytest.mark.parametrize(
     ("kind", "mode"),
     [(k, m) for k in ("state", "spec", "cost-table") for m in MODES]
-    + [("spec", "over-limit")],
+    + [("spec", "over-limit")]
+    + [(k, f"meaning:{m}") for k in ("state", "spec", "cost-table") for m in MEANINGS[k]],
 )
 def test_authoritative_object_fails_its_search_only(tmp_path, healthy_alone, caplog, kind, mode):
     broken_spec, healthy_spec = _specs(tmp_path)
@@ -210,7 +279,10 @@ def test_authoritative_object_fails_its_search_only(tmp_path, healthy_alone, cap
     service.tick()  # both under way
     key = {"state": state_key, "spec": spec_key, "cost-table": cost_table_key}[kind](
         broken.search_id)
-    (_over_limit if mode == "over-limit" else corrupt)(store, key, mode)
+    if mode.startswith("meaning:"):  # issue 27 #1: valid JSON, wrong meaning
+        mislead(store, key, kind, mode.split(":", 1)[1])
+    else:
+        (_over_limit if mode == "over-limit" else corrupt)(store, key, mode)
 
     with caplog.at_level(logging.INFO, logger="scheduler.service"):
         _drive(store, [broken, healthy], service)
@@ -246,9 +318,14 @@ def test_corrupt_generation_record_gives_one_error_line(tmp_path, capsys, monkey
     _drive(store, [session])
     monkeypatch.setenv("ECAD_STORE", str(store_dir))
     monkeypatch.delenv("ECAD_CONFIG", raising=False)
-    for mode in MODES:
-        key = generation_record_key(session.search_id, 2)
-        corrupt(store, key, mode)
+    key = generation_record_key(session.search_id, 2)
+    original = store.get(key)
+    for mode in [*MODES, *MEANINGS["generation"]]:
+        store.put(key, original)
+        if mode in MODES:
+            corrupt(store, key, mode)
+        else:  # issue 27 #1: valid JSON, wrong meaning
+            mislead(store, key, "generation", mode)
         for command in ("pareto", "report"):
             code = run_cli(cli, [command, session.search_id, *(
                 ["-o", str(tmp_path / "r.html")] if command == "report" else [])])
@@ -257,3 +334,22 @@ def test_corrupt_generation_record_gives_one_error_line(tmp_path, capsys, monkey
             assert err[0].startswith("error: ") and key in err[0]
         _drive(store, [session])  # the scheduler leaves a finished search alone
 
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_status_lists_every_search_beside_an_unreadable_one(tmp_path, mode):
+    # issue 27 #4: one search's last generation record replaced hides nothing else
+    broken_spec, healthy_spec = _specs(tmp_path)
+    store_dir = tmp_path / "store"
+    store = FilesystemStore(store_dir)
+    sessions = [SearchSession.create(store, s)[0] for s in (broken_spec, healthy_spec)]
+    _drive(store, sessions)
+    broken, healthy = (s.search_id for s in sessions)
+    key = generation_record_key(broken, 2)
+    corrupt(store, key, mode)
+    out = CliRunner().invoke(cli, ["status", "--no-workers"], env={"ECAD_STORE": str(store_dir)})
+    lines = out.output.splitlines()
+    assert any(line.startswith(f"{healthy}: done") for line in lines), out.output
+    mine = [line for line in lines if line.startswith(f"{broken}:")]
+    assert len(mine) == 1 and key in mine[0] and "unreadable" in mine[0], out.output
+    assert out.exit_code == EXIT_RUNTIME and "Traceback" not in out.output

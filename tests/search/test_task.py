@@ -25,7 +25,7 @@ def test_message_round_trips_to_the_same_work(plan):
     msg = _message(plan)
     assert set(msg) == {"search_id", "kind", "shard", "shards", "genome", "genome_bits",
                         "generation_key", "evaluation_key", "layout", "version",
-                        "store_id"}
+                        "store_id", "store_probe"}
     task = ShardTask.from_json(msg)
     work = plan.work(task)
     assert work.shard == 1 and work.kind == SHARD_TASK
@@ -50,6 +50,8 @@ def test_message_round_trips_to_the_same_work(plan):
         ({"extra": 1}, r"unknown task message fields \['extra'\]"),
         ({"shards": 10**9}, r"shards: must be in \[1, 100000\]"),
         ({"store_id": "../other"}, "store_id: .* is not a 32-hex-digit store id"),
+        ({"store_probe": "../x"}, "store_probe: .* is not a store probe"),
+        ({"store_probe": "1700000000-abc\n"}, "store_probe: .* is not a store probe"),
     ],
 )
 def test_forged_messages_are_refused_with_the_field(plan, change, problem):

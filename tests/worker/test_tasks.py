@@ -55,20 +55,59 @@ def test_forged_messages_are_refused_before_any_work(worker_store, tmp_path, cha
     assert not worker_store.exists(shard_marker_key(cand.generation_key, 0, layout="p2"))
 
 
-def test_a_worker_on_another_store_refuses_and_says_so(worker_store, tmp_path, monkeypatch):
+@pytest.fixture
+def refusal_log(monkeypatch):
+    """What a refusing worker reports and asks of the broker, without a broker (the real
+    exchange runs in tests/integration/test_recovery.py)."""
+    log: dict[str, list] = {"reported": [], "cancelled": []}
+    monkeypatch.setattr("worker.refusals.record_refusal",
+                        lambda _client, worker, reason, ttl_s=0: log["reported"].append(reason))
+    monkeypatch.setattr(EvaluatorTask, "broker_client", lambda self: None)
+    monkeypatch.setattr(run_shard.app.control, "cancel_consumer",
+                        lambda queue, **kw: log["cancelled"].append((queue, kw["destination"])))
+    monkeypatch.setattr(EvaluatorTask, "_store_id", None)
+    monkeypatch.setattr(EvaluatorTask, "_probes_seen", set())
+    return log
+
+
+def _refused(message) -> str:
+    from celery.exceptions import Reject
+
+    result = run_shard.apply(args=[message])
+    assert result.state == "REJECTED", result.state
+    assert isinstance(result.result, Reject) and result.result.requeue, "put back at once"
+    return str(result.result.reason)
+
+
+def test_a_worker_on_another_store_refuses_and_says_so(worker_store, tmp_path, refusal_log):
     from ecad.store.identity import ensure_store_identity
 
-    reported: list[tuple[str, str]] = []
-    monkeypatch.setattr("worker.refusals.record_refusal",
-                        lambda _client, worker, reason: reported.append((worker, reason)))
-    monkeypatch.setattr(EvaluatorTask, "broker_client", lambda self: None)
-    monkeypatch.setattr(EvaluatorTask, "_store_id", None)
     _cand, message = _message(worker_store, tmp_path)
     mine = ensure_store_identity(worker_store)
     other = "f" * 32
-    result = run_shard.apply(args=[{**message, "store_id": other}]).get()
-    assert other in result["refused"] and mine in result["refused"]
-    assert reported and reported[0][1] == result["refused"]
+    reason = _refused({**message, "store_id": other})
+    assert other in reason and mine in reason and "stopped taking tasks" in reason
+    assert refusal_log["reported"] == [reason]
+    assert refusal_log["cancelled"] and refusal_log["cancelled"][0][0] == "gpu"
     assert not list(worker_store.list("attempts/")), "no work done"
     ok = run_shard.apply(args=[{**message, "store_id": mine}]).get()
+    assert ok.get("images") == 2, ok
+
+
+def test_a_worker_on_a_copy_of_the_store_refuses(worker_store, tmp_path, refusal_log):
+    # issue 27 #7: a cp -a copy has the store's identity; the scheduler's fresh probe is not in it
+    from ecad.store.filesystem import FilesystemStore
+    from ecad.store.identity import ensure_store_identity
+    from ecad.store.probe import StoreProbe
+
+    _cand, message = _message(worker_store, tmp_path)
+    message = {**message, "store_id": ensure_store_identity(worker_store)}
+    original = FilesystemStore(tmp_path / "original")
+    original.put("store.json", worker_store.get("store.json"))
+    probe = StoreProbe(original).current()  # written after the copy was taken
+    reason = _refused({**message, "store_probe": probe})
+    assert f"probes/{probe}.json" in reason and "copy" in reason, reason
+    assert not list(worker_store.list("attempts/")), "no work done"
+    worker_store.put("probes/" + probe + ".json", b"{}")  # the worker's store is the real one
+    ok = run_shard.apply(args=[{**message, "store_probe": probe}]).get()
     assert ok.get("images") == 2, ok
