@@ -237,7 +237,8 @@ def apply_schedule(
     effective = sched.effective()
     if sched.custom_attention is not None:  # true TGATE: its hooks sit inside the step tracker
         effective = plain_caching_bits(sched)
-        install_tgate(transformer, sched, call, targets, config.drop_guidance)
+        if sched.custom_attention.opens_within(sched.steps):  # else it runs as its boolean twin
+            install_tgate(transformer, sched, call, targets, config.drop_guidance)
     denoiser = _DenoiserHook(call, pipeline)
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(denoiser, DENOISER_HOOK)
     # Slots the schedule reuses get hooks; for true TGATE that includes cross-attention, whose

@@ -45,10 +45,14 @@ def _cross_columns(schedule: Schedule) -> np.ndarray:
 
 def plain_caching_bits(schedule: Schedule) -> np.ndarray:
     """The bits the plain-caching engine runs for a true-TGATE schedule: the effective bits with
-    cross-attention "recomputed" from ``m - 1`` on (the TGATE hooks answer it there)."""
+    cross-attention "recomputed" from ``m - 1`` on (the TGATE hooks answer it there). With the
+    gate at ``m == steps`` it never opens: these bits are all that runs (no TGATE hooks), the
+    boolean twin's, cross-attention computed at the last step as the reference computes it."""
     gate = schedule.custom_attention.gate_step
     bits = schedule.effective()
     bits[gate - 1 :, _cross_columns(schedule)] = True
+    if not schedule.custom_attention.opens_within(schedule.steps):
+        return bits
     name = schedule.metadata.name
     stale = [s for s, ok in zip(schedule.layout.slots, bits[gate]) if not ok]
     if stale:

@@ -91,8 +91,10 @@ def cost(
     click.echo(f"  total          {total / scale:.4f} {suffix}{table.unit}")
     click.echo(f"  no cache       {full / scale:.4f} {suffix}{table.unit}")
     click.echo(f"  relative cost  {total / full:.4f}  (predicted speedup {full / total:.2f}x)")
-    if schedule.custom_attention is not None:
-        click.echo(f"  counted as     {schedule.custom_attention.describe()}: half batch after it")
+    custom = schedule.custom_attention
+    if custom is not None:
+        after = "half batch after it" if custom.opens_within(schedule.steps) else "never opens"
+        click.echo(f"  counted as     {custom.describe()}: {after}")
     if published is not None:
         click.echo(f"  published      {published.total / 1e12:.4f} TMACs: {published.describe()}")
         if published.stale_config or not published.reproduced:

@@ -59,7 +59,9 @@ class CostTable:
 
         True TGATE (gate step ``m``): cross-attention runs at ``m - 1`` and never from ``m`` on,
         and from ``m`` on the transformer runs half the batch (guidance dropped), so those steps
-        cost half of what their computed slots and base cost at the table's batch.
+        cost half of what their computed slots and base cost at the table's batch. With the gate
+        at ``m == steps`` no step is past it: every step counts the full batch (the published
+        MACs of such files do), as for the boolean twin.
         """
         self._check(schedule)
         bits = schedule.effective()

@@ -71,6 +71,12 @@ class CustomAttention:
     def describe(self) -> str:
         return f"true TGATE (gate at step {self.gate_step})"
 
+    def opens_within(self, steps: int) -> bool:
+        """Whether guidance is dropped inside a run of ``steps`` steps. With the gate at the last
+        step + 1 (``gate_step == steps``, as in published files with m = 20 for 20 steps) the
+        kept average is never used: the schedule runs, and costs, as its boolean twin."""
+        return self.gate_step < steps
+
 
 CUSTOM_KEY = "custom_compute_attn"
 _ABSENT = object()

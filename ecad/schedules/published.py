@@ -181,9 +181,12 @@ def tgate(layout: ScheduleLayout, steps: int, m: int, k: int, average: bool = Tr
     """
     bits = tgate_bits(layout, steps, m, k)
     stem = "tgate" if average else "tgate_without_ca_avg"
+    affected_steps = int((~bits).any(axis=1).sum())
+    # Nothing reused (m = steps, k = 1): the reference's file counts no affected block either.
+    blocks = layout.num_blocks(layout.block_counts[0][0]) if affected_steps else 0
     attributes = {
-        "num_affected_blocks": layout.num_blocks(layout.block_counts[0][0]),
-        "num_affected_steps": int((~bits).any(axis=1).sum()),
+        "num_affected_blocks": blocks,
+        "num_affected_steps": affected_steps,
         "gate_step": m,
         "sp_interval": k,
         "fi_interval": 1,

@@ -196,7 +196,9 @@ def _check_custom(layout: ScheduleLayout, steps: int, custom: CustomAttention) -
         raise ScheduleFormatError(
             f"{custom.describe()} needs cross-attention; {layout.family_name} has none"
         )
-    if not 1 <= custom.gate_step <= steps - 1:
+    if not 1 <= custom.gate_step <= steps:
         raise ScheduleFormatError(
-            f"{custom.describe()}: gate_step must be in 1..{steps - 1} for {steps} steps"
+            f"{custom.describe()}: gate_step must be in 1..{steps} for {steps} steps "
+            f"({steps}: the gate never opens and the schedule runs as its boolean twin); "
+            "set gate_step in every block entry's custom_compute_attn and in config.pipeline"
         )

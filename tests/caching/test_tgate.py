@@ -94,6 +94,20 @@ def test_component_hooks_engine_agrees_with_lean_blocks(setup):
     assert torch.equal(again, lean)  # no state leaks from one call into the next
 
 
+def test_gate_at_the_last_step_plus_one_runs_as_its_boolean_twin(setup):
+    """Gate step = steps (the published m = 20 of 20): the average is never used, so the run is
+    the boolean twin's, bit for bit, at the full guidance batch every step."""
+    family, pipe, gated, _ = setup
+    true = HeuristicCall.of("tgate", m=STEPS, k=2).build(gated.layout, STEPS)
+    twin = HeuristicCall.of("tgate_without_ca_avg", m=STEPS, k=2).build(gated.layout, STEPS)
+    assert true.custom_attention.gate_step == STEPS and len(true.reused_slots())
+    images_t, lat_t, batches, _ = _run(pipe, family, true)
+    images_p, lat_p, _, _ = _run(pipe, family, twin)
+    assert batches == [4] * STEPS
+    assert all(torch.equal(a, b) for a, b in zip(lat_t, lat_p, strict=True))
+    assert torch.equal(images_t, images_p)
+
+
 def test_reuse_at_the_gate_step_is_refused(setup):
     _, pipe, true, _ = setup
     bits = true.bits.copy()

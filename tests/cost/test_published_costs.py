@@ -11,15 +11,17 @@ from ecad.cli.main import cli
 from ecad.cost import CostTable, macs_table
 from ecad.errors import ConfigError
 from ecad.schedules import read_schedule, write_schedule
+from ecad.schedules.catalog import HeuristicCall
+
+GATE_20 = "tgate_m_020_sp_005_fi_001_warmup_002.json"
 
 
 def _with_metrics(reference_dir):
-    files = [
-        p
-        for p in sorted((reference_dir / "schedules").rglob("*.json"))
-        if "total_macs" in (json.loads(p.read_text()).get("metrics") or {})
-    ]
-    assert len(files) == 26
+    """Every published schedule file carries its total MACs (counted from the folder, which
+    gains files), the gate-step-20 true-TGATE files included."""
+    files = sorted((reference_dir / "schedules").rglob("*.json"))
+    assert all("total_macs" in json.loads(p.read_text())["metrics"] for p in files)
+    assert any(p.name == GATE_20 for p in files)
     return files
 
 
@@ -46,6 +48,22 @@ def test_true_tgate_files_step_by_step(reference_dir):
         gate = schedule.custom_attention.gate_step
         plain = schedule.with_metadata()  # same bits, same custom attention
         assert table.step_costs(plain)[gate:].max() < table.full_cost(1) / 2
+
+
+def test_gate_step_20_counts_the_full_batch_as_its_boolean_twin(reference_dir):
+    """Gate at step 20 of 20: no step is past the gate, so every step counts the full batch,
+    as the published MACs (and the twin without averaging) do."""
+    table = macs_table("pixart-alpha", 256, 2, "macs-linear")
+    schedule = read_schedule(reference_dir / "schedules/alpha_cache_schedules" / (
+        "gen_tgate_m_k_expanded/" + GATE_20
+    ))
+    twin = HeuristicCall.of("tgate_without_ca_avg", m=20, k=5).build(schedule.layout, 20)
+    assert schedule.custom_attention.gate_step == 20 and twin.custom_attention is None
+    costs = table.step_costs(schedule)
+    assert np.array_equal(costs, table.step_costs(twin))
+    assert costs.max() == table.full_cost(1)  # full batch, all slots, at warm-up/attn1 steps
+    published = schedule.metadata.metrics["by_inference_step"]
+    assert costs.tolist() == [v["macs"] for _, v in sorted(published.items())]
 
 
 def test_tgate_in_a_latency_table_is_refused(reference_dir):

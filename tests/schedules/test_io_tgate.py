@@ -78,8 +78,29 @@ def test_tgate_pipeline_without_entries_is_refused(tmp_path, doc):
         read_schedule(_write(tmp_path, bad))
 
 
+def _with_gate(doc, gate):
+    data = copy.deepcopy(doc)
+    _set_custom(data, {"name": "compute_attn_tgate", "kwargs": {"gate_step": gate}})
+    data["config"]["pipeline"]["kwargs"]["gate_step"] = gate
+    return data
+
+
 def test_gate_step_outside_the_steps_is_refused(tmp_path, doc):
-    bad = copy.deepcopy(doc)
-    _set_custom(bad, {"name": "compute_attn_tgate", "kwargs": {"gate_step": 20}})
-    bad["config"]["pipeline"]["kwargs"]["gate_step"] = 20
-    _refused(tmp_path, bad, r"gate_step must be in 1\.\.19")
+    _refused(tmp_path, _with_gate(doc, 21), r"gate_step must be in 1\.\.20 for 20 steps")
+    _refused(tmp_path, _with_gate(doc, 0), r"needs kwargs \{'gate_step': int >= 1\}")
+    _refused(tmp_path, _with_gate(doc, -3), r"needs kwargs \{'gate_step': int >= 1\}")
+
+
+def test_gate_step_equal_to_the_steps_loads_and_round_trips(tmp_path, doc, reference_dir):
+    """Gate at step 20 of 20 (published in gen_tgate_m_k_expanded): the gate never opens in the
+    run, and the file is still true TGATE, written back as published."""
+    schedule = read_schedule(_write(tmp_path, _with_gate(doc, 20)))
+    assert schedule.custom_attention.gate_step == 20
+    assert not schedule.custom_attention.opens_within(schedule.steps)
+    published = reference_dir / (
+        "schedules/alpha_cache_schedules/gen_tgate_m_k_expanded/"
+        "tgate_m_020_sp_001_fi_001_warmup_002.json"
+    )
+    schedule = read_schedule(published)
+    assert schedule.custom_attention.gate_step == 20
+    assert schedule_to_json(schedule) == json.loads(published.read_text())

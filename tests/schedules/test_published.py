@@ -146,8 +146,9 @@ def test_tgate_with_and_without_averaging():
 
 
 def test_generator_reproduces_the_published_true_tgate_files(reference_dir):
-    files = sorted((reference_dir / "schedules/alpha_cache_schedules/gen_tgate").glob("*.json"))
-    assert len(files) == 6
+    """gen_tgate's six files and the gate-step-20 ones of gen_tgate_m_k_expanded."""
+    files = sorted((reference_dir / "schedules/alpha_cache_schedules").glob("gen_tgate*/*.json"))
+    assert {p.parent.name for p in files} == {"gen_tgate", "gen_tgate_m_k_expanded"}
     for path in files:
         published = read_schedule(path)
         attrs = published.metadata.attributes
