@@ -123,7 +123,7 @@ def raise_recompile_limit(patterns: int) -> None:
     if config.recompile_limit < wanted:
         _raised.setdefault("previous", config.recompile_limit)
         config.recompile_limit = _raised["set"] = wanted
-        log.info("raised torch._dynamo.config.recompile_limit to %d (%d patterns)", wanted,
+        log.debug("raised torch._dynamo.config.recompile_limit to %d (%d patterns)", wanted,
                  patterns)
 
 
