@@ -211,6 +211,9 @@ class SearchSession:
         Returns ``(session, created)``.
         """
         search_id = spec.search_id()
+        legacy = spec.legacy_search_id()
+        if not store.exists(state_key(search_id)) and legacy and store.exists(state_key(legacy)):
+            search_id = legacy  # stored before ids hashed content only: the same search
         if store.exists(state_key(search_id)):
             return cls.open(store, search_id), False
         # Every check runs before the first write: a failed submit leaves nothing behind.
