@@ -4,6 +4,7 @@ redelivery; the logic lives in ``ecad``. A task carries one :class:`ecad.search.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -14,6 +15,9 @@ from typing import Any, ClassVar
 from celery import Task
 
 from ecad.errors import TransientError
+from ecad.scoring.errors import MissingDependencyError
+from ecad.scoring.registry import check_installed
+from ecad.search.setting import scorer_options
 from ecad.search.task import ShardTask
 from ecad.store import MissingObjectError
 from ecad.store.identity import store_identity
@@ -138,9 +142,19 @@ def run_shard(self: EvaluatorTask, message: Any) -> dict:
         pruned_marker_key(task.search_id, task.evaluation_key)
     ):  # its candidate was stopped by pruning after this task was queued
         return {"skipped": True, "pruned": True}
-    if not attempts.count_start(self.store, task.task_key, _worker_name(self)):
-        log.error("giving up on %s: too many starts", task.task_key)
-        return {"failed": True}
-    faults.before_task(work.candidate.digest, task.kind)
-    result = ev.run(work)
+    try:
+        # Before counting a start: a refusal for a missing package is not the task's fault.
+        check_installed(scorer_options(ev.spec.quality)[0])
+        if not attempts.count_start(self.store, task.task_key, _worker_name(self)):
+            log.error("giving up on %s: too many starts", task.task_key)
+            return {"failed": True}
+        faults.before_task(work.candidate.digest, task.kind)
+        result = ev.run(work)
+    except MissingDependencyError as exc:
+        # This worker lacks a package, the task is not at fault: refuse it (the scheduler sends
+        # it again, to this worker once installed or to another) and say why in `ecad status`.
+        log.error("refusing task %s: %s", task.task_key, exc)
+        with contextlib.suppress(Exception):  # reporting is best effort: the refusal stands
+            refusals.record_refusal(self.broker_client(), _worker_name(self), str(exc))
+        return {"refused": str(exc)}
     return {"images": result.images, "seconds": round(result.seconds, 3)}

@@ -98,7 +98,7 @@ def search(
     spec = load_spec(spec_file, list(overrides)) if spec_file else None  # before any write
     announce_device()
     store = open_store(store_url)
-    if spec is not None:
+    if spec is not None and not quiet:
         shown = {k: v for k, v in spec.to_json().items() if k != "prompts"}
         click.echo("resolved spec: " + json.dumps(shown, sort_keys=True))
     verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
@@ -108,8 +108,15 @@ def search(
         store, spec=spec, search_id=resume_id, device=device, dtype=dtype,
         progress=_Progress(quiet), observer=observer,
     )
-    _print_front(front_rows(session), session.spec.to_json()["quality"])
+    rows = front_rows(session)
+    _print_front(rows, session.spec.to_json()["quality"])
     click.echo(f"search id: {session.search_id}  (ecad pareto {session.search_id} --export DIR)")
+    failed = session.counts.failed
+    if not rows and failed:  # nothing came out of it: not a success, whatever was printed
+        from ecad.errors import EcadError
+
+        raise EcadError(f"search {session.search_id}: all {failed} evaluated candidate(s) "
+                        f"failed, the front is empty (reasons: ecad status {session.search_id})")
 
 
 class _Progress:
