@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from ecad import heartbeat
-from ecad.cli.options import SPEC, json_option
+from ecad.cli.options import SPEC, json_option, store_option
 from ecad.credentials import refuse_placeholders
 from ecad.environment import env_float, env_int
 from ecad.errors import ConfigError, EcadError, TransientError
@@ -53,7 +53,9 @@ config_option = click.option(
 @click.argument("spec_file", type=SPEC)
 @click.argument("overrides", nargs=-1)
 @config_option
-def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None) -> None:
+@store_option
+def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None,
+           store_url: str | None) -> None:
     """Validate SPEC_FILE, store it, and print the search id for the scheduler to run."""
     from ecad.search import SearchSession, load_spec
 
@@ -78,8 +80,9 @@ def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None)
 @click.option("--interval", type=float, default=2.0, show_default=True,
               help="Seconds between refreshes with --watch.")
 @config_option
+@store_option
 def status(search_id: str | None, as_json: bool, workers: bool, watch: bool, interval: float,
-           config_file: str | None) -> None:
+           config_file: str | None, store_url: str | None) -> None:
     """Show the searches (or one): generation, shards done/in flight/failed, workers, images/s,
     ETA and the current front."""
     from ecad.cli.status_read import read_snapshot
@@ -97,10 +100,11 @@ def status(search_id: str | None, as_json: bool, workers: bool, watch: bool, int
         watch_status(read, click.get_text_stream("stdout"), interval_s=interval, as_json=as_json)
         return
     snapshot = read()
+    # The same exit status with --json: a script reads the document and the status alike.
     if as_json:
         click.echo(json.dumps(snapshot.to_json(), indent=2))
-        return
-    click.echo(render_status(snapshot))
+    else:
+        click.echo(render_status(snapshot))
     if snapshot.broker_error is not None:  # the store's view is shown; the exit status says it
         raise TransientError(snapshot.broker_error)
     failed = [s.search_id for s in snapshot.searches if s.phase == "failed"]
@@ -111,7 +115,8 @@ def status(search_id: str | None, as_json: bool, workers: bool, watch: bool, int
 @click.command()
 @click.argument("search_id")
 @config_option
-def cancel(search_id: str, config_file: str | None) -> None:
+@store_option
+def cancel(search_id: str, config_file: str | None, store_url: str | None) -> None:
     """Stop SEARCH_ID; finished evaluations stay in the store."""
     from ecad.search import SearchSession
 
@@ -165,6 +170,7 @@ def cancel(search_id: str, config_file: str | None) -> None:
 @click.option("--name", default=None, help="Worker node name (default gpu<N>-<pid>@host).")
 @click.option("--loglevel", default="INFO", show_default=True)
 @config_option
+@store_option
 def worker(
     gpu: str,
     warm: tuple[str, ...],
@@ -173,6 +179,7 @@ def worker(
     name: str | None,
     loglevel: str,
     config_file: str | None,
+    store_url: str | None,
 ) -> None:
     """Run a Celery worker bound to one GPU (SIGTERM: finish the current tasks, then exit)."""
     apply_config(config_file)
@@ -223,8 +230,10 @@ def worker(
 )
 @click.option("--exit-when-idle", is_flag=True, help="Exit once no search is active.")
 @config_option
+@store_option
 def scheduler(
-    poll: float, deadline: float | None, exit_when_idle: bool, config_file: str | None
+    poll: float, deadline: float | None, exit_when_idle: bool, config_file: str | None,
+    store_url: str | None,
 ) -> None:
     """Run the search scheduler: dispatch shard tasks, collect results, advance generations."""
     import logging

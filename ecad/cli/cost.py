@@ -19,7 +19,8 @@ from ecad.cli.options import SCHEDULE, json_option
     help="Image size (default: the file's config height, else the family default).",
 )
 @click.option(
-    "--batch",
+    "--batch-size",
+    "batch",
     type=int,
     default=2,
     show_default=True,

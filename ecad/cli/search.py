@@ -22,7 +22,9 @@ from ecad.store import open_store
 @click.argument("spec_file", type=SPEC)
 @click.argument("overrides", nargs=-1)
 @json_option
-def validate(spec_file: Path, overrides: tuple[str, ...], as_json: bool) -> None:
+@store_option
+def validate(spec_file: Path, overrides: tuple[str, ...], as_json: bool,
+             store_url: str | None) -> None:
     """Check SPEC_FILE (and key=value OVERRIDES) as submit and search do; report every error
     at once. Writes nothing."""
     from ecad.errors import ConfigError
@@ -77,7 +79,7 @@ def search(
     resume_id: str | None,
     quiet: bool,
     levels: tuple[float, ...],
-    store_url: str,
+    store_url: str | None,
     device: str,
     dtype: str | None,
 ) -> None:
@@ -156,7 +158,7 @@ def _print_front(rows: list[dict], quality: dict) -> None:
 )
 @json_option
 @store_option
-def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: str) -> None:
+def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: str | None) -> None:
     """Print the Pareto front of SEARCH_ID (quality, cost, relative cost, speedup)."""
     from ecad.search import SearchSession
     from ecad.search.results import export_front, front_rows
@@ -198,7 +200,7 @@ def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: st
 @device_option
 @dtype_option
 def report(search_id: str, output: Path | None, prompts: int, baselines: str, serve: bool,
-           port: int, store_url: str, device: str, dtype: str | None) -> None:
+           port: int, store_url: str | None, device: str, dtype: str | None) -> None:
     """Write a self-contained HTML report of SEARCH_ID: objective space, progress, front members
     (reuse heatmaps, images beside the uncached ones, export and apply lines), baselines, spec."""
     from ecad.report.write import build_report, write_report

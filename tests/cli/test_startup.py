@@ -48,3 +48,18 @@ def test_quieting_the_libraries_sets_their_variables_and_keeps_the_users(monkeyp
     assert os.environ["DIFFUSERS_VERBOSITY"] == "info"  # the user's choice wins
     assert os.environ["TRANSFORMERS_VERBOSITY"] == "error"
     assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+
+
+def test_quieting_reaches_libraries_imported_before(monkeypatch):
+    import transformers.utils.logging as tlog
+
+    from ecad.library_logs import QUIET_ENVIRONMENT, quiet_model_libraries
+
+    for name in QUIET_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    tlog.enable_progress_bar()
+    try:
+        quiet_model_libraries()
+        assert not tlog.is_progress_bar_enabled()
+    finally:
+        tlog.enable_progress_bar()
