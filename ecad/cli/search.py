@@ -174,8 +174,14 @@ def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: st
         )
         _print_front(rows, session.spec.to_json()["quality"])
     if export_dir is not None:
-        for path in export_front(session, export_dir):
+        from ecad.report.snippet import PipelineCall, apply_snippet
+
+        paths = export_front(session, export_dir)
+        for path in paths:
             click.echo(f"wrote {path}")
+        if paths and not as_json:
+            click.echo("\napply one to a pipeline (Python):\n")
+            click.echo(apply_snippet(PipelineCall.of_spec(session.spec), str(paths[0])))
 
 
 @click.command()
