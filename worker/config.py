@@ -15,12 +15,13 @@ import os
 from urllib.parse import quote
 
 from ecad.environment import env_int
+from ecad.secret_files import load_secret_files
 from worker.names import GPU_QUEUE, RUN_SHARD
 
 
 def with_redis_password(url: str, password: str | None) -> str:
     """``url`` with ``password`` (``REDIS_PASSWORD``) inserted, unless the URL carries one: the
-    compose setup keeps the password in one secrets file (secrets/redis.env)."""
+    compose setup keeps the password in one secret file (secrets/redis_password)."""
     if not password or not url.startswith(("redis://", "rediss://")):
         return url
     scheme, _, rest = url.partition("://")
@@ -29,6 +30,7 @@ def with_redis_password(url: str, password: str | None) -> str:
     return f"{scheme}://:{quote(password, safe='')}@{rest}"
 
 
+load_secret_files()  # a worker or scheduler not started through `ecad` (celery -A worker.app)
 broker_url = with_redis_password(os.environ.get("ECAD_BROKER_URL", "redis://127.0.0.1:6379/0"),
                                  os.environ.get("REDIS_PASSWORD"))
 # Nothing reads task return values: results live in the object store, progress in task events

@@ -11,18 +11,21 @@ import json
 import time
 from typing import Any
 
-__all__ = ["PREFIX", "REFUSAL_TTL_S", "read_refusals", "record_refusal"]
+__all__ = ["PREFIX", "REFUSAL_TTL_S", "STARTUP_FAILURE_TTL_S", "read_refusals", "record_refusal"]
 
 PREFIX = "ecad:refusal:"
 #: Seconds a refusal stays reported after the worker's last one.
 REFUSAL_TTL_S = 600
+#: A worker that could not start (its weights do not load) is not restarted for ever: its reason
+#: stays reported for a day, or until the worker starts and refuses no more.
+STARTUP_FAILURE_TTL_S = 86400
 
 
-def record_refusal(client: Any, worker: str, reason: str) -> None:
+def record_refusal(client: Any, worker: str, reason: str, ttl_s: int = REFUSAL_TTL_S) -> None:
     client.set(
         f"{PREFIX}{worker}",
         json.dumps({"worker": worker, "reason": reason, "time": time.time()}),
-        ex=REFUSAL_TTL_S,
+        ex=ttl_s,
     )
 
 

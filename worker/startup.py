@@ -95,7 +95,21 @@ def _clear_ready() -> None:
         Path(path).unlink(missing_ok=True)
 
 
-def prepare_worker(gpu: str, device: str, warm: Sequence[str] = ()) -> WorkerStart:
+def _report_startup_failure(worker_name: str, exc: Exception) -> None:
+    """Say in ``ecad status`` why this worker stopped before taking work: it exits with status 2
+    (a configuration error), and the restart policy gives up after a few tries (compose:
+    ``on-failure:3``; Kubernetes backs off), so the reason must outlive the process."""
+    from worker.refusals import STARTUP_FAILURE_TTL_S, record_refusal
+
+    try:
+        record_refusal(_redis_client(), worker_name, f"cannot start: {exc}",
+                       ttl_s=STARTUP_FAILURE_TTL_S)
+    except Exception as report_error:  # best effort: the exit status and the log still say it
+        log.warning("could not report the start-up failure to the broker: %s", report_error)
+
+
+def prepare_worker(gpu: str, device: str, warm: Sequence[str] = (),
+                   worker_name: str | None = None) -> WorkerStart:
     """Steps 1-3 of the module docstring; step 4 is armed for Celery's ``worker_ready``."""
     from ecad.families.fetch import warm_names, weights_target
     from worker.devices import restart_on_gpu, worker_device
@@ -119,15 +133,27 @@ def prepare_worker(gpu: str, device: str, warm: Sequence[str] = ()) -> WorkerSta
     atexit.register(_clear_ready)
     targets = list(warm) or warm_names()
     if targets:
+        from ecad.families.fetch import WeightsError
         from ecad.families.warmup import warm_up
 
         where = worker_device()
         for name in targets:
-            warm_up(weights_target(name), where, os.environ.get("ECAD_WORKER_DTYPE") or None)
+            try:
+                warm_up(weights_target(name), where, os.environ.get("ECAD_WORKER_DTYPE") or None)
+            except WeightsError as exc:
+                _report_startup_failure(worker_name or f"{start.label}-{os.getpid()}", exc)
+                raise
             start.warmed.append(name)
 
     def ready(**_):
         _write_ready(start)
+        if worker_name:  # started after all: an earlier start's failure no longer applies
+            from worker.refusals import PREFIX
+
+            try:
+                _redis_client().delete(f"{PREFIX}{worker_name}")
+            except Exception as exc:
+                log.warning("could not clear an earlier start-up failure: %s", exc)
 
     signals.worker_ready.connect(ready, weak=False)
     return start

@@ -191,7 +191,7 @@ def worker(
     from worker.startup import parse_gpu, prepare_worker
 
     # Claims the GPU, re-executes with it alone visible, warms the models (worker/startup.py).
-    start = prepare_worker(parse_gpu(gpu), device, warm)
+    start = prepare_worker(parse_gpu(gpu), device, warm, worker_name=name)
     from worker.app import app, watch_task_time_limits
     from worker.names import GPU_QUEUE
 

@@ -20,6 +20,7 @@ from ecad.cli.search import pareto, report, search, validate
 from ecad.cli.tiny import tiny
 from ecad.cli.weights import weights
 from ecad.library_logs import quiet_model_libraries
+from ecad.secret_files import load_secret_files
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,6 +44,7 @@ def cli(verbose: bool, config_file: str | None, store_url: str | None,
     )
     if not verbose:  # diffusers/transformers notices and loading bars: keep the output ours
         quiet_model_libraries()
+    load_secret_files()  # credentials mounted as files (compose secrets, k8s secret volumes)
     # Before the command parses its options: their defaults read these variables.
     apply_config(config_file)
     for name, value in (("ECAD_STORE", store_url), ("ECAD_DEVICE", device)):
