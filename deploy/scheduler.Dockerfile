@@ -22,13 +22,11 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 COPY README.md setup.py ./
 COPY ecad ecad
-COPY worker worker
-COPY scheduler scheduler
 COPY schedules schedules
 COPY prompts prompts
 COPY specs specs
 RUN pip install --no-cache-dir --no-deps . \
- && cd / && python -c "import scheduler.service, ecad.store.s3, ecad.resources as r; r.find_spec('tiny')"
+ && cd / && python -c "import ecad.scheduler.service, ecad.store.s3, ecad.resources as r; r.find_spec('tiny')"
 
 USER ecad
 ENV ECAD_SCHEDULER_HEARTBEAT_FILE=/tmp/ecad-scheduler.alive

@@ -30,18 +30,16 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 # The project itself (specs, prompt sets and schedules go inside the package: setup.py).
 COPY README.md setup.py ./
 COPY ecad ecad
-COPY worker worker
-COPY scheduler scheduler
 COPY schedules schedules
 COPY prompts prompts
 COPY specs specs
 RUN pip install --no-cache-dir --no-deps . \
- && cd / && python -c "import worker.tasks, ecad.store.s3, ecad.resources as r; r.find_spec('tiny')"
+ && cd / && python -c "import ecad.worker.tasks, ecad.store.s3, ecad.resources as r; r.find_spec('tiny')"
 
 # The model cache (HF_HOME, ECAD_CACHE_DIR) is a volume; a new named volume starts with this
 # directory's ownership, so the unprivileged user can write to it.
 VOLUME ["/cache"]
 USER ecad
 HEALTHCHECK --interval=15s --timeout=10s --start-period=15m --retries=3 \
-    CMD ["python", "-m", "worker.health"]
+    CMD ["python", "-m", "ecad.worker.health"]
 CMD ["ecad", "worker", "--gpu", "auto"]

@@ -188,12 +188,12 @@ def worker(
     if concurrency < 1:
         raise click.BadParameter(f"must be at least 1, got {concurrency}",
                                  param_hint="--concurrency")
-    from worker.startup import parse_gpu, prepare_worker
+    from ecad.worker.startup import parse_gpu, prepare_worker
 
-    # Claims the GPU, re-executes with it alone visible, warms the models (worker/startup.py).
+    # Claims the GPU, re-executes with it alone visible, warms the models (ecad/worker/startup.py).
     start = prepare_worker(parse_gpu(gpu), device, warm, worker_name=name)
-    from worker.app import app, watch_task_time_limits
-    from worker.names import GPU_QUEUE
+    from ecad.worker.app import app, watch_task_time_limits
+    from ecad.worker.names import GPU_QUEUE
 
     if concurrency > 1:  # a thread pool: Celery enforces no time limit there
         watch_task_time_limits()
@@ -240,14 +240,14 @@ def scheduler(
 
     apply_config(config_file)
     refuse_placeholders("ecad scheduler")
-    from scheduler.dispatch import DEFAULT_SHARD_DEADLINE_S, Dispatcher, celery_sender
-    from scheduler.service import SchedulerService
-    from worker.app import app
+    from ecad.scheduler.dispatch import DEFAULT_SHARD_DEADLINE_S, Dispatcher, celery_sender
+    from ecad.scheduler.service import SchedulerService
+    from ecad.worker.app import app
 
     logging.getLogger().setLevel(logging.INFO)
     if deadline is None:
         deadline = env_float("ECAD_SHARD_DEADLINE", DEFAULT_SHARD_DEADLINE_S)
-    from scheduler.queue_watch import redis_watch
+    from ecad.scheduler.queue_watch import redis_watch
 
     service = SchedulerService(
         open_store(),

@@ -87,7 +87,7 @@ def test_every_worker_sees_all_gpus_and_claims_one(compose):
         devices = worker["deploy"]["resources"]["reservations"]["devices"]
         assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
         assert worker["command"] == ["ecad", "worker", "--gpu", "auto"]
-        assert worker["healthcheck"]["test"] == ["CMD", "python", "-m", "worker.health"]
+        assert worker["healthcheck"]["test"] == ["CMD", "python", "-m", "ecad.worker.health"]
         assert worker["depends_on"]["weights"]["condition"] == "service_completed_successfully"
         assert worker["environment"]["HF_HUB_OFFLINE"] == "1"
     central = workers["services"]["worker"]["environment"]

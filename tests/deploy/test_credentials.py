@@ -63,6 +63,7 @@ def test_the_worker_reads_its_broker_password_from_a_file(tmp_path):
     env = {**os.environ, "REDIS_PASSWORD_FILE": str(tmp_path / "pw"),
            "ECAD_BROKER_URL": "redis://redis:6379/0"}
     env.pop("REDIS_PASSWORD", None)
-    out = subprocess.run([sys.executable, "-c", "import worker.config as c; print(c.broker_url)"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    code = "import ecad.worker.config as c; print(c.broker_url)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
     assert out.stdout.strip() == "redis://:s3cret-from-file@redis:6379/0", out.stderr

@@ -125,7 +125,7 @@ def test_the_scheduler_side_imports_without_torch():
                     raise ImportError(f"{name} is not installed in the scheduler image")
 
         sys.meta_path.insert(0, NoTorch())
-        import ecad.cli.cluster, ecad.store.s3, scheduler.service, worker.app  # noqa
+        import ecad.cli.cluster, ecad.store.s3, ecad.scheduler.service, ecad.worker.app  # noqa
         """
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

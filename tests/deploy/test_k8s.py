@@ -12,8 +12,8 @@ import subprocess
 import pytest
 import yaml
 
+from ecad.worker.names import GPU_QUEUE
 from tests.deploy.compose import ROOT
-from worker.names import GPU_QUEUE
 
 K8S = ROOT / "deploy" / "k8s"
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -67,7 +67,7 @@ def test_worker_pods_have_one_gpu_a_long_grace_period_and_weights_first():
     assert all({"name": "model-cache", "mountPath": "/cache"} in c["volumeMounts"]
                for c in (fetch, worker))
     for probe in ("startupProbe", "readinessProbe"):
-        assert worker[probe]["exec"]["command"] == ["python", "-m", "worker.health"]
+        assert worker[probe]["exec"]["command"] == ["python", "-m", "ecad.worker.health"]
 
 
 def test_keda_scales_the_worker_deployment_on_the_celery_queue():

@@ -44,6 +44,10 @@ def venv(tmp_path_factory) -> Path:
          "--ignore-installed", "-q", str(wheel)], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
     assert (site / "ecad" / "__init__.py").is_file() and (env_dir / "bin" / "ecad").is_file()
+    # the cluster's packages live inside the ecad namespace: nothing to collide with
+    assert (site / "ecad" / "worker" / "tasks.py").is_file()
+    assert (site / "ecad" / "scheduler" / "service.py").is_file()
+    assert not (site / "worker").exists() and not (site / "scheduler").exists()
     # after the install, so that pip does not see this checkout's editable install as installed
     (site / "_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return env_dir

@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from ecad.cli.errors import EXIT_RUNTIME
+from ecad.worker.gpu_lease import LEASE_PREFIX
 from tests.integration.cluster import Processes, RedisServer, wait_for
-from worker.gpu_lease import LEASE_PREFIX
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

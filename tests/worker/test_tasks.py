@@ -8,9 +8,9 @@ import pytest
 import ecad.schedules.io
 from ecad.search import SearchSession, load_spec
 from ecad.store.layout import SHARD_TASK, score_key, shard_marker_key
+from ecad.worker.tasks import EvaluatorTask, run_shard
 from tests.search.conftest import write_spec
 from tests.search.test_driver import CountingStore
-from worker.tasks import EvaluatorTask, run_shard
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_a_worker_on_another_store_refuses_and_says_so(worker_store, tmp_path, m
     from ecad.store.identity import ensure_store_identity
 
     reported: list[tuple[str, str]] = []
-    monkeypatch.setattr("worker.refusals.record_refusal",
+    monkeypatch.setattr("ecad.worker.refusals.record_refusal",
                         lambda _client, worker, reason: reported.append((worker, reason)))
     monkeypatch.setattr(EvaluatorTask, "broker_client", lambda self: None)
     monkeypatch.setattr(EvaluatorTask, "_store_id", None)

@@ -23,10 +23,10 @@ from ecad.store import MissingObjectError
 from ecad.store.identity import store_identity
 from ecad.store.layout import pruned_marker_key, spec_key, task_output_key
 from ecad.store.records import StoreObjectError, parse_record, read_record
-from worker import attempts, faults, refusals
-from worker.app import app
-from worker.devices import worker_device
-from worker.names import RUN_SHARD
+from ecad.worker import attempts, faults, refusals
+from ecad.worker.app import app
+from ecad.worker.devices import worker_device
+from ecad.worker.names import RUN_SHARD
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class EvaluatorTask(Task):
             if EvaluatorTask._broker is None:
                 import redis
 
-                from worker.config import broker_url
+                from ecad.worker.config import broker_url
 
                 EvaluatorTask._broker = redis.Redis.from_url(
                     broker_url, socket_timeout=10, socket_connect_timeout=10

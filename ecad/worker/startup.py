@@ -1,13 +1,13 @@
 """What ``ecad worker`` does before it takes work: credentials, its GPU, warm models, ready.
 
 1. Refuse placeholder credentials (:mod:`ecad.credentials`).
-2. ``--gpu auto``: claim a free GPU through a Redis lease (:mod:`worker.gpu_lease`); ``--gpu N``:
-   that GPU. Either way the process then re-executes itself with only that GPU visible
-   (:func:`worker.devices.restart_on_gpu`); the lease travels in the environment.
+2. ``--gpu auto``: claim a free GPU through a Redis lease (:mod:`ecad.worker.gpu_lease`);
+   ``--gpu N``: that GPU. Either way the process then re-executes itself with only that GPU visible
+   (:func:`ecad.worker.devices.restart_on_gpu`); the lease travels in the environment.
 3. Load and run each ``--warm`` model once on the worker's device (:mod:`ecad.families.warmup`);
    a failure stops the worker as a weights failure before it takes any task.
 4. Once Celery is consuming, write the ready file (``ECAD_WORKER_READY_FILE``) that the
-   container healthcheck reads (``python -m worker.health``); the lease renewal keeps it fresh.
+   container healthcheck reads (``python -m ecad.worker.health``); the lease renewal keeps it fresh.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from celery import signals
 
 from ecad.credentials import refuse_placeholders
 from ecad.errors import ConfigError
-from worker.gpu_lease import GpuLease, claim_gpu, gpu_inventory, lease_settings
+from ecad.worker.gpu_lease import GpuLease, claim_gpu, gpu_inventory, lease_settings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class WorkerStart:
 def _redis_client():
     import redis
 
-    from worker.config import broker_url
+    from ecad.worker.config import broker_url
 
     return redis.Redis.from_url(broker_url, socket_timeout=10, socket_connect_timeout=10)
 
@@ -99,7 +99,7 @@ def _report_startup_failure(worker_name: str, exc: Exception) -> None:
     """Say in ``ecad status`` why this worker stopped before taking work: it exits with status 2
     (a configuration error), and the restart policy gives up after a few tries (compose:
     ``on-failure:3``; Kubernetes backs off), so the reason must outlive the process."""
-    from worker.refusals import STARTUP_FAILURE_TTL_S, record_refusal
+    from ecad.worker.refusals import STARTUP_FAILURE_TTL_S, record_refusal
 
     try:
         record_refusal(_redis_client(), worker_name, f"cannot start: {exc}",
@@ -112,7 +112,7 @@ def prepare_worker(gpu: str, device: str, warm: Sequence[str] = (),
                    worker_name: str | None = None) -> WorkerStart:
     """Steps 1-3 of the module docstring; step 4 is armed for Celery's ``worker_ready``."""
     from ecad.families.fetch import warm_names, weights_target
-    from worker.devices import restart_on_gpu, worker_device
+    from ecad.worker.devices import restart_on_gpu, worker_device
 
     refuse_placeholders("ecad worker")
     os.environ["ECAD_WORKER_DEVICE"] = device
@@ -148,7 +148,7 @@ def prepare_worker(gpu: str, device: str, warm: Sequence[str] = (),
     def ready(**_):
         _write_ready(start)
         if worker_name:  # started after all: an earlier start's failure no longer applies
-            from worker.refusals import PREFIX
+            from ecad.worker.refusals import PREFIX
 
             try:
                 _redis_client().delete(f"{PREFIX}{worker_name}")
