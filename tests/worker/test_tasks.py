@@ -72,3 +72,24 @@ def test_a_worker_on_another_store_refuses_and_says_so(worker_store, tmp_path, m
     assert not list(worker_store.list("attempts/")), "no work done"
     ok = run_shard.apply(args=[{**message, "store_id": mine}]).get()
     assert ok.get("images") == 2, ok
+
+
+def test_a_worker_missing_the_scorers_package_refuses_without_counting_a_start(
+        worker_store, tmp_path, monkeypatch):
+    import sys
+
+    reported: list[tuple[str, str]] = []
+    monkeypatch.setattr("ecad.worker.refusals.record_refusal",
+                        lambda _client, worker, reason, **_: reported.append((worker, reason)))
+    monkeypatch.setattr(EvaluatorTask, "broker_client", lambda self: None)
+    spec = load_spec(write_spec(tmp_path, population=2,
+                                quality={"scorer": "fidelity", "metric": "ssim"}))
+    session, _ = SearchSession.create(worker_store, spec)  # submitted where it is installed
+    cand = next(c for c in session.pending() if c.feasible)
+    message = session.plan.task(session.plan.work_for(SHARD_TASK, cand, 0)).to_json()
+    monkeypatch.setitem(sys.modules, "torchmetrics", None)  # this worker lacks it
+    result = run_shard.apply(args=[message]).get()
+    assert "pip install 'ecad-cluster[scoring]'" in result["refused"]
+    assert reported and "torchmetrics" in reported[0][1]
+    # not the task's fault: no start counted, no failure recorded (another worker will run it)
+    assert not list(worker_store.list("attempts/")) and not list(worker_store.list("failures/"))
