@@ -63,3 +63,31 @@ def test_quieting_reaches_libraries_imported_before(monkeypatch):
         assert not tlog.is_progress_bar_enabled()
     finally:
         tlog.enable_progress_bar()
+
+
+_COST_PROBE = """
+import sys
+from ecad.cli.main import cli
+cli.main(args=["cost", sys.argv[1], "--table", sys.argv[2], "--json"], prog_name="ecad",
+         standalone_mode=False)
+print("HEAVY", [m for m in ("torch", "diffusers", "transformers") if m in sys.modules])
+"""
+
+
+def test_cost_with_a_stored_table_imports_no_model_library(tmp_path):
+    import numpy as np
+
+    from ecad.cost import CostTable
+    from ecad.families import get_family
+    from ecad.schedules import ScheduleLayout, write_schedule
+    from ecad.schedules.heuristics import fora
+
+    layout = ScheduleLayout.for_family(get_family("pixart-alpha"))
+    table = CostTable(layout, "latency", 256, 2, base=1.0, slot_costs=np.ones(layout.num_slots),
+                      unit="ms")  # as `ecad bench` stores a measured table
+    table_file = table.save(tmp_path / "table.json")
+    schedule = write_schedule(fora(layout, 20, 2), tmp_path / "fora.json")
+    out = subprocess.run([sys.executable, "-c", _COST_PROBE, str(schedule), str(table_file)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert '"relative_cost"' in out.stdout and "HEAVY []" in out.stdout
