@@ -15,8 +15,9 @@ DATA = {
 
 setup(
     packages=[
-        *find_packages(include=["ecad", "ecad.*", "worker", "worker.*", "scheduler",
-                                "scheduler.*"]),
+        # The cluster's Celery worker and search scheduler are ecad.worker and ecad.scheduler:
+        # no top-level `worker`/`scheduler` package to collide with another distribution's.
+        *find_packages(include=["ecad", "ecad.*"]),
         *(f"ecad._data.{kind}" for kind in DATA),
     ],
     package_dir={f"ecad._data.{kind}": kind for kind in DATA},

@@ -33,18 +33,18 @@ fi
 
 if [ "${TINY:-0}" = 1 ]; then
     COMMON=(--tiny --device cpu --steps 6 --repeats 2)
-    PIXART=(--batch 2 --fora 2 --fora 3)
-    FLUX=(--batch 1 --fora 2 --fora 3)
-    TGATE=(--batch 2 --heuristic tgate:3:1 --heuristic tgate_without_ca_avg:3:1)
+    PIXART=(--batch-size 2 --fora 2 --fora 3)
+    FLUX=(--batch-size 1 --fora 2 --fora 3)
+    TGATE=(--batch-size 2 --heuristic tgate:3:1 --heuristic tgate_without_ca_avg:3:1)
 else
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
     $PYTHON -m pytest -q -p no:cacheprovider -m gpu tests/caching/test_kernels.py || true
     COMMON=(--resolution 256 --steps 20 --repeats 3)
-    PIXART=(--batch 100 --fora 3 --schedule "$REF/pixart_alpha_256/ours_fast.json"
+    PIXART=(--batch-size 100 --fora 3 --schedule "$REF/pixart_alpha_256/ours_fast.json"
         --schedule "$REF/pixart_alpha_256/ours_fastest.json")
-    FLUX=(--batch 18 --fora 3 --schedule "$REF/flux_256/ours_fast.json"
+    FLUX=(--batch-size 18 --fora 3 --schedule "$REF/flux_256/ours_fast.json"
         --schedule "$REF/flux_256/ours_faster.json")
-    TGATE=(--batch 100 --heuristic tgate:10:1 --heuristic tgate_without_ca_avg:10:1)
+    TGATE=(--batch-size 100 --heuristic tgate:10:1 --heuristic tgate_without_ca_avg:10:1)
 fi
 
 if [ "${ONLY:-}" = tgate ]; then  # true TGATE (guidance dropped after the gate) vs plain caching

@@ -1,19 +1,21 @@
 #!/bin/sh
-# Create secrets/*.env from deploy/secrets/*.env.example, each change-me placeholder replaced by
-# a random value (files that exist are kept). Run from the repository root:
+# Create secrets/NAME from deploy/secrets/NAME.example, each change-me placeholder replaced by a
+# random value (files that exist are kept). Run from the repository root:
 #     sh deploy/init-secrets.sh
-# HF_TOKEN stays empty: paste your token into secrets/hf.env for gated weights.
+# hf_token stays empty: paste your token into secrets/hf_token for gated weights.
+#
+# secrets/ is private to you (0700); the files in it are readable (0644) because compose
+# bind-mounts each one into containers that run as other users (redis, flower, uid 10001).
 set -eu
 mkdir -p secrets
 chmod 700 secrets
-for example in deploy/secrets/*.env.example; do
+for example in deploy/secrets/*.example; do
   target="secrets/$(basename "$example" .example)"
   if [ -e "$target" ]; then
     echo "kept $target"
     continue
   fi
-  umask 077
-  while IFS= read -r line; do
+  while IFS= read -r line || [ -n "$line" ]; do
     case "$line" in
       *change-me*)
         random=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
@@ -21,5 +23,6 @@ for example in deploy/secrets/*.env.example; do
       *) printf '%s\n' "$line" ;;
     esac
   done < "$example" > "$target"
+  chmod 644 "$target"
   echo "wrote $target"
 done

@@ -3,7 +3,7 @@ check (``python -m ecad.heartbeat FILE MAX_AGE_S``, exit 0 when healthy) reads o
 age, so it needs no torch, no broker and no store round trip.
 
 ``ecad scheduler`` touches ``$ECAD_SCHEDULER_HEARTBEAT_FILE`` on every tick of its loop; workers
-use their ready file (:mod:`worker.health`).
+use their ready file (:mod:`ecad.worker.health`).
 """
 
 from __future__ import annotations

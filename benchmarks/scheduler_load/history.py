@@ -66,11 +66,11 @@ def main() -> None:
     commit = _commit()  # the code measured (taken now: the tree may change while it runs)
 
     from benchmarks.scheduler_load.trivial_tasks import trivial_scores
+    from ecad.scheduler.dispatch import Dispatcher
+    from ecad.scheduler.service import SchedulerService
     from ecad.search import SearchSession, load_spec
     from ecad.search.task import ShardTask
     from ecad.store import FilesystemStore
-    from scheduler.dispatch import Dispatcher
-    from scheduler.service import SchedulerService
 
     tmp = Path(tempfile.mkdtemp(prefix="ecad-history-"))
     store = FilesystemStore(args.store or tmp / "store")

@@ -12,10 +12,10 @@ import os
 
 from celery import Celery
 
-from worker.names import RUN_SHARD
+from ecad.worker.names import RUN_SHARD
 
 app = Celery("ecad-load")
-app.config_from_object("worker.config")
+app.config_from_object("ecad.worker.config")
 
 _plans: dict = {}
 

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 @click.command()
 @family_option
 @click.option("--resolution", type=int, default=256, show_default=True, help="Image size.")
-@click.option("--batch", type=int, default=4, show_default=True, help="Images per call.")
+@click.option("--batch-size", "batch", type=int, default=4, show_default=True,
+              help="Images per call.")
 @click.option("--steps", type=int, default=None, help="Denoising steps (default: family's).")
 @click.option(
     "--schedule",

@@ -29,7 +29,7 @@ def active_tasks(timeout_s: float = BROKER_TIMEOUT_S) -> dict[str, list[dict[str
 
 
 def _inspect(method: str, timeout_s: float) -> dict[str, Any]:
-    from worker.app import app
+    from ecad.worker.app import app
 
     conn = app.connection_for_write(connect_timeout=timeout_s)
     conn.transport_options.update(
@@ -52,9 +52,9 @@ def _inspect(method: str, timeout_s: float) -> dict[str, Any]:
 
 def refusing_workers(timeout_s: float = BROKER_TIMEOUT_S) -> list[dict]:
     """Workers that refused tasks lately (e.g. started on another store), as they reported
-    them to the broker (:mod:`worker.refusals`); empty for a broker other than Redis."""
-    from worker.app import app
-    from worker.refusals import read_refusals
+    them to the broker (:mod:`ecad.worker.refusals`); empty for a broker other than Redis."""
+    from ecad.worker.app import app
+    from ecad.worker.refusals import read_refusals
 
     url = str(app.conf.broker_url)
     if not url.startswith(("redis://", "rediss://", "unix://")):

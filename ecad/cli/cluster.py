@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from ecad import heartbeat
-from ecad.cli.options import SPEC, json_option
+from ecad.cli.options import SPEC, json_option, store_option
 from ecad.credentials import refuse_placeholders
 from ecad.environment import env_float, env_int
 from ecad.errors import ConfigError, EcadError, TransientError
@@ -53,7 +53,9 @@ config_option = click.option(
 @click.argument("spec_file", type=SPEC)
 @click.argument("overrides", nargs=-1)
 @config_option
-def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None) -> None:
+@store_option
+def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None,
+           store_url: str | None) -> None:
     """Validate SPEC_FILE, store it, and print the search id for the scheduler to run."""
     from ecad.search import SearchSession, load_spec
 
@@ -78,8 +80,9 @@ def submit(spec_file: Path, overrides: tuple[str, ...], config_file: str | None)
 @click.option("--interval", type=float, default=2.0, show_default=True,
               help="Seconds between refreshes with --watch.")
 @config_option
+@store_option
 def status(search_id: str | None, as_json: bool, workers: bool, watch: bool, interval: float,
-           config_file: str | None) -> None:
+           config_file: str | None, store_url: str | None) -> None:
     """Show the searches (or one): generation, shards done/in flight/failed, workers, images/s,
     ETA and the current front."""
     from ecad.cli.status_deadline import BoundedStatus
@@ -92,14 +95,15 @@ def status(search_id: str | None, as_json: bool, workers: bool, watch: bool, int
         watch_status(read, click.get_text_stream("stdout"), interval_s=interval, as_json=as_json)
         return
     snapshot = read()
+    # The same exit status with --json: a script reads the document and the status alike.
     if as_json:
         click.echo(json.dumps(snapshot.to_json(), indent=2))
         if snapshot.store_error is not None:
             raise TransientError(snapshot.store_error)
-        return
-    if snapshot.store_error is not None:  # the one line says it all (on stderr, exit 1)
-        raise TransientError(snapshot.store_error)
-    click.echo(render_status(snapshot))
+    else:
+        if snapshot.store_error is not None:  # the one line says it all (on stderr, exit 1)
+            raise TransientError(snapshot.store_error)
+        click.echo(render_status(snapshot))
     if snapshot.broker_error is not None:  # the store's view is shown; the exit status says it
         raise TransientError(snapshot.broker_error)
     failed = [s.search_id for s in snapshot.searches if s.phase == "failed"]
@@ -113,7 +117,8 @@ def status(search_id: str | None, as_json: bool, workers: bool, watch: bool, int
 @click.command()
 @click.argument("search_id")
 @config_option
-def cancel(search_id: str, config_file: str | None) -> None:
+@store_option
+def cancel(search_id: str, config_file: str | None, store_url: str | None) -> None:
     """Stop SEARCH_ID; finished evaluations stay in the store."""
     from ecad.search import SearchSession
 
@@ -167,6 +172,7 @@ def cancel(search_id: str, config_file: str | None) -> None:
 @click.option("--name", default=None, help="Worker node name (default gpu<N>-<pid>@host).")
 @click.option("--loglevel", default="INFO", show_default=True)
 @config_option
+@store_option
 def worker(
     gpu: str,
     warm: tuple[str, ...],
@@ -175,6 +181,7 @@ def worker(
     name: str | None,
     loglevel: str,
     config_file: str | None,
+    store_url: str | None,
 ) -> None:
     """Run a Celery worker bound to one GPU (SIGTERM: finish the current tasks, then exit)."""
     apply_config(config_file)
@@ -183,12 +190,12 @@ def worker(
     if concurrency < 1:
         raise click.BadParameter(f"must be at least 1, got {concurrency}",
                                  param_hint="--concurrency")
-    from worker.startup import parse_gpu, prepare_worker
+    from ecad.worker.startup import parse_gpu, prepare_worker
 
-    # Claims the GPU, re-executes with it alone visible, warms the models (worker/startup.py).
-    start = prepare_worker(parse_gpu(gpu), device, warm)
-    from worker.app import app, watch_task_time_limits
-    from worker.names import GPU_QUEUE
+    # Claims the GPU, re-executes with it alone visible, warms the models (ecad/worker/startup.py).
+    start = prepare_worker(parse_gpu(gpu), device, warm, worker_name=name)
+    from ecad.worker.app import app, watch_task_time_limits
+    from ecad.worker.names import GPU_QUEUE
 
     if concurrency > 1:  # a thread pool: Celery enforces no time limit there
         watch_task_time_limits()
@@ -225,22 +232,24 @@ def worker(
 )
 @click.option("--exit-when-idle", is_flag=True, help="Exit once no search is active.")
 @config_option
+@store_option
 def scheduler(
-    poll: float, deadline: float | None, exit_when_idle: bool, config_file: str | None
+    poll: float, deadline: float | None, exit_when_idle: bool, config_file: str | None,
+    store_url: str | None,
 ) -> None:
     """Run the search scheduler: dispatch shard tasks, collect results, advance generations."""
     import logging
 
     apply_config(config_file)
     refuse_placeholders("ecad scheduler")
-    from scheduler.dispatch import DEFAULT_SHARD_DEADLINE_S, Dispatcher, celery_sender
-    from scheduler.service import SchedulerService
-    from worker.app import app
+    from ecad.scheduler.dispatch import DEFAULT_SHARD_DEADLINE_S, Dispatcher, celery_sender
+    from ecad.scheduler.service import SchedulerService
+    from ecad.worker.app import app
 
     logging.getLogger().setLevel(logging.INFO)
     if deadline is None:
         deadline = env_float("ECAD_SHARD_DEADLINE", DEFAULT_SHARD_DEADLINE_S)
-    from scheduler.queue_watch import redis_watch
+    from ecad.scheduler.queue_watch import redis_watch
 
     service = SchedulerService(
         open_store(),

@@ -19,7 +19,8 @@ from ecad.cli.options import SCHEDULE, json_option
     help="Image size (default: the file's config height, else the family default).",
 )
 @click.option(
-    "--batch",
+    "--batch-size",
+    "batch",
     type=int,
     default=2,
     show_default=True,
@@ -51,14 +52,16 @@ def cost(
     as_json: bool,
 ) -> None:
     """Print the total and relative cost of SCHEDULE_FILE."""
-    from ecad.cost import CostTable, macs_table
+    from ecad.cost import CostTable
     from ecad.cost.published import check_published
     from ecad.schedules import read_schedule
 
     schedule = read_schedule(schedule_file)
     if table_file is not None:
         table = CostTable.load(table_file)
-    else:
+    else:  # counting needs the model's modules (torch); a stored table does not
+        from ecad.cost import macs_table
+
         config = schedule.metadata.config or {}
         res = resolution or config.get("height") or schedule.layout.family.default_resolution
         table = macs_table(schedule.layout.family, int(res), batch, mode, text_tokens)

@@ -20,6 +20,8 @@ from ecad.cli.score import score
 from ecad.cli.search import pareto, report, search, validate
 from ecad.cli.tiny import tiny
 from ecad.cli.weights import weights
+from ecad.library_logs import quiet_model_libraries
+from ecad.secret_files import load_secret_files
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,27 +43,14 @@ def cli(verbose: bool, config_file: str | None, store_url: str | None,
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    _quiet_libraries(verbose)
+    if not verbose:  # diffusers/transformers notices and loading bars: keep the output ours
+        quiet_model_libraries()
+    load_secret_files()  # credentials mounted as files (compose secrets, k8s secret volumes)
     # Before the command parses its options: their defaults read these variables.
     apply_config(config_file)
     for name, value in (("ECAD_STORE", store_url), ("ECAD_DEVICE", device)):
         if value:
             os.environ[name] = value
-
-
-def _quiet_libraries(verbose: bool) -> None:
-    """diffusers/transformers print loading bars and notices; keep the CLI output ours."""
-    if verbose:
-        return
-    try:
-        import diffusers.utils.logging as dlog
-        import transformers.utils.logging as tlog
-    except ImportError:  # pragma: no cover - both are hard dependencies
-        return
-    dlog.disable_progress_bar()
-    dlog.set_verbosity_error()
-    tlog.disable_progress_bar()
-    tlog.set_verbosity_error()
 
 
 for command in (

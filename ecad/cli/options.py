@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from ecad.families import family_names
-from ecad.store import default_store_url
 
 
 class FamilyParam(click.ParamType):
@@ -84,11 +83,22 @@ dtype_option = click.option(
     help="float32/float16/bfloat16 (default: float32 on CPU, else the family's).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def _store_callback(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # As `ecad --store`: the store of this command and of what it starts (a worker's processes).
+    if value:
+        os.environ["ECAD_STORE"] = value
+    return value
+
+
+#: Every command that opens the store takes it: ``ecad status --store X`` = ``ecad --store X
+#: status``. None when not given: the store is then read from the environment when opened, after
+#: a command's ``--config`` has been applied.
 store_option = click.option(
     "--store",
     "store_url",
-    default=default_store_url,
+    default=None,
     show_default="$ECAD_STORE or runs/store",
+    callback=_store_callback,
     help="Object store: a directory, file:///dir, or s3://bucket (MinIO/S3 from env).",
 )
 

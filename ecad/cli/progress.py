@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import click
 
+from ecad.cli.terminal import PlainStream, controls_allowed
 from ecad.report.units import best_speedups, duration, quality_unit, rate
 from ecad.search.observer import GenerationPlan, GenerationSummary, ShardDone
 
@@ -78,7 +79,7 @@ class SearchProgress:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
+        self.tty = controls_allowed(self.stream) if tty is None else tty
         self.verbose = verbose
         self.quiet = quiet
         self.levels = quality_levels
@@ -190,8 +191,10 @@ class work_bar:
         self.done = 0
         self._started = time.monotonic()
         self._unit = unit
+        stderr = click.get_text_stream("stderr")
         self._bar = click.progressbar(
-            length=length, label=label, file=click.get_text_stream("stderr"), show_pos=True,
+            length=length, label=label,
+            file=stderr if controls_allowed(stderr) else PlainStream(stderr), show_pos=True,
             show_eta=True, item_show_func=self._rate)
 
     def _rate(self, done: int | None) -> str | None:

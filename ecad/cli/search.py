@@ -22,7 +22,9 @@ from ecad.store import open_store
 @click.argument("spec_file", type=SPEC)
 @click.argument("overrides", nargs=-1)
 @json_option
-def validate(spec_file: Path, overrides: tuple[str, ...], as_json: bool) -> None:
+@store_option
+def validate(spec_file: Path, overrides: tuple[str, ...], as_json: bool,
+             store_url: str | None) -> None:
     """Check SPEC_FILE (and key=value OVERRIDES) as submit and search do; report every error
     at once. Writes nothing."""
     from ecad.errors import ConfigError
@@ -77,7 +79,7 @@ def search(
     resume_id: str | None,
     quiet: bool,
     levels: tuple[float, ...],
-    store_url: str,
+    store_url: str | None,
     device: str,
     dtype: str | None,
 ) -> None:
@@ -98,7 +100,7 @@ def search(
     spec = load_spec(spec_file, list(overrides)) if spec_file else None  # before any write
     announce_device()
     store = open_store(store_url)
-    if spec is not None:
+    if spec is not None and not quiet:
         shown = {k: v for k, v in spec.to_json().items() if k != "prompts"}
         click.echo("resolved spec: " + json.dumps(shown, sort_keys=True))
     verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
@@ -108,8 +110,15 @@ def search(
         store, spec=spec, search_id=resume_id, device=device, dtype=dtype,
         progress=_Progress(quiet), observer=observer,
     )
-    _print_front(front_rows(session), session.spec.to_json()["quality"])
+    rows = front_rows(session)
+    _print_front(rows, session.spec.to_json()["quality"])
     click.echo(f"search id: {session.search_id}  (ecad pareto {session.search_id} --export DIR)")
+    failed = session.counts.failed
+    if not rows and failed:  # nothing came out of it: not a success, whatever was printed
+        from ecad.errors import EcadError
+
+        raise EcadError(f"search {session.search_id}: all {failed} evaluated candidate(s) "
+                        f"failed, the front is empty (reasons: ecad status {session.search_id})")
 
 
 class _Progress:
@@ -150,7 +159,7 @@ def _print_front(rows: list[dict], quality: dict) -> None:
 )
 @json_option
 @store_option
-def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: str) -> None:
+def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: str | None) -> None:
     """Print the Pareto front of SEARCH_ID (quality, cost, relative cost, speedup)."""
     from ecad.search import SearchSession
     from ecad.search.results import export_front, front_rows
@@ -166,8 +175,14 @@ def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: st
         )
         _print_front(rows, session.spec.to_json()["quality"])
     if export_dir is not None:
-        for path in export_front(session, export_dir):
+        from ecad.report.snippet import PipelineCall, apply_snippet
+
+        paths = export_front(session, export_dir)
+        for path in paths:
             click.echo(f"wrote {path}")
+        if paths and not as_json:
+            click.echo("\napply one to a pipeline (Python):\n")
+            click.echo(apply_snippet(PipelineCall.of_spec(session.spec), str(paths[0])))
 
 
 @click.command()
@@ -192,7 +207,7 @@ def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: st
 @device_option
 @dtype_option
 def report(search_id: str, output: Path | None, prompts: int, baselines: str, serve: bool,
-           port: int, store_url: str, device: str, dtype: str | None) -> None:
+           port: int, store_url: str | None, device: str, dtype: str | None) -> None:
     """Write a self-contained HTML report of SEARCH_ID: objective space, progress, front members
     (reuse heatmaps, images beside the uncached ones, export and apply lines), baselines, spec."""
     from ecad.report.write import build_report, write_report

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from ecad.cli.printable import printable
 from ecad.cli.table import render_table
+from ecad.cli.terminal import controls_allowed
 from ecad.report.units import duration, quality_unit
 
 __all__ = [
@@ -194,7 +195,7 @@ def watch(
     finished) or Ctrl-C. On a terminal the screen is redrawn in place; elsewhere each refresh
     is printed as a block with a timestamp, without control characters; ``as_json``: one JSON
     document per line per refresh."""
-    tty = stream.isatty() if tty is None else tty
+    tty = controls_allowed(stream) if tty is None else tty
     stop = stop or (lambda snap: bool(snap.searches) and all(s.finished for s in snap.searches))
     snapshot = read()
     try:

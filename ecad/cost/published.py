@@ -75,14 +75,13 @@ class PublishedCheck:
 def check_published(schedule: Schedule, rel: float = 1e-6) -> PublishedCheck | None:
     """The counting that reproduces ``schedule``'s ``metrics.total_macs``, or ``None`` if the
     file has no such metric (or its layout is not full size)."""
-    from ecad.cost.flops import macs_table
-
     metrics = schedule.metadata.metrics or {}
     total = metrics.get("total_macs")
     layout, family = schedule.layout, schedule.layout.family
     full = all(n == g.num_blocks for (_, n), g in zip(layout.block_counts, family.block_groups))
     if not isinstance(total, (int, float)) or not full:
         return None
+    from ecad.cost.flops import macs_table  # counting needs torch; a file without metrics not
     config = schedule.metadata.config or {}
     if not math.isfinite(total) or total <= 0:  # inf - inf is nan, |x - inf| <= inf is true
         return PublishedCheck(float(total), False, config_resolution=config.get("height")

@@ -95,6 +95,9 @@ def load_pipeline(
     import diffusers
     import torch
 
+    from ecad.library_logs import apply_to_loaded
+
+    apply_to_loaded()
     source = resolve_weights(family, weights)
     if dtype is None:
         dtype = "float32" if torch.device(device).type == "cpu" else family.default_dtype

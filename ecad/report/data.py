@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ecad.report.snippet import PipelineCall
 from ecad.report.units import QualityUnit, quality_unit
 from ecad.schedules import Schedule
 from ecad.search.nsga import unpack_genomes
@@ -117,6 +118,7 @@ class ReportData:
     candidates: list[Candidate]
     history: list[GenerationRow]
     front: list[FrontMember]
+    pipeline: PipelineCall  # what the apply snippet loads and how it calls it
     baselines: list[Baseline] = field(default_factory=list)
     task_failures: list[dict[str, str]] = field(default_factory=list)
     pruning_enabled: bool = False
@@ -307,6 +309,7 @@ def collect(session: SearchSession, prompts: int = 3, store_url: str | None = No
         candidates=candidates,
         history=[_generation_row(r) for r in history],
         front=front,
+        pipeline=PipelineCall.of_spec(spec),
         task_failures=_task_failures(session),
         pruning_enabled=spec.pruning.enabled,
     )

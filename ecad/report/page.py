@@ -16,6 +16,7 @@ from ecad.report.plots import (
     progress_figure,
     pruning_figure,
 )
+from ecad.report.snippet import apply_snippet
 from ecad.report.units import best_speedups, duration, rate
 
 __all__ = ["render_page"]
@@ -94,14 +95,7 @@ def _image_grid(pairs: tuple[ImagePair, ...], name: str) -> str:
 def _apply_lines(data: ReportData, member: FrontMember) -> tuple[str, str]:
     export = (f"ecad pareto {shlex.quote(data.search_id)} --store {shlex.quote(data.store)} "
               "--export front/")
-    python = (
-        "from ecad.caching import apply_schedule, remove_schedule\n"
-        "from ecad.schedules import read_schedule\n\n"
-        f'apply_schedule(pipe, read_schedule("front/{member.name}.json"))  '
-        "# pipe: your diffusers pipeline\n"
-        "images = pipe(prompts).images\n"
-        "remove_schedule(pipe)  # back to plain diffusers"
-    )
+    python = apply_snippet(data.pipeline, f"front/{member.name}.json")
     return export, python
 
 

@@ -6,8 +6,10 @@ This is the only module that imports the package. It needs three things the pack
   ``med.py`` imports ``apply_chunking_to_forward``, ``prune_linear_layer`` and
   ``find_pruneable_heads_and_indices`` from ``transformers.modeling_utils`` (moved or removed),
   calls ``get_head_mask``/``invert_attention_mask`` (removed from ``PreTrainedModel``) and
-  ``init_weights`` (which now needs ``post_init``). The package also imports ``clip``, which
-  imports ``pkg_resources``: hence ``openai-clip`` and ``setuptools<81`` in the extra.
+  ``init_weights`` (which now needs ``post_init``). The package also imports ``clip``, whose
+  only use of ``pkg_resources`` is ``pkg_resources.packaging``: where setuptools no longer ships
+  ``pkg_resources`` (or is not installed), a stand-in module giving ``packaging`` takes its place,
+  so the scoring extra pins no setuptools (pinning one would downgrade what torch installed).
 * **local loading**: the package downloads ``bert-base-uncased`` inside the model constructor and
   its BLIP ViT is fixed at ViT-L/16-224. We build the tokenizer from the given directory (or hub
   id) and the ViT from the checkpoint's own shapes (so a real checkpoint gets ViT-L/16-224 and a
@@ -30,6 +32,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -91,6 +94,25 @@ class VisionSpec:
         return cls(grid * patch, patch, width, depth, heads or width // 64, hidden / width)
 
 
+def _provide_pkg_resources_packaging() -> None:
+    """``clip`` does ``from pkg_resources import packaging`` (for version comparisons only).
+    Where ``pkg_resources`` cannot be imported, register a module that provides just that."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pkg_resources  # noqa: F401
+        return
+    except ImportError:
+        pass
+    import types
+
+    import packaging.version
+
+    stand_in = types.ModuleType("pkg_resources", "ecad's stand-in: pkg_resources.packaging only")
+    stand_in.packaging = packaging  # type: ignore[attr-defined]
+    sys.modules["pkg_resources"] = stand_in
+
+
 @once
 def _install_shims() -> None:
     """Patch only what transformers 5 lacks, before the package's ``med.py`` is imported."""
@@ -107,7 +129,8 @@ def _install_shims() -> None:
 
         modeling_utils.find_pruneable_heads_and_indices = find_pruneable_heads_and_indices
 
-    with warnings.catch_warnings():  # clip imports pkg_resources (hence setuptools<81)
+    _provide_pkg_resources_packaging()
+    with warnings.catch_warnings():  # pkg_resources, where present, warns that it is deprecated
         warnings.simplefilter("ignore", UserWarning)
         require("clip", "openai-clip")
     med = require("ImageReward.models.BLIP.med", "image-reward==1.5")

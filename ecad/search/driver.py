@@ -5,7 +5,7 @@ missing shard work (reference images, then each candidate's images and scores), 
 :class:`Executor`, collects what landed, aggregates, records failures, writes progress and tells
 NSGA-II. ``ecad search`` runs it with the in-process executor
 (:class:`ecad.search.local.InProcessExecutor`); the scheduler service with the Celery one
-(``scheduler.executor``). Counting, failures, progress and schedule publishing exist only here,
+(``ecad.scheduler.executor``). Counting, failures, progress and schedule publishing exist only here,
 so a local search and a cluster search leave the same objects in the store.
 
 Work goes out shard-wise, candidates in index order and shards ascending within each; the

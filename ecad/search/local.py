@@ -10,6 +10,7 @@ from typing import Any
 
 from ecad.errors import TransientError
 from ecad.schedules import Schedule
+from ecad.scoring.errors import MissingDependencyError
 from ecad.search.driver import Completed
 from ecad.search.evaluation import Evaluator
 from ecad.search.failures import record_failure
@@ -46,6 +47,10 @@ class InProcessExecutor:
         try:
             result = self.evaluator.run(work)
         except (TransientError, KeyboardInterrupt):
+            raise
+        except MissingDependencyError:
+            # This machine lacks a package, the candidate is not at fault: recording a failure
+            # would keep it as a result; stopping lets a resume after the install retry it.
             raise
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"

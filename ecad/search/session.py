@@ -169,7 +169,9 @@ def prepare_search(
     """The checks a new search needs beyond its spec's fields, writing nothing: the cost model
     and the initial population, both built. ``store_of()`` is called only for transfer seeding
     (``from_search``: the other search's front). ``ecad validate`` runs exactly this too."""
+    from ecad.scoring.registry import check_installed
     from ecad.search.initial import initial_genomes
+    from ecad.search.setting import scorer_options
 
     def front_of(other: str, generations: tuple[int, int] | None) -> list[Schedule]:
         session = SearchSession.open(store_of(), other)
@@ -177,6 +179,7 @@ def prepare_search(
             return [m.schedule for m in session.front()]
         return [m.schedule for m in session.fronts_between(*generations)]
 
+    check_installed(scorer_options(spec.quality)[0])  # before any work: one line, not N failures
     table = build_cost_table(spec)
     initial = initial_genomes(
         spec.initial_population, layout_for(spec), spec.steps, spec.seed, front_of
@@ -213,6 +216,9 @@ class SearchSession:
         Returns ``(session, created)``.
         """
         search_id = spec.search_id()
+        legacy = spec.legacy_search_id()
+        if not store.exists(state_key(search_id)) and legacy and store.exists(state_key(legacy)):
+            search_id = legacy  # stored before ids hashed content only: the same search
         if store.exists(state_key(search_id)):
             return cls.open(store, search_id), False
         # Every check runs before the first write: a failed submit leaves nothing behind.

@@ -95,7 +95,11 @@ _TOP_LEVEL = {
 }
 
 
-SPEC_VERSION = 1
+#: 2: the digest hashes the prompts' content, never the prompt file's path (version 1 did, so
+#: one spec got another id on every machine); stored version-1 specs keep their ids.
+SPEC_VERSION = 2
+#: What a shipped spec puts where the user must fill in a value (see ``_placeholder_error``).
+PLACEHOLDER = "REPLACE_WITH_ID"
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -323,13 +327,15 @@ class SearchSpec:
     #: a worker or scheduler knows the family, and its content (never its path) is digested.
     family_record: Mapping[str, Any] | None = None
     source: str = field(default="", compare=False)
+    #: The format version it was read in; it decides the id's form (see SPEC_VERSION).
+    version: int = field(default=SPEC_VERSION, compare=False)
 
     @classmethod
     def from_json(cls, data: Any, source: str = "") -> SearchSpec:
         """The spec from its resolved JSON form; :class:`RecordError` for a wrong shape."""
         if not isinstance(data, Mapping):
             raise RecordError(f"a spec must be a JSON object, got {type(data).__name__}")
-        check_version(data, SPEC_VERSION, "spec")
+        version = check_version(data, SPEC_VERSION, "spec")
         num_blocks = data.get("num_blocks")
         if num_blocks is not None and not isinstance(num_blocks, Mapping):
             raise RecordError("num_blocks: must be an object of block counts or null")
@@ -367,6 +373,7 @@ class SearchSpec:
             pruning=_pruning_json(data.get("pruning")),
             family_record=record,
             source=source,
+            version=version,
         )
 
     def _payload(self) -> dict[str, Any]:
@@ -404,15 +411,28 @@ class SearchSpec:
         }
 
     def digest(self) -> str:
-        """Digest of everything that changes results (the name, source and version do not)."""
+        """Digest of everything that changes results (the name, source and version do not):
+        the prompts by their texts (and a named set's name), never by the file they came
+        from, so a spec gets the same id wherever ecad and the prompt file are installed."""
+        return self._digest(self.version)
+
+    def _digest(self, version: int) -> str:
         payload = {k: v for k, v in self._payload().items() if k != "name"}
+        if version >= 2:
+            payload["prompts"] = {k: v for k, v in payload["prompts"].items() if k != "file"}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def search_id(self) -> str:
         return f"{self.name}-{self.digest()[:10]}"
 
+    def legacy_search_id(self) -> str | None:
+        """The id version 1 gave this spec (the prompt file's path was in its digest), where it
+        differs: a search stored under it is the same search (:meth:`SearchSession.create`)."""
+        legacy = f"{self.name}-{self._digest(1)[:10]}"
+        return legacy if legacy != self.search_id() else None
+
     def to_json(self) -> dict[str, Any]:
-        return {"version": SPEC_VERSION, **self._payload()}
+        return {"version": self.version, **self._payload()}
 
 
 def _stored_family(family: str, record: Any) -> Mapping[str, Any] | None:
@@ -639,7 +659,7 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
     if errors.items:
         listing = "\n  ".join(errors.items)
         raise ConfigError(f"{source}: {len(errors.items)} error(s) in search spec:\n  {listing}")
-    return SearchSpec.from_json(d, source)
+    return SearchSpec.from_json({"version": SPEC_VERSION, **d}, source)
 
 
 def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
@@ -656,6 +676,14 @@ def _prompts(section: dict, errors: _Errors, base: Path) -> dict[str, Any]:
         errors.add("prompts.file", f"must be a prompt file path, got {path!r}")
         return {"file": path, "limit": limit}
     resolved = resolve_prompt_file(path, base)  # a file, or a shipped set (calibration-100)
+    if not Path(resolved).exists():
+        from ecad.resources import shipped
+
+        where = "" if Path(os.path.expanduser(path)).is_absolute() else (
+            f" (a relative path is read from the spec's directory, {base})")
+        errors.add("prompts.file", f"{path!r}: no such file{where}; give a prompt file or a "
+                   f"shipped prompt set's name: {', '.join(shipped('prompts'))}")
+        return {"file": resolved, "limit": limit}
     if Path(resolved).is_file() and Path(resolved).stat().st_size > MAX_PROMPT_FILE_BYTES:
         errors.add("prompts.file", f"{resolved} is larger than {MAX_PROMPT_FILE_BYTES} bytes")
         return {"file": resolved, "limit": limit}
@@ -690,6 +718,16 @@ def _named_prompts(section: dict, limit: int | None, errors: _Errors, base: Path
     texts = list(prompt_set.prompts)[:limit] if limit else list(prompt_set.prompts)
     # No file path: the set's name and digest-checked texts identify it on every machine.
     return {"file": None, "limit": limit, "texts": texts, "set": name}
+
+
+def _placeholder_error(value: str) -> str:
+    """One line saying how to fill in a shipped spec's placeholder search id."""
+    spec = value.split(PLACEHOLDER)[0].rstrip("-") or "the source spec"
+    return (
+        f"{value!r} is a placeholder: give the id `ecad search` printed for the {spec!r} "
+        f"search, e.g. `initial_population.from_search={spec}-<digest>` after the spec on the "
+        "command line, or in a copy of the spec (`ecad status` lists stored ids)"
+    )
 
 
 def _seed_rule(value: Any) -> str:
@@ -782,7 +820,9 @@ def _initial(
             errors.add(f"{name}.schedules_dir", f"{path} is not a directory of schedule JSON files")
         return {"kind": "schedules_dir", "path": str(path), **extra}
     if kind == "from_search":
-        if (bad := check_search_id(arg)) is not None:
+        if PLACEHOLDER in str(arg):
+            errors.add(f"{name}.from_search", _placeholder_error(str(arg)))
+        elif (bad := check_search_id(arg)) is not None:
             errors.add(f"{name}.from_search", bad)
         if generations is not None:
             span = _span(generations)

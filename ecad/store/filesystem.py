@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from ecad.atomic import write_atomic
 from ecad.store.base import MissingObjectError, ObjectStore, check_key
 
 __all__ = ["FilesystemStore"]
@@ -27,18 +27,7 @@ class FilesystemStore(ObjectStore):
         return self.root / check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self._path(key), data, durable=True)
 
     def get(self, key: str) -> bytes:
         try:

@@ -30,7 +30,7 @@ from tests.conftest import FAMILY_NAMES
 
 @pytest.mark.parametrize("name", ["pixart-alpha", "flux-dev"])
 def test_bench_command_writes_json_and_markdown(tmp_path, name):
-    args = ["bench", "--family", name, "--tiny", "--device", "cpu", "--batch", "1"]
+    args = ["bench", "--family", name, "--tiny", "--device", "cpu", "--batch-size", "1"]
     args += ["--steps", "3", "--fora", "2", "--repeats", "1", "--warmup", "0"]
     args += ["--compare-engines", "--verify", "--calibrate-latency", "--out-dir", str(tmp_path)]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
@@ -121,7 +121,7 @@ def test_full_size_pipeline_is_the_real_architecture(name):
 
 
 def test_bench_times_true_tgate_beside_its_boolean_twin(tmp_path):
-    args = ["bench", "--family", "pixart-alpha", "--tiny", "--device", "cpu", "--batch", "2"]
+    args = ["bench", "--family", "pixart-alpha", "--tiny", "--device", "cpu", "--batch-size", "2"]
     args += ["--steps", "4", "--repeats", "1", "--warmup", "0", "--output", "latent"]
     args += ["--heuristic", "tgate:2:1", "--heuristic", "tgate_without_ca_avg:2:1", "--verify"]
     args += ["--calibrate-latency", "--out-dir", str(tmp_path), "--name", "tg"]

@@ -161,7 +161,7 @@ def test_prompts_file_must_be_readable_and_not_empty(tmp_path, store_dir, capsys
     empty.write_text("\n  \n")
     for prompts, needle in [
         (str(empty), "no prompts found"),
-        (str(tmp_path / "missing.txt"), "cannot read prompt file"),
+        (str(tmp_path / "missing.txt"), "no such file"),
         (str(tmp_path), "is not a regular file"),
     ]:
         spec = write_spec(tmp_path, prompts={"file": prompts})

@@ -45,3 +45,39 @@ def test_validate_reports_errors(tmp_path):
 def test_unknown_search_id(tmp_path):
     r = CliRunner().invoke(cli, ["pareto", "missing-123", "--store", str(tmp_path)])
     assert r.exit_code != 0 and "no search 'missing-123'" in str(r.exception)
+
+
+def _small_spec(tmp_path, **overrides):
+    return write_spec(tmp_path, population=4, generations=0, steps=4, min_diff=1,
+                      prompts={"file": "calibration-100", "limit": 1}, **overrides)
+
+
+def test_a_search_whose_every_candidate_failed_exits_non_zero(tmp_path, monkeypatch):
+    from ecad.search.evaluation import Evaluator
+
+    def broken(self, work):
+        raise RuntimeError("this shard cannot run")
+
+    monkeypatch.setattr(Evaluator, "run", broken)
+    r = CliRunner().invoke(cli, ["search", str(_small_spec(tmp_path)), "-q",
+                                 "--store", str(tmp_path / "store")])
+    assert r.exit_code != 0
+    assert "failed, the front is empty" in str(r.exception)
+
+
+def test_quiet_search_prints_no_resolved_spec(tmp_path):
+    r = CliRunner().invoke(cli, ["search", str(_small_spec(tmp_path)), "-q",
+                                 "--store", str(tmp_path / "store")])
+    assert r.exit_code == 0, r.output
+    assert "resolved spec:" not in r.output and "search id:" in r.output
+
+
+def test_validate_names_the_extra_a_scorer_needs(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchmetrics", None)  # as on a core install
+    r = CliRunner().invoke(cli, ["validate", str(_small_spec(tmp_path)), "quality.metric=ssim"])
+    assert r.exit_code != 0
+    message = str(r.exception)
+    assert "\n" not in message and "torchmetrics" in message
+    assert "pip install 'ecad-cluster[scoring]'" in message

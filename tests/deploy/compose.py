@@ -15,6 +15,20 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 WORKERS_COMPOSE_FILE = ROOT / "deploy" / "compose.workers.yml"
 ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 SECRETS_EXAMPLES = ROOT / "deploy" / "secrets"
+#: secret file (compose secret name) -> the variable it holds
+SECRET_VARIABLES = {
+    "redis_password": "REDIS_PASSWORD",
+    "s3_secret_key": "ECAD_S3_SECRET_KEY",
+    "minio_root_password": "MINIO_ROOT_PASSWORD",
+    "flower_basic_auth": "FLOWER_BASIC_AUTH",
+    "hf_token": "HF_TOKEN",
+}
+
+
+def secret_examples() -> dict[str, str]:
+    """Secret name -> its example value (the file's first line)."""
+    return {p.name.removesuffix(".example"): (p.read_text().splitlines() or [""])[0]
+            for p in SECRETS_EXAMPLES.glob("*.example")}
 
 # Compose interpolation: $$ (a literal $), $VAR, ${VAR}, ${VAR:-default}, ${VAR-default},
 # ${VAR:?error}, ${VAR?error}, ${VAR:+alternative}, ${VAR+alternative}.
@@ -82,14 +96,14 @@ def load_compose(env: dict[str, str] | None = None, path: Path = COMPOSE_FILE) -
 
 def project_dir(tmp: Path) -> Path:
     """A compose project as a user sets it up: the compose files, .env from the example and
-    secrets/*.env from deploy/secrets/*.env.example, under ``tmp``."""
+    secrets/<name> from deploy/secrets/<name>.example, under ``tmp``."""
     import shutil
 
     shutil.copy(COMPOSE_FILE, tmp / "docker-compose.yml")
     shutil.copytree(ROOT / "deploy", tmp / "deploy")
     shutil.copy(ENV_EXAMPLE, tmp / ".env")
     (tmp / "secrets").mkdir()
-    for example in SECRETS_EXAMPLES.glob("*.env.example"):
+    for example in SECRETS_EXAMPLES.glob("*.example"):
         shutil.copy(example, tmp / "secrets" / example.name.removesuffix(".example"))
     return tmp
 

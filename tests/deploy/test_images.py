@@ -66,14 +66,42 @@ def test_one_pinned_slim_base_and_a_cached_dependency_layer(image):
     # does not reinstall torch; pip's cache is a BuildKit cache mount
     first_install = text.index("pip install")
     copied_before = re.findall(r"^COPY (\S+)", text[:first_install], re.M)
-    assert copied_before == ["pyproject.toml", "deploy/requirements.py"]
+    assert copied_before == [f"deploy/requirements-{image}.lock"]
     assert "RUN --mount=type=cache,target=/root/.cache/pip" in text[:first_install + 200]
     assert "PIP_NO_CACHE_DIR" not in text
 
 
-def test_worker_image_installs_the_scoring_extra():
-    worker = (DEPLOY / "worker.Dockerfile").read_text()
-    assert "deploy/requirements.py --extra scoring" in worker
+def _lock(image: str) -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of a lock file (uv pip compile --generate-hashes format)."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    name = None
+    for line in (DEPLOY / f"requirements-{image}.lock").read_text().splitlines():
+        if m := re.match(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==(\S+)", line):
+            name = m[1].lower().replace("_", "-").replace(".", "-")
+            pins[name] = (m[3], [])
+        elif name and (h := re.search(r"--hash=sha256:([0-9a-f]{64})", line)):
+            pins[name][1].append(h[1])
+    return pins
+
+
+@pytest.mark.parametrize("image,args", [("worker", ("--extra", "scoring")),
+                                        ("scheduler", ("--no-torch",))])
+def test_images_install_from_a_lock_that_pins_every_requirement_with_hashes(image, args):
+    from packaging.requirements import Requirement
+
+    text = (DEPLOY / f"{image}.Dockerfile").read_text()
+    assert f"pip install --require-hashes --no-deps -r deploy/requirements-{image}.lock" in text
+    pins = _lock(image)
+    assert pins and all(hashes for _, hashes in pins.values()), "every pin carries its hashes"
+    for line in requirements(*args):  # what pyproject.toml asks for is pinned, within range
+        req = Requirement(line)
+        key = req.name.lower().replace("_", "-").replace(".", "-")
+        assert key in pins, f"{image} lock misses {req.name}: run sh deploy/lock.sh"
+        assert req.specifier.contains(pins[key][0], prereleases=True), (line, pins[key][0])
+    if image == "worker":
+        assert pins["torch"][0] == "2.14.1" and "image-reward" in pins
+    else:  # the scheduler image is torch-free
+        assert not {"torch", "diffusers", "transformers"} & set(pins)
 
 
 def test_build_context_keeps_secrets_and_the_venv_out():
@@ -97,7 +125,7 @@ def test_the_scheduler_side_imports_without_torch():
                     raise ImportError(f"{name} is not installed in the scheduler image")
 
         sys.meta_path.insert(0, NoTorch())
-        import ecad.cli.cluster, ecad.store.s3, scheduler.service, worker.app  # noqa
+        import ecad.cli.cluster, ecad.store.s3, ecad.scheduler.service, ecad.worker.app  # noqa
         """
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

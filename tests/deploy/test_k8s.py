@@ -12,8 +12,8 @@ import subprocess
 import pytest
 import yaml
 
+from ecad.worker.names import GPU_QUEUE
 from tests.deploy.compose import ROOT
-from worker.names import GPU_QUEUE
 
 K8S = ROOT / "deploy" / "k8s"
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -58,15 +58,16 @@ def test_worker_pods_have_one_gpu_a_long_grace_period_and_weights_first():
     assert pod["terminationGracePeriodSeconds"] > int(config["ECAD_TASK_TIME_LIMIT"])
     fetch = pod["initContainers"][0]
     assert fetch["command"] == ["ecad", "weights", "fetch"]
-    assert {"secretRef": {"name": "ecad-hf"}} in fetch["envFrom"]
-    assert {"secretRef": {"name": "ecad-hf"}} not in worker["envFrom"]  # HF_TOKEN: fetch only
+    mounted = {c["name"]: {m["name"] for m in c["volumeMounts"]} for c in (fetch, worker)}
+    assert "hf-secret" in mounted["fetch-weights"]
+    assert "hf-secret" not in mounted["worker"]  # HF_TOKEN: fetch only
     cache = next(v for v in pod["volumes"] if v["name"] == "model-cache")
     claim = resource("PersistentVolumeClaim", cache["persistentVolumeClaim"]["claimName"])
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # shared by every worker pod
     assert all({"name": "model-cache", "mountPath": "/cache"} in c["volumeMounts"]
                for c in (fetch, worker))
     for probe in ("startupProbe", "readinessProbe"):
-        assert worker[probe]["exec"]["command"] == ["python", "-m", "worker.health"]
+        assert worker[probe]["exec"]["command"] == ["python", "-m", "ecad.worker.health"]
 
 
 def test_keda_scales_the_worker_deployment_on_the_celery_queue():
@@ -100,3 +101,36 @@ def test_kustomize_builds_every_listed_resource():
     assert {("Deployment", "ecad-worker"), ("Deployment", "ecad-scheduler"),
             ("ScaledObject", "ecad-worker"), ("Service", "redis")} <= kinds
     assert ("Secret", "ecad-redis") not in kinds  # secrets are applied from the user's copy
+
+
+def pods() -> list[tuple[str, dict]]:
+    return [(d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in documents()
+            if d["kind"] == "Deployment"]
+
+
+def test_secrets_reach_pods_as_files_never_as_environment_values():
+    secret_names = {d["metadata"]["name"] for d in documents() if d["kind"] == "Secret"}
+    for name, pod in pods():
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            text = yaml.safe_dump(container)
+            assert "secretRef" not in text and "secretKeyRef" not in text, (name, container)
+            for env in container.get("env", []):
+                if env["value"].startswith("/run/secrets/"):  # NAME_FILE: a mounted secret key
+                    mount = next(m for m in container["volumeMounts"]
+                                 if env["value"].startswith(m["mountPath"] + "/"))
+                    assert volumes[mount["name"]]["secret"]["secretName"] in secret_names
+
+
+def test_every_pod_has_memory_requests_and_limits_and_runs_as_non_root():
+    for name, pod in pods():
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] != 0, name
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            resources = container["resources"]
+            assert resources["requests"]["memory"] and resources["limits"]["memory"], (
+                name, container["name"])
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    redis = dict(pods())["redis"]
+    assert redis["securityContext"]["runAsUser"] == 999  # the image's redis user
+    assert "--requirepass" not in redis["containers"][0]["command"][-1]

@@ -12,6 +12,7 @@ import pytest
 from ecad.schedules import ScheduleLayout
 from ecad.schedules.heuristics import fora
 from ecad.store.layout import task_output_key as output_marker
+from ecad.worker.watchdog import EXIT_CODE
 from tests.integration.cluster import wait_for
 from tests.integration.conftest import (
     attempts,
@@ -19,7 +20,6 @@ from tests.integration.conftest import (
     cluster_spec,
     local_result,
 )
-from worker.watchdog import EXIT_CODE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

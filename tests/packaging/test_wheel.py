@@ -44,6 +44,10 @@ def venv(tmp_path_factory) -> Path:
          "--ignore-installed", "-q", str(wheel)], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
     assert (site / "ecad" / "__init__.py").is_file() and (env_dir / "bin" / "ecad").is_file()
+    # the cluster's packages live inside the ecad namespace: nothing to collide with
+    assert (site / "ecad" / "worker" / "tasks.py").is_file()
+    assert (site / "ecad" / "scheduler" / "service.py").is_file()
+    assert not (site / "worker").exists() and not (site / "scheduler").exists()
     # after the install, so that pip does not see this checkout's editable install as installed
     (site / "_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return env_dir
@@ -88,3 +92,33 @@ def test_ecad_search_with_a_named_spec_and_a_named_prompt_set(venv, tmp_path):
     assert prompts["file"].startswith(str(venv)) and prompts["file"].endswith(
         "ecad/_data/prompts/calibration-100.txt")
     assert len(prompts["texts"]) == 2
+
+
+def _readme_block(after: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split(after, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_quick_start_runs_from_the_wheel_as_written(venv, tmp_path):
+    import shlex
+
+    block = _readme_block("From the installed package")
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert lines and all(line.startswith("ecad ") for line in lines), lines
+    outputs = [run(venv, *shlex.split(line), cwd=tmp_path).stdout for line in lines]
+    assert "search id: tiny-pixart-alpha-" in outputs[0]
+    # the id the README names is the one the search printed: ids do not depend on the install
+    assert outputs[0].split("search id: ")[1].split()[0] in lines[1]
+    snippet = outputs[1].split("apply one to a pipeline (Python):\n")[1]
+    applied = run(venv, "python", "-c", snippet + "\nprint(len(images))", cwd=tmp_path)
+    assert applied.stdout.strip().endswith("1")
+
+
+def test_a_spec_gets_the_same_search_id_from_the_wheel_and_the_checkout(venv, tmp_path):
+    args = ["validate", "tiny", "--json"]
+    from_wheel = json.loads(run(venv, "ecad", *args, cwd=tmp_path).stdout)["search_id"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    checkout = subprocess.run([sys.executable, "-m", "ecad", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert checkout.returncode == 0, checkout.stderr
+    assert json.loads(checkout.stdout)["search_id"] == from_wheel

@@ -2,7 +2,7 @@
 
 import pytest
 
-from scheduler.dispatch import Dispatcher
+from ecad.scheduler.dispatch import Dispatcher
 
 
 class Broker:
@@ -45,7 +45,7 @@ def test_overdue_tasks_are_sent_again_and_done_ones_forgotten():
 
 
 def test_the_deadline_adapts_to_measured_shard_times_within_bounds():
-    from scheduler.dispatch import DEADLINE_FACTOR, MIN_DEADLINE_S, MIN_SAMPLES
+    from ecad.scheduler.dispatch import DEADLINE_FACTOR, MIN_DEADLINE_S, MIN_SAMPLES
 
     d = Dispatcher(Broker().send, deadline_s=900)
     assert d.current_deadline_s == 900, "nothing measured yet: the configured deadline"

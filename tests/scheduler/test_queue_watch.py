@@ -8,10 +8,10 @@ import time
 import pytest
 import redis
 
-from scheduler.dispatch import LOST_QUEUE, Dispatcher
-from scheduler.queue_watch import QueueWatch
+from ecad.scheduler.dispatch import LOST_QUEUE, Dispatcher
+from ecad.scheduler.queue_watch import QueueWatch
+from ecad.worker.names import GPU_QUEUE
 from tests.integration.cluster import RedisServer
-from worker.names import GPU_QUEUE
 
 
 @pytest.fixture
@@ -50,9 +50,9 @@ def test_an_empty_queue_with_old_outstanding_tasks_is_noticed(client):
 
 
 def test_the_service_resends_lost_tasks_with_their_reason(client, tmp_path):
+    from ecad.scheduler.service import SchedulerService
     from ecad.search import SearchSession
     from ecad.store import FilesystemStore
-    from scheduler.service import SchedulerService
     from tests.search.test_store_corruption import _specs
 
     _broken, spec = _specs(tmp_path)

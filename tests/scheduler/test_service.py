@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
+from ecad.scheduler.dispatch import Dispatcher
+from ecad.scheduler.service import SchedulerService
 from ecad.search import SearchDriver, SearchSession, load_spec
 from ecad.store import FilesystemStore
 from ecad.store.layout import score_key
-from scheduler.dispatch import Dispatcher
-from scheduler.service import SchedulerService
+from ecad.worker.names import RUN_SHARD
 from tests.search.conftest import write_spec
-from worker.names import RUN_SHARD
 
 
 def _search(tmp_path: Path, population: int = 4) -> tuple[FilesystemStore, SearchSession]:

@@ -129,9 +129,9 @@ def test_cluster_status_counts_equal_the_records_with_failures(tmp_path):
     """The scheduler service with a sender that scores each shard as it is sent."""
     import json
 
+    from ecad.scheduler.dispatch import Dispatcher
+    from ecad.scheduler.service import SchedulerService
     from ecad.store.layout import score_key
-    from scheduler.dispatch import Dispatcher
-    from scheduler.service import SchedulerService
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("".join(f"prompt {i}\n" for i in range(4)))

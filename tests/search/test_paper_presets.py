@@ -42,7 +42,8 @@ REFERENCE = {
 def test_preset_resolves_to_the_reference_setting(name, benchmark_prompts):
     import json
 
-    spec = load_spec(PRESETS / f"{name}.yaml")
+    filled = ["initial_population.from_search=paper-pixart-alpha-256-0123456789"]
+    spec = load_spec(PRESETS / f"{name}.yaml", filled if "sigma" in name else [])
     family, weights, guidance, population, seeds = REFERENCE[name]
     assert (spec.family, spec.weights, spec.guidance) == (family, weights, guidance)
     assert (spec.resolution, spec.steps, spec.images_per_prompt) == (256, 20, 10)

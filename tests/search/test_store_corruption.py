@@ -23,6 +23,8 @@ from click.testing import CliRunner
 
 from ecad.cli.errors import EXIT_RUNTIME, run_cli
 from ecad.cli.main import cli
+from ecad.scheduler.dispatch import Dispatcher
+from ecad.scheduler.service import SchedulerService
 from ecad.search import SearchSession, load_spec, run_search
 from ecad.search.session import failure_reason
 from ecad.store import FilesystemStore
@@ -37,8 +39,6 @@ from ecad.store.layout import (
     spec_key,
     state_key,
 )
-from scheduler.dispatch import Dispatcher
-from scheduler.service import SchedulerService
 from tests.search.conftest import write_spec
 
 MODES = ["truncated", "wrong-shape", "garbage"]
@@ -284,7 +284,7 @@ def test_authoritative_object_fails_its_search_only(tmp_path, healthy_alone, cap
     else:
         (_over_limit if mode == "over-limit" else corrupt)(store, key, mode)
 
-    with caplog.at_level(logging.INFO, logger="scheduler.service"):
+    with caplog.at_level(logging.INFO, logger="ecad.scheduler.service"):
         _drive(store, [broken, healthy], service)
         # A restarted scheduler sees the marker and does not try again.
         _drive(store, [broken, healthy])

@@ -1,6 +1,6 @@
 from ecad.store import FilesystemStore
 from ecad.store.layout import failure_key
-from worker.attempts import count_start
+from ecad.worker.attempts import count_start
 
 X = "shard-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-0000"
 Y = "images-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-0001"

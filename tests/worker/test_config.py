@@ -19,13 +19,13 @@ def config(monkeypatch):
             monkeypatch.delenv(name, raising=False)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        import worker.config
+        import ecad.worker.config
 
-        return importlib.reload(worker.config)
+        return importlib.reload(ecad.worker.config)
 
     yield load
     monkeypatch.undo()
-    importlib.reload(importlib.import_module("worker.config"))
+    importlib.reload(importlib.import_module("ecad.worker.config"))
 
 
 def test_results_are_not_kept_and_the_pool_is_spawned(config):

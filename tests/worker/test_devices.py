@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from ecad.errors import ConfigError
-from worker.devices import restart_on_gpu, worker_device
+from ecad.worker.devices import restart_on_gpu, worker_device
 
 
 def test_worker_device_is_the_one_visible_gpu_and_logs_which(monkeypatch, caplog):

@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import redis
 
 from ecad.cli.errors import EXIT_RUNTIME
+from ecad.worker.gpu_lease import LEASE_PREFIX
 from tests.integration.cluster import Processes, RedisServer, wait_for
-from worker.gpu_lease import LEASE_PREFIX
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -140,5 +142,12 @@ def test_worker_warms_its_model_before_ready_and_stops_on_a_weights_failure(flee
     assert "weights failure: pixart-alpha weights /no/such/weights could not be loaded" in text
     assert "ecad weights fetch pixart-alpha:/no/such/weights" in text
     assert not (tmp / "broken.ready").exists()
+    # the reason outlives the process (the restart policy stops after a few tries)
+    refusal = json.loads(client.get("ecad:refusal:broken@test"))
+    assert refusal["reason"].startswith("cannot start: weights failure: pixart-alpha weights")
+    assert client.ttl("ecad:refusal:broken@test") > 3600
+    status = subprocess.run([sys.executable, "-m", "ecad", "status"], env=procs.env,
+                            capture_output=True, text=True, timeout=120)
+    assert "worker broken@test refuses tasks: cannot start: weights failure" in status.stdout
     # a weights failure before work: its GPU lease is released for another worker
     wait_for(lambda: len(holders(client)) == 1, 30, what="the failed worker's lease release")

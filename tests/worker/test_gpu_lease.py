@@ -8,8 +8,7 @@ import pytest
 import redis
 
 from ecad.errors import ConfigError
-from tests.integration.cluster import RedisServer
-from worker.gpu_lease import (
+from ecad.worker.gpu_lease import (
     LEASE_PREFIX,
     Gpu,
     GpuLease,
@@ -19,6 +18,7 @@ from worker.gpu_lease import (
     gpu_inventory,
     lease_settings,
 )
+from tests.integration.cluster import RedisServer
 
 GPUS = [Gpu(0, "GPU-a"), Gpu(1, "GPU-b")]
 

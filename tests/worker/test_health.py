@@ -9,7 +9,7 @@ import sys
 import time
 
 from ecad import heartbeat
-from worker.health import check
+from ecad.worker.health import check
 
 
 def test_worker_is_healthy_once_ready_and_while_its_lease_is_renewed(tmp_path):

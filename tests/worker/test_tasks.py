@@ -8,9 +8,9 @@ import pytest
 import ecad.schedules.io
 from ecad.search import SearchSession, load_spec
 from ecad.store.layout import SHARD_TASK, score_key, shard_marker_key
+from ecad.worker.tasks import EvaluatorTask, run_shard
 from tests.search.conftest import write_spec
 from tests.search.test_driver import CountingStore
-from worker.tasks import EvaluatorTask, run_shard
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def refusal_log(monkeypatch):
     """What a refusing worker reports and asks of the broker, without a broker (the real
     exchange runs in tests/integration/test_recovery.py)."""
     log: dict[str, list] = {"reported": [], "cancelled": []}
-    monkeypatch.setattr("worker.refusals.record_refusal",
+    monkeypatch.setattr("ecad.worker.refusals.record_refusal",
                         lambda _client, worker, reason, ttl_s=0: log["reported"].append(reason))
     monkeypatch.setattr(EvaluatorTask, "broker_client", lambda self: None)
     monkeypatch.setattr(run_shard.app.control, "cancel_consumer",
@@ -111,3 +111,24 @@ def test_a_worker_on_a_copy_of_the_store_refuses(worker_store, tmp_path, refusal
     worker_store.put("probes/" + probe + ".json", b"{}")  # the worker's store is the real one
     ok = run_shard.apply(args=[{**message, "store_probe": probe}]).get()
     assert ok.get("images") == 2, ok
+
+
+def test_a_worker_missing_the_scorers_package_refuses_without_counting_a_start(
+        worker_store, tmp_path, monkeypatch):
+    import sys
+
+    reported: list[tuple[str, str]] = []
+    monkeypatch.setattr("ecad.worker.refusals.record_refusal",
+                        lambda _client, worker, reason, **_: reported.append((worker, reason)))
+    monkeypatch.setattr(EvaluatorTask, "broker_client", lambda self: None)
+    spec = load_spec(write_spec(tmp_path, population=2,
+                                quality={"scorer": "fidelity", "metric": "ssim"}))
+    session, _ = SearchSession.create(worker_store, spec)  # submitted where it is installed
+    cand = next(c for c in session.pending() if c.feasible)
+    message = session.plan.task(session.plan.work_for(SHARD_TASK, cand, 0)).to_json()
+    monkeypatch.setitem(sys.modules, "torchmetrics", None)  # this worker lacks it
+    result = run_shard.apply(args=[message]).get()
+    assert "pip install 'ecad-cluster[scoring]'" in result["refused"]
+    assert reported and "torchmetrics" in reported[0][1]
+    # not the task's fault: no start counted, no failure recorded (another worker will run it)
+    assert not list(worker_store.list("attempts/")) and not list(worker_store.list("failures/"))

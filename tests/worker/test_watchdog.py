@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from worker.watchdog import TaskWatchdog
+from ecad.worker.watchdog import TaskWatchdog
 
 
 class Clock:

@@ -1,5 +1,5 @@
 """Sending shard tasks to the workers and re-sending those that miss their deadline or that the
-broker lost (see :mod:`scheduler.queue_watch`).
+broker lost (see :mod:`ecad.scheduler.queue_watch`).
 
 The deadline adapts to the measured shard times: once enough shards finished, it is
 ``DEADLINE_FACTOR`` times their 95th percentile (first-send to seen-finished), kept between
@@ -14,7 +14,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from worker.names import GPU_QUEUE
+from ecad.worker.names import GPU_QUEUE
 
 log = logging.getLogger(__name__)
 

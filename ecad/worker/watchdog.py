@@ -4,8 +4,8 @@ Celery enforces ``task_time_limit`` only in its process pool (it kills the pool 
 ``--concurrency`` above 1 the tasks run on threads, which cannot be killed, yet the limit must
 still hold: Redis hands a task still unacknowledged after the visibility timeout to another
 worker. The watchdog ends the whole worker process when a task runs past the limit; its
-unacknowledged tasks go back to the queue and the bounded-redelivery count (``worker.attempts``)
-stops a task that always hangs.
+unacknowledged tasks go back to the queue and the bounded-redelivery count
+(``ecad.worker.attempts``) stops a task that always hangs.
 """
 
 from __future__ import annotations

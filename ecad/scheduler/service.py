@@ -2,7 +2,7 @@
 the search driver (:class:`ecad.search.SearchDriver`) and the Celery executor.
 
 The store is the source of truth. On each tick the service re-sends tasks the broker lost
-(:mod:`scheduler.queue_watch`) and tasks past their deadline whose outputs are still missing,
+(:mod:`ecad.scheduler.queue_watch`) and tasks past their deadline whose outputs are still missing,
 then steps each active search's driver once (once more when a generation completes, so the next
 one is queued at once). Searches are isolated: one that breaks is logged (once per change) or
 marked failed, and the others go on. Restarting the service, Redis or the
@@ -16,6 +16,9 @@ import time
 from typing import Any
 
 from ecad.errors import TransientError
+from ecad.scheduler.dispatch import LOST_QUEUE, Dispatcher
+from ecad.scheduler.executor import CeleryExecutor
+from ecad.scheduler.queue_watch import QueueWatch
 from ecad.search import SearchDriver, SearchSession
 from ecad.search.failures import failed_tasks
 from ecad.search.observer import NullObserver, SearchObserver
@@ -25,9 +28,6 @@ from ecad.store.identity import ensure_store_identity
 from ecad.store.layout import task_output_key
 from ecad.store.probe import StoreProbe
 from ecad.store.records import StoreObjectError
-from scheduler.dispatch import LOST_QUEUE, Dispatcher
-from scheduler.executor import CeleryExecutor
-from scheduler.queue_watch import QueueWatch
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class SchedulerService:
                 return active
 
     def _check_broker(self) -> None:
-        """Re-send at once the tasks the broker lost (see :mod:`scheduler.queue_watch`)."""
+        """Re-send at once the tasks the broker lost (see :mod:`ecad.scheduler.queue_watch`)."""
         watch = self.watch
         if watch is None or not watch.due():
             return

@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 LEASE_PREFIX = "ecad:gpu-lease:"
-# The environment a worker re-executes itself with (``worker.devices.restart_on_gpu``) carries
+# The environment a worker re-executes itself with (``ecad.worker.devices.restart_on_gpu``) carries
 # its lease, so the restarted process renews the same lease instead of claiming another GPU.
 LEASE_ENV = "ECAD_GPU_LEASE"
 TOKEN_ENV = "ECAD_GPU_LEASE_TOKEN"

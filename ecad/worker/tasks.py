@@ -4,6 +4,7 @@ redelivery; the logic lives in ``ecad``. A task carries one :class:`ecad.search.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -15,16 +16,19 @@ from celery import Task
 from celery.exceptions import Reject
 
 from ecad.errors import TransientError
+from ecad.scoring.errors import MissingDependencyError
+from ecad.scoring.registry import check_installed
+from ecad.search.setting import scorer_options
 from ecad.search.task import ShardTask
 from ecad.store import MissingObjectError
 from ecad.store.identity import store_identity
 from ecad.store.layout import pruned_marker_key, spec_key, task_output_key
 from ecad.store.probe import copied_store
 from ecad.store.records import StoreObjectError, parse_record, read_record
-from worker import attempts, faults, refusals
-from worker.app import app
-from worker.devices import worker_device
-from worker.names import GPU_QUEUE, RUN_SHARD
+from ecad.worker import attempts, faults, refusals
+from ecad.worker.app import app
+from ecad.worker.devices import worker_device
+from ecad.worker.names import GPU_QUEUE, RUN_SHARD
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +101,7 @@ class EvaluatorTask(Task):
             if EvaluatorTask._broker is None:
                 import redis
 
-                from worker.config import broker_url
+                from ecad.worker.config import broker_url
 
                 EvaluatorTask._broker = redis.Redis.from_url(
                     broker_url, socket_timeout=10, socket_connect_timeout=10
@@ -160,9 +164,19 @@ def run_shard(self: EvaluatorTask, message: Any) -> dict:
         pruned_marker_key(task.search_id, task.evaluation_key)
     ):  # its candidate was stopped by pruning after this task was queued
         return {"skipped": True, "pruned": True}
-    if not attempts.count_start(self.store, task.task_key, _worker_name(self)):
-        log.error("giving up on %s: too many starts", task.task_key)
-        return {"failed": True}
-    faults.before_task(work.candidate.digest, task.kind)
-    result = ev.run(work)
+    try:
+        # Before counting a start: a refusal for a missing package is not the task's fault.
+        check_installed(scorer_options(ev.spec.quality)[0])
+        if not attempts.count_start(self.store, task.task_key, _worker_name(self)):
+            log.error("giving up on %s: too many starts", task.task_key)
+            return {"failed": True}
+        faults.before_task(work.candidate.digest, task.kind)
+        result = ev.run(work)
+    except MissingDependencyError as exc:
+        # This worker lacks a package, the task is not at fault: refuse it (the scheduler sends
+        # it again, to this worker once installed or to another) and say why in `ecad status`.
+        log.error("refusing task %s: %s", task.task_key, exc)
+        with contextlib.suppress(Exception):  # reporting is best effort: the refusal stands
+            refusals.record_refusal(self.broker_client(), _worker_name(self), str(exc))
+        return {"refused": str(exc)}
     return {"images": result.images, "seconds": round(result.seconds, 3)}

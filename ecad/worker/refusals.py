@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "PREFIX",
     "REFUSAL_TTL_S",
+    "STARTUP_FAILURE_TTL_S",
     "STOPPED_TTL_S",
     "clear_refusal",
     "read_refusals",
@@ -26,6 +27,9 @@ REFUSAL_TTL_S = 600
 #: ... and for a worker that stopped taking tasks after it (it refuses nothing more, but stays
 #: idle until restarted: ``ecad status`` keeps saying so for a day).
 STOPPED_TTL_S = 24 * 3600
+#: A worker that could not start (its weights do not load) is not restarted for ever: its reason
+#: stays reported for a day, or until the worker starts and refuses no more.
+STARTUP_FAILURE_TTL_S = 86400
 
 
 def record_refusal(client: Any, worker: str, reason: str, ttl_s: int = REFUSAL_TTL_S) -> None:

@@ -1,4 +1,4 @@
-"""Celery settings (``app.config_from_object("worker.config")``), all from the environment.
+"""Celery settings (``app.config_from_object("ecad.worker.config")``), all from the environment.
 
 Delivery guarantees: a task is acknowledged only after it finished (``acks_late``) and is put
 back if its worker process dies (``task_reject_on_worker_lost``); each worker reserves one task
@@ -6,7 +6,7 @@ at a time (prefetch 1). A worker killed outright returns its task only after the
 visibility timeout plus kombu's restore interval, so the scheduler also re-enqueues shards that
 miss their deadline. The hard time limit stays below the visibility timeout, so Redis never
 hands a task that is still running to a second worker. Redelivery is bounded separately (see
-``worker.attempts``).
+``ecad.worker.attempts``).
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import os
 from urllib.parse import quote
 
 from ecad.environment import env_int
-from worker.names import GPU_QUEUE, RUN_SHARD
+from ecad.secret_files import load_secret_files
+from ecad.worker.names import GPU_QUEUE, RUN_SHARD
 
 
 def with_redis_password(url: str, password: str | None) -> str:
     """``url`` with ``password`` (``REDIS_PASSWORD``) inserted, unless the URL carries one: the
-    compose setup keeps the password in one secrets file (secrets/redis.env)."""
+    compose setup keeps the password in one secret file (secrets/redis_password)."""
     if not password or not url.startswith(("redis://", "rediss://")):
         return url
     scheme, _, rest = url.partition("://")
@@ -29,6 +30,7 @@ def with_redis_password(url: str, password: str | None) -> str:
     return f"{scheme}://:{quote(password, safe='')}@{rest}"
 
 
+load_secret_files()  # a worker or scheduler not started through `ecad` (celery -A ecad.worker.app)
 broker_url = with_redis_password(os.environ.get("ECAD_BROKER_URL", "redis://127.0.0.1:6379/0"),
                                  os.environ.get("REDIS_PASSWORD"))
 # Nothing reads task return values: results live in the object store, progress in task events

@@ -1,13 +1,13 @@
 """What ``ecad worker`` does before it takes work: credentials, its GPU, warm models, ready.
 
 1. Refuse placeholder credentials (:mod:`ecad.credentials`).
-2. ``--gpu auto``: claim a free GPU through a Redis lease (:mod:`worker.gpu_lease`); ``--gpu N``:
-   that GPU. Either way the process then re-executes itself with only that GPU visible
-   (:func:`worker.devices.restart_on_gpu`); the lease travels in the environment.
+2. ``--gpu auto``: claim a free GPU through a Redis lease (:mod:`ecad.worker.gpu_lease`);
+   ``--gpu N``: that GPU. Either way the process then re-executes itself with only that GPU visible
+   (:func:`ecad.worker.devices.restart_on_gpu`); the lease travels in the environment.
 3. Load and run each ``--warm`` model once on the worker's device (:mod:`ecad.families.warmup`);
    a failure stops the worker as a weights failure before it takes any task.
 4. Once Celery is consuming, write the ready file (``ECAD_WORKER_READY_FILE``) that the
-   container healthcheck reads (``python -m worker.health``); the lease renewal keeps it fresh.
+   container healthcheck reads (``python -m ecad.worker.health``); the lease renewal keeps it fresh.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from celery import signals
 
 from ecad.credentials import refuse_placeholders
 from ecad.errors import ConfigError
-from worker.gpu_lease import GpuLease, claim_gpu, gpu_inventory, lease_settings
+from ecad.worker.gpu_lease import GpuLease, claim_gpu, gpu_inventory, lease_settings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class WorkerStart:
 def _redis_client():
     import redis
 
-    from worker.config import broker_url
+    from ecad.worker.config import broker_url
 
     return redis.Redis.from_url(broker_url, socket_timeout=10, socket_connect_timeout=10)
 
@@ -95,10 +95,24 @@ def _clear_ready() -> None:
         Path(path).unlink(missing_ok=True)
 
 
-def prepare_worker(gpu: str, device: str, warm: Sequence[str] = ()) -> WorkerStart:
+def _report_startup_failure(worker_name: str, exc: Exception) -> None:
+    """Say in ``ecad status`` why this worker stopped before taking work: it exits with status 2
+    (a configuration error), and the restart policy gives up after a few tries (compose:
+    ``on-failure:3``; Kubernetes backs off), so the reason must outlive the process."""
+    from ecad.worker.refusals import STARTUP_FAILURE_TTL_S, record_refusal
+
+    try:
+        record_refusal(_redis_client(), worker_name, f"cannot start: {exc}",
+                       ttl_s=STARTUP_FAILURE_TTL_S)
+    except Exception as report_error:  # best effort: the exit status and the log still say it
+        log.warning("could not report the start-up failure to the broker: %s", report_error)
+
+
+def prepare_worker(gpu: str, device: str, warm: Sequence[str] = (),
+                   worker_name: str | None = None) -> WorkerStart:
     """Steps 1-3 of the module docstring; step 4 is armed for Celery's ``worker_ready``."""
     from ecad.families.fetch import warm_names, weights_target
-    from worker.devices import restart_on_gpu, worker_device
+    from ecad.worker.devices import restart_on_gpu, worker_device
 
     refuse_placeholders("ecad worker")
     os.environ["ECAD_WORKER_DEVICE"] = device
@@ -119,16 +133,24 @@ def prepare_worker(gpu: str, device: str, warm: Sequence[str] = ()) -> WorkerSta
     atexit.register(_clear_ready)
     targets = list(warm) or warm_names()
     if targets:
+        from ecad.families.fetch import WeightsError
         from ecad.families.warmup import warm_up
 
         where = worker_device()
         for name in targets:
-            warm_up(weights_target(name), where, os.environ.get("ECAD_WORKER_DTYPE") or None)
+            try:
+                warm_up(weights_target(name), where, os.environ.get("ECAD_WORKER_DTYPE") or None)
+            except WeightsError as exc:
+                _report_startup_failure(worker_name or f"{start.label}-{os.getpid()}", exc)
+                raise
             start.warmed.append(name)
 
     def ready(sender=None, **_):
         _write_ready(start)
-        _clear_refusal(getattr(sender, "hostname", None))
+        # Started after all: an earlier start's failure, or the report of a worker that stopped
+        # taking tasks under this name, no longer applies.
+        for name in {worker_name, getattr(sender, "hostname", None)}:
+            _clear_refusal(name)
 
     signals.worker_ready.connect(ready, weak=False)
     return start
@@ -140,8 +162,8 @@ def _clear_refusal(name: str | None) -> None:
     if not name:
         return
     try:
-        from worker.refusals import clear_refusal
-        from worker.tasks import run_shard
+        from ecad.worker.refusals import clear_refusal
+        from ecad.worker.tasks import run_shard
 
         clear_refusal(run_shard.broker_client(), name)
     except Exception as exc:

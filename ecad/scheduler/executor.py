@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ecad.scheduler.dispatch import Dispatcher
 from ecad.search import SearchPlan, ShardWork
 from ecad.store.layout import SHARD_TASK
-from scheduler.dispatch import Dispatcher
-from worker.names import RUN_SHARD
+from ecad.worker.names import RUN_SHARD
 
 __all__ = ["CeleryExecutor"]
 

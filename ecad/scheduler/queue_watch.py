@@ -20,7 +20,7 @@ import secrets
 import time
 from typing import Any
 
-from worker.names import GPU_QUEUE
+from ecad.worker.names import GPU_QUEUE
 
 __all__ = ["QueueWatch", "redis_watch"]
 

@@ -1,4 +1,4 @@
-"""Container healthcheck of a worker: ``python -m worker.health`` (exit 0: healthy).
+"""Container healthcheck of a worker: ``python -m ecad.worker.health`` (exit 0: healthy).
 
 Healthy once the worker has warmed its models and Celery consumes (its ready file,
 ``ECAD_WORKER_READY_FILE``, exists), and, for a worker holding a GPU lease, while the lease is

@@ -1,11 +1,11 @@
-"""The Celery application. Workers also import :mod:`worker.tasks` (see ``include``)."""
+"""The Celery application. Workers also import :mod:`ecad.worker.tasks` (see ``include``)."""
 
 from celery import Celery, signals
 
-from worker.watchdog import TaskWatchdog
+from ecad.worker.watchdog import TaskWatchdog
 
-app = Celery("ecad", include=["worker.tasks"])
-app.config_from_object("worker.config")
+app = Celery("ecad", include=["ecad.worker.tasks"])
+app.config_from_object("ecad.worker.config")
 
 _watchdog: TaskWatchdog | None = None
 
