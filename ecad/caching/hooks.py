@@ -178,6 +178,8 @@ def apply_schedule(pipe_or_transformer: Any, schedule: Schedule | ScheduleCacheC
             HookRegistry.check_if_exists_or_initialize(block).register_hook(hook, BLOCK_HOOK)
             continue
         for col in sorted(reused.intersection(cols.values())):
+            if targets[col].module is None:  # an optional component this block lacks
+                continue
             component = _ComponentHook(call, effective[:, col])
             call.add_listener(component)
             HookRegistry.check_if_exists_or_initialize(targets[col].module).register_hook(

@@ -28,6 +28,10 @@ class BlockGroup:
             ``"single_"`` gives ``"single_0"``).
         roles: role of each component, one of ``"self_attention"``, ``"cross_attention"``,
             ``"mlp"`` (heuristics such as TGATE select components by role).
+        optional: components that some blocks of the group lack (SD3's last joint block has no
+            ``ff_context``: its context stream ends after the attention). Their slots in such
+            blocks are inert: never hooked, zero cost.
+        config_key: the transformer config field that holds the group's block count.
     """
 
     name: str
@@ -37,6 +41,8 @@ class BlockGroup:
     component_paths: Mapping[str, str]
     json_prefix: str = ""
     roles: Mapping[str, str] = field(default_factory=dict)
+    optional: tuple[str, ...] = ()
+    config_key: str = "num_layers"
 
     def block_key(self, index: int) -> str:
         return f"{self.json_prefix}{index}"
@@ -58,7 +64,8 @@ class ModelFamily:
 
     Attributes:
         name: canonical family name used on the CLI and in specs (``"pixart-alpha"``).
-        kind: pipeline calling convention, ``"pixart"`` or ``"flux"`` (see ``ecad.generation``).
+        kind: pipeline calling convention (``"pixart"``, ``"flux"``, ``"sd3"``, ``"qwen-image"``,
+            ``"flux2"``; see ``ecad.generation.adapters``).
         aliases: other names accepted for it (published pipeline names like ``"pixart_sigma"``).
         pipeline_class: diffusers pipeline class name.
         transformer_class: diffusers transformer class name.
@@ -69,6 +76,16 @@ class ModelFamily:
         max_sequence_length: text tokens the pipeline encodes a prompt to.
         transformer_config: config of the full-size transformer (for meta-device cost tables).
         build_tiny_pipeline: builds a tiny random-weight pipeline of the same architecture.
+        text_components: pipeline components that encode prompts (left out when generating
+            from precomputed embeddings).
+        tiny_blocks: block count of each group in the tiny build.
+        transformer_inputs: ``(config, latent_size, batch, text_tokens) -> kwargs`` of one
+            transformer forward (tensors made in the current default device, e.g. meta), for
+            cost tables. ``latent_size`` is the VAE latent's side (resolution / VAE factor).
+        cfg_rows: transformer rows per image and step under classifier-free guidance: 2 where the
+            pipeline also runs the unconditional half (PixArt and SD3 in one batch, Qwen-Image in
+            a second call), 1 for guidance-distilled models (FLUX).
+        guidance_note: how the family's pipeline uses ``default_guidance`` (one line, for users).
     """
 
     name: str
@@ -87,6 +104,13 @@ class ModelFamily:
     aliases: tuple[str, ...] = ()
     vae_scale_factor: int = 8
     patch_size: int = 2
+    text_components: tuple[str, ...] = ()
+    tiny_blocks: Mapping[str, int] = field(default_factory=dict)
+    transformer_inputs: Callable[..., dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    cfg_rows: int = 1
+    guidance_note: str = ""
 
     def components_with_role(self, *roles: str) -> tuple[str, ...]:
         return tuple(c for g in self.block_groups for c in g.components if g.roles.get(c) in roles)

@@ -131,7 +131,7 @@ def generate_images(
                 **adapter.call_kwargs(embeddings.rows([p for p, _ in batch], device, dtype)),
                 latents=latents.to(device=device, dtype=dtype),
                 num_inference_steps=settings.steps,
-                guidance_scale=settings.guidance,
+                **adapter.guidance_kwargs(settings.guidance),
                 height=settings.height,
                 width=settings.width,
                 num_images_per_prompt=1,

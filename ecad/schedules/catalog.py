@@ -40,7 +40,8 @@ class Heuristic:
         name: the name a spec or ``ecad schedule make`` uses.
         params: parameter names (numbers), in positional order.
         build: ``build(layout, steps, seed, **params) -> Schedule``.
-        kinds: family kinds it applies to.
+        kinds: family kinds it applies to; ``None``: every family (it selects slots by role or
+            not at all).
         published: one of the paper's heuristics (reference name and placement).
         searchable: its schedule is a genome (true TGATE is not).
     """
@@ -48,10 +49,17 @@ class Heuristic:
     name: str
     params: tuple[str, ...]
     build: Callable[..., Schedule]
-    kinds: tuple[str, ...] = ("pixart", "flux")
+    kinds: tuple[str, ...] | None = None
     published: bool = True
     searchable: bool = True
     doc: str = ""
+
+    def applies_to(self, kind: str) -> bool:
+        return self.kinds is None or kind in self.kinds
+
+    @property
+    def kinds_text(self) -> str:
+        return "all families" if self.kinds is None else "/".join(self.kinds)
 
 
 def _bits(fn: Callable[..., np.ndarray], name: str) -> Callable[..., Schedule]:
@@ -124,16 +132,22 @@ def _published() -> list[Heuristic]:
             doc="tgate(m, k)'s booleans with plain caching",
         ),
     ]
-    evenly = [("pixart", p, t) for p in ("middle", "evenly") for t in ("ca", "sa", "ff")]
-    evenly += [("flux", "evenly", t) for t in ("mlp_ff", "single_full_attn")]
-    for kind, placement, target in evenly:
+    # The evenly spaced kinds of every target a family kind names (published.CACHE_TARGETS):
+    # PixArt's and FLUX's are the paper's; the newer families' reuse by role (attn, mlp).
+    kinds_of: dict[tuple[str, str], list[str]] = {}
+    for kind, targets in paper.CACHE_TARGETS.items():
+        for placement in ("middle", "evenly") if kind == "pixart" else ("evenly",):
+            for target in targets:
+                kinds_of.setdefault((placement, target), []).append(kind)
+    for (placement, target), kinds in kinds_of.items():
         name = f"{placement}_cache_{target}_evenly_spaced"
         out.append(
             Heuristic(
                 name,
                 ("num_affected_steps", "num_affected_blocks"),
                 _bits(_evenly(placement, target), name),
-                (kind,),
+                tuple(kinds),
+                published=kinds[0] in ("pixart", "flux"),
                 doc=f"reuse {target} at evenly spaced steps in {placement}-placed blocks",
             )
         )
@@ -254,9 +268,9 @@ class HeuristicCall:
 
     def build(self, layout: ScheduleLayout, steps: int, seed: int = 0) -> Schedule:
         h = self.heuristic
-        if layout.family.kind not in h.kinds:
+        if not h.applies_to(layout.family.kind):
             raise ConfigError(
-                f"heuristic {self.name} applies to {'/'.join(h.kinds)} families, not "
+                f"heuristic {self.name} applies to {h.kinds_text} families, not "
                 f"{layout.family_name}"
             )
         return h.build(layout, steps, seed, **dict(self.params))

@@ -22,8 +22,6 @@ from ecad.search.spec import QualitySpec, SearchSpec
 
 __all__ = ["EvaluationSetting", "layout_for", "weights_id"]
 
-#: Block counts of the tiny random-weight models (ecad.families.tiny).
-TINY_BLOCKS = {"pixart": {"blocks": 2}, "flux": {"double": 2, "single": 2}}
 _CHUNK = 1 << 20
 
 
@@ -59,14 +57,13 @@ def layout_for(spec: SearchSpec) -> ScheduleLayout:
     if spec.num_blocks:
         return ScheduleLayout.for_family(family, spec.num_blocks)
     if spec.weights == TINY_WEIGHTS:
-        return ScheduleLayout.for_family(family, TINY_BLOCKS[family.kind])
+        return ScheduleLayout.for_family(family, family.tiny_blocks)
     config = Path(spec.weights) / "transformer" / "config.json"
     if config.is_file():
         cfg = json.loads(config.read_text())
         counts = {}
         for group in family.block_groups:
-            key = "num_single_layers" if group.json_prefix else "num_layers"
-            counts[group.name] = int(cfg.get(key, group.num_blocks))
+            counts[group.name] = int(cfg.get(group.config_key, group.num_blocks))
         return ScheduleLayout.for_family(family, counts)
     return ScheduleLayout.for_family(family)
 
