@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "upstream-ecad"
 FAMILY_NAMES = ("pixart-alpha", "pixart-sigma", "flux-dev")
 #: Today's models (issue 22): their own test module covers the engine, cost and search on each.
-FIRST_CLASS_NAMES = ("sd3.5-large", "qwen-image")
+FIRST_CLASS_NAMES = ("sd3.5-large", "qwen-image", "flux2-dev")
 
 
 @pytest.fixture(scope="session", autouse=True)
