@@ -44,6 +44,8 @@ class Heuristic:
             not at all).
         published: one of the paper's heuristics (reference name and placement).
         searchable: its schedule is a genome (true TGATE is not).
+        requires: component roles the family must have (TGATE gates cross-attention, which
+            SD3.5, Qwen-Image and FLUX.x lack: their attention is joint over image and text).
     """
 
     name: str
@@ -53,6 +55,7 @@ class Heuristic:
     published: bool = True
     searchable: bool = True
     doc: str = ""
+    requires: tuple[str, ...] = ()
 
     def applies_to(self, kind: str) -> bool:
         return self.kinds is None or kind in self.kinds
@@ -123,6 +126,7 @@ def _published() -> list[Heuristic]:
             searchable=False,
             doc="true TGATE: 2-step warm-up, attn1 every k before gate m, every step "
             "after; attn2 averaged over the guidance halves at m-1, guidance dropped",
+            requires=("cross_attention",),
         ),
         Heuristic(
             "tgate_without_ca_avg",
@@ -130,6 +134,7 @@ def _published() -> list[Heuristic]:
             lambda layout, steps, seed, m, k: paper.tgate(layout, steps, m, k, False),
             ("pixart",),
             doc="tgate(m, k)'s booleans with plain caching",
+            requires=("cross_attention",),
         ),
     ]
     # The evenly spaced kinds of every target a family kind names (published.CACHE_TARGETS):
@@ -268,6 +273,13 @@ class HeuristicCall:
 
     def build(self, layout: ScheduleLayout, steps: int, seed: int = 0) -> Schedule:
         h = self.heuristic
+        missing = [r for r in h.requires if not layout.family.components_with_role(r)]
+        if missing:
+            raise ConfigError(
+                f"heuristic {self.name} needs a {' and '.join(missing).replace('_', '-')} "
+                f"component; {layout.family_name} has none (its attention is joint over image "
+                "and text): use fora, attention-every or an evenly spaced heuristic"
+            )
         if not h.applies_to(layout.family.kind):
             raise ConfigError(
                 f"heuristic {self.name} applies to {h.kinds_text} families, not "

@@ -9,15 +9,18 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ecad.bench.fullsize import random_embeddings, random_pipeline
 from ecad.caching import apply_schedule, remove_schedule
+from ecad.caching.targets import slot_targets
 from ecad.cost import macs_table
-from ecad.errors import ScheduleFormatError
+from ecad.errors import ConfigError, ScheduleFormatError
 from ecad.families import FAMILIES, get_family
 from ecad.families.loading import load_pipeline
 from ecad.generation.adapters import adapter_for
 from ecad.schedules import ScheduleLayout, read_schedule, write_schedule
 from ecad.schedules.baselines import baseline_schedules
-from ecad.schedules.heuristics import fora, no_cache
+from ecad.schedules.catalog import HeuristicCall
+from ecad.schedules.heuristics import attention_every, fora, no_cache
 from ecad.search import load_spec, run_search
 from ecad.store import FilesystemStore
 from tests.conftest import FIRST_CLASS_NAMES, REPO_ROOT
@@ -198,6 +201,8 @@ def test_linear_macs_equal_an_independent_count(loaded, resolution):
     assert table.layout == ScheduleLayout.for_model(family, transformer)
     assert table.base + table.slot_costs.sum() == linear / 2
     assert table.slot_costs.min() >= 0 and table.base > 0
+    for target, cost in zip(slot_targets(transformer, table.layout), table.slot_costs):
+        assert (cost == 0) == (target.module is None)  # SD3's missing last ff_context: inert
 
 
 def test_one_search_generation_runs_end_to_end(tmp_path, tiny_dirs, loaded):
@@ -219,3 +224,44 @@ def test_one_search_generation_runs_end_to_end(tmp_path, tiny_dirs, loaded):
     assert session.phase == "done"
     assert len(session.history()) == 2
     assert len(session.front()) >= 1
+
+
+@pytest.mark.parametrize("name", FIRST_CLASS_NAMES)
+def test_role_heuristics_apply_and_tgate_is_refused(name):
+    family = get_family(name)
+    layout = ScheduleLayout.for_family(family)
+    steps = family.default_steps
+    attention = {s.component for s in layout.slots} & set(
+        family.components_with_role("self_attention")
+    )
+    every = attention_every(layout, steps, 2)
+    reused = {layout.slots[c].component for c in every.reused_slots()}
+    assert reused == attention
+    for target in ("attn", "mlp"):
+        call = HeuristicCall.parse(f"evenly_cache_{target}_evenly_spaced:10:4")
+        assert len(call.build(layout, steps).reused_slots()) > 0
+    assert not family.components_with_role("cross_attention")
+    for tgate in ("tgate_without_ca_avg:8:2", "tgate:8:2"):
+        with pytest.raises(ConfigError, match=f"needs a cross-attention component; {name}"):
+            HeuristicCall.parse(tgate).build(layout, steps)
+    names = [s.metadata.name for s in baseline_schedules(layout, steps)]
+    assert names == [
+        "no-cache", "fora-2", "fora-3", "fora-4", "attention-every-2", "attention-every-3"
+    ]
+
+
+@pytest.mark.parametrize("name", FIRST_CLASS_NAMES)
+def test_full_size_random_pipeline_builds_in_bf16_with_fewer_blocks(name):
+    family = get_family(name)
+    blocks = {g.name: 1 for g in family.block_groups}
+    pipe = random_pipeline(family, family.default_resolution, device="meta", blocks=blocks)
+    assert type(pipe).__name__ == family.pipeline_class
+    assert ScheduleLayout.for_model(family, pipe.transformer).block_counts == tuple(
+        blocks.items()
+    )
+    assert pipe.transformer.dtype == torch.bfloat16
+    assert all(getattr(pipe, c) is None for c in family.text_components)
+    embeddings = random_embeddings(pipe, family, 2)
+    assert set(embeddings) == set(adapter_for(family).embedding_names)
+    with pytest.raises(ConfigError, match="groups of"):
+        random_pipeline(family, 1024, device="meta", blocks={"nope": 1})
