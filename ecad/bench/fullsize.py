@@ -56,6 +56,16 @@ VAE_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "flux2": ("AutoencoderKLFlux2", {}),
 }
 
+_FLUX_SAMPLER = {
+    "base_image_seq_len": 256,
+    "base_shift": 0.5,
+    "max_image_seq_len": 4096,
+    "max_shift": 1.15,
+    "num_train_timesteps": 1000,
+    "shift": 3.0,
+    "use_dynamic_shifting": True,
+}
+
 # The released samplers' configs (PixArt-XL-2 and FLUX.1-dev scheduler/ folders).
 _SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "pixart": (
@@ -71,18 +81,7 @@ _SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
             "lower_order_final": True,
         },
     ),
-    "flux": (
-        "FlowMatchEulerDiscreteScheduler",
-        {
-            "base_image_seq_len": 256,
-            "base_shift": 0.5,
-            "max_image_seq_len": 4096,
-            "max_shift": 1.15,
-            "num_train_timesteps": 1000,
-            "shift": 3.0,
-            "use_dynamic_shifting": True,
-        },
-    ),
+    "flux": ("FlowMatchEulerDiscreteScheduler", _FLUX_SAMPLER),
     # stabilityai/stable-diffusion-3.5-large scheduler/scheduler_config.json
     "sd3": ("FlowMatchEulerDiscreteScheduler", {"num_train_timesteps": 1000, "shift": 3.0}),
     # Qwen/Qwen-Image scheduler/scheduler_config.json
@@ -103,16 +102,7 @@ _SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     # black-forest-labs/FLUX.2-dev scheduler/scheduler_config.json
     "flux2": (
         "FlowMatchEulerDiscreteScheduler",
-        {
-            "base_image_seq_len": 256,
-            "base_shift": 0.5,
-            "max_image_seq_len": 4096,
-            "max_shift": 1.15,
-            "num_train_timesteps": 1000,
-            "shift": 3.0,
-            "time_shift_type": "exponential",
-            "use_dynamic_shifting": True,
-        },
+        {**_FLUX_SAMPLER, "time_shift_type": "exponential"},
     ),
 }
 

@@ -11,21 +11,17 @@ one transformer call per step.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ecad.families.family import BlockGroup, ModelFamily
+from ecad.families.flux import FLUX_DEV
 from ecad.families.tiny_flux2 import build_tiny_flux2
 
 __all__ = ["FLUX2_DEV", "flux2_inputs"]
 
-_DOUBLE = BlockGroup(
-    name="double",
-    module_list="transformer_blocks",
-    num_blocks=8,
-    components=("full_attn", "full_ff", "full_ff_context"),
-    component_paths={"full_attn": "attn", "full_ff": "ff", "full_ff_context": "ff_context"},
-    roles={"full_attn": "self_attention", "full_ff": "mlp", "full_ff_context": "mlp"},
-)
+# FLUX.1's double blocks: the same components, paths and roles, fewer blocks.
+_DOUBLE = replace(FLUX_DEV.block_groups[0], num_blocks=8)
 _SINGLE = BlockGroup(
     name="single",
     module_list="single_transformer_blocks",

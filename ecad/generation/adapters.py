@@ -49,6 +49,16 @@ def _randn(generators: Sequence[torch.Generator], shape: tuple[int, ...]) -> tor
     return torch.cat([torch.randn((1, *shape), generator=g) for g in generators])
 
 
+def _with_masks(
+    names: Sequence[str], batch: int, tokens: int, width: int, randn: Randn
+) -> dict[str, torch.Tensor]:
+    """Positive and negative embeddings with all-ones masks, in ``names``' order (embeds, mask,
+    negative embeds, negative mask)."""
+    mask = torch.ones(batch, tokens, dtype=torch.long)
+    values = (randn(batch, tokens, width), mask, randn(batch, tokens, width), mask.clone())
+    return dict(zip(names, values))
+
+
 def _packed_size(pipe: Any, height: int, width: int) -> tuple[int, int]:
     """Latent height and width rounded down to even, for pipelines that pack 2x2 patches."""
     f = pipe.vae_scale_factor
@@ -91,13 +101,7 @@ class PixArtAdapter(PipelineAdapter):
         }
 
     def random_embeddings(self, config, batch, tokens, randn):
-        mask = torch.ones(batch, tokens, dtype=torch.long)
-        return {
-            "prompt_embeds": randn(batch, tokens, config.caption_channels),
-            "prompt_attention_mask": mask,
-            "negative_prompt_embeds": randn(batch, tokens, config.caption_channels),
-            "negative_prompt_attention_mask": mask.clone(),
-        }
+        return _with_masks(self.embedding_names, batch, tokens, config.caption_channels, randn)
 
 
 class FluxAdapter(PipelineAdapter):
@@ -227,13 +231,7 @@ class QwenImageAdapter(PipelineAdapter):
         return {"true_cfg_scale": guidance, "guidance_scale": None}
 
     def random_embeddings(self, config, batch, tokens, randn):
-        mask = torch.ones(batch, tokens, dtype=torch.long)
-        return {
-            "prompt_embeds": randn(batch, tokens, config.joint_attention_dim),
-            "prompt_embeds_mask": mask,
-            "negative_prompt_embeds": randn(batch, tokens, config.joint_attention_dim),
-            "negative_prompt_embeds_mask": mask.clone(),
-        }
+        return _with_masks(self.embedding_names, batch, tokens, config.joint_attention_dim, randn)
 
 
 class Flux2Adapter(PipelineAdapter):

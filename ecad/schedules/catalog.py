@@ -90,6 +90,11 @@ def _evenly(placement: str, target: str) -> Callable[..., np.ndarray]:
     return bits
 
 
+#: Block placements of the evenly spaced kinds, per family kind (the paper placed PixArt's in the
+#: middle too; every other kind spreads its blocks evenly).
+_PLACEMENTS = {"pixart": ("middle", "evenly")}
+
+
 def _published() -> list[Heuristic]:
     out = [
         Heuristic(
@@ -141,7 +146,7 @@ def _published() -> list[Heuristic]:
     # PixArt's and FLUX's are the paper's; the newer families' reuse by role (attn, mlp).
     kinds_of: dict[tuple[str, str], list[str]] = {}
     for kind, targets in paper.CACHE_TARGETS.items():
-        for placement in ("middle", "evenly") if kind == "pixart" else ("evenly",):
+        for placement in _PLACEMENTS.get(kind, ("evenly",)):
             for target in targets:
                 kinds_of.setdefault((placement, target), []).append(kind)
     for (placement, target), kinds in kinds_of.items():
