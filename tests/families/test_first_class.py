@@ -10,7 +10,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ecad.bench.fullsize import random_embeddings, random_pipeline
-from ecad.caching import apply_schedule, remove_schedule
+from ecad.caching import ScheduleCacheConfig, apply_schedule, cache_stats, remove_schedule
+from ecad.caching.recipes import recipe_for
 from ecad.caching.targets import slot_targets
 from ecad.cost import macs_table
 from ecad.errors import ConfigError, ScheduleFormatError
@@ -20,7 +21,7 @@ from ecad.generation.adapters import adapter_for
 from ecad.schedules import ScheduleLayout, read_schedule, write_schedule
 from ecad.schedules.baselines import baseline_schedules
 from ecad.schedules.catalog import HeuristicCall
-from ecad.schedules.heuristics import attention_every, fora, no_cache
+from ecad.schedules.heuristics import attention_every, fora, no_cache, random_schedule
 from ecad.search import load_spec, run_search
 from ecad.store import FilesystemStore
 from tests.conftest import FIRST_CLASS_NAMES, REPO_ROOT
@@ -31,6 +32,9 @@ PROMPTS = ["a red cube", "two cats on a sofa"]
 TEXT_TOKENS = 24  # the pipelines' defaults (256-512) only slow the tiny models down
 #: How each pipeline is called with plain prompts to give the adapter's embeddings.
 PROMPT_CALL = {"sd3": {"negative_prompt": ""}, "qwen-image": {"negative_prompt": " "}}
+#: Blocks without a lean forward (``ecad.caching.recipes``), whose components are hooked one by
+#: one: SD3's last, context-pre-only block.
+NOT_LEAN = {"sd3.5-large": 1}
 #: Text tokens the transformer sees beyond ``max_sequence_length``: SD3 puts its two CLIP
 #: encoders' 77 tokens before the T5 tokens.
 EXTRA_TEXT = {"sd3": 77}
@@ -61,6 +65,14 @@ def _run(family, pipe, embeddings, resolution=64, steps=STEPS):
         width=resolution,
         output_type="latent",
     ).images
+
+
+def _cached_run(family, pipe, embeddings, config):
+    apply_schedule(pipe, config)
+    try:
+        return _run(family, pipe, embeddings), cache_stats(pipe)
+    finally:
+        remove_schedule(pipe)
 
 
 class EveryN(torch.nn.Module):
@@ -135,11 +147,11 @@ def test_fora_equals_an_independent_every_n_reuse(loaded, n):
     finally:
         counter.remove()
     calls_per_step = len(calls) // STEPS
-    apply_schedule(pipe, fora(layout, STEPS, n))
-    try:
-        cached = _run(family, pipe, embeddings)
-    finally:
-        remove_schedule(pipe)
+    schedule = fora(layout, STEPS, n)
+    # The component engine (hooks on the component modules) is the one to match bit for bit;
+    # the default engine runs lean block forwards, equal to float rounding.
+    cached, _ = _cached_run(family, pipe, embeddings, ScheduleCacheConfig(schedule, False))
+    default, _ = _cached_run(family, pipe, embeddings, schedule)
     owners = list(_component_owners(family, pipe.transformer))
     assert len(owners) >= len(layout.slots) - 1  # SD3's last block has no ff_context
     for owner, name, module in owners:
@@ -151,6 +163,22 @@ def test_fora_equals_an_independent_every_n_reuse(loaded, n):
             setattr(owner, name, module)
     assert not torch.equal(cached, plain)
     assert torch.equal(cached, independent)
+    torch.testing.assert_close(default, independent, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_lean_blocks_match_the_component_engine(loaded, fused):
+    family, pipe, embeddings = loaded
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
+    blocks = [b for g in family.block_groups for b in getattr(pipe.transformer, g.module_list)]
+    assert sum(recipe_for(b) is None for b in blocks) == NOT_LEAN.get(family.name, 0)
+    for schedule in (fora(layout, STEPS, 2), random_schedule(layout, STEPS, 0.5, 1)):
+        ref, _ = _cached_run(family, pipe, embeddings, ScheduleCacheConfig(schedule, False))
+        lean, stats = _cached_run(
+            family, pipe, embeddings, ScheduleCacheConfig(schedule, fused_kernels=fused)
+        )
+        torch.testing.assert_close(lean, ref, rtol=1e-5, atol=1e-5, msg=schedule.metadata.name)
+        assert stats["cached_bytes"] == 0 and stats["peak_cached_bytes"] > 0
 
 
 def test_published_json_round_trips_and_names_its_family(tmp_path, loaded):
