@@ -85,7 +85,6 @@ class ModelFamily:
         cfg_rows: transformer rows per image and step under classifier-free guidance: 2 where the
             pipeline also runs the unconditional half (PixArt and SD3 in one batch, Qwen-Image in
             a second call), 1 for guidance-distilled models (FLUX).
-        guidance_note: how the family's pipeline uses ``default_guidance`` (one line, for users).
     """
 
     name: str
@@ -110,7 +109,6 @@ class ModelFamily:
         default=None, repr=False, compare=False
     )
     cfg_rows: int = 1
-    guidance_note: str = ""
 
     def components_with_role(self, *roles: str) -> tuple[str, ...]:
         return tuple(c for g in self.block_groups for c in g.components if g.roles.get(c) in roles)

@@ -82,5 +82,4 @@ FLUX_DEV = ModelFamily(
     text_components=("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"),
     tiny_blocks={"double": 2, "single": 2},
     transformer_inputs=flux_inputs,
-    guidance_note="guidance_scale: the distilled guidance embedding (one transformer call)",
 )

@@ -88,5 +88,4 @@ FLUX2_DEV = ModelFamily(
     text_components=("text_encoder", "tokenizer"),
     tiny_blocks={"double": 2, "single": 2},
     transformer_inputs=flux2_inputs,
-    guidance_note="guidance_scale: the distilled guidance embedding (one transformer call)",
 )

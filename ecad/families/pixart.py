@@ -48,7 +48,6 @@ _COMMON: dict[str, Any] = {
     "tiny_blocks": {"blocks": 2},
     "transformer_inputs": pixart_inputs,
     "cfg_rows": 2,  # both guidance halves in one batch
-    "guidance_note": "guidance_scale: classifier-free guidance, both halves in one batch",
 }
 
 # PixArt-XL-2 transformer config (diffusers format); sample_size is set per resolution.

@@ -76,5 +76,4 @@ QWEN_IMAGE = ModelFamily(
     tiny_blocks={"dual": 2},
     transformer_inputs=qwen_image_inputs,
     cfg_rows=2,  # a second transformer call for the negative prompt
-    guidance_note="true_cfg_scale: classifier-free guidance as a second transformer call",
 )

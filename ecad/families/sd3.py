@@ -86,5 +86,4 @@ SD35_LARGE = ModelFamily(
     tiny_blocks={"joint": 2},
     transformer_inputs=sd3_inputs,
     cfg_rows=2,  # both guidance halves in one batch
-    guidance_note="guidance_scale: classifier-free guidance, both halves in one batch",
 )
