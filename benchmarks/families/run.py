@@ -19,7 +19,7 @@ linear layers only), efficiency = measured / predicted speedup, peak GPU memory,
 bytes. ``--blocks FAMILY:GROUP=N`` runs a family with fewer blocks (FLUX.2's 32B parameters do
 not leave room for activations and caches on an 80 GB card); its cost tables are then made for
 that block count. Writes ``families-<gpu>.json`` (every report) and ``.md`` (one summary table
-plus each family's full table), after every family.
+plus each family's full table), after every family; with ``--only``, ``families-<names>-<gpu>``.
 
 ``--smoke`` runs the same code on the tiny random-weight builds on the CPU, 4 steps, 64 px (to
 test the script; its timings mean nothing).
@@ -201,12 +201,15 @@ def main(argv: list[str] | None = None) -> list[Any]:
     for name in args.only:
         reports.append(bench_family(name, args, blocks.get(name, {})))
         gpu = reports[0].environment.get("gpu", "cpu").lower().replace(" ", "-")
-        stem = args.output_dir / f"families-{'smoke-' if args.smoke else ''}{gpu}"
-        stem.with_suffix(".json").write_text(
+        # A run of some families only is named after them: runs on one GPU do not overwrite
+        # each other.
+        some = "" if args.only == list(FAMILIES) else "-".join(args.only) + "-"
+        stem = f"families-{some}{'smoke-' if args.smoke else ''}{gpu}"  # may hold dots (sd3.5)
+        (args.output_dir / f"{stem}.json").write_text(
             json.dumps([r.to_json() for r in reports], indent=2)
         )
-        stem.with_suffix(".md").write_text(summary_markdown(reports))
-        print(f"wrote {stem}.json and .md", flush=True)
+        (args.output_dir / f"{stem}.md").write_text(summary_markdown(reports))
+        print(f"wrote {args.output_dir / stem}.json and .md", flush=True)
     return reports
 
 
