@@ -29,7 +29,10 @@ from tests.search.conftest import write_spec
 
 STEPS = 6
 PROMPTS = ["a red cube", "two cats on a sofa"]
-TEXT_TOKENS = 24  # the pipelines' defaults (256-512) only slow the tiny models down
+#: Text tokens to embed to: enough to hold the prompt after the chat template and system message
+#: of Qwen-Image and FLUX.2 (about 200 byte tokens); the pipelines' defaults (256-512) only slow
+#: the tiny models down.
+TEXT_TOKENS = {"sd3": 24, "qwen-image": 224, "flux2": 224}
 #: How each pipeline is called with plain prompts to give the adapter's embeddings.
 PROMPT_CALL = {"sd3": {"negative_prompt": ""}, "qwen-image": {"negative_prompt": " "}}
 #: Blocks without a lean forward (``ecad.caching.recipes``), whose components are hooked one by
@@ -44,7 +47,7 @@ EXTRA_TEXT = {"sd3": 77}
 def loaded(request, tiny_dirs):
     family = get_family(request.param)
     pipe = load_pipeline(family, str(tiny_dirs[request.param]))
-    embeddings = adapter_for(family).embed(pipe, PROMPTS, TEXT_TOKENS)
+    embeddings = adapter_for(family).embed(pipe, PROMPTS, TEXT_TOKENS[family.kind])
     return family, pipe, embeddings
 
 
@@ -114,7 +117,7 @@ def test_embeddings_path_matches_the_prompt_path(loaded):
         prompt=PROMPTS,
         **PROMPT_CALL.get(family.kind, {}),
         **adapter_for(family).guidance_kwargs(family.default_guidance),
-        max_sequence_length=TEXT_TOKENS,
+        max_sequence_length=TEXT_TOKENS[family.kind],
         latents=_noise(family, pipe, 64),
         num_inference_steps=STEPS,
         height=64,
@@ -122,6 +125,8 @@ def test_embeddings_path_matches_the_prompt_path(loaded):
         output_type="latent",
     ).images
     torch.testing.assert_close(_run(family, pipe, embeddings), from_prompts)
+    first, second = embeddings["prompt_embeds"]  # the prompts lie inside the embedded window
+    assert not torch.equal(first, second)
 
 
 def test_all_recompute_is_bit_identical_and_removal_restores(loaded):
