@@ -8,6 +8,8 @@ weights run the same kernels at the same shapes as trained ones, so latency is t
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -32,19 +34,36 @@ _SD_VAE = {  # PixArt-α/Σ ship Stable Diffusion's VAE (sd-vae-ft-ema)
     "scaling_factor": 0.18215,
 }
 
-#: The released VAE of each family kind (diffusers ``AutoencoderKL`` configs).
-VAE_CONFIGS: dict[str, dict[str, Any]] = {
-    "pixart": _SD_VAE,
-    "flux": {
-        **_SD_VAE,
-        "latent_channels": 16,
-        "sample_size": 1024,
-        "scaling_factor": 0.3611,
-        "shift_factor": 0.1159,
-        "use_quant_conv": False,
-        "use_post_quant_conv": False,
-        "force_upcast": True,
-    },
+_FLUX_VAE = {
+    **_SD_VAE,
+    "latent_channels": 16,
+    "sample_size": 1024,
+    "scaling_factor": 0.3611,
+    "shift_factor": 0.1159,
+    "use_quant_conv": False,
+    "use_post_quant_conv": False,
+    "force_upcast": True,
+}
+
+#: The released VAE of each family kind: diffusers class and config. Qwen-Image's and FLUX.2's
+#: classes default to their released configs.
+VAE_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "pixart": ("AutoencoderKL", _SD_VAE),
+    "flux": ("AutoencoderKL", _FLUX_VAE),
+    # stabilityai/stable-diffusion-3.5-large vae/config.json
+    "sd3": ("AutoencoderKL", {**_FLUX_VAE, "scaling_factor": 1.5305, "shift_factor": 0.0609}),
+    "qwen-image": ("AutoencoderKLQwenImage", {}),
+    "flux2": ("AutoencoderKLFlux2", {}),
+}
+
+_FLUX_SAMPLER = {
+    "base_image_seq_len": 256,
+    "base_shift": 0.5,
+    "max_image_seq_len": 4096,
+    "max_shift": 1.15,
+    "num_train_timesteps": 1000,
+    "shift": 3.0,
+    "use_dynamic_shifting": True,
 }
 
 # The released samplers' configs (PixArt-XL-2 and FLUX.1-dev scheduler/ folders).
@@ -62,17 +81,28 @@ _SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
             "lower_order_final": True,
         },
     ),
-    "flux": (
+    "flux": ("FlowMatchEulerDiscreteScheduler", _FLUX_SAMPLER),
+    # stabilityai/stable-diffusion-3.5-large scheduler/scheduler_config.json
+    "sd3": ("FlowMatchEulerDiscreteScheduler", {"num_train_timesteps": 1000, "shift": 3.0}),
+    # Qwen/Qwen-Image scheduler/scheduler_config.json
+    "qwen-image": (
         "FlowMatchEulerDiscreteScheduler",
         {
             "base_image_seq_len": 256,
             "base_shift": 0.5,
-            "max_image_seq_len": 4096,
-            "max_shift": 1.15,
+            "max_image_seq_len": 8192,
+            "max_shift": 0.9,
             "num_train_timesteps": 1000,
-            "shift": 3.0,
+            "shift": 1.0,
+            "shift_terminal": 0.02,
+            "time_shift_type": "exponential",
             "use_dynamic_shifting": True,
         },
+    ),
+    # black-forest-labs/FLUX.2-dev scheduler/scheduler_config.json
+    "flux2": (
+        "FlowMatchEulerDiscreteScheduler",
+        {**_FLUX_SAMPLER, "time_shift_type": "exponential"},
     ),
 }
 
@@ -85,10 +115,14 @@ def random_pipeline(
     dtype: str | torch.dtype | None = None,
     tiny: bool = False,
     seed: int = 0,
+    blocks: Mapping[str, int] | None = None,
 ) -> Any:
     """The family's diffusers pipeline with random weights and no text encoders.
 
-    ``tiny`` builds the family's tiny test architecture instead (CPU smoke runs).
+    ``tiny`` builds the family's tiny test architecture instead (CPU smoke runs). ``blocks``
+    gives a group fewer blocks than the full-size model (a transformer too large for the GPU).
+    The transformer is built in ``dtype`` directly: FLUX.2's 32B parameters in float32 would
+    not fit before the cast.
     """
     import diffusers
 
@@ -103,33 +137,40 @@ def random_pipeline(
     config = dict(family.transformer_config)
     if family.kind == "pixart":
         config["sample_size"] = resolution // family.vae_scale_factor
-    # Built on the target device (FLUX's 12B parameters initialise in seconds there), then cast.
-    with torch.device(device):
+    groups = {g.name: g for g in family.block_groups}
+    for name, count in (blocks or {}).items():
+        if name not in groups or not 1 <= count <= groups[name].num_blocks:
+            raise ConfigError(
+                f"blocks: {name}={count}: groups of {family.name} are "
+                + ", ".join(f"{g.name} (1..{g.num_blocks})" for g in family.block_groups)
+            )
+        config[groups[name].config_key] = int(count)
+    # Built on the target device (FLUX's 12B parameters initialise in seconds there).
+    with torch.device(device), _default_dtype(dtype):
         transformer = getattr(diffusers, family.transformer_class)(**config)
         transformer = transformer.to(device=device, dtype=dtype).eval()
-        vae = diffusers.AutoencoderKL(**VAE_CONFIGS[family.kind]).to(device=device, dtype=dtype)
+        vae_class, vae_config = VAE_CONFIGS[family.kind]
+        vae = getattr(diffusers, vae_class)(**vae_config).to(device=device, dtype=dtype)
     sampler_class, sampler_config = _SAMPLERS[family.kind]
     sampler = getattr(diffusers, sampler_class)(**sampler_config)
     pipeline_class = getattr(diffusers, family.pipeline_class)
-    if family.kind == "pixart":
-        pipe = pipeline_class(
-            tokenizer=None,
-            text_encoder=None,
-            vae=vae.eval(),
-            transformer=transformer,
-            scheduler=sampler,
-        )
-    else:
-        pipe = pipeline_class(
-            scheduler=sampler,
-            vae=vae.eval(),
-            text_encoder=None,
-            tokenizer=None,
-            text_encoder_2=None,
-            tokenizer_2=None,
-            transformer=transformer,
-        )
+    pipe = pipeline_class(
+        scheduler=sampler,
+        vae=vae.eval(),
+        transformer=transformer,
+        **dict.fromkeys(family.text_components),
+    )
     return _finish(pipe, device, dtype)
+
+
+@contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def _finish(pipe: Any, device: str | torch.device, dtype: torch.dtype) -> Any:
@@ -142,27 +183,18 @@ def random_embeddings(
     pipe: Any, family: ModelFamily, batch: int, seed: int = 0
 ) -> dict[str, torch.Tensor]:
     """Random prompt embeddings of the shapes the family's text encoders produce, for ``batch``
-    prompts (PixArt: T5 ``[B, 120, 4096]`` + mask, positive and negative; FLUX: T5
-    ``[B, 512, 4096]`` + pooled CLIP ``[B, 768]``), on the pipeline's device and dtype."""
-    cfg = pipe.transformer.config
+    prompts of ``max_sequence_length`` tokens (e.g. PixArt: T5 ``[B, 120, 4096]`` + mask,
+    positive and negative; FLUX: T5 ``[B, 512, 4096]`` + pooled CLIP ``[B, 768]``; the shapes
+    are the family adapter's), on the pipeline's device and dtype."""
+    from ecad.generation.adapters import adapter_for
+
     device, dtype = pipe._execution_device, pipe.transformer.dtype
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    tokens = family.max_sequence_length
 
     def randn(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=gen).to(device=device, dtype=dtype)
 
-    if family.kind == "pixart":
-        mask = torch.ones(batch, tokens, device=device, dtype=torch.long)
-        return {
-            "prompt_embeds": randn(batch, tokens, cfg.caption_channels),
-            "prompt_attention_mask": mask,
-            "negative_prompt_embeds": randn(batch, tokens, cfg.caption_channels),
-            "negative_prompt_attention_mask": mask.clone(),
-        }
-    if family.kind == "flux":
-        return {
-            "prompt_embeds": randn(batch, tokens, cfg.joint_attention_dim),
-            "pooled_prompt_embeds": randn(batch, cfg.pooled_projection_dim),
-        }
-    raise ConfigError(f"no random embeddings for family kind {family.kind!r}")
+    tensors = adapter_for(family).random_embeddings(
+        pipe.transformer.config, batch, family.max_sequence_length, randn
+    )
+    return {k: v.to(device) for k, v in tensors.items()}

@@ -108,18 +108,20 @@ def bench_cases(
 
 
 def rows_per_call(family: ModelFamily, batch: int, guidance: float) -> int:
-    """Rows the transformer sees per call: PixArt batches both guidance halves."""
-    return batch * 2 if family.kind == "pixart" and guidance > 1.0 else batch
+    """Transformer rows per image and step: families that run the unconditional half too
+    (PixArt and SD3 in one batch, Qwen-Image in a second call) see ``cfg_rows`` per image."""
+    return batch * family.cfg_rows if guidance > 1.0 else batch
 
 
 def pipeline_call(pipe: Any, family: ModelFamily, settings: BenchSettings) -> dict[str, Any]:
     """Keyword arguments of one pipeline call from random prompt embeddings (no output type)."""
     embeddings = random_embeddings(pipe, family, settings.batch, settings.seed)
     guidance = settings.guidance_for(family)
+    adapter = adapter_for(family)
     return {
-        **adapter_for(family).call_kwargs(embeddings),
+        **adapter.call_kwargs(embeddings),
+        **adapter.guidance_kwargs(guidance),
         "num_inference_steps": settings.steps,
-        "guidance_scale": guidance,
         "height": settings.resolution,
         "width": settings.resolution,
         "num_images_per_prompt": 1,
@@ -252,8 +254,8 @@ def new_report(
         settings={
             "warmup": settings.warmup,
             "repeats": settings.repeats,
-            "guidance": kwargs["guidance_scale"],
-            "rows_per_call": rows_per_call(family, settings.batch, kwargs["guidance_scale"]),
+            "guidance": settings.guidance_for(family),
+            "rows_per_call": rows_per_call(family, settings.batch, settings.guidance_for(family)),
             "outputs": list(settings.outputs),
         },
         environment=environment(pipe._execution_device),

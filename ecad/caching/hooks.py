@@ -257,6 +257,8 @@ def apply_schedule(
             HookRegistry.check_if_exists_or_initialize(block).register_hook(hook, BLOCK_HOOK)
             continue
         for col in sorted(reused.intersection(cols.values())):
+            if targets[col].module is None:  # an optional component this block lacks
+                continue
             component = _ComponentHook(call, effective[:, col])
             call.add_listener(component)
             HookRegistry.check_if_exists_or_initialize(targets[col].module).register_hook(

@@ -34,11 +34,12 @@ def split_target(pipe_or_transformer: Any) -> tuple[torch.nn.Module, Any | None]
 
 @dataclass(frozen=True)
 class SlotTarget:
-    """Where one slot lives: its block, the component's attribute path in it, and the module."""
+    """Where one slot lives: its block, the component's attribute path in it, and the module
+    (``None`` for an optional component the block lacks, e.g. SD3's last ``ff_context``)."""
 
     block: torch.nn.Module
     path: str
-    module: torch.nn.Module
+    module: torch.nn.Module | None
 
 
 def slot_targets(transformer: torch.nn.Module, layout: ScheduleLayout) -> list[SlotTarget]:
@@ -68,6 +69,8 @@ def slot_targets(transformer: torch.nn.Module, layout: ScheduleLayout) -> list[S
         path = group.component_paths[slot.component]
         for attr in path.split("."):
             module = getattr(module, attr, None)
+            if module is None and slot.component in group.optional:
+                break
             if module is None:
                 raise ScheduleMismatchError(
                     f"{cls} block {slot.block_key} has no component module "

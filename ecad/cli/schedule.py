@@ -95,7 +95,7 @@ def kinds() -> None:
         h = heuristic(name)
         origin = "paper" if h.published else "ecad"
         params = f"({', '.join(h.params)})" if h.params else ""
-        click.echo(f"{name}{params}  [{origin}; {'/'.join(h.kinds)}]  {h.doc}")
+        click.echo(f"{name}{params}  [{origin}; {h.kinds_text}]  {h.doc}")
     click.echo("evenly-spaced(component, num_reuse_steps, blocks)  [ecad]  one component reused")
 
 

@@ -34,6 +34,8 @@ def _micro_conditioned(family: ModelFamily, config: dict[str, Any]) -> bool:
 def _meta_inputs(
     family: ModelFamily, cfg: dict[str, Any], resolution: int, batch: int, text: int
 ) -> dict[str, Any]:
+    """The forward inputs of one cost-table call: a derived family's record sizes them as
+    symbolic shapes; a built-in family's record has its own calling convention as a function."""
     latent = resolution // family.vae_scale_factor
     if family.cost_inputs:  # a derived family's record sizes its inputs
         from ecad.cost.inputs import input_tensors, symbol_values
@@ -41,29 +43,9 @@ def _meta_inputs(
         symbols = symbol_values(batch, text, latent)
         device = torch.get_default_device()
         return input_tensors(family.cost_inputs, cfg, symbols, device)
-    if family.kind == "pixart":
-        added: dict[str, Any] = {"resolution": None, "aspect_ratio": None}
-        if cfg.get("use_additional_conditions"):
-            added = {"resolution": torch.ones(batch, 2), "aspect_ratio": torch.ones(batch, 1)}
-        return {
-            "hidden_states": torch.randn(batch, cfg["in_channels"], latent, latent),
-            "encoder_hidden_states": torch.randn(batch, text, cfg["caption_channels"]),
-            "encoder_attention_mask": torch.ones(batch, text),
-            "timestep": torch.ones(batch),
-            "added_cond_kwargs": added,
-        }
-    if family.kind == "flux":
-        tokens = (latent // 2) ** 2
-        return {
-            "hidden_states": torch.randn(batch, tokens, cfg["in_channels"]),
-            "encoder_hidden_states": torch.randn(batch, text, cfg["joint_attention_dim"]),
-            "pooled_projections": torch.randn(batch, cfg["pooled_projection_dim"]),
-            "timestep": torch.ones(batch),
-            "guidance": torch.ones(batch) if cfg.get("guidance_embeds") else None,
-            "img_ids": torch.zeros(tokens, 3),
-            "txt_ids": torch.zeros(text, 3),
-        }
-    raise ConfigError(f"no cost inputs for family kind {family.kind!r}")
+    if family.transformer_inputs is None:
+        raise ConfigError(f"family {family.name} has no transformer_inputs: no cost table")
+    return family.transformer_inputs(cfg, latent, batch, text)
 
 
 def _total(counts: dict[Any, int], linear_only: bool) -> float:

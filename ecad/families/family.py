@@ -35,6 +35,9 @@ class BlockGroup:
             components by role).
         num_blocks_key: transformer config key holding the block count (``"num_layers"``); when
             ``None``, ``num_single_layers`` for a prefixed group and ``num_layers`` otherwise.
+        optional: components that some blocks of the group lack (SD3's last joint block has no
+            ``ff_context``: its context stream ends after the attention). Their slots in such
+            blocks are inert: never hooked, zero cost.
     """
 
     name: str
@@ -45,6 +48,7 @@ class BlockGroup:
     json_prefix: str = ""
     roles: Mapping[str, str] = field(default_factory=dict)
     num_blocks_key: str | None = None
+    optional: tuple[str, ...] = ()
 
     @property
     def config_key(self) -> str:
@@ -80,7 +84,8 @@ class ModelFamily:
 
     Attributes:
         name: canonical family name used on the CLI and in specs (``"pixart-alpha"``).
-        kind: pipeline calling convention, ``"pixart"`` or ``"flux"`` (see ``ecad.generation``).
+        kind: pipeline calling convention (``"pixart"``, ``"flux"``, ``"sd3"``, ``"qwen-image"``,
+            ``"flux2"``; see ``ecad.generation.adapters``).
         aliases: other names accepted for it (published pipeline names like ``"pixart_sigma"``).
         pipeline_class: diffusers pipeline class name.
         transformer_class: diffusers transformer class name.
@@ -91,14 +96,21 @@ class ModelFamily:
         max_sequence_length: text tokens the pipeline encodes a prompt to.
         transformer_config: config of the full-size transformer (for meta-device cost tables).
         build_tiny_pipeline: builds a tiny random-weight pipeline of the same architecture.
-        text_components: pipeline components that embed prompts (derived families; the built-in
-            kinds list theirs in :data:`ecad.families.loading.TEXT_COMPONENTS`).
+        text_components: pipeline components that encode prompts (left out when generating
+            from precomputed embeddings).
         prompt_outputs: derived families: the names of ``pipeline.encode_prompt``'s outputs, in
             order (``None`` for an output the pipeline call does not take).
         cost_inputs: derived families: the transformer's forward inputs for cost tables, as
             symbolic shapes (:mod:`ecad.families.cost_inputs`).
         cost_device: ``"meta"`` (no memory) or ``"cpu"`` for a forward that reads tensor values.
         record: derived families: the record file's content (it travels with a search spec).
+        tiny_blocks: block count of each group in the tiny build.
+        transformer_inputs: ``(config, latent_size, batch, text_tokens) -> kwargs`` of one
+            transformer forward (tensors made in the current default device, e.g. meta), for
+            cost tables. ``latent_size`` is the VAE latent's side (resolution / VAE factor).
+        cfg_rows: transformer rows per image and step under classifier-free guidance: 2 where the
+            pipeline also runs the unconditional half (PixArt and SD3 in one batch, Qwen-Image in
+            a second call), 1 for guidance-distilled models (FLUX).
     """
 
     name: str
@@ -118,6 +130,11 @@ class ModelFamily:
     vae_scale_factor: int = 8
     patch_size: int = 2
     text_components: tuple[str, ...] = ()
+    tiny_blocks: Mapping[str, int] = field(default_factory=dict)
+    transformer_inputs: Callable[..., dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    cfg_rows: int = 1
     prompt_outputs: tuple[str | None, ...] = ()
     cost_inputs: Mapping[str, Any] = field(default_factory=dict)
     cost_device: str = "meta"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ecad.families.family import BlockGroup, ModelFamily
 from ecad.families.tiny import build_tiny_flux
 
@@ -27,9 +29,28 @@ _SINGLE = BlockGroup(
         "single_proj_out": "proj_out",
     },
     json_prefix="single_",
+    num_blocks_key="num_single_layers",
     # proj_out mixes the attention and MLP paths; it is treated as MLP-like.
     roles={"single_attn": "self_attention", "single_proj_mlp": "mlp", "single_proj_out": "mlp"},
 )
+
+
+
+def flux_inputs(cfg: dict[str, Any], latent: int, batch: int, text: int) -> dict[str, Any]:
+    """One forward's inputs: latents packed 2x2 into tokens, T5 tokens, pooled CLIP."""
+    import torch
+
+    tokens = (latent // 2) ** 2
+    return {
+        "hidden_states": torch.randn(batch, tokens, cfg["in_channels"]),
+        "encoder_hidden_states": torch.randn(batch, text, cfg["joint_attention_dim"]),
+        "pooled_projections": torch.randn(batch, cfg["pooled_projection_dim"]),
+        "timestep": torch.ones(batch),
+        "guidance": torch.ones(batch) if cfg.get("guidance_embeds") else None,
+        "img_ids": torch.zeros(tokens, 3),
+        "txt_ids": torch.zeros(text, 3),
+    }
+
 
 FLUX_DEV = ModelFamily(
     name="flux-dev",
@@ -58,4 +79,7 @@ FLUX_DEV = ModelFamily(
     },
     build_tiny_pipeline=build_tiny_flux,
     patch_size=2,  # latents are packed 2x2 before the transformer
+    text_components=("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"),
+    tiny_blocks={"double": 2, "single": 2},
+    transformer_inputs=flux_inputs,
 )

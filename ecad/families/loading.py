@@ -12,7 +12,6 @@ from ecad.errors import ConfigError
 from ecad.families.family import ModelFamily
 
 __all__ = [
-    "TEXT_COMPONENTS",
     "TINY_WEIGHTS",
     "load_pipeline",
     "parse_dtype",
@@ -24,12 +23,6 @@ if TYPE_CHECKING:
     import torch
 
 TINY_WEIGHTS = "tiny"
-#: Pipeline components that encode prompts, per family kind (skipped when generating from
-#: precomputed embeddings; ``ecad.generation.adapters`` embeds with them).
-TEXT_COMPONENTS = {
-    "pixart": ("text_encoder", "tokenizer"),
-    "flux": ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"),
-}
 _DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -103,8 +96,8 @@ def load_pipeline(
         dtype = "float32" if torch.device(device).type == "cpu" else family.default_dtype
     kwargs: dict[str, Any] = {"dtype": parse_dtype(dtype)}
     if not text_encoders:
-        names = family.text_components or TEXT_COMPONENTS[family.kind]
-        kwargs.update({name: None for name in names})
+        # the family's prompt encoders (``ecad.generation.adapters`` embeds with them)
+        kwargs.update({name: None for name in family.text_components})
     if not denoiser:
         kwargs.update(transformer=None, vae=None)
     local = Path(source)

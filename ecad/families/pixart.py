@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from ecad.families.family import BlockGroup, ModelFamily
 from ecad.families.tiny import build_tiny_pixart
@@ -17,6 +18,37 @@ _BLOCKS = BlockGroup(
     component_paths={"attn1": "attn1", "attn2": "attn2", "ff": "ff"},
     roles={"attn1": "self_attention", "attn2": "cross_attention", "ff": "mlp"},
 )
+
+
+def pixart_inputs(cfg: dict[str, Any], latent: int, batch: int, text: int) -> dict[str, Any]:
+    """One forward's inputs; the micro-conditions only where the config asks for them."""
+    import torch
+
+    added: dict[str, Any] = {"resolution": None, "aspect_ratio": None}
+    if cfg.get("use_additional_conditions"):
+        added = {"resolution": torch.ones(batch, 2), "aspect_ratio": torch.ones(batch, 1)}
+    return {
+        "hidden_states": torch.randn(batch, cfg["in_channels"], latent, latent),
+        "encoder_hidden_states": torch.randn(batch, text, cfg["caption_channels"]),
+        "encoder_attention_mask": torch.ones(batch, text),
+        "timestep": torch.ones(batch),
+        "added_cond_kwargs": added,
+    }
+
+
+_COMMON: dict[str, Any] = {
+    "kind": "pixart",
+    "transformer_class": "PixArtTransformer2DModel",
+    "block_groups": (_BLOCKS,),
+    "default_steps": 20,
+    "default_guidance": 4.5,
+    "default_resolution": 256,
+    "default_dtype": "float16",
+    "text_components": ("text_encoder", "tokenizer"),
+    "tiny_blocks": {"blocks": 2},
+    "transformer_inputs": pixart_inputs,
+    "cfg_rows": 2,  # both guidance halves in one batch
+}
 
 # PixArt-XL-2 transformer config (diffusers format); sample_size is set per resolution.
 _TRANSFORMER = {
@@ -40,33 +72,21 @@ _TRANSFORMER = {
 PIXART_ALPHA = ModelFamily(
     name="pixart-alpha",
     aliases=("pixart_alpha", "pixart-α", "alpha"),
-    kind="pixart",
     pipeline_class="PixArtAlphaPipeline",
-    transformer_class="PixArtTransformer2DModel",
-    block_groups=(_BLOCKS,),
     default_weights="PixArt-alpha/PixArt-XL-2-256x256",
-    default_steps=20,
-    default_guidance=4.5,
-    default_resolution=256,
-    default_dtype="float16",
     max_sequence_length=120,
     transformer_config={**_TRANSFORMER, "use_additional_conditions": False},
     build_tiny_pipeline=partial(build_tiny_pixart, "PixArtAlphaPipeline"),
+    **_COMMON,
 )
 
 PIXART_SIGMA = ModelFamily(
     name="pixart-sigma",
     aliases=("pixart_sigma", "pixart-σ", "sigma"),
-    kind="pixart",
     pipeline_class="PixArtSigmaPipeline",
-    transformer_class="PixArtTransformer2DModel",
-    block_groups=(_BLOCKS,),
     default_weights="PixArt-alpha/PixArt-Sigma-XL-2-512-MS",
-    default_steps=20,
-    default_guidance=4.5,
-    default_resolution=256,
-    default_dtype="float16",
     max_sequence_length=300,
     transformer_config={**_TRANSFORMER, "use_additional_conditions": False},
     build_tiny_pipeline=partial(build_tiny_pixart, "PixArtSigmaPipeline"),
+    **_COMMON,
 )

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["build_tiny_flux", "build_tiny_pixart", "byte_tokenizer"]
+__all__ = [
+    "SPECIAL_TOKENS",
+    "build_tiny_flux",
+    "build_tiny_pixart",
+    "byte_tokenizer",
+    "tiny_clip",
+    "tiny_t5",
+    "tiny_vae",
+]
 
 TINY_RESOLUTION = 64
-_SPECIALS = ("<pad>", "</s>", "<unk>")
+_SPECIALS = SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")
 
 
 def byte_tokenizer(model_max_length: int) -> Any:
@@ -36,7 +44,7 @@ def byte_tokenizer(model_max_length: int) -> Any:
     )
 
 
-def _tiny_t5(d_model: int) -> Any:
+def tiny_t5(d_model: int) -> Any:
     from transformers import T5Config, T5EncoderModel
 
     cfg = T5Config(
@@ -53,7 +61,28 @@ def _tiny_t5(d_model: int) -> Any:
     return T5EncoderModel(cfg).eval()
 
 
-def _tiny_vae(**flux_like: Any) -> Any:
+def tiny_clip(model_class: Any, hidden_size: int, projection_dim: int) -> Any:
+    """A 2-layer CLIP text encoder over the byte tokenizer's ids (``model_class``: CLIP's text
+    model with or without projection)."""
+    from transformers import CLIPTextConfig
+
+    return model_class(
+        CLIPTextConfig(
+            vocab_size=len(_SPECIALS) + 256,
+            hidden_size=hidden_size,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+            projection_dim=projection_dim,
+            pad_token_id=0,
+            bos_token_id=2,
+            eos_token_id=1,
+        )
+    ).eval()
+
+
+def tiny_vae(**flux_like: Any) -> Any:
     from diffusers import AutoencoderKL
 
     # Four levels keep the real latent downsampling factor of 8.
@@ -98,8 +127,8 @@ def build_tiny_pixart(pipeline_class: str, num_layers: int = 2, seed: int = 0) -
     pipe_cls = getattr(diffusers, pipeline_class)
     return pipe_cls(
         tokenizer=byte_tokenizer(512),
-        text_encoder=_tiny_t5(32),
-        vae=_tiny_vae(),
+        text_encoder=tiny_t5(32),
+        vae=tiny_vae(),
         transformer=transformer,
         scheduler=DPMSolverMultistepScheduler(),
     )
@@ -115,7 +144,7 @@ def build_tiny_flux(
     import diffusers
     import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextModel
 
     torch.manual_seed(seed)
     transformer = FluxTransformer2DModel(
@@ -130,24 +159,11 @@ def build_tiny_flux(
         guidance_embeds=True,
         axes_dims_rope=(4, 4, 8),
     ).eval()
-    clip = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(_SPECIALS) + 256,
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            max_position_embeddings=77,
-            projection_dim=32,
-            pad_token_id=0,
-            bos_token_id=2,
-            eos_token_id=1,
-        )
-    ).eval()
+    clip = tiny_clip(CLIPTextModel, hidden_size=32, projection_dim=32)
     pipe_cls = getattr(diffusers, pipeline_class)
     return pipe_cls(
         scheduler=FlowMatchEulerDiscreteScheduler(),
-        vae=_tiny_vae(
+        vae=tiny_vae(
             shift_factor=0.0609,
             scaling_factor=1.5035,
             use_quant_conv=False,
@@ -155,7 +171,7 @@ def build_tiny_flux(
         ),
         text_encoder=clip,
         tokenizer=byte_tokenizer(77),
-        text_encoder_2=_tiny_t5(32),
+        text_encoder_2=tiny_t5(32),
         tokenizer_2=byte_tokenizer(512),
         transformer=transformer,
     )

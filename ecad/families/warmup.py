@@ -54,12 +54,11 @@ def warm_up(target: WeightsTarget, device: str, dtype: str | None = None) -> flo
 def _embeddings(pipe, target: WeightsTarget):
     """One prompt through the text encoders; random embeddings of the right shape when the
     pipeline was saved without them (the benchmarks' full-size random-weight pipelines)."""
-    from ecad.generation.adapters import adapter_for
     from ecad.generation.embeddings import PromptEmbeddings, embed_prompts
 
     prompt = "a photograph of a lighthouse at dawn"
     if all(getattr(pipe, name, None) is not None
-           for name in adapter_for(target.family).text_components):
+           for name in target.family.text_components):
         return embed_prompts(pipe, target.family, [prompt], weights=target.weights)
     from ecad.bench.fullsize import random_embeddings
 

@@ -1,24 +1,25 @@
-"""The calling conventions of each pipeline kind: how to embed prompts, make initial latents and
-call the pipeline from precomputed embeddings. Families name their kind; everything else in the
-library stays kind-agnostic."""
+"""The calling conventions of each pipeline kind: how to embed prompts, make initial latents,
+pass guidance and call the pipeline from precomputed embeddings. Families name their kind;
+everything else in the library stays kind-agnostic."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from ecad.errors import FamilyError
 from ecad.families import ModelFamily
-from ecad.families.loading import TEXT_COMPONENTS
 
 __all__ = ["PipelineAdapter", "adapter_for"]
+
+#: ``randn(*shape)``: random values on the pipeline's device and dtype (random embeddings).
+Randn = Callable[..., torch.Tensor]
 
 
 class PipelineAdapter:
     kind: str = ""
-    text_components: tuple[str, ...] = ()
     embedding_names: tuple[str, ...] = ()
 
     def embed(self, pipe: Any, prompts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
@@ -30,6 +31,16 @@ class PipelineAdapter:
         raise NotImplementedError
 
     def call_kwargs(self, embeddings: dict[str, torch.Tensor]) -> dict[str, Any]:
+        return dict(embeddings)
+
+    def guidance_kwargs(self, guidance: float) -> dict[str, Any]:
+        """The pipeline arguments that carry the family's guidance value."""
+        return {"guidance_scale": guidance}
+
+    def random_embeddings(
+        self, config: Any, batch: int, tokens: int, randn: Randn
+    ) -> dict[str, torch.Tensor]:
+        """Embeddings of the shapes the text encoders produce (timing without encoders)."""
         raise NotImplementedError
 
     def call_options(self, pipe: Any) -> dict[str, Any]:
@@ -55,9 +66,24 @@ def _randn(generators: Sequence[torch.Generator], shape: tuple[int, ...]) -> tor
     return torch.cat([torch.randn((1, *shape), generator=g) for g in generators])
 
 
+def _with_masks(
+    names: Sequence[str], batch: int, tokens: int, width: int, randn: Randn
+) -> dict[str, torch.Tensor]:
+    """Positive and negative embeddings with all-ones masks, in ``names``' order (embeds, mask,
+    negative embeds, negative mask)."""
+    mask = torch.ones(batch, tokens, dtype=torch.long)
+    values = (randn(batch, tokens, width), mask, randn(batch, tokens, width), mask.clone())
+    return dict(zip(names, values))
+
+
+def _packed_size(pipe: Any, height: int, width: int) -> tuple[int, int]:
+    """Latent height and width rounded down to even, for pipelines that pack 2x2 patches."""
+    f = pipe.vae_scale_factor
+    return 2 * (height // (f * 2)), 2 * (width // (f * 2))
+
+
 class PixArtAdapter(PipelineAdapter):
     kind = "pixart"
-    text_components = TEXT_COMPONENTS["pixart"]
     embedding_names = (
         "prompt_embeds",
         "prompt_attention_mask",
@@ -91,10 +117,12 @@ class PixArtAdapter(PipelineAdapter):
             "clean_caption": False,
         }
 
+    def random_embeddings(self, config, batch, tokens, randn):
+        return _with_masks(self.embedding_names, batch, tokens, config.caption_channels, randn)
+
 
 class FluxAdapter(PipelineAdapter):
     kind = "flux"
-    text_components = TEXT_COMPONENTS["flux"]
     embedding_names = ("prompt_embeds", "pooled_prompt_embeds")
 
     def embed(self, pipe, prompts, max_length):
@@ -109,16 +137,149 @@ class FluxAdapter(PipelineAdapter):
 
     def latents(self, pipe, generators, height, width):
         channels = pipe.transformer.config.in_channels // 4
-        f = pipe.vae_scale_factor
-        h, w = 2 * (height // (f * 2)), 2 * (width // (f * 2))
+        h, w = _packed_size(pipe, height, width)
         noise = _randn(generators, (channels, h, w))
         return pipe._pack_latents(noise, noise.shape[0], channels, h, w)
 
+    def random_embeddings(self, config, batch, tokens, randn):
+        return {
+            "prompt_embeds": randn(batch, tokens, config.joint_attention_dim),
+            "pooled_prompt_embeds": randn(batch, config.pooled_projection_dim),
+        }
+
+
+#: CLIP tokens SD3 puts before the T5 tokens (both CLIP encoders' hidden states, side by side).
+SD3_CLIP_TOKENS = 77
+
+
+class SD3Adapter(PipelineAdapter):
+    """Stable Diffusion 3/3.5: two CLIP encoders and T5; both guidance halves in one batch."""
+
+    kind = "sd3"
+    embedding_names = (
+        "prompt_embeds",
+        "negative_prompt_embeds",
+        "pooled_prompt_embeds",
+        "negative_pooled_prompt_embeds",
+    )
+
+    def embed(self, pipe, prompts, max_length):
+        out = pipe.encode_prompt(
+            prompt=list(prompts),
+            prompt_2=None,
+            prompt_3=None,
+            device=pipe._execution_device,
+            num_images_per_prompt=1,
+            do_classifier_free_guidance=True,
+            negative_prompt="",
+            max_sequence_length=max_length,
+        )
+        return dict(zip(self.embedding_names, out))
+
+    def latents(self, pipe, generators, height, width):
+        channels = pipe.transformer.config.in_channels
+        f = pipe.vae_scale_factor
+        return _randn(generators, (channels, height // f, width // f))
+
+    def random_embeddings(self, config, batch, tokens, randn):
+        text = SD3_CLIP_TOKENS + tokens
+        return {
+            "prompt_embeds": randn(batch, text, config.joint_attention_dim),
+            "negative_prompt_embeds": randn(batch, text, config.joint_attention_dim),
+            "pooled_prompt_embeds": randn(batch, config.pooled_projection_dim),
+            "negative_pooled_prompt_embeds": randn(batch, config.pooled_projection_dim),
+        }
+
+
+#: Qwen-Image's published negative prompt (model card: ``negative_prompt=" "``).
+QWEN_NEGATIVE_PROMPT = " "
+
+
+class QwenImageAdapter(PipelineAdapter):
+    """Qwen-Image: a Qwen2.5-VL text model; true CFG as a second transformer call per step.
+
+    Prompts embed to different lengths; each is padded to ``max_length`` (mask 0) so prompts
+    stack, and a batch is cut back to its longest prompt, as the pipeline itself pads.
+    """
+
+    kind = "qwen-image"
+    embedding_names = (
+        "prompt_embeds",
+        "prompt_embeds_mask",
+        "negative_prompt_embeds",
+        "negative_prompt_embeds_mask",
+    )
+
+    def _encode(self, pipe, prompts, max_length):
+        embeds, mask = pipe.encode_prompt(
+            prompt=list(prompts),
+            device=pipe._execution_device,
+            num_images_per_prompt=1,
+            max_sequence_length=max_length,
+        )
+        if mask is None:  # the pipeline drops an all-ones mask
+            mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+        pad = max_length - embeds.shape[1]
+        embeds = torch.nn.functional.pad(embeds, (0, 0, 0, pad))
+        return embeds, torch.nn.functional.pad(mask.long(), (0, pad))
+
+    def embed(self, pipe, prompts, max_length):
+        pe, pm = self._encode(pipe, prompts, max_length)
+        ne, nm = self._encode(pipe, [QWEN_NEGATIVE_PROMPT] * len(prompts), max_length)
+        return dict(zip(self.embedding_names, (pe, pm, ne, nm)))
+
+    def latents(self, pipe, generators, height, width):
+        channels = pipe.transformer.config.in_channels // 4
+        h, w = _packed_size(pipe, height, width)
+        noise = _randn(generators, (1, channels, h, w))
+        return pipe._pack_latents(noise, noise.shape[0], channels, h, w)
+
     def call_kwargs(self, embeddings):
-        return dict(embeddings)
+        out = {}
+        for stem in ("prompt_embeds", "negative_prompt_embeds"):
+            mask = embeddings[f"{stem}_mask"]
+            length = max(int(mask.sum(dim=1).max()), 1)
+            out[stem] = embeddings[stem][:, :length]
+            out[f"{stem}_mask"] = mask[:, :length]
+        return out
+
+    def guidance_kwargs(self, guidance):
+        # Not guidance-distilled: guidance_scale must stay None (the pipeline warns otherwise).
+        return {"true_cfg_scale": guidance, "guidance_scale": None}
+
+    def random_embeddings(self, config, batch, tokens, randn):
+        return _with_masks(self.embedding_names, batch, tokens, config.joint_attention_dim, randn)
 
 
-_ADAPTERS = {a.kind: a for a in (PixArtAdapter(), FluxAdapter())}
+class Flux2Adapter(PipelineAdapter):
+    """FLUX.2: a Mistral-type text encoder (three hidden layers stacked); guidance-distilled."""
+
+    kind = "flux2"
+    embedding_names = ("prompt_embeds",)
+
+    def embed(self, pipe, prompts, max_length):
+        embeds, _ = pipe.encode_prompt(
+            prompt=list(prompts),
+            device=pipe._execution_device,
+            num_images_per_prompt=1,
+            max_sequence_length=max_length,
+        )
+        return {"prompt_embeds": embeds}
+
+    def latents(self, pipe, generators, height, width):
+        # Flux2Pipeline takes latents patchified but not packed: [B, 4C, H/2, W/2].
+        channels = pipe.transformer.config.in_channels
+        h, w = _packed_size(pipe, height, width)
+        return _randn(generators, (channels, h // 2, w // 2))
+
+    def random_embeddings(self, config, batch, tokens, randn):
+        return {"prompt_embeds": randn(batch, tokens, config.joint_attention_dim)}
+
+
+_ADAPTERS = {
+    a.kind: a
+    for a in (PixArtAdapter(), FluxAdapter(), SD3Adapter(), QwenImageAdapter(), Flux2Adapter())
+}
 
 
 def adapter_for(family: ModelFamily) -> PipelineAdapter:

@@ -148,7 +148,7 @@ def generate_images(
                 **adapter.call_options(pipe),
                 **noise,
                 num_inference_steps=settings.steps,
-                guidance_scale=settings.guidance,
+                **adapter.guidance_kwargs(settings.guidance),
                 height=settings.height,
                 width=settings.width,
                 num_images_per_prompt=1,

@@ -40,18 +40,29 @@ class Heuristic:
         name: the name a spec or ``ecad schedule make`` uses.
         params: parameter names (numbers), in positional order.
         build: ``build(layout, steps, seed, **params) -> Schedule``.
-        kinds: family kinds it applies to.
+        kinds: family kinds it applies to; ``None``: every family (it selects slots by role or
+            not at all).
         published: one of the paper's heuristics (reference name and placement).
         searchable: its schedule is a genome (true TGATE is not).
+        requires: component roles the family must have (TGATE gates cross-attention, which
+            SD3.5, Qwen-Image and FLUX.x lack: their attention is joint over image and text).
     """
 
     name: str
     params: tuple[str, ...]
     build: Callable[..., Schedule]
-    kinds: tuple[str, ...] = ("pixart", "flux")
+    kinds: tuple[str, ...] | None = None
     published: bool = True
     searchable: bool = True
     doc: str = ""
+    requires: tuple[str, ...] = ()
+
+    def applies_to(self, kind: str) -> bool:
+        return self.kinds is None or kind in self.kinds
+
+    @property
+    def kinds_text(self) -> str:
+        return "all families" if self.kinds is None else "/".join(self.kinds)
 
 
 def _bits(fn: Callable[..., np.ndarray], name: str) -> Callable[..., Schedule]:
@@ -77,6 +88,11 @@ def _evenly(placement: str, target: str) -> Callable[..., np.ndarray]:
         )
 
     return bits
+
+
+#: Block placements of the evenly spaced kinds, per family kind (the paper placed PixArt's in the
+#: middle too; every other kind spreads its blocks evenly).
+_PLACEMENTS = {"pixart": ("middle", "evenly")}
 
 
 def _published() -> list[Heuristic]:
@@ -115,6 +131,7 @@ def _published() -> list[Heuristic]:
             searchable=False,
             doc="true TGATE: 2-step warm-up, attn1 every k before gate m, every step "
             "after; attn2 averaged over the guidance halves at m-1, guidance dropped",
+            requires=("cross_attention",),
         ),
         Heuristic(
             "tgate_without_ca_avg",
@@ -122,18 +139,25 @@ def _published() -> list[Heuristic]:
             lambda layout, steps, seed, m, k: paper.tgate(layout, steps, m, k, False),
             ("pixart",),
             doc="tgate(m, k)'s booleans with plain caching",
+            requires=("cross_attention",),
         ),
     ]
-    evenly = [("pixart", p, t) for p in ("middle", "evenly") for t in ("ca", "sa", "ff")]
-    evenly += [("flux", "evenly", t) for t in ("mlp_ff", "single_full_attn")]
-    for kind, placement, target in evenly:
+    # The evenly spaced kinds of every target a family kind names (published.CACHE_TARGETS):
+    # PixArt's and FLUX's are the paper's; the newer families' reuse by role (attn, mlp).
+    kinds_of: dict[tuple[str, str], list[str]] = {}
+    for kind, targets in paper.CACHE_TARGETS.items():
+        for placement in _PLACEMENTS.get(kind, ("evenly",)):
+            for target in targets:
+                kinds_of.setdefault((placement, target), []).append(kind)
+    for (placement, target), kinds in kinds_of.items():
         name = f"{placement}_cache_{target}_evenly_spaced"
         out.append(
             Heuristic(
                 name,
                 ("num_affected_steps", "num_affected_blocks"),
                 _bits(_evenly(placement, target), name),
-                (kind,),
+                tuple(kinds),
+                published=kinds[0] in ("pixart", "flux"),
                 doc=f"reuse {target} at evenly spaced steps in {placement}-placed blocks",
             )
         )
@@ -254,11 +278,18 @@ class HeuristicCall:
 
     def build(self, layout: ScheduleLayout, steps: int, seed: int = 0) -> Schedule:
         h = self.heuristic
-        # The paper's heuristics name their families' components; this project's own select by
-        # role, so they apply to every family, derived ones included.
-        if h.published and layout.family.kind not in h.kinds:
+        # The paper's heuristics name their families' kinds; this project's own select by role,
+        # so they apply to every family, derived ones included.
+        missing = [r for r in h.requires if not layout.family.components_with_role(r)]
+        if missing:
             raise ConfigError(
-                f"heuristic {self.name} applies to {'/'.join(h.kinds)} families, not "
+                f"heuristic {self.name} needs a {' and '.join(missing).replace('_', '-')} "
+                f"component; {layout.family_name} has none (its attention is joint over image "
+                "and text): use fora, attention-every or an evenly spaced heuristic"
+            )
+        if not h.applies_to(layout.family.kind):
+            raise ConfigError(
+                f"heuristic {self.name} applies to {h.kinds_text} families, not "
                 f"{layout.family_name}"
             )
         return h.build(layout, steps, seed, **dict(self.params))

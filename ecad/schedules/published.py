@@ -38,13 +38,17 @@ __all__ = [
     "tgate_bits",
 ]
 
-#: What each short component name of the evenly spaced kinds reuses, per family kind.
+#: What each short component name of the evenly spaced kinds reuses, per family kind (PixArt's
+#: and FLUX's are the paper's; the newer families' are this project's: attention and MLPs).
 CACHE_TARGETS: dict[str, dict[str, tuple[str, ...]]] = {
     "pixart": {"ca": ("attn2",), "sa": ("attn1",), "ff": ("ff",)},
     "flux": {
         "mlp_ff": ("full_ff", "full_ff_context", "single_proj_mlp", "single_proj_out"),
         "single_full_attn": ("full_attn", "single_attn"),
     },
+    "sd3": {"attn": ("attn",), "mlp": ("ff", "ff_context")},
+    "qwen-image": {"attn": ("attn",), "mlp": ("img_mlp", "txt_mlp")},
+    "flux2": {"attn": ("full_attn", "single_attn"), "mlp": ("full_ff", "full_ff_context")},
 }
 TGATE_WARMUP = 2
 

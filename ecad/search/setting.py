@@ -22,8 +22,6 @@ from ecad.search.spec import QualitySpec, SearchSpec
 
 __all__ = ["EvaluationSetting", "layout_for", "weights_id"]
 
-#: Block counts of the tiny random-weight models (ecad.families.tiny).
-TINY_BLOCKS = {"pixart": {"blocks": 2}, "flux": {"double": 2, "single": 2}}
 _CHUNK = 1 << 20
 
 
@@ -59,7 +57,7 @@ def layout_for(spec: SearchSpec) -> ScheduleLayout:
     if spec.num_blocks:
         return ScheduleLayout.for_family(family, spec.num_blocks)
     if spec.weights == TINY_WEIGHTS:
-        return ScheduleLayout.for_family(family, TINY_BLOCKS[family.kind])
+        return ScheduleLayout.for_family(family, family.tiny_blocks)
     config = Path(spec.weights) / "transformer" / "config.json"
     if config.is_file():
         cfg = json.loads(config.read_text())

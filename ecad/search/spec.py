@@ -23,6 +23,7 @@ from ecad.errors import ConfigError
 from ecad.families import get_family
 from ecad.families.loading import TINY_WEIGHTS
 from ecad.schedules.catalog import HeuristicCall
+from ecad.schedules.paper import PAPER_SEEDS
 from ecad.search.pruning import PruningConfig, parse_pruning
 from ecad.search.spec_keys import SECTION_KEYS, quality_keys, unknown_keys
 from ecad.search.validation import (
@@ -792,7 +793,7 @@ def _initial(
     if kind == "paper":
         if arg is not True:
             errors.add(f"{name}.paper", f"must be true, got {arg!r}")
-        if family is not None and family.kind not in ("pixart", "flux"):
+        if family is not None and family.kind not in PAPER_SEEDS:
             errors.add(f"{name}.paper", f"no published seed population for {family.name}")
         return {"kind": "paper", **extra}
     if kind == "heuristics":

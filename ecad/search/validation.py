@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ecad.errors import ConfigError
-from ecad.families import ModelFamily, get_family
+from ecad.families import FAMILIES, ModelFamily
 from ecad.schedules.catalog import HeuristicCall
 from ecad.schedules.layout import ScheduleLayout
 
@@ -152,9 +152,10 @@ def heuristic_item_error(
             "halves, guidance dropped after the gate): not a genome, so it cannot seed a "
             "search; use tgate_without_ca_avg with the same m and k (the paper's seeds did)"
         )
-    families = [family] if family is not None else [get_family("pixart-alpha")]
-    if family is None and "pixart" not in call.heuristic.kinds:
-        families = [get_family("flux-dev")]
+    if family is not None:
+        families = [family]
+    else:  # no family given: the first one the heuristic applies to
+        families = [next(f for f in FAMILIES.values() if call.heuristic.applies_to(f.kind))]
     for fam in families:
         try:
             call.build(ScheduleLayout.for_family(fam, num_blocks), steps)

@@ -105,7 +105,7 @@ def test_full_size_pipeline_is_the_real_architecture(name):
     for key, value in family.transformer_config.items():
         if key != "sample_size":
             assert config[key] == (list(value) if isinstance(value, tuple) else value), key
-    assert pipe.vae.config.latent_channels == VAE_CONFIGS[family.kind]["latent_channels"]
+    assert pipe.vae.config.latent_channels == VAE_CONFIGS[family.kind][1]["latent_channels"]
     assert pipe.transformer.dtype == getattr(torch, family.default_dtype)
     embeddings = random_embeddings(pipe, family, 3)
     if family.kind == "pixart":

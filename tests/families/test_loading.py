@@ -4,10 +4,10 @@ import torch
 from ecad.errors import ConfigError, FamilyError
 from ecad.families import get_family
 from ecad.families.loading import load_pipeline, parse_dtype, resolve_weights
-from tests.conftest import FAMILY_NAMES
+from tests.conftest import FAMILY_NAMES, FIRST_CLASS_NAMES
 
 
-@pytest.mark.parametrize("name", FAMILY_NAMES)
+@pytest.mark.parametrize("name", FAMILY_NAMES + FIRST_CLASS_NAMES)
 def test_local_directory_loads_like_a_hub_id(tiny_dirs, name, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     family = get_family(name)

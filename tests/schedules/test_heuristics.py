@@ -67,8 +67,10 @@ def test_shipped_baselines_match_generators():
     from ecad.schedules import read_schedule
 
     root = Path(__file__).resolve().parents[2] / "schedules"
-    for family in ("pixart-alpha", "pixart-sigma", "flux-dev"):
+    from ecad.families import FAMILIES
+
+    for family in FAMILIES.values():
         layout = ScheduleLayout.for_family(family)
-        for sched in baseline_schedules(layout, 20):
-            shipped = read_schedule(root / family / f"{sched.metadata.name}.json", family=family)
-            assert shipped == sched
+        for sched in baseline_schedules(layout, family.default_steps):
+            path = root / family.name / f"{sched.metadata.name}.json"
+            assert read_schedule(path, family=family.name) == sched

@@ -172,5 +172,7 @@ def test_catalog_parse_forms_and_errors():
         HeuristicCall.parse("fora2:3")
     with pytest.raises(ConfigError, match=r"tgate takes 2 argument\(s\): tgate:m:k, got 1"):
         HeuristicCall.parse("tgate:10")
-    with pytest.raises(ConfigError, match="pixart families, not flux-dev"):
+    with pytest.raises(ConfigError, match="needs a cross-attention component; flux-dev has none"):
         HeuristicCall.parse("tgate_without_ca_avg:10:1").build(FLUX_SMALL, 20)
+    with pytest.raises(ConfigError, match="pixart families, not flux-dev"):
+        HeuristicCall.parse("recompute_ca_sa_every_n:2").build(FLUX_SMALL, 20)
