@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ecad.families.tiny import _SPECIALS, _tiny_t5, _tiny_vae, byte_tokenizer
+from ecad.families.tiny import SPECIAL_TOKENS, byte_tokenizer, tiny_t5, tiny_vae
 
 #: pipeline class -> transformer class, for parametrised tests
 DERIVED_CLASSES = {
@@ -22,7 +22,7 @@ def _gemma2(hidden: int) -> Any:
     from transformers import Gemma2Config, Gemma2Model
 
     return Gemma2Model(Gemma2Config(
-        vocab_size=len(_SPECIALS) + 256, hidden_size=hidden, intermediate_size=16,
+        vocab_size=len(SPECIAL_TOKENS) + 256, hidden_size=hidden, intermediate_size=16,
         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=8,
         max_position_embeddings=2048, pad_token_id=0, eos_token_id=1, bos_token_id=2,
     )).eval()
@@ -62,10 +62,10 @@ def _chroma() -> Any:
         num_attention_heads=2, joint_attention_dim=32, axes_dims_rope=(4, 4, 8),
         approximator_num_channels=8, approximator_hidden_dim=16, approximator_layers=1,
     ).eval()
-    vae = _tiny_vae(shift_factor=0.0609, scaling_factor=1.5035, use_quant_conv=False,
+    vae = tiny_vae(shift_factor=0.0609, scaling_factor=1.5035, use_quant_conv=False,
                     use_post_quant_conv=False)
     return ChromaPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae,
-                          text_encoder=_tiny_t5(32), tokenizer=byte_tokenizer(512),
+                          text_encoder=tiny_t5(32), tokenizer=byte_tokenizer(512),
                           transformer=transformer)
 
 
@@ -83,7 +83,7 @@ def _lumina2() -> Any:
         axes_lens=(256, 64, 64), cap_feat_dim=8,
     ).eval()
     return Lumina2Pipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
-                           vae=_tiny_vae(shift_factor=0.0609, scaling_factor=1.5035),
+                           vae=tiny_vae(shift_factor=0.0609, scaling_factor=1.5035),
                            text_encoder=_gemma2(8),
                            tokenizer=byte_tokenizer(256))
 
