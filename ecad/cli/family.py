@@ -55,7 +55,7 @@ def list_families(directory: Path) -> None:
 @click.argument("name_or_file")
 @click.option("--resolution", type=int, default=None,
               help="Image size of the MACs figures (default: the family's).")
-@click.option("--batch", type=int, default=1, show_default=True,
+@click.option("--batch-size", "batch", type=int, default=1, show_default=True,
               help="Rows per transformer call of the MACs figures.")
 @click.option("--no-macs", is_flag=True,
               help="Skip the MACs figures (they build the transformer on the meta device, or on "

@@ -28,7 +28,7 @@ def _fresh_dynamo():
 
 
 def test_bench_compile_times_each_case_eager_and_compiled(tmp_path):
-    args = ["bench", "--family", "pixart-alpha", "--tiny", "--device", "cpu", "--batch", "1"]
+    args = ["bench", "--family", "pixart-alpha", "--tiny", "--device", "cpu", "--batch-size", "1"]
     args += ["--resolution", "64", "--steps", "3", "--fora", "2", "--repeats", "1"]
     args += ["--warmup", "0", "--compile", "default", "--compile-backend", "eager"]
     args += ["--out-dir", str(tmp_path)]
