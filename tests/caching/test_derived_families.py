@@ -13,6 +13,7 @@ from ecad.caching import apply_schedule, remove_schedule
 from ecad.families.loading import load_pipeline
 from ecad.schedules import ScheduleLayout, read_schedule, write_schedule
 from ecad.schedules.heuristics import fora, no_cache, random_schedule
+from tests.caching.every_n import EveryN
 from tests.families.tiny_derived import DERIVED_CLASSES
 
 STEPS = 3
@@ -36,25 +37,6 @@ def _run(pipe, family):
                 "complex_human_instruction": None}
     kwargs.update({k: v for k, v in optional.items() if k in params})
     return pipe(**kwargs).images
-
-
-class EveryN(torch.nn.Module):
-    """FORA written independently: the pipeline calls the transformer ``per_step`` times a
-    step (guidance as separate calls), each call its own branch; a branch recomputes at steps
-    0, n, 2n, ... and returns its last output in between."""
-
-    def __init__(self, inner: torch.nn.Module, n: int, per_step: int) -> None:
-        super().__init__()
-        self.inner, self.n, self.per_step = inner, n, per_step
-        self.calls = 0
-        self.cache: dict[int, object] = {}
-
-    def forward(self, *args, **kwargs):
-        step, branch = divmod(self.calls, self.per_step)
-        self.calls += 1
-        if step % self.n == 0:
-            self.cache[branch] = self.inner(*args, **kwargs)
-        return self.cache[branch]
 
 
 def _run_counting_calls(pipe, family) -> tuple[torch.Tensor, int]:

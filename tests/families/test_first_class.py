@@ -24,6 +24,7 @@ from ecad.schedules.catalog import HeuristicCall
 from ecad.schedules.heuristics import attention_every, fora, no_cache, random_schedule
 from ecad.search import load_spec, run_search
 from ecad.store import FilesystemStore
+from tests.caching.every_n import EveryN
 from tests.conftest import FIRST_CLASS_NAMES, REPO_ROOT
 from tests.search.conftest import write_spec
 
@@ -76,25 +77,6 @@ def _cached_run(family, pipe, embeddings, config):
         return _run(family, pipe, embeddings), cache_stats(pipe)
     finally:
         remove_schedule(pipe)
-
-
-class EveryN(torch.nn.Module):
-    """Computes its module at steps 0, n, 2n, ... and returns that output at the steps between.
-    The pipeline calls the transformer ``calls_per_step`` times a step (one per guidance
-    branch); each branch keeps its own output."""
-
-    def __init__(self, inner: torch.nn.Module, n: int, calls_per_step: int) -> None:
-        super().__init__()
-        self.inner, self.n, self.calls_per_step = inner, n, calls_per_step
-        self.calls = 0
-        self.kept: dict[int, object] = {}
-
-    def forward(self, *args, **kwargs):
-        step, branch = divmod(self.calls, self.calls_per_step)
-        self.calls += 1
-        if step % self.n == 0:
-            self.kept[branch] = self.inner(*args, **kwargs)
-        return self.kept[branch]
 
 
 def _component_owners(family, transformer):
