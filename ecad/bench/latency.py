@@ -4,7 +4,7 @@ The transformer is driven on its own with the inputs of a real pipeline call, un
 engine, through three-step schedules: step 0 computes everything, step 1 is the *pattern* being
 timed (CUDA events around that one forward), step 2 reuses what step 1 made (so nothing step 1
 computes is dead). Patterns: everything computed, nothing computed, and for each component type
-(a component of one block group) "only this type reused". A least-squares fit of
+(a component of one block group) "only this type reused". A non-negative least-squares fit of
 ``base + sum(computed slots' cost)`` to those times gives one cost per component type (equal for
 every block of a group) and the base; the base also carries the pipeline's own per-step work
 outside the transformer (sampler, guidance, input preparation), timed as a whole pipeline call
@@ -161,7 +161,11 @@ def calibrate_latency(
         names.append(name)
         rows.append([1.0] + [float(computed[t]) * slot_type.count(t) for t in types])
     design, target = np.array(rows), np.array(measured)
-    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+    # Non-negative least squares: a component cannot cost negative time, and on a noisy machine
+    # a plain least-squares fit can say so (a table the cost model then refuses to load).
+    from scipy.optimize import nnls
+
+    coef, _ = nnls(design, target)
     fitted = design @ coef
     per_type = dict(zip(types, coef[1:]))
     rows_per_call = int(_hidden_states(args, kwargs).shape[0])
