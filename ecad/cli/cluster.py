@@ -127,7 +127,7 @@ def cancel(search_id: str, config_file: str | None, store_url: str | None) -> No
     try:
         session = SearchSession.open(store, search_id)
     except StoreObjectError as exc:  # its state is unreadable: the marker still stops it
-        from ecad.search.session import write_cancel_marker
+        from ecad.search.markers import write_cancel_marker
 
         write_cancel_marker(store, search_id, "cancelled by user")
         click.echo(f"cancelled {search_id} (its stored objects are unreadable: {exc})")

@@ -30,13 +30,13 @@ def validate(spec_file: Path, overrides: tuple[str, ...], as_json: bool,
     from ecad.errors import ConfigError
     from ecad.report.data import readable_spec
     from ecad.search import load_spec
-    from ecad.search.session import prepare_search
+    from ecad.search.prepare import prepare_search
     from ecad.search.setting import layout_for
 
     try:
         spec = load_spec(spec_file, list(overrides))
-        prepare_search(spec, open_store)  # the store only for from_search (the other front)
-        layout = layout_for(spec)
+        layout = layout_for(spec)  # resolved once: for local weights it reads their config
+        prepare_search(spec, open_store, layout)  # the store only for from_search
     except ConfigError as exc:
         if not as_json:
             raise

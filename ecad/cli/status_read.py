@@ -24,20 +24,21 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
     """The driver's status (counts from the generation records, shard numbers while a generation
     runs) with what a person watching wants beside it: images/s, hypervolume, the front."""
     from ecad.search import SearchSession
+    from ecad.search.records import Phase
     from ecad.search.status import broken_status, search_status
     from ecad.store.layout import state_key
 
     session = None
     try:
         r = search_status(store, search_id)
-        session = None if r["phase"] == "failed" else SearchSession.open(store, search_id)
+        session = None if r.phase is Phase.FAILED else SearchSession.open(store, search_id)
     except EcadError as exc:  # one unreadable search is reported failed, alone
         if not store.exists(state_key(search_id)):
             raise  # no such search
         r = broken_status(store, search_id, exc)
     if session is None:
-        return SearchStatus(search_id=search_id, phase=r["phase"], generation=0, generations=0,
-                            population=0, quality_name="", reason=r.get("reason") or "")
+        return SearchStatus(search_id=search_id, phase=r.phase.value, generation=0,
+                            generations=0, population=0, quality_name="", reason=r.reason)
     last = session.last_record()
     images_per_s = None
     last_generation = None
@@ -45,24 +46,24 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
         last_generation = {**last.work.to_json(), "seconds": last.seconds}
         if last.seconds > 0:
             images_per_s = last.work.images / last.seconds or None
-    run = r.get("running")
+    run = r.running
     return SearchStatus(
         search_id=search_id,
-        phase=r["phase"],
-        generation=r["generation"],
-        generations=r["generations"],
-        population=r["population"],
+        phase=r.phase.value,
+        generation=r.generation,
+        generations=r.generations,
+        population=r.population,
         quality_name=session.spec.quality.name,
-        evaluated=r["evaluated"],
-        cached=r["cached"],
-        failed=r["failed"],
-        infeasible=r["infeasible"],
-        pruned=r.get("pruned", 0),
-        images=r.get("images", 0),
-        images_saved=r.get("images_saved", 0),
-        shard_seconds=r.get("shard_seconds", 0.0),
+        evaluated=r.evaluated,
+        cached=r.cached,
+        failed=r.failed,
+        infeasible=r.infeasible,
+        pruned=r.pruned,
+        images=r.images,
+        images_saved=r.images_saved,
+        shard_seconds=r.shard_seconds,
         last_generation=last_generation,
-        running=Running(**run) if run else None,
+        running=Running(**vars(run)) if run else None,
         images_per_s=images_per_s,
         hypervolume=last.hypervolume if last is not None else None,
         front=front_rows_of(session.front()),

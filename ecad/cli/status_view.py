@@ -123,7 +123,7 @@ def head_line(s: SearchStatus) -> str:
 
     if s.phase == UNREADABLE:
         return f"{s.search_id}: unreadable: {s.reason}"
-    return status_line(s.to_json())
+    return status_line(s)
 
 
 def _search_block(s: SearchStatus, front_rows: int) -> list[str]:

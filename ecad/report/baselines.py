@@ -26,17 +26,16 @@ def baseline_points(
 ) -> list[Baseline]:
     from ecad.search.evaluation import Evaluator
     from ecad.search.local import evaluate_schedule
-    from ecad.search.nsga import pack_genomes
 
     plan = session.plan
     evaluator = Evaluator(session.spec, session.store, device=device, dtype=dtype, plan=plan)
     out = []
     for sched in baseline_schedules(session.layout, session.spec.steps):
-        candidate = plan.candidate(0, pack_genomes([sched.genome()])[0], sched.metadata.name)
+        candidate = plan.candidate(0, sched)
         record = plan.evaluation(session.store, candidate.evaluation_key)
         if record is None and evaluate:
             log(f"evaluating baseline {sched.metadata.name} under the search's setting")
-            record = evaluate_schedule(evaluator, sched)
+            record = evaluate_schedule(evaluator, sched, candidate)
         out.append(Baseline(sched.metadata.name, None if record is None else record.quality,
-                            session.table.relative_cost(sched), sched.reuse_fraction()))
+                            candidate.relative_cost or 0.0, sched.reuse_fraction()))
     return out

@@ -17,6 +17,7 @@ from ecad.report.units import QualityUnit, quality_unit
 from ecad.schedules import Schedule
 from ecad.search.nsga import unpack_genomes
 from ecad.search.objectives import INFEASIBLE
+from ecad.search.pruning_records import PruningDecision
 from ecad.search.records import GenerationRecord
 from ecad.search.session import SearchSession
 
@@ -181,17 +182,17 @@ def _spec_yaml(session: SearchSession) -> str:
     return yaml.safe_dump(readable_spec(session.spec.to_json()), sort_keys=False)
 
 
-def _pruning_decisions(session: SearchSession, generation: int) -> dict[int, dict[str, Any]]:
+def _pruning_decisions(session: SearchSession, generation: int) -> dict[int, PruningDecision]:
     """The pruning decision of each candidate stopped in ``generation``, by offspring index."""
-    return {index: decision for decision in session.partial(generation).values()
-            for index in decision["candidates"]}
+    return {index: partial.decision for partial in session.partial(generation).values()
+            for index in partial.candidates}
 
 
-def _partial_evaluation(decision: dict[str, Any], images_total: int) -> PartialEvaluation:
+def _partial_evaluation(decision: PruningDecision, images_total: int) -> PartialEvaluation:
     return PartialEvaluation(
-        shards_used=int(decision["shards_used"]),
-        shards_total=int(decision["shards_total"]),
-        images_used=int(decision["images_used"]),
+        shards_used=decision.shards_used,
+        shards_total=decision.shards_total,
+        images_used=decision.images_used,
         images_total=images_total,
     )
 
@@ -221,7 +222,7 @@ def _candidates(session: SearchSession, history: list[GenerationRecord]) -> list
                 generation=gen,
                 index=i,
                 name=f"{session.spec.name}_gen_{gen:03d}_cand_{i:03d}",
-                quality=(float(decisions[i]["estimate"]) if partial
+                quality=(float(decisions[i].estimate) if partial
                          else 1.0 - float(f[0]) if status == "evaluated" else None),
                 relative_cost=float(f[1]),
                 reuse=float((~genome.astype(bool)).mean()),

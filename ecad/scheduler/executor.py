@@ -4,10 +4,10 @@ store, where the search driver finds them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ecad.scheduler.dispatch import Dispatcher
 from ecad.search import SearchPlan, ShardWork
+from ecad.search.executor import ExecutorStats
 from ecad.store.layout import SHARD_TASK
 from ecad.worker.names import RUN_SHARD
 
@@ -53,9 +53,13 @@ class CeleryExecutor:
     def finished(self, task_key: str) -> None:
         self.dispatcher.finished(task_key)
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "tasks_sent": self.sent,
-            **self.dispatcher.stats(),
-            "queued": len(self.dispatcher.in_flight),
-        }
+    def stats(self) -> ExecutorStats:
+        d = self.dispatcher
+        return ExecutorStats(
+            tasks_sent=self.sent,
+            tasks_resent=d.resent_total,
+            resend_reasons=dict(d.resend_reasons),
+            last_resend_reason=d.last_resend_reason,
+            deadline_s=round(d.current_deadline_s, 1),
+            queued=len(d.in_flight),
+        )

@@ -21,8 +21,8 @@ from ecad.scheduler.executor import CeleryExecutor
 from ecad.scheduler.queue_watch import QueueWatch
 from ecad.search import SearchDriver, SearchSession
 from ecad.search.failures import failed_tasks
+from ecad.search.markers import mark_failed, stopped_reason
 from ecad.search.observer import NullObserver, SearchObserver
-from ecad.search.session import mark_failed, stopped_reason
 from ecad.store import ObjectStore
 from ecad.store.identity import ensure_store_identity
 from ecad.store.layout import task_output_key

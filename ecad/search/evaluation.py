@@ -24,6 +24,7 @@ from ecad.errors import ConfigError, EcadError
 from ecad.schedules import Schedule
 from ecad.search.candidate import Candidate
 from ecad.search.plan import SearchPlan, ShardResult, ShardWork
+from ecad.search.scores import ScoreRecord
 from ecad.search.setting import scorer_options
 from ecad.search.spec import SearchSpec
 from ecad.store import MissingObjectError, ObjectStore
@@ -107,7 +108,7 @@ class Evaluator:
         ref = self.plan.reference
         if ref is not None:
             self.generate_shard(ref.schedule, ref.generation_key, shard)
-        holder: list[dict[str, Any]] = []
+        holder: list[ScoreRecord] = []
         images = self.generate_shard(cand.schedule, cand.generation_key, shard, holder, cand)
         scores = holder[0] if holder else self.score_shard(cand, shard)
         return ShardResult(images, scores, time.perf_counter() - started)
@@ -180,7 +181,7 @@ class Evaluator:
         schedule: Schedule,
         gen_key: str,
         shard: int,
-        scored: list[dict[str, Any]] | None = None,
+        scored: list[ScoreRecord] | None = None,
         candidate: Candidate | None = None,
     ) -> int:
         """Generate and store one shard's images; returns how many (0: already stored).
@@ -226,7 +227,9 @@ class Evaluator:
         files = [f.result() for f in futures]
         self.store.put_json(marker, {"schedule": schedule.digest(), "images": files})
         if record is not None and candidate is not None and scored is not None:
-            self.store.put_json(self.plan.score_key(candidate.evaluation_key, shard), record)
+            self.store.put_json(
+                self.plan.score_key(candidate.evaluation_key, shard), record.to_json()
+            )
             scored.append(record)
         times.append(time.perf_counter())
         waited, generated, scoring, stored = (b - a for a, b in pairwise(times))
@@ -281,17 +284,17 @@ class Evaluator:
         except (OSError, ValueError, SyntaxError) as exc:  # PIL's ways of saying "not a PNG"
             raise CorruptShard(gen_key, shard, f"{key}: not a readable image ({exc})") from exc
 
-    def score_shard(self, candidate: Candidate, shard: int) -> dict[str, Any] | None:
+    def score_shard(self, candidate: Candidate, shard: int) -> ScoreRecord | None:
         """Score one shard from its stored images (and references); None if scored before."""
         key = self.plan.score_key(candidate.evaluation_key, shard)
         if self.store.exists(key):
             return None
         images = self._images(candidate.generation_key, shard)
         record = self._score_record(shard, images)
-        self.store.put_json(key, record)
+        self.store.put_json(key, record.to_json())
         return record
 
-    def _score_record(self, shard: int, images: list[Any]) -> dict:
+    def _score_record(self, shard: int, images: list[Any]) -> ScoreRecord:
         pairs = self.shards[shard]
         refs = None
         if self.plan.reference is not None:
@@ -300,11 +303,11 @@ class Evaluator:
         scorer = self.scorer()
         with scorer.lock:
             scores = np.asarray(scorer.score(images, prompts, references=refs), dtype=np.float64)
-        record = {
-            "pairs": [list(pr) for pr in pairs],
-            "scores": [float(s) for s in scores],
-            "higher_is_better": bool(getattr(scorer, "higher_is_better", True)),
-        }
+        record = ScoreRecord(
+            pairs=tuple((p, i) for p, i in pairs),
+            scores=tuple(float(s) for s in scores),
+            higher_is_better=bool(getattr(scorer, "higher_is_better", True)),
+        )
         try:  # a value the search must not be told is never stored: the task fails instead
             self.plan.check_scores(record, shard)
         except RecordError as exc:

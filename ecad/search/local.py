@@ -6,15 +6,14 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
 
 from ecad.errors import TransientError
 from ecad.schedules import Schedule
 from ecad.scoring.errors import MissingDependencyError
-from ecad.search.driver import Completed
+from ecad.search.candidate import Candidate
 from ecad.search.evaluation import Evaluator
+from ecad.search.executor import Completed, ExecutorStats
 from ecad.search.failures import record_failure
-from ecad.search.nsga import pack_genomes
 from ecad.search.plan import ShardResult, ShardWork
 from ecad.search.records import EvaluationRecord
 from ecad.store.layout import SHARD_TASK
@@ -69,14 +68,17 @@ class InProcessExecutor:
     def finished(self, task_key: str) -> None:
         """Nothing to track: work here finishes inside :meth:`wait`."""
 
-    def stats(self) -> dict[str, Any]:
-        return {"tasks_sent": self._ran, "tasks_resent": 0}
+    def stats(self) -> ExecutorStats:
+        return ExecutorStats(tasks_sent=self._ran, tasks_resent=0)
 
 
-def evaluate_schedule(evaluator: Evaluator, schedule: Schedule) -> EvaluationRecord:
-    """Evaluate one schedule outside a search (e.g. a heuristic baseline), reusing the store."""
+def evaluate_schedule(
+    evaluator: Evaluator, schedule: Schedule, candidate: Candidate | None = None
+) -> EvaluationRecord:
+    """Evaluate one schedule outside a search (e.g. a heuristic baseline), reusing the store.
+    ``candidate``: the schedule's candidate under the evaluator's plan, if already built."""
     plan = evaluator.plan
-    cand = plan.candidate(0, pack_genomes([schedule.genome()])[0], schedule.metadata.name)
+    cand = candidate or plan.candidate(0, schedule)
     record = plan.evaluation(evaluator.store, cand.evaluation_key)
     if record is not None:
         return record

@@ -14,6 +14,7 @@ __all__ = [
     "hypervolume",
     "nondominated",
     "objectives",
+    "quality_objective",
     "reference_point",
 ]
 
@@ -38,10 +39,14 @@ def constraint(schedule: Schedule, min_diff: int, counts: str = "effective") -> 
     return float(min_diff - int((~bits).sum()))
 
 
+def quality_objective(quality: float | None) -> float:
+    """``1 - quality``; ``quality=None`` (not evaluated) or not finite: :data:`INFEASIBLE`."""
+    return INFEASIBLE if quality is None or not np.isfinite(quality) else 1.0 - float(quality)
+
+
 def objectives(quality: float | None, schedule: Schedule, table: CostTable) -> tuple[float, float]:
     """``(1 - quality, relative cost)``; ``quality=None`` means not evaluated."""
-    q = INFEASIBLE if quality is None or not np.isfinite(quality) else 1.0 - float(quality)
-    return q, table.relative_cost(schedule)
+    return quality_objective(quality), table.relative_cost(schedule)
 
 
 def reference_point(quality: QualitySpec) -> np.ndarray:

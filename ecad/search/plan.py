@@ -10,24 +10,24 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ecad.errors import EcadError
-from ecad.schedules import Schedule, schedule_to_json
+from ecad.schedules import Schedule, ScheduleLayout, schedule_to_json
 from ecad.search.candidate import Candidate
 from ecad.search.nsga import pack_genomes, unpack_genomes
 from ecad.search.objectives import constraint
 from ecad.search.records import EvaluationRecord
-from ecad.search.score_scales import SCORE_SCALES, score_problem
+from ecad.search.score_scales import SCORE_SCALES
+from ecad.search.scores import ScoreRecord
 from ecad.search.setting import EvaluationSetting, evaluation_key, layout_for, scorer_options
 from ecad.search.spec import SearchSpec
 from ecad.search.stratified import stratified_shards
-from ecad.search.task import ShardTask
+from ecad.search.task import ShardTask, shard_task_key
 from ecad.store import ObjectStore
 from ecad.store.layout import (
-    IMAGES_TASK,
     SHARD_TASK,
     evaluation_record_key,
     schedule_key,
@@ -37,6 +37,9 @@ from ecad.store.layout import (
     task_key,
 )
 from ecad.store.records import RecordError, StoreObjectError, read_record
+
+if TYPE_CHECKING:
+    from ecad.cost import CostTable
 
 __all__ = ["SearchPlan", "ShardResult", "ShardWork", "StaleShards"]
 
@@ -63,10 +66,10 @@ class ShardWork:
 
     @property
     def task_key(self) -> str:
-        if self.kind == IMAGES_TASK:
-            return task_key(IMAGES_TASK, self.candidate.generation_key, self.shard,
-                            layout=self.layout)
-        return task_key(SHARD_TASK, self.candidate.evaluation_key, self.shard, layout=self.layout)
+        cand = self.candidate
+        return shard_task_key(
+            self.kind, cand.generation_key, cand.evaluation_key, self.shard, self.layout
+        )
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class ShardResult:
     ``failed`` (the reason) if the work was given up on."""
 
     images: int
-    scores: dict[str, Any] | None
+    scores: ScoreRecord | None
     seconds: float
     failed: str | None = None
 
@@ -83,11 +86,19 @@ class ShardResult:
 class SearchPlan:
     """The evaluation side of one search spec, computed once per process."""
 
-    def __init__(self, spec: SearchSpec) -> None:
+    def __init__(
+        self,
+        spec: SearchSpec,
+        table: CostTable | None = None,
+        layout: ScheduleLayout | None = None,
+    ) -> None:
+        """``table``: the search's cost model (candidates then carry their relative cost);
+        ``layout``: the spec's schedule layout if already resolved."""
         self.spec = spec
+        self.table = table
         self.search_id = spec.search_id()
         self.setting = EvaluationSetting.from_spec(spec)
-        self.layout = layout_for(spec)
+        self.layout = layout or layout_for(spec)
         self.pruning = spec.pruning
         # Pruning stops a candidate after a prefix of its shards, so its shards must be
         # stratified (each prefix a fair sample); unpruned searches keep prompt-major shards.
@@ -102,29 +113,43 @@ class SearchPlan:
         self.images_total = sum(len(s) for s in self.shards)
         self.n_var = spec.steps * self.layout.num_slots
         self._decode = lru_cache(maxsize=4096)(self._decode_uncached)
+        self._generation_key = lru_cache(maxsize=4096)(
+            lambda genome: self.setting.generation_key(self._decode(genome))
+        )
 
     # candidates ------------------------------------------------------------------------------
-    def candidate(self, index: int, genome: str, name: str) -> Candidate:
-        """Build a candidate from its packed genome: schedule, digest and keys, once."""
-        schedule = Schedule.from_genome(
-            self.layout, self.spec.steps, unpack_genomes([genome], self.n_var)[0], name=name
-        )
+    def candidate(
+        self, index: int, schedule: Schedule, genome: str | None = None
+    ) -> Candidate:
+        """Build a candidate from its schedule: genome, digest, keys, constraint and (with a
+        cost model) relative cost, once. ``genome``: its packed hex form, if already known."""
         gen_key = self.setting.generation_key(schedule)
         return Candidate(
             index=index,
-            genome=genome,
+            genome=genome if genome is not None else pack_genomes([schedule.genome()])[0],
             schedule=schedule,
             digest=schedule.digest(),
-            feasible=bool(
-                constraint(schedule, self.spec.min_diff, self.spec.min_diff_counts) <= 0
-            ),
             generation_key=gen_key,
             evaluation_key=evaluation_key(gen_key, self.spec.quality),
+            constraint=constraint(schedule, self.spec.min_diff, self.spec.min_diff_counts),
+            relative_cost=None if self.table is None else self.table.relative_cost(schedule),
         )
 
-    def candidates(self, genomes: Sequence[str], generation: int) -> list[Candidate]:
+    def candidates(
+        self, genomes: Sequence[str], generation: int, X: np.ndarray | None = None
+    ) -> list[Candidate]:
+        """The generation's candidates from their packed genomes (``X``: the same as boolean
+        rows, if already unpacked)."""
         prefix = f"{self.spec.name}_gen_{generation:03d}_cand_"
-        return [self.candidate(i, g, f"{prefix}{i:03d}") for i, g in enumerate(genomes)]
+        X = unpack_genomes(list(genomes), self.n_var) if X is None else X
+        return [
+            self.candidate(i, self.schedule_of(row, f"{prefix}{i:03d}"), g)
+            for i, (g, row) in enumerate(zip(genomes, X))
+        ]
+
+    def schedule_of(self, genome: np.ndarray, name: str) -> Schedule:
+        """The schedule of a boolean genome row of this search."""
+        return Schedule.from_genome(self.layout, self.spec.steps, genome, name=name)
 
     @property
     def needs_references(self) -> bool:
@@ -135,8 +160,7 @@ class SearchPlan:
         """The uncached schedule whose images a fidelity scorer compares with (else None)."""
         if not self.needs_references:
             return None
-        full = Schedule.full(self.layout, self.spec.steps, name="no-cache")
-        return self.candidate(-1, pack_genomes([full.genome()])[0], "no-cache")
+        return self.candidate(-1, Schedule.full(self.layout, self.spec.steps, name="no-cache"))
 
     # task messages ---------------------------------------------------------------------------
     def task(self, work: ShardWork, store_id: str | None = None) -> ShardTask:
@@ -155,12 +179,14 @@ class SearchPlan:
             store_id=store_id,
         )
 
-    def _decode_uncached(self, genome: str) -> Candidate:
-        return self.candidate(0, genome, f"{self.spec.name}_task")
+    def _decode_uncached(self, genome: str) -> Schedule:
+        row = unpack_genomes([genome], self.n_var)[0]
+        return self.schedule_of(row, f"{self.spec.name}_task")
 
     def work(self, task: ShardTask) -> ShardWork:
-        """The work a validated task message names. The genome is decoded (cached by genome)
-        and its keys checked against the message's: a mismatch is refused, not written."""
+        """The work a validated task message names, with the keys it carries. The genome is
+        decoded (cached by genome) and the keys checked against it: a mismatch is refused, not
+        written."""
         if task.search_id != self.search_id or task.genome_bits != self.n_var:
             raise RecordError(
                 f"task for {task.search_id} ({task.genome_bits} bits) does not fit search "
@@ -171,10 +197,19 @@ class SearchPlan:
                 f"shards: the search has {len(self.shards)} in layout {self.shard_layout}, "
                 f"not {task.shards} in {task.layout}"
             )
-        cand = self._decode(task.genome)
-        expected = cand.evaluation_key if task.kind == SHARD_TASK else None
-        if cand.generation_key != task.generation_key or task.evaluation_key != expected:
+        schedule = self._decode(task.genome)
+        gen_key = self._generation_key(task.genome)
+        eval_key = evaluation_key(gen_key, self.spec.quality) if task.kind == SHARD_TASK else None
+        if gen_key != task.generation_key or task.evaluation_key != eval_key:
             raise RecordError("the task's keys do not match its genome")
+        cand = Candidate(
+            index=0,
+            genome=task.genome,
+            schedule=schedule,
+            digest=schedule.digest(),
+            generation_key=task.generation_key,
+            evaluation_key=task.evaluation_key or "",
+        )
         return ShardWork(task.kind, cand, task.shard, self.shard_layout)
 
     def work_for(self, kind: str, candidate: Candidate, shard: int) -> ShardWork:
@@ -187,6 +222,8 @@ class SearchPlan:
         return shard_marker_key(generation_key, shard, layout=self.shard_layout)
 
     def task_key(self, kind: str, output_key: str, shard: int) -> str:
+        """The task key of a shard of work, by the key of its output (:func:`shard_task_key`
+        by the candidate's keys)."""
         return task_key(kind, output_key, shard, layout=self.shard_layout)
 
     # store side ------------------------------------------------------------------------------
@@ -200,7 +237,7 @@ class SearchPlan:
         self,
         store: ObjectStore,
         candidate: Candidate,
-        known: Mapping[int, Mapping[str, Any]] | None = None,
+        known: Mapping[int, ScoreRecord] | None = None,
     ) -> EvaluationRecord:
         """Combine the shard scores into the evaluation record and store it. ``known`` holds
         score records already in memory (by shard); the others are read from the store."""
@@ -219,15 +256,15 @@ class SearchPlan:
                 key = self.score_key(candidate.evaluation_key, shard)
                 try:
                     data = read_record(store, key, functools.partial(
-                        _scores, size=len(pairs), scorer=self.scorer))
+                        ScoreRecord.parse, size=len(pairs), scorer=self.scorer))
                 except StoreObjectError as exc:  # derived: delete it, the shard is redone
                     log.warning("deleting an unreadable score record to redo it: %s", exc)
                     store.delete(key)
                     stale.append(shard)
                     problem = str(exc)
                     continue
-            higher = data["higher_is_better"]
-            for (p, i), s in zip(data["pairs"], data["scores"]):
+            higher = data.higher_is_better
+            for (p, i), s in zip(data.pairs, data.scores):
                 per_image[f"{p}:{i}"] = float(s)
         if stale:
             raise StaleShards(candidate.evaluation_key, stale, problem)
@@ -247,10 +284,10 @@ class SearchPlan:
         store.put_json(evaluation_record_key(candidate.evaluation_key), record.to_json())
         return record
 
-    def read_scores(self, store: ObjectStore, evaluation_key: str, shard: int) -> dict[str, Any]:
+    def read_scores(self, store: ObjectStore, evaluation_key: str, shard: int) -> ScoreRecord:
         """One stored score shard, checked."""
         return read_record(store, self.score_key(evaluation_key, shard), functools.partial(
-            _scores, size=len(self.shards[shard]), scorer=self.scorer))
+            ScoreRecord.parse, size=len(self.shards[shard]), scorer=self.scorer))
 
     def _evaluation(self, data: Any) -> EvaluationRecord:
         """An evaluation record, checked against this plan: every image, the scorer's way and
@@ -273,9 +310,9 @@ class SearchPlan:
         """The registered name of the search's per-image scorer (its scores' scale)."""
         return scorer_options(self.spec.quality)[0]
 
-    def check_scores(self, record: Mapping[str, Any], shard: int) -> None:
+    def check_scores(self, record: ScoreRecord, shard: int) -> None:
         """Raise :class:`RecordError` if a score record just made is no record of this shard."""
-        _scores(record, len(self.shards[shard]), self.scorer)
+        ScoreRecord.parse(record.to_json(), len(self.shards[shard]), self.scorer)
 
     def evaluation(self, store: ObjectStore, evaluation_key: str) -> EvaluationRecord | None:
         """The stored evaluation record; None if there is none, or it was unreadable (it is
@@ -296,22 +333,3 @@ def _oriented_range(scorer: str) -> tuple[float, float] | None:
     if scale is None:
         return None
     return (scale.low, scale.high) if scale.higher_is_better else (-scale.high, -scale.low)
-
-
-def _scores(data: Any, size: int, scorer: str = "") -> dict[str, Any]:
-    """A score shard's record, checked: ``size`` pairs of indices, as many finite scores in
-    ``scorer``'s range (:mod:`ecad.search.score_scales`), pointing its way."""
-    pairs, scores = data["pairs"], data["scores"]
-    if not isinstance(pairs, list) or not isinstance(scores, list) or len(pairs) != len(scores):
-        raise RecordError("pairs and scores must be lists of equal length")
-    if len(pairs) != size:
-        raise RecordError(f"{len(pairs)} scores, the shard has {size} images")
-    for pair in pairs:
-        if not (isinstance(pair, list) and len(pair) == 2 and all(
-                isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in pair)):
-            raise RecordError(f"pairs: {pair!r:.40} is not a [prompt, image] index pair")
-    if not isinstance(data["higher_is_better"], bool):
-        raise RecordError("higher_is_better must be true or false")
-    if (bad := score_problem(scorer, scores, data["higher_is_better"])) is not None:
-        raise RecordError(f"scores: {bad}")
-    return data

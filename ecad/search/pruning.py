@@ -93,16 +93,15 @@ from typing import Any
 import numpy as np
 
 from ecad.errors import ConfigError
+from ecad.search.pruning_records import PruningDecision
 
 __all__ = [
     "MIN_IMAGES",
     "PruningConfig",
-    "PruningDecision",
     "QualityFront",
     "decide",
     "estimate",
     "first_look",
-    "front_met",
     "oriented_qualities",
     "parse_pruning",
     "t_quantile",
@@ -248,24 +247,6 @@ class QualityFront:
         if not i:
             return None
         return self.best[i - 1], (self.leaders[i - 1] if self.leaders else None)
-
-
-@dataclass(frozen=True)
-class PruningDecision:
-    """What :func:`decide` concluded, with the numbers behind it (for logs and records)."""
-
-    prune: bool
-    shards_used: int  # length of the completed prefix of shards the estimate is made of
-    shards_total: int
-    images_used: int
-    estimate: float | None  # mean quality of those images (higher is better)
-    standard_error: float | None  # with the finite-population correction
-    optimistic: float | None  # estimate + t_quantile(z, images_used - 1) * standard_error
-    front_quality: float | None  # best front quality at a cost <= the candidate's
-    reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def oriented_qualities(scores: Sequence[float | str], higher_is_better: bool) -> np.ndarray:
@@ -422,20 +403,6 @@ def _decide_prefix(
             f"{best:.6g}"
         )
     return PruningDecision(prune, k, shards_total, n, m, se, u, best, reason)
-
-
-def front_met(before: Any, record: Any, stopped: set[int], index: int) -> QualityFront:
-    """The current front that candidate ``index`` of ``record``'s offspring was compared with,
-    rebuilt from generation records (for audits and tests; the driver keeps it live): the front
-    of ``before``'s population (None for generation 0) and the earlier offspring not in
-    ``stopped`` (the indices pruning stopped in ``record``'s generation)."""
-    members = []
-    if before is not None:
-        F = np.asarray(before.population.F)
-        members = [(1 - F[i, 0], F[i, 1]) for i in before.front]
-    offspring = np.asarray(record.offspring.F)
-    members += [(1 - offspring[j, 0], offspring[j, 1]) for j in range(index) if j not in stopped]
-    return QualityFront.from_members(members)
 
 
 def first_look(config: PruningConfig, shard_sizes: Sequence[int]) -> int:

@@ -5,6 +5,7 @@ records and front members. Each reads from JSON through :func:`ecad.store.record
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -99,6 +100,17 @@ class Population:
             if not all(len(r) == width and all(map(math.isfinite, r)) for r in values):
                 raise RecordError(f"{where}{name}: rows of {width} finite numbers expected")
         return cls(tuple(X), *rows)
+
+    @classmethod
+    def of(
+        cls, X: Sequence[str], F: Sequence[Sequence[float]], G: Sequence[Sequence[float]]
+    ) -> Population:
+        """From packed genomes and the objective and constraint rows (``array.tolist()``)."""
+        return cls(
+            tuple(X),
+            tuple(tuple(float(v) for v in row) for row in F),
+            tuple(tuple(float(v) for v in row) for row in G),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {"X": list(self.X), "F": [list(r) for r in self.F], "G": [list(r) for r in self.G]}

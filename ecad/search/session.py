@@ -4,35 +4,32 @@ Any process can open a search by id and continue it: ``ecad search`` and the dis
 scheduler drive the same :class:`SearchSession` through :class:`ecad.search.driver.SearchDriver`;
 they differ only in the executor that gets shards evaluated. Phases (:class:`Phase`): ``ask``
 (next: sample offspring) -> ``evaluate`` (offspring stored as pending, waiting for evaluations)
--> ``ask`` ... -> ``done``; ``cancelled`` stops it. ``state.json`` is the commit point and is
-written last. Keys: :mod:`ecad.store.layout`.
+-> ``ask`` ... -> ``done``; ``cancelled`` stops it. ``state.json`` (:class:`SearchState`) is the
+commit point and is written last. Keys: :mod:`ecad.store.layout`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 
 from ecad.cost import CostTable
 from ecad.errors import ConfigError, EcadError
-from ecad.schedules import Schedule
 from ecad.search.candidate import Candidate
-from ecad.search.nsga import NsgaDriver, distinct_seeds, pack_genomes, unpack_genomes
-from ecad.search.objectives import (
-    INFEASIBLE,
-    constraint,
-    hypervolume,
-    nondominated,
-    objectives,
-    reference_point,
+from ecad.search.ledger import Ledger
+from ecad.search.markers import (
+    failure_reason,
+    is_cancelled,
+    mark_failed,
+    write_cancel_marker,
 )
+from ecad.search.nsga import NsgaDriver, pack_genomes, unpack_genomes
+from ecad.search.objectives import INFEASIBLE, hypervolume, nondominated, reference_point
 from ecad.search.plan import SearchPlan
+from ecad.search.pruning_records import PartialCandidate, PruningRecord
 from ecad.search.records import (
     Counts,
     FrontMember,
@@ -41,14 +38,12 @@ from ecad.search.records import (
     Phase,
     Population,
 )
-from ecad.search.setting import layout_for
 from ecad.search.spec import SearchSpec
+from ecad.search.state import SearchState
 from ecad.store import MissingObjectError, ObjectStore
 from ecad.store.identity import ensure_store_identity, store_identity
 from ecad.store.layout import (
-    cancelled_key,
     cost_table_key,
-    failed_key,
     generation_record_key,
     generations_prefix,
     initial_key,
@@ -57,156 +52,38 @@ from ecad.store.layout import (
     spec_key,
     state_key,
 )
-from ecad.store.records import RecordError, StoreObjectError, check_version, read_record, require
+from ecad.store.records import read_record, require
 
-__all__ = [
-    "SearchSession",
-    "build_cost_table",
-    "failure_reason",
-    "mark_failed",
-    "prepare_search",
-    "stopped_reason",
-    "write_cancel_marker",
-]
-
-STATE_VERSION = 1
-
-
-def _state(data: Any) -> dict[str, Any]:
-    """The state record, checked: a known version, phase and generation."""
-    if not isinstance(data, dict):
-        raise RecordError(f"the state must be a JSON object, got {type(data).__name__}")
-    check_version(data, STATE_VERSION, "search state")
-    Phase.parse(data.get("phase"))
-    generation = data.get("generation")
-    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
-        raise RecordError(f"generation: must be an integer >= 0, got {generation!r:.40}")
-    Counts.from_json(data.get("counters") or {})  # a count that is no count fails here
-    pending = data.get("pending")
-    if pending is not None and not (
-        isinstance(pending, list) and all(isinstance(g, str) for g in pending)
-    ):
-        raise RecordError("pending: must be a list of hex genomes or null")
-    data.setdefault("counters", {})
-    return data
-
-
-def _marker(data: Any) -> dict[str, Any]:
-    require(data, "reason", str)
-    return data
-
-
-def mark_failed(store: ObjectStore, search_id: str, reason: str) -> None:
-    """Mark the search failed (an authoritative object of it is unreadable). A marker next to
-    ``state.json``, which may itself be the broken object; the search stops, others go on."""
-    store.put_json(failed_key(search_id), {"reason": reason, "time": time.time()})
-
-
-def failure_reason(store: ObjectStore, search_id: str) -> str | None:
-    """Why the search was marked failed, or None if it was not."""
-    key = failed_key(search_id)
-    if not store.exists(key):
-        return None
-    try:
-        return read_record(store, key, _marker)["reason"]
-    except (StoreObjectError, MissingObjectError) as exc:
-        return f"marked failed (the marker itself is unreadable: {exc})"
-
-
-def stopped_reason(store: ObjectStore, search_id: str) -> str | None:
-    """Why the search is stopped by a marker (failed or cancelled), read without its state."""
-    if (reason := failure_reason(store, search_id)) is not None:
-        return f"failed: {reason}"
-    if store.exists(cancelled_key(search_id)):
-        return "cancelled"
-    return None
-
-
-def write_cancel_marker(store: ObjectStore, search_id: str, reason: str) -> None:
-    """Stop the search. A separate marker, so it never races the scheduler's checkpoint (and can
-    be written when ``state.json`` itself is unreadable)."""
-    store.put_json(cancelled_key(search_id), {"reason": reason, "time": time.time()})
-
-
-def build_cost_table(spec: SearchSpec) -> CostTable:
-    """The cost model of the spec: measured latency table, or MACs of the spec's model."""
-    layout = layout_for(spec)
-    if spec.cost.mode == "latency":
-        table = CostTable.load(spec.cost.table)
-        if not table.layout.is_compatible(layout):
-            raise ConfigError(
-                f"cost.table: table is for {table.layout.describe()}, the search "
-                f"model is {layout.describe()}"
-            )
-        return table
-    from ecad.cost import macs_table
-    from ecad.families import get_family
-    from ecad.families.loading import resolve_weights
-
-    family = get_family(spec.family)
-    config = None
-    full = all(n == g.num_blocks for (_, n), g in zip(layout.block_counts, family.block_groups))
-    if not full:
-        config_file = Path(resolve_weights(family, spec.weights)) / "transformer" / "config.json"
-        if not config_file.is_file():
-            raise ConfigError(f"cannot size the cost model: {config_file} not found")
-        config = {
-            k: v for k, v in json.loads(config_file.read_text()).items() if not k.startswith("_")
-        }
-    return macs_table(
-        family,
-        spec.resolution,
-        spec.cost.batch,
-        spec.cost.mode,
-        text_tokens=spec.cost.options.get("text_tokens"),
-        transformer_config=config,
-    )
-
-
-def prepare_search(
-    spec: SearchSpec, store_of: Callable[[], ObjectStore]
-) -> tuple[CostTable, np.ndarray | None]:
-    """The checks a new search needs beyond its spec's fields, writing nothing: the cost model
-    and the initial population, both built. ``store_of()`` is called only for transfer seeding
-    (``from_search``: the other search's front). ``ecad validate`` runs exactly this too."""
-    from ecad.scoring.registry import check_installed
-    from ecad.search.initial import initial_genomes
-    from ecad.search.setting import scorer_options
-
-    def front_of(other: str, generations: tuple[int, int] | None) -> list[Schedule]:
-        session = SearchSession.open(store_of(), other)
-        if generations is None:
-            return [m.schedule for m in session.front()]
-        return [m.schedule for m in session.fronts_between(*generations)]
-
-    check_installed(scorer_options(spec.quality)[0])  # before any work: one line, not N failures
-    table = build_cost_table(spec)
-    initial = initial_genomes(
-        spec.initial_population, layout_for(spec), spec.steps, spec.seed, front_of
-    )
-    if initial is not None:  # more distinct seeds than population: an error unless truncate
-        distinct_seeds(initial, spec.population, spec.initial_population.truncate)
-    return table, initial
+__all__ = ["SearchSession"]
 
 
 class SearchSession:
     """One search's state in the store, with ask/complete steps."""
 
     def __init__(
-        self, store: ObjectStore, spec: SearchSpec, table: CostTable, state: dict[str, Any]
+        self,
+        store: ObjectStore,
+        spec: SearchSpec,
+        table: CostTable,
+        state: SearchState,
+        plan: SearchPlan | None = None,
     ) -> None:
         self.store = store
         self.spec = spec
         self.search_id = spec.search_id()
-        self.plan = SearchPlan(spec)
+        self.plan = plan or SearchPlan(spec, table)
         self.layout = self.plan.layout
         self.setting = self.plan.setting
         self.table = table
         self.state = state
         self.n_var = self.plan.n_var
-        self._driver: NsgaDriver | None = None
-        # Candidates are built once per generation (schedules, digests, keys).
-        self._pending: tuple[tuple, list[Candidate]] | None = None
+        self._nsga: NsgaDriver | None = None
+        self._ledger: Ledger | None = None  # candidates, built once per generation
+        #: The latest generation record, when this process wrote it (not read back).
+        self._last: GenerationRecord | None = None
+        #: Evaluation keys of the genomes this process built candidates of (the front's keys
+        #: at the next generation's start come from here, not from the record).
+        self._keys: dict[str, str] = {}
 
     # creation / opening --------------------------------------------------------------------
     @classmethod
@@ -215,6 +92,9 @@ class SearchSession:
 
         Returns ``(session, created)``.
         """
+        from ecad.search.prepare import prepare_search
+        from ecad.search.setting import layout_for
+
         search_id = spec.search_id()
         legacy = spec.legacy_search_id()
         if not store.exists(state_key(search_id)) and legacy and store.exists(state_key(legacy)):
@@ -222,22 +102,11 @@ class SearchSession:
         if store.exists(state_key(search_id)):
             return cls.open(store, search_id), False
         # Every check runs before the first write: a failed submit leaves nothing behind.
-        table, initial = prepare_search(spec, lambda: store)
+        layout = layout_for(spec)  # resolved once (local weights: their config is read)
+        table, initial = prepare_search(spec, lambda: store, layout)
         store_identity(store)  # an unreadable store.json fails here, before any write
-        session = cls(
-            store,
-            spec,
-            table,
-            {
-                "version": STATE_VERSION,
-                "phase": Phase.ASK.value,
-                "generation": 0,
-                "driver": None,
-                "pending": None,
-                "created": time.time(),
-                "counters": Counts().to_json(),
-            },
-        )
+        plan = SearchPlan(spec, table, layout)
+        session = cls(store, spec, table, SearchState.new(time.time()), plan)
         written: list[str] = []
         try:
             for key, value in (
@@ -248,7 +117,7 @@ class SearchSession:
                 if value is not None:
                     written.append(key)
                     store.put_json(key, value)
-            session._save_state()  # the commit point, written last
+            session._save(session.state)  # the commit point, written last
         except BaseException:
             for key in written:  # a store that failed part-way: take back what landed
                 with contextlib.suppress(Exception):
@@ -262,15 +131,17 @@ class SearchSession:
         from ecad.search.validation import check_search_id
 
         if check_search_id(search_id) is not None:  # no key of it can exist: don't build one
-            raise ConfigError(f"no search {search_id!r:.80} in {store.describe()} (not a search "
-                              "id: see ecad status)")
+            raise ConfigError(
+                f"no search {search_id!r:.80} in {store.describe()} (not a search "
+                "id: see ecad status)"
+            )
         try:
             spec = read_record(
                 store,
                 spec_key(search_id),
                 lambda d: SearchSpec.from_json(d, source=spec_key(search_id)),
             )
-            state = read_record(store, state_key(search_id), _state)
+            state = read_record(store, state_key(search_id), SearchState.from_json)
             table = read_record(store, cost_table_key(search_id), CostTable.from_json)
         except MissingObjectError:
             raise ConfigError(f"no search {search_id!r} in {store.describe()}") from None
@@ -299,7 +170,7 @@ class SearchSession:
             }
         )
 
-    # driver --------------------------------------------------------------------------------
+    # NSGA-II ---------------------------------------------------------------------------------
     def _initial(self) -> np.ndarray | None:
         key = initial_key(self.search_id)
         if self.store.exists(key):
@@ -309,52 +180,53 @@ class SearchSession:
         return None
 
     @property
-    def driver(self) -> NsgaDriver:
-        if self._driver is None:
-            snap = self.state.get("driver")
+    def nsga(self) -> NsgaDriver:
+        """NSGA-II, restored from the state's snapshot (once per state read)."""
+        if self._nsga is None:
+            snap = self.state.nsga
             if snap is None:
-                self._driver = NsgaDriver(self.n_var, self.spec, self._initial())
+                self._nsga = NsgaDriver(self.n_var, self.spec, self._initial())
             else:
-                self._driver = NsgaDriver.restore(snap, self.spec, self._initial())
-        return self._driver
+                self._nsga = NsgaDriver.restore(dict(snap), self.spec, self._initial())
+        return self._nsga
 
-    def _save_state(self) -> None:
-        self.state["updated"] = time.time()
-        self.state["version"] = STATE_VERSION
-        self.store.put_json(state_key(self.search_id), self.state)
+    def _save(self, state: SearchState) -> None:
+        """Write ``state`` (the commit point) and make it this session's."""
+        state = state.saved(time.time())
+        self.store.put_json(state_key(self.search_id), state.to_json())
+        self.state = state
 
     @property
     def phase(self) -> Phase:
-        return Phase.parse(self.state["phase"])
+        return self.state.phase
 
     @property
     def generation(self) -> int:
-        return int(self.state["generation"])
+        return self.state.generation
 
     @property
     def counts(self) -> Counts:
         """Totals over the finished generations (the sum of their records' counts)."""
-        return Counts.from_json(self.state.get("counters") or {})
+        return self.state.counters
 
     @property
     def work(self) -> GenerationWork:
         """Images generated and saved, shard seconds: totals over the finished generations."""
-        return GenerationWork.from_json(self.state.get("work"))
+        return self.state.total_work
 
     def reload(self) -> None:
         """Re-read the state from the store (another process may have changed it)."""
-        self.state = read_record(self.store, state_key(self.search_id), _state)
-        self._driver = None
+        self.state = read_record(self.store, state_key(self.search_id), SearchState.from_json)
+        self._nsga = None
+        self._last = None
         self._apply_markers()
 
     def _apply_markers(self) -> None:
         if self.phase is Phase.FINISHED:
             return
-        if self.store.exists(cancelled_key(self.search_id)):
-            self.state["phase"] = Phase.CANCELLED.value
-        elif (reason := failure_reason(self.store, self.search_id)) is not None:
-            self.state["phase"] = Phase.FAILED.value
-            self.state["failed_reason"] = reason
+        cancelled = is_cancelled(self.store, self.search_id)
+        reason = None if cancelled else failure_reason(self.store, self.search_id)
+        self.state = self.state.marked(cancelled, reason)
 
     def cancel(self, reason: str = "cancelled by user") -> None:
         """Stop the search. A separate marker, so it never races the scheduler's checkpoint."""
@@ -366,23 +238,27 @@ class SearchSession:
         self._apply_markers()
 
     # the generation cycle --------------------------------------------------------------------
-    def pending(self) -> list[Candidate]:
-        """The candidates of the current generation, sampling them first if needed (built once
-        per generation). Generation 0 is the initial population; each later one is
-        ``population`` offspring."""
+    def ledger(self) -> Ledger | None:
+        """The current generation's candidates, sampling them first if needed (built once per
+        generation); None once the search is over. Generation 0 is the initial population;
+        each later one is ``population`` offspring."""
         if self.phase.over:
-            return []
+            return None
         if self.phase is Phase.ASK:
-            X = self.driver.ask()
-            self.state["pending"] = pack_genomes(X)
-            self.state["driver"] = self.driver.snapshot()
-            self.state["phase"] = Phase.EVALUATE.value
-            self.state["generation_started"] = time.time()
-            self._save_state()
-        batch = (self.generation, tuple(self.state["pending"]))
-        if self._pending is None or self._pending[0] != batch:
-            self._pending = (batch, self.plan.candidates(self.state["pending"], self.generation))
-        return self._pending[1]
+            X = self.nsga.ask()
+            state = self.state.asked(tuple(pack_genomes(X)), self.nsga.snapshot(), time.time())
+            self._save(state)
+        pending = self.state.pending or ()
+        ledger = self._ledger
+        if ledger is None or (ledger.generation, ledger.pending) != (self.generation, pending):
+            ledger = self._ledger = Ledger(self.generation, pending, self.plan)
+            self._keys.update((c.genome, c.evaluation_key) for c in ledger.candidates)
+        return ledger
+
+    def pending(self) -> list[Candidate]:
+        """The candidates of the current generation (see :meth:`ledger`)."""
+        ledger = self.ledger()
+        return [] if ledger is None else ledger.candidates
 
     def complete(
         self,
@@ -398,27 +274,32 @@ class SearchSession:
         """
         if self.phase is not Phase.EVALUATE:
             raise EcadError(f"search {self.search_id}: no generation is waiting for results")
-        cands = self.pending()
-        F = np.zeros((len(cands), 2))
-        G = np.zeros((len(cands), 1))
-        for c in cands:
-            q = qualities.get(c.evaluation_key) if c.feasible else None
-            F[c.index] = objectives(q, c.schedule, self.table)
-            G[c.index, 0] = constraint(c.schedule, self.spec.min_diff, self.spec.min_diff_counts)
-        X = np.asarray([c.schedule.genome() for c in cands])
-        self.driver.tell(X, F, G)
-        popX, popF, popG = self.driver.population()
+        ledger = self.ledger()
+        assert ledger is not None  # the phase is EVALUATE
+        F, G = ledger.objectives(qualities)
+        self.nsga.tell(ledger.X, F, G)
+        record = self._record(ledger, F, G, counts, work or GenerationWork())
+        self.store.put_json(
+            generation_record_key(self.search_id, self.generation), record.to_json()
+        )
+        self._last = record
+        kept = set(record.population.X)
+        self._keys = {g: k for g, k in self._keys.items() if g in kept}
+        self._save(self.state.told(record, self.nsga.snapshot(), self.spec.generations))
+        return record
+
+    def _record(
+        self, ledger: Ledger, F: np.ndarray, G: np.ndarray, counts: Counts, work: GenerationWork
+    ) -> GenerationRecord:
+        popX, popF, popG = self.nsga.population()
         ok = (popG[:, 0] <= 0) & (popF[:, 0] < INFEASIBLE)
         front = np.flatnonzero(ok)[nondominated(popF[ok])] if ok.any() else np.array([], int)
         ref = reference_point(self.spec.quality)
-        record = GenerationRecord(
+        started = self.state.generation_started
+        return GenerationRecord(
             generation=self.generation,
-            offspring=Population.from_json(
-                {"X": [c.genome for c in cands], "F": F.tolist(), "G": G.tolist()}, ""
-            ),
-            population=Population.from_json(
-                {"X": pack_genomes(popX), "F": popF.tolist(), "G": popG.tolist()}, ""
-            ),
+            offspring=Population.of(ledger.pending, F.tolist(), G.tolist()),
+            population=Population.of(pack_genomes(popX), popF.tolist(), popG.tolist()),
             front=tuple(int(i) for i in front),
             hypervolume=hypervolume(popF[ok], ref) if ok.any() else 0.0,
             hv_reference=(float(ref[0]), float(ref[1])),
@@ -426,23 +307,12 @@ class SearchSession:
                 evaluated=counts.evaluated,
                 cached=counts.cached,
                 failed=counts.failed,
-                infeasible=sum(not c.feasible for c in cands),
+                infeasible=sum(not c.feasible for c in ledger.candidates),
                 pruned=counts.pruned,
             ),
-            seconds=time.time() - self.state.get("generation_started", time.time()),
-            work=work or GenerationWork(),
+            seconds=time.time() - (time.time() if started is None else started),
+            work=work,
         )
-        self.store.put_json(generation_record_key(self.search_id, self.generation),
-                            record.to_json())
-        self.state["counters"] = (self.counts + record.counts).to_json()
-        self.state["work"] = (self.work + record.work).to_json()
-        self.state["driver"] = self.driver.snapshot()
-        self.state["pending"] = None
-        self.state["generation"] = self.generation + 1
-        over = self.generation > self.spec.generations
-        self.state["phase"] = (Phase.FINISHED if over else Phase.ASK).value
-        self._save_state()
-        return record
 
     # results -------------------------------------------------------------------------------
     def history(self) -> list[GenerationRecord]:
@@ -450,21 +320,24 @@ class SearchSession:
         return [read_record(self.store, k, GenerationRecord.from_json) for k in keys]
 
     def last_record(self) -> GenerationRecord | None:
-        """The latest generation record (one read, whatever the length of the history)."""
+        """The latest generation record (one read, whatever the length of the history; none
+        when this process wrote it)."""
         if self.generation == 0:
             return None
+        if self._last is not None and self._last.generation == self.generation - 1:
+            return self._last
         key = generation_record_key(self.search_id, self.generation - 1)
         if not self.store.exists(key):
             return None
         return read_record(self.store, key, GenerationRecord.from_json)
 
-    def partial(self, generation: int) -> dict[str, dict[str, Any]]:
+    def partial(self, generation: int) -> Mapping[str, PartialCandidate]:
         """The candidates pruning stopped in ``generation`` (evaluation key -> the decision, with
         ``candidates``: their indices in the generation's offspring); empty without pruning."""
         key = pruning_record_key(self.search_id, generation)
         if not self.spec.pruning.enabled or not self.store.exists(key):
             return {}
-        return dict(self.store.get_json(key)["partial"])
+        return read_record(self.store, key, PruningRecord.from_json).partial
 
     def front(self) -> list[FrontMember]:
         """Members of the latest population's feasible non-dominated front, by cost."""
@@ -490,12 +363,28 @@ class SearchSession:
             out += self._front_members(read_record(self.store, key, GenerationRecord.from_json))
         return out
 
+    def front_keys(self) -> list[tuple[float, float, str]]:
+        """``(quality, relative cost, evaluation key)`` of the latest front's members; the keys
+        of genomes this process built candidates of are known, the others are derived."""
+        last = self.last_record()
+        if last is None:
+            return []
+        members = []
+        for m in self._front_members(last):
+            genome = last.population.X[m.index]
+            key = self._keys.get(genome)
+            if key is None:
+                key = self.plan.candidate(m.index, m.schedule, genome).evaluation_key
+                self._keys[genome] = key
+            members.append((m.quality, m.relative_cost, key))
+        return members
+
     def _front_members(self, record: GenerationRecord) -> list[FrontMember]:
         X = unpack_genomes(list(record.population.X), self.n_var)
         F = np.asarray(record.population.F)
         members = []
         for i in record.front:
-            sched = Schedule.from_genome(self.layout, self.spec.steps, X[i])
+            sched = self.plan.schedule_of(X[i], "candidate")
             members.append((float(F[i, 1]), i, sched))
         members.sort(key=lambda m: m[0])
         out = []

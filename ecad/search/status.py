@@ -3,79 +3,156 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Protocol
 
+from ecad.search.markers import failure_reason
 from ecad.search.progress import read_progress
 from ecad.search.records import Phase
-from ecad.search.session import SearchSession, failure_reason
+from ecad.search.session import SearchSession
 from ecad.store import ObjectStore
 
-__all__ = ["broken_status", "search_status", "status_line"]
+__all__ = [
+    "RunningGeneration",
+    "SearchStatusRecord",
+    "broken_status",
+    "search_status",
+    "status_line",
+]
 
 
-def broken_status(store: ObjectStore, search_id: str, error: Exception) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunningGeneration:
+    """The generation being evaluated (only while one runs)."""
+
+    shards_done: int
+    shards_total: int
+    in_flight: int
+    failed: int = 0  # candidates failed in this generation so far
+    eta_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchStatusRecord:
+    """A search's status: its phase, totals over the finished generations and, while a
+    generation runs, its shard counts. A failed search has its ``reason`` and nothing else."""
+
+    search_id: str
+    phase: Phase
+    reason: str = ""
+    generation: int = 0  # generations finished so far
+    generations: int = 0
+    population: int = 0
+    evaluated: int = 0
+    cached: int = 0
+    failed: int = 0
+    infeasible: int = 0
+    pruned: int = 0
+    images: int = 0
+    images_saved: int = 0
+    shard_seconds: float = 0.0
+    running: RunningGeneration | None = None
+
+
+def broken_status(store: ObjectStore, search_id: str, error: Exception) -> SearchStatusRecord:
     """The status of a search that cannot be opened: failed (with the recorded reason, else
     the error now) -- the other searches' status is unaffected."""
     reason = failure_reason(store, search_id) or str(error)
-    return {"search": search_id, "phase": Phase.FAILED.value, "reason": reason}
+    return SearchStatusRecord(search_id, Phase.FAILED, reason=reason)
 
 
-def search_status(store: ObjectStore, search_id: str) -> dict[str, Any]:
+def search_status(store: ObjectStore, search_id: str) -> SearchStatusRecord:
     session = SearchSession.open(store, search_id)
     phase = session.phase
     if phase is Phase.FAILED:
-        return {"search": search_id, "phase": phase.value,
-                "reason": session.state.get("failed_reason", "")}
-    out: dict[str, Any] = {
-        "search": search_id,
-        "phase": phase.value,
-        "generation": session.generation,
-        "generations": session.spec.generations,
-        "population": session.spec.population,
-        **session.counts.to_json(),
-        **session.work.to_json(),
-    }
-    prog = read_progress(store, search_id) or {}
-    running = (
+        return SearchStatusRecord(search_id, phase, reason=session.state.failed_reason)
+    counts, work = session.counts, session.work
+    prog = read_progress(store, search_id)
+    running = None
+    if (
         phase is Phase.EVALUATE
-        and prog.get("phase") == Phase.EVALUATE.value
-        and prog.get("generation") == session.generation
+        and prog is not None
+        and prog.phase == Phase.EVALUATE.value
+        and prog.generation == session.generation
+    ):
+        running = RunningGeneration(
+            shards_done=prog.shards_done or 0,
+            shards_total=prog.shards_total or 0,
+            in_flight=prog.in_flight or 0,
+            failed=prog.failed or 0,
+            eta_seconds=prog.eta_seconds,
+        )
+    return SearchStatusRecord(
+        search_id=search_id,
+        phase=phase,
+        generation=session.generation,
+        generations=session.spec.generations,
+        population=session.spec.population,
+        evaluated=counts.evaluated,
+        cached=counts.cached,
+        failed=counts.failed,
+        infeasible=counts.infeasible,
+        pruned=counts.pruned,
+        images=work.images,
+        images_saved=work.images_saved,
+        shard_seconds=work.shard_seconds,
+        running=running,
     )
-    if running:
-        out["running"] = {
-            "shards_done": prog.get("shards_done", 0),
-            "shards_total": prog.get("shards_total", 0),
-            "in_flight": prog.get("in_flight", 0),
-            "failed": prog.get("failed", 0),
-            "eta_seconds": prog.get("eta_seconds"),
-        }
-    return out
 
 
-def status_line(r: dict[str, Any]) -> str:
-    if r["phase"] == Phase.FAILED.value:
-        return f"{r['search']}: failed: {r['reason']}"
+class _Running(Protocol):
+    shards_done: int
+    shards_total: int
+    in_flight: int
+    failed: int
+    eta_seconds: float | None
+
+
+class StatusLike(Protocol):
+    """What :func:`status_line` reads: a :class:`SearchStatusRecord`, or the CLI's status of a
+    search (the same fields; its phase may be a plain string)."""
+
+    search_id: str
+    phase: str
+    reason: str | None
+    generation: int
+    generations: int
+    evaluated: int
+    cached: int
+    failed: int
+    infeasible: int
+    pruned: int
+    images: int
+    images_saved: int
+    shard_seconds: float
+
+    @property
+    def running(self) -> _Running | None: ...
+
+
+def status_line(r: StatusLike) -> str:
+    if r.phase == Phase.FAILED:
+        return f"{r.search_id}: failed: {r.reason}"
     counts = (
-        f"evaluated {r['evaluated']}, cached {r['cached']}, failed {r['failed']}, "
-        f"infeasible {r['infeasible']}"
+        f"evaluated {r.evaluated}, cached {r.cached}, failed {r.failed}, infeasible {r.infeasible}"
     )
-    if r.get("pruned"):
-        counts += f", pruned {r['pruned']} (partial)"
-    if r.get("images"):
-        saved = f", {r['images_saved']} saved by pruning" if r.get("images_saved") else ""
-        counts += f" | images {r['images']}{saved}, {r['shard_seconds'] / 3600:.2f} GPU-h"
-    finished = r["generation"]  # generations finished so far
-    if r["phase"] == Phase.FINISHED.value:
-        return f"{r['search']}: done ({finished} generations) | {counts}"
-    if r["phase"] == Phase.CANCELLED.value:
-        return f"{r['search']}: cancelled after {finished} generations | {counts}"
-    head = f"{r['search']}: {r['phase']}, generation {r['generation']}/{r['generations']}"
-    run = r.get("running")
+    if r.pruned:
+        counts += f", pruned {r.pruned} (partial)"
+    if r.images:
+        saved = f", {r.images_saved} saved by pruning" if r.images_saved else ""
+        counts += f" | images {r.images}{saved}, {r.shard_seconds / 3600:.2f} GPU-h"
+    finished = r.generation  # generations finished so far
+    if r.phase == Phase.FINISHED:
+        return f"{r.search_id}: done ({finished} generations) | {counts}"
+    if r.phase == Phase.CANCELLED:
+        return f"{r.search_id}: cancelled after {finished} generations | {counts}"
+    head = f"{r.search_id}: {r.phase!s}, generation {r.generation}/{r.generations}"
+    run = r.running
     if run is None:
         return f"{head} | {counts}"
-    eta = f"{run['eta_seconds'] / 60:.1f} min" if run["eta_seconds"] is not None else "-"
-    failing = f", {run['failed']} failed" if run["failed"] else ""
+    eta = f"{run.eta_seconds / 60:.1f} min" if run.eta_seconds is not None else "-"
+    failing = f", {run.failed} failed" if run.failed else ""
     return (
-        f"{head}, shards {run['shards_done']}/{run['shards_total']}, in flight "
-        f"{run['in_flight']}{failing}, ETA {eta} | {counts}"
+        f"{head}, shards {run.shards_done}/{run.shards_total}, in flight "
+        f"{run.in_flight}{failing}, ETA {eta} | {counts}"
     )

@@ -13,17 +13,26 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ecad.search.validation import MAX_PROMPT_PAIRS
-from ecad.store.layout import IMAGES_TASK, SHARD_TASK, task_key
+from ecad.store.layout import IMAGES_TASK, SHARD_TASK, score_key, shard_marker_key, task_key
 from ecad.store.probe import is_probe
 from ecad.store.records import RecordError, check_version, require
 
-__all__ = ["TASK_VERSION", "ShardTask"]
+__all__ = ["TASK_VERSION", "ShardTask", "shard_task_key"]
 
 TASK_VERSION = 2  # 2: the shard layout id (``layout``)
 _KEY = re.compile(r"^[0-9a-f]{32}\Z")
 _HEX = re.compile(r"^(?:[0-9a-f]{2})*\Z")
 _LAYOUT = re.compile(r"^[ps]\d{1,9}\Z")
 _SEARCH_ID = re.compile(r"^[A-Za-z0-9._=\-]{1,200}\Z")
+
+
+def shard_task_key(
+    kind: str, generation_key: str, evaluation_key: str | None, shard: int, layout: str
+) -> str:
+    """The task key of one shard of work (the one derivation: messages and the driver's work
+    both use it): an ``images`` task is named by its images, a ``shard`` task by its scores."""
+    output = generation_key if kind == IMAGES_TASK else str(evaluation_key)
+    return task_key(kind, output, shard, layout=layout)
 
 
 @dataclass(frozen=True)
@@ -46,9 +55,17 @@ class ShardTask:
 
     @property
     def task_key(self) -> str:
+        return shard_task_key(
+            self.kind, self.generation_key, self.evaluation_key, self.shard, self.layout
+        )
+
+    @property
+    def output_key(self) -> str:
+        """The store key whose existence means the task finished (from the message's own keys,
+        not parsed back out of the task key)."""
         if self.kind == IMAGES_TASK:
-            return task_key(IMAGES_TASK, self.generation_key, self.shard, layout=self.layout)
-        return task_key(SHARD_TASK, str(self.evaluation_key), self.shard, layout=self.layout)
+            return shard_marker_key(self.generation_key, self.shard, layout=self.layout)
+        return score_key(str(self.evaluation_key), self.shard, layout=self.layout)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

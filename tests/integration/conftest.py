@@ -109,7 +109,7 @@ def summary(session: SearchSession) -> dict:
                   for m in session.front()],
         # Searches sharing a store reuse each other's evaluations (counted as cached), and when
         # one finds the other's depends on timing: compare candidates scored either way.
-        "scored": session.state["counters"]["evaluated"] + session.state["counters"]["cached"],
+        "scored": session.counts.evaluated + session.counts.cached,
     }
 
 

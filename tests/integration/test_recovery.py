@@ -14,7 +14,7 @@ import pytest
 from ecad.scheduler.dispatch import DEADLINE, LOST_QUEUE
 from ecad.search.progress import read_progress
 from ecad.search.score_scales import score_problem
-from ecad.search.session import failure_reason
+from ecad.search.markers import failure_reason
 from ecad.store.layout import state_key
 from tests.integration.cluster import wait_for
 from tests.integration.conftest import attempts, cluster_result, cluster_spec, local_result
@@ -31,8 +31,8 @@ def _default_scheduler(cluster):
 
 
 def _outstanding(cluster, search_id: str) -> bool:
-    prog = read_progress(cluster.store(), search_id) or {}
-    return prog.get("generation", 0) >= 1 and prog.get("in_flight", 0) >= 3
+    prog = read_progress(cluster.store(), search_id)
+    return prog is not None and prog.generation >= 1 and (prog.in_flight or 0) >= 3
 
 
 def test_redis_restart_lost_shards_are_resent_by_lost_queue_detection(cluster, tmp_path):
@@ -47,7 +47,7 @@ def test_redis_restart_lost_shards_are_resent_by_lost_queue_detection(cluster, t
     cluster.redis.start()
     cluster.wait_done(search_id, timeout=600)
     assert cluster_result(cluster, search_id) == local_result(tmp_path, spec)
-    reasons = read_progress(cluster.store(), search_id)["resend_reasons"]
+    reasons = read_progress(cluster.store(), search_id).executor.resend_reasons
     assert reasons.get(LOST_QUEUE, 0) >= 1, reasons
     assert DEADLINE not in reasons, f"re-sent by the 900 s deadline: {reasons}"
 
@@ -96,7 +96,7 @@ def test_workers_on_another_store_or_a_copy_step_aside(cluster, tmp_path):
     cluster.procs.worker("w1")  # beside them: both stay up
     cluster.wait_done(search_id, timeout=600)
     assert cluster_result(cluster, search_id) == local_result(tmp_path, spec)
-    reasons = read_progress(cluster.store(), search_id)["resend_reasons"]
+    reasons = read_progress(cluster.store(), search_id).executor.resend_reasons
     assert DEADLINE not in reasons, reasons
     # each took a task or two before it stopped consuming, and ran none
     assert 1 <= _refused_tasks(stray) <= 2 and 1 <= _refused_tasks(copied) <= 2

@@ -118,16 +118,16 @@ def test_collect_marks_pruned_candidates_partial_with_their_estimate(pruned_sear
         decisions = session.partial(record.generation)
         partial = [c for c in data.partial if c.generation == record.generation]
         assert len(partial) == record.counts.pruned == len(decisions)
-        by_index = {i: d for d in decisions.values() for i in d["candidates"]}
+        by_index = {i: d.decision for d in decisions.values() for i in d.candidates}
         assert sorted(c.index for c in partial) == sorted(by_index)
         for c in partial:
             decision = by_index[c.index]
-            assert c.quality == decision["estimate"]  # drawn at its best guess
+            assert c.quality == decision.estimate  # drawn at its best guess
             # NSGA-II was told the optimistic bound (the estimate is biased low)
-            assert decision["optimistic"] == pytest.approx(1 - record.offspring.F[c.index][0])
-            assert c.partial.shards_used == decision["shards_used"] < len(plan.shards)
+            assert decision.optimistic == pytest.approx(1 - record.offspring.F[c.index][0])
+            assert c.partial.shards_used == decision.shards_used < len(plan.shards)
             assert c.partial.shards_total == len(plan.shards)
-            assert c.partial.images_used == decision["images_used"] < c.partial.images_total
+            assert c.partial.images_used == decision.images_used < c.partial.images_total
             assert c.partial.images_total == plan.images_total
         evaluated = [c for c in data.candidates
                      if c.generation == record.generation and c.status == "evaluated"]

@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 
 from ecad.search import SearchSession, load_spec
-from ecad.search.driver import Completed, SearchDriver
+from ecad.search.driver import SearchDriver
+from ecad.search.executor import Completed, ExecutorStats
 from ecad.search.plan import ShardResult, ShardWork
+from ecad.search.scores import ScoreRecord
 from ecad.store.layout import SHARD_TASK
 from tests.search.conftest import write_spec
 
@@ -69,10 +71,10 @@ class KnownScores:
             raise KeyboardInterrupt("killed mid-generation")
         _, work = self.queue.popitem(last=False)
         cand, pairs = work.candidate, self.plan.shards[work.shard]
-        record = {"pairs": [list(p) for p in pairs],
-                  "scores": [image_score(cand.digest, p, i) for p, i in pairs],
-                  "higher_is_better": True}
-        self.store.put_json(self.plan.score_key(cand.evaluation_key, work.shard), record)
+        record = ScoreRecord(tuple((p, i) for p, i in pairs),
+                             tuple(image_score(cand.digest, p, i) for p, i in pairs), True)
+        self.store.put_json(self.plan.score_key(cand.evaluation_key, work.shard),
+                            record.to_json())
         self.ran.append((self.session.generation, cand.evaluation_key, work.shard))
         return [Completed(work, ShardResult(len(pairs), record, SECONDS_PER_IMAGE * len(pairs)))]
 
@@ -84,8 +86,8 @@ class KnownScores:
     def finished(self, task_key: str) -> None:
         """Nothing to track: work here finishes inside :meth:`wait`."""
 
-    def stats(self) -> dict[str, Any]:
-        return {"tasks_sent": len(self.ran), "tasks_resent": 0}
+    def stats(self) -> ExecutorStats:
+        return ExecutorStats(tasks_sent=len(self.ran), tasks_resent=0)
 
 
 def run_known(store, spec, stop_after: int | None = None) -> tuple[SearchSession, list]:

@@ -171,7 +171,7 @@ def test_cluster_status_counts_equal_the_records_with_failures(tmp_path):
 
 def _counters(store, search_id):
     state = SearchSession.open(store, search_id).state
-    return state["counters"], state["work"]["images"]
+    return state.counters.to_json(), state.total_work.images
 
 
 def test_counters_after_a_kill_mid_generation_equal_an_uninterrupted_run(tmp_path):

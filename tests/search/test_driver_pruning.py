@@ -15,7 +15,7 @@ import pytest
 
 from ecad.search import SearchSession
 from ecad.search.driver import SearchDriver
-from ecad.search.pruning import front_met
+from ecad.search.pruning_records import front_met
 from ecad.store import FilesystemStore
 from ecad.store.layout import pruning_record_key
 from tests.search.known_scores import KnownScores, pruning_spec, run_known, true_quality
@@ -23,7 +23,8 @@ from tests.search.known_scores import KnownScores, pruning_spec, run_known, true
 
 def _partial(store, session, generation: int) -> dict[str, dict]:
     record = store.get_json(pruning_record_key(session.search_id, generation))["partial"]
-    assert SearchSession.open(store, session.search_id).partial(generation) == record
+    stored = SearchSession.open(store, session.search_id).partial(generation)
+    assert {k: p.to_json() for k, p in stored.items()} == record
     return record
 
 
@@ -67,7 +68,7 @@ def test_pruned_candidates_could_not_have_joined_the_front(tmp_path):
                                for s in range(used, len(plan.shards)))
     # The final front: fully evaluated members with their exact qualities.
     for member in session.front():
-        cand = plan.candidate(0, history[-1].population.X[member.index], "member")
+        cand = plan.candidates([history[-1].population.X[member.index]], 0)[0]
         assert store.exists(f"evaluations/{cand.evaluation_key}.json")
         assert member.quality == pytest.approx(true_quality(plan, cand.digest), abs=1e-12)
 
@@ -141,8 +142,9 @@ def test_sent_like_a_cluster_same_decisions_and_first_looks_first(tmp_path):
         (r.population.X, r.population.F) for r in local.history()
     ]
     for g in range(len(local.history())):
-        assert {k: (d["shards_used"], d["estimate"]) for k, d in session.partial(g).items()} == {
-            k: (d["shards_used"], d["estimate"]) for k, d in local.partial(g).items()
+        assert {k: (d.decision.shards_used, d.decision.estimate)
+                for k, d in session.partial(g).items()} == {
+            k: (d.decision.shards_used, d.decision.estimate) for k, d in local.partial(g).items()
         }
     looks = first_look(session.plan.pruning, [len(s) for s in session.plan.shards])
     mixed = 0

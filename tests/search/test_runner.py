@@ -51,8 +51,8 @@ def test_identical_candidates_reuse_stored_results_across_searches(tmp_path, spe
     assert second.search_id != first.search_id
     gens = [ln for ln in lines if ln.startswith("generation")]
     assert gens and all(" 0 evaluated" in ln for ln in gens), gens
-    assert second.state["counters"]["evaluated"] == 0
-    assert second.state["counters"]["cached"] == first.state["counters"]["evaluated"]
+    assert second.state.counters.evaluated == 0
+    assert second.state.counters.cached == first.state.counters.evaluated
 
 
 def _search_cmd(spec, store, *extra):
@@ -105,8 +105,8 @@ def test_sigkill_mid_generation_then_resume_matches_uninterrupted(tmp_path):
     # issue 27 #8: the work done before the kill is this search's, not a cache: the totals are
     # the uninterrupted run's (evaluations finished before the kill are still not redone)
     state = SearchSession.open(store, spec.search_id()).state
-    assert state["counters"] == reference.state["counters"]
-    assert state["work"]["images"] == reference.state["work"]["images"]
+    assert state.counters == reference.state.counters
+    assert state.total_work.images == reference.state.total_work.images
     assert np.isfinite(
         [r.hypervolume for r in SearchSession.open(store, spec.search_id()).history()]
     ).all()

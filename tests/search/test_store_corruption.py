@@ -26,7 +26,7 @@ from ecad.cli.main import cli
 from ecad.scheduler.dispatch import Dispatcher
 from ecad.scheduler.service import SchedulerService
 from ecad.search import SearchSession, load_spec, run_search
-from ecad.search.session import failure_reason
+from ecad.search.markers import failure_reason
 from ecad.store import FilesystemStore
 from ecad.store.layout import (
     cost_table_key,
@@ -136,7 +136,7 @@ def _front_candidate(session: SearchSession):
     """The candidate of the first front member (its quality shapes the front)."""
     last = session.last_record()
     index = session.front()[0].index
-    return session.plan.candidate(0, last.population.X[index], "probe")
+    return session.plan.candidates([last.population.X[index]], 0)[0]
 
 
 def _prepare(store: FilesystemStore, session: SearchSession, kind: str) -> str:

@@ -14,8 +14,7 @@ def plan(spec_file):
 
 
 def _message(plan, **change):
-    genome = plan.reference.genome  # the full schedule: a valid genome of this search
-    cand = plan.candidate(0, genome, "c")
+    cand = plan.candidate(0, plan.reference.schedule)  # the full schedule: valid here
     msg = plan.task(ShardWork(SHARD_TASK, cand, 1, plan.shard_layout)).to_json()
     msg.update(change)
     return msg
