@@ -109,7 +109,7 @@ def _provide_pkg_resources_packaging() -> None:
     import packaging.version
 
     stand_in = types.ModuleType("pkg_resources", "ecad's stand-in: pkg_resources.packaging only")
-    stand_in.packaging = packaging  # type: ignore[attr-defined]
+    stand_in.packaging = packaging  # type: ignore[attr-defined]  # a bare module: set at run time
     sys.modules["pkg_resources"] = stand_in
 
 

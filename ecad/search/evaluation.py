@@ -191,21 +191,13 @@ class Evaluator:
         ``scored``; the score shard is written after the images, so stored scores always have
         stored images.
         """
-        from ecad.generation import GenerationSettings, generate_images
+        from ecad.generation import generate_images
 
         marker = self.plan.marker_key(gen_key, shard)
         if self.store.exists(marker):
             return 0
         pairs = self.shards[shard]
-        settings = GenerationSettings(
-            height=self.setting.resolution,
-            width=self.setting.resolution,
-            steps=self.setting.steps,
-            guidance=self.setting.guidance,
-            seed=self.setting.image_seed,
-            batch_size=self.spec.batch_size,
-            seed_rule=self.setting.image_seed_rule,
-        )
+        settings = self._settings()
         # PNG encoding and store writes run on a thread pool (zlib and socket I/O release the
         # GIL) while the GPU works on the next batch; the marker is written after all of them.
         images = []
@@ -240,6 +232,20 @@ class Evaluator:
             shard, gen_key[:12], waited, len(images), generated, scoring, stored,
         )
         return len(images)
+
+    def _settings(self) -> Any:
+        """The sampling settings of every image of the search."""
+        from ecad.generation import GenerationSettings
+
+        return GenerationSettings(
+            height=self.setting.resolution,
+            width=self.setting.resolution,
+            steps=self.setting.steps,
+            guidance=self.setting.guidance,
+            seed=self.setting.image_seed,
+            batch_size=self.spec.batch_size,
+            seed_rule=self.setting.image_seed_rule,
+        )
 
     def _put_image(self, gen_key: str, image: Any) -> dict[str, Any]:
         from ecad.generation.output import png_bytes

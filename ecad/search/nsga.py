@@ -29,6 +29,7 @@ from pymoo.operators.mutation.bitflip import BitflipMutation
 from pymoo.operators.sampling.rnd import BinaryRandomSampling
 
 from ecad.errors import ConfigError
+from ecad.search.nsga_state import NsgaPopulation, NsgaSnapshot
 
 __all__ = ["NsgaDriver", "distinct_seeds", "pack_genomes", "unpack_genomes"]
 
@@ -50,8 +51,8 @@ class _ScheduleProblem(Problem):
         super().__init__(n_var=n_var, n_obj=2, n_ieq_constr=1, xl=0, xu=1, vtype=bool)
 
 
-def _floats(values: np.ndarray) -> list:
-    return [[float(v) for v in row] for row in np.atleast_2d(values)]
+def _floats(values: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(float(v) for v in row) for row in np.atleast_2d(values))
 
 
 class NsgaDriver:
@@ -97,45 +98,45 @@ class NsgaDriver:
         )
 
     # persistence ---------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> NsgaSnapshot:
         alg = self.algorithm
-        data: dict[str, Any] = {
-            "n_var": self.n_var,
-            "initialized": bool(alg.is_initialized),
-            "n_iter": int(alg.n_iter) if alg.n_iter is not None else None,
-            "rng": _jsonable_rng(alg.random_state.bit_generator.state),
-            "population": None,
-        }
+        population = None
         if alg.is_initialized:
             pop = alg.pop
-            data["population"] = {
-                "X": pack_genomes(pop.get("X")),
-                "F": _floats(pop.get("F")),
-                "G": _floats(pop.get("G")),
-                "rank": [int(r) for r in pop.get("rank")],
-                "crowding": [float(c) if np.isfinite(c) else "inf" for c in pop.get("crowding")],
-            }
-        return data
+            population = NsgaPopulation(
+                X=tuple(pack_genomes(pop.get("X"))),
+                F=_floats(pop.get("F")),
+                G=_floats(pop.get("G")),
+                rank=tuple(int(r) for r in pop.get("rank")),
+                crowding=tuple(float(c) if np.isfinite(c) else "inf" for c in pop.get("crowding")),
+            )
+        return NsgaSnapshot(
+            n_var=self.n_var,
+            initialized=bool(alg.is_initialized),
+            n_iter=int(alg.n_iter) if alg.n_iter is not None else None,
+            rng=_jsonable_rng(alg.random_state.bit_generator.state),
+            population=population,
+        )
 
     @classmethod
     def restore(
-        cls, snapshot: dict[str, Any], spec: Any, initial: np.ndarray | None = None
+        cls, snapshot: NsgaSnapshot, spec: Any, initial: np.ndarray | None = None
     ) -> NsgaDriver:
-        driver = cls(int(snapshot["n_var"]), spec, initial)
+        driver = cls(snapshot.n_var, spec, initial)
         alg = driver.algorithm
-        if snapshot["initialized"]:
-            p = snapshot["population"]
-            X = unpack_genomes(p["X"], driver.n_var)
+        p = snapshot.population
+        if snapshot.initialized and p is not None:
+            X = unpack_genomes(list(p.X), driver.n_var)
             pop = Population.new("X", X)
-            pop.set("F", np.asarray(p["F"], dtype=float), "G", np.asarray(p["G"], dtype=float))
-            pop.set("rank", np.asarray(p["rank"], dtype=int))
-            pop.set("crowding", np.asarray([float(c) for c in p["crowding"]], dtype=float))
+            pop.set("F", np.asarray(p.F, dtype=float), "G", np.asarray(p.G, dtype=float))
+            pop.set("rank", np.asarray(p.rank, dtype=int))
+            pop.set("crowding", np.asarray([float(c) for c in p.crowding], dtype=float))
             alg.pop = pop
             alg.off = None
             alg.is_initialized = True
-            alg.n_iter = int(snapshot["n_iter"])
+            alg.n_iter = int(snapshot.n_iter or 0)
             alg._set_optimum()
-        alg.random_state.bit_generator.state = _rng_from_json(snapshot["rng"])
+        alg.random_state.bit_generator.state = _rng_from_json(dict(snapshot.rng))
         return driver
 
 

@@ -113,9 +113,7 @@ class SearchPlan:
         self.images_total = sum(len(s) for s in self.shards)
         self.n_var = spec.steps * self.layout.num_slots
         self._decode = lru_cache(maxsize=4096)(self._decode_uncached)
-        self._generation_key = lru_cache(maxsize=4096)(
-            lambda genome: self.setting.generation_key(self._decode(genome))
-        )
+        self._keys_of = lru_cache(maxsize=4096)(self._keys_uncached)
 
     # candidates ------------------------------------------------------------------------------
     def candidate(
@@ -183,10 +181,14 @@ class SearchPlan:
         row = unpack_genomes([genome], self.n_var)[0]
         return self.schedule_of(row, f"{self.spec.name}_task")
 
+    def _keys_uncached(self, genome: str) -> tuple[str, str]:
+        gen_key = self.setting.generation_key(self._decode(genome))
+        return gen_key, evaluation_key(gen_key, self.spec.quality)
+
     def work(self, task: ShardTask) -> ShardWork:
-        """The work a validated task message names, with the keys it carries. The genome is
-        decoded (cached by genome) and the keys checked against it: a mismatch is refused, not
-        written."""
+        """The work a validated task message names. The genome is decoded and its keys derived
+        once per genome (a worker sees each candidate's genome once per shard); the message's
+        keys are checked against them by comparison: a mismatch is refused, not written."""
         if task.search_id != self.search_id or task.genome_bits != self.n_var:
             raise RecordError(
                 f"task for {task.search_id} ({task.genome_bits} bits) does not fit search "
@@ -198,17 +200,17 @@ class SearchPlan:
                 f"not {task.shards} in {task.layout}"
             )
         schedule = self._decode(task.genome)
-        gen_key = self._generation_key(task.genome)
-        eval_key = evaluation_key(gen_key, self.spec.quality) if task.kind == SHARD_TASK else None
-        if gen_key != task.generation_key or task.evaluation_key != eval_key:
+        gen_key, eval_key = self._keys_of(task.genome)  # derived once per genome
+        expected = eval_key if task.kind == SHARD_TASK else None
+        if gen_key != task.generation_key or task.evaluation_key != expected:
             raise RecordError("the task's keys do not match its genome")
         cand = Candidate(
             index=0,
             genome=task.genome,
             schedule=schedule,
             digest=schedule.digest(),
-            generation_key=task.generation_key,
-            evaluation_key=task.evaluation_key or "",
+            generation_key=gen_key,
+            evaluation_key=eval_key,
         )
         return ShardWork(task.kind, cand, task.shard, self.shard_layout)
 

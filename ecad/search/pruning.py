@@ -381,9 +381,9 @@ def _decide_prefix(
             reason = "a non-finite score: left to the evaluation to record"
         m = float(np.mean(values)) if n else None
         return PruningDecision(False, k, shards_total, n, m, None, None, best, reason)
-    if diffs is not None:  # paired: the leader's exact quality plus the estimated difference
-        d, se = estimate(np.concatenate(diffs), images_total)
-        m, kind = best + d, "paired with the front's leader"  # type: ignore[operator]
+    if diffs is not None and best is not None:  # paired (diffs come only with a front quality):
+        d, se = estimate(np.concatenate(diffs), images_total)  # the leader's exact quality
+        m, kind = best + d, "paired with the front's leader"  # plus the estimated difference
     else:
         m, se = estimate(values, images_total)
         kind = "unpaired"

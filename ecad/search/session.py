@@ -187,7 +187,7 @@ class SearchSession:
             if snap is None:
                 self._nsga = NsgaDriver(self.n_var, self.spec, self._initial())
             else:
-                self._nsga = NsgaDriver.restore(dict(snap), self.spec, self._initial())
+                self._nsga = NsgaDriver.restore(snap, self.spec, self._initial())
         return self._nsga
 
     def _save(self, state: SearchState) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ecad.search.nsga_state import NsgaSnapshot
 from ecad.search.records import Counts, GenerationRecord, GenerationWork, Phase
 from ecad.store.records import RecordError, check_version
 
@@ -38,7 +39,7 @@ class SearchState:
     phase: Phase
     generation: int
     created: float | None = None
-    nsga: Mapping[str, Any] | None = None
+    nsga: NsgaSnapshot | None = None
     pending: tuple[str, ...] | None = None
     counters: Counts = field(default_factory=Counts)
     work: GenerationWork | None = None  # None: no generation finished (stored without it)
@@ -52,7 +53,7 @@ class SearchState:
         return cls(phase=Phase.ASK, generation=0, created=now, counters=Counts())
 
     # transitions ---------------------------------------------------------------------------
-    def asked(self, pending: tuple[str, ...], nsga: Mapping[str, Any], now: float) -> SearchState:
+    def asked(self, pending: tuple[str, ...], nsga: NsgaSnapshot, now: float) -> SearchState:
         """Offspring sampled: they wait for their evaluations."""
         if self.phase is not Phase.ASK:
             raise ValueError(f"cannot ask in phase {self.phase}")
@@ -61,7 +62,7 @@ class SearchState:
         )
 
     def told(
-        self, record: GenerationRecord, nsga: Mapping[str, Any], last_generation: int
+        self, record: GenerationRecord, nsga: NsgaSnapshot, last_generation: int
     ) -> SearchState:
         """The pending generation's results told to NSGA-II (``record``): the next generation,
         or finished after ``last_generation``."""
@@ -114,6 +115,7 @@ class SearchState:
         nsga = data.get("driver")
         if nsga is not None and not isinstance(nsga, dict):
             raise RecordError("driver: must be the NSGA-II snapshot (an object) or null")
+        nsga = None if nsga is None else NsgaSnapshot.from_json(nsga)
         return cls(
             phase=Phase.parse(data.get("phase")),
             generation=generation,
@@ -131,7 +133,7 @@ class SearchState:
             "version": self.version,
             "phase": self.phase.value,
             "generation": self.generation,
-            "driver": None if self.nsga is None else dict(self.nsga),
+            "driver": None if self.nsga is None else self.nsga.to_json(),
             "pending": None if self.pending is None else list(self.pending),
             "counters": self.counters.to_json(),
         }

@@ -22,7 +22,7 @@ from ecad.search.setting import scorer_options
 from ecad.search.task import ShardTask
 from ecad.store import MissingObjectError
 from ecad.store.identity import store_identity
-from ecad.store.layout import pruned_marker_key, spec_key, task_output_key
+from ecad.store.layout import pruned_marker_key, spec_key
 from ecad.store.probe import copied_store
 from ecad.store.records import StoreObjectError, parse_record, read_record
 from ecad.worker import attempts, faults, refusals
@@ -158,7 +158,7 @@ def run_shard(self: EvaluatorTask, message: Any) -> dict:
     except (StoreObjectError, MissingObjectError) as exc:
         log.error("refusing task: %s", exc)
         return {"refused": str(exc)}
-    if self.store.exists(task_output_key(task.task_key)):
+    if self.store.exists(task.output_key):
         return {"skipped": True}
     if ev.plan.pruning.enabled and task.evaluation_key and self.store.exists(
         pruned_marker_key(task.search_id, task.evaluation_key)

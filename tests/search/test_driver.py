@@ -198,3 +198,37 @@ def test_counters_after_a_kill_mid_generation_equal_an_uninterrupted_run(tmp_pat
         pass
     assert _counters(store, spec.search_id()) == expected
     assert list(store.list(f"searches/{spec.search_id()}/planned/")) == []
+
+
+def test_cost_constraint_and_layout_once_and_no_record_read_back(tmp_path, monkeypatch):
+    """Each candidate's relative cost and constraint are computed where it is made (the tell
+    reads them off the candidate), the layout once per search, and neither the generation
+    record just written nor the front's keys are read back by the process that wrote them."""
+    from ecad.cost.table import CostTable
+    from ecad.search import plan as plan_module
+    from ecad.search import prepare, setting
+
+    spec = load_spec(write_spec(tmp_path, population=4, generations=2))
+    counts: collections.Counter[str] = collections.Counter()
+
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            counts[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(CostTable, "relative_cost", counting("cost", CostTable.relative_cost))
+    monkeypatch.setattr(plan_module, "constraint", counting("constraint", plan_module.constraint))
+    layout_for = counting("layout", setting.layout_for)
+    for module in (setting, prepare, plan_module):
+        monkeypatch.setattr(module, "layout_for", layout_for)
+    reads: collections.Counter[str] = collections.Counter()
+    store = CountingStore(tmp_path / "store")
+    get = store.get
+    monkeypatch.setattr(store, "get", lambda key: (reads.update(
+        ["generation record"] if "/generations/" in key else []), get(key))[1])
+    run_search(store, spec, progress=lambda _: None)
+    candidates = spec.population * (spec.generations + 1)
+    assert counts["cost"] == counts["constraint"] == candidates + 1  # and the reference's
+    assert counts["layout"] == 1
+    assert reads["generation record"] == 0

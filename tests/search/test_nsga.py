@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from ecad.search.nsga import NsgaDriver, pack_genomes, unpack_genomes
+from ecad.search.nsga_state import NsgaSnapshot
 from ecad.search.objectives import hypervolume, nondominated
 from ecad.search.spec import CrossoverSpec, InitialPopulationSpec, MutationSpec
 
@@ -15,6 +16,11 @@ SPEC = SimpleNamespace(
     mutation=MutationSpec(individual_prob=1.0, bit_prob=None),
     initial_population=InitialPopulationSpec("random"),
 )
+
+
+def _round_trip(snapshot: NsgaSnapshot) -> NsgaSnapshot:
+    """Through JSON text, as the state file keeps it."""
+    return NsgaSnapshot.from_json(json.loads(json.dumps(snapshot.to_json())))
 
 
 def _objectives(X):
@@ -28,9 +34,9 @@ def _run(generations, restart_after_ask=None):
     for g in range(generations):
         X = driver.ask()
         if g == restart_after_ask:  # crash between ask and tell: state as saved by the session
-            driver = NsgaDriver.restore(json.loads(json.dumps(driver.snapshot())), SPEC)
+            driver = NsgaDriver.restore(_round_trip(driver.snapshot()), SPEC)
         driver.tell(X, *_objectives(X))
-        driver = NsgaDriver.restore(json.loads(json.dumps(driver.snapshot())), SPEC)
+        driver = NsgaDriver.restore(_round_trip(driver.snapshot()), SPEC)
         pops.append(driver.population())
     return pops
 

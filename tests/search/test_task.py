@@ -77,3 +77,18 @@ def test_keys_must_match_the_genome(plan):
         plan.work(ShardTask.from_json(msg))
     with pytest.raises(RecordError, match="does not fit search"):
         plan.work(ShardTask.from_json(_message(plan, search_id="other-search")))
+
+
+def test_the_output_key_comes_from_the_message_keys_as_the_task_key_names_it(plan):
+    from ecad.store.layout import task_output_key
+
+    for kind in (SHARD_TASK, IMAGES_TASK):
+        msg = _message(plan)
+        if kind == IMAGES_TASK:
+            msg.update(kind=IMAGES_TASK, evaluation_key=None)
+        task = ShardTask.from_json(msg)
+        assert task.output_key == task_output_key(task.task_key)
+        work = plan.work(task)
+        assert work.task_key == task.task_key  # one derivation, both sides
+        assert work.candidate.generation_key == task.generation_key
+        assert task.evaluation_key in (None, work.candidate.evaluation_key)
