@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,9 @@ from ecad.cli.options import (
     store_option,
 )
 from ecad.store import open_store
+
+if TYPE_CHECKING:
+    from ecad.search.results import FrontRow
 
 
 @click.command()
@@ -133,7 +137,7 @@ class _Progress:
             click.echo(line, err=True)
 
 
-def _print_front(rows: list[dict], quality: dict) -> None:
+def _print_front(rows: list[FrontRow], quality: dict) -> None:
     """The front as a table: speedup first, quality in its scorer's unit."""
     from ecad.cli.printable import printable
     from ecad.cli.table import render_table
@@ -142,8 +146,8 @@ def _print_front(rows: list[dict], quality: dict) -> None:
     unit = quality_unit(quality)
     click.echo(printable(render_table(
         ["#", "speedup", unit.axis_title, "rel. cost", "reuse", "schedule"],
-        [[r["rank"], f"{r['speedup']:.2f}x", unit.format(r["quality"]),
-          f"{r['relative_cost']:.4f}", f"{r['reuse']:.1%}", r["name"]] for r in rows],
+        [[r.rank, f"{r.speedup:.2f}x", unit.format(r.quality),
+          f"{r.relative_cost:.4f}", f"{r.reuse:.1%}", r.name] for r in rows],
         align="rrrrrl",
     ), keep_newlines=True))  # names come from the store
 
@@ -167,7 +171,7 @@ def pareto(search_id: str, export_dir: Path | None, as_json: bool, store_url: st
     session = SearchSession.open(open_store(store_url), search_id)
     rows = front_rows(session)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([r.to_json() for r in rows], indent=2))
     else:
         click.echo(
             f"search {search_id}: generation {session.generation}, {session.phase}, "

@@ -288,11 +288,11 @@ def collect(session: SearchSession, prompts: int = 3, store_url: str | None = No
     for row, member in zip(rows, members):
         sched = member.schedule
         front.append(FrontMember(
-            rank=row["rank"],
-            name=row["name"],
+            rank=row.rank,
+            name=row.name,
             schedule=sched,
-            quality=row["quality"],
-            relative_cost=row["relative_cost"],
+            quality=row.quality,
+            relative_cost=row.relative_cost,
             schedule_json=schedule_to_json(schedule_with_metrics(session, member)),
             images=images_for(session, sched, prompts),
         ))

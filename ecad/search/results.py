@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from ecad.schedules import Schedule, write_schedule
 from ecad.search.records import FrontMember
 from ecad.search.session import SearchSession
 
-__all__ = ["export_front", "front_rows", "schedule_with_metrics"]
+__all__ = ["FrontRow", "export_front", "front_rows", "schedule_with_metrics"]
 
 
 def schedule_with_metrics(session: SearchSession, member: FrontMember) -> Schedule:
@@ -41,22 +42,37 @@ def schedule_with_metrics(session: SearchSession, member: FrontMember) -> Schedu
     return sched.with_metadata(config=config, metrics=metrics, attributes=attrs)
 
 
-def front_rows(session: SearchSession) -> list[dict[str, Any]]:
-    rows = []
-    for n, m in enumerate(session.front()):
-        rows.append(
-            {
-                "rank": n,
-                "name": m.schedule.metadata.name,
-                "quality": m.quality,
-                "relative_cost": m.relative_cost,
-                "speedup": 1.0 / m.relative_cost,
-                "cost": m.cost,
-                "reuse": m.schedule.reuse_fraction(),
-                "digest": m.schedule.digest(),
-            }
+@dataclass(frozen=True)
+class FrontRow:
+    """One member of a search's front as ``ecad pareto`` lists it (rank 0: the cheapest)."""
+
+    rank: int
+    name: str
+    quality: float
+    relative_cost: float
+    speedup: float
+    cost: float
+    reuse: float
+    digest: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def front_rows(session: SearchSession) -> list[FrontRow]:
+    return [
+        FrontRow(
+            rank=n,
+            name=m.schedule.metadata.name,
+            quality=m.quality,
+            relative_cost=m.relative_cost,
+            speedup=1.0 / m.relative_cost,
+            cost=m.cost,
+            reuse=m.schedule.reuse_fraction(),
+            digest=m.schedule.digest(),
         )
-    return rows
+        for n, m in enumerate(session.front())
+    ]
 
 
 def export_front(session: SearchSession, directory: str | Path) -> list[Path]:
