@@ -47,9 +47,9 @@ def test_the_cluster_packages_do_not_import_the_cli():
             assert not {n for n in _imports(path) if n.startswith("ecad.cli")}, path
 
 
-def test_search_and_store_layout_import_no_torch():
+def test_search_and_store_keys_import_no_torch():
     code = (
-        "import sys, ecad.search, ecad.search.driver, ecad.store.layout, ecad.cost; "
+        "import sys, ecad.search, ecad.search.driver, ecad.store.keys, ecad.cost; "
         "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
         "print(heavy); sys.exit(1 if heavy else 0)"
     )

@@ -363,7 +363,7 @@ class GenerateAlone:
         """
         from ecad.schedules import parse_schedule
         from ecad.store import FilesystemStore
-        from ecad.store.layout import schedule_key
+        from ecad.store.keys import schedule_key
 
         shards: dict[str, int] = {}
         # shard markers (layout.shard_marker_key), by file time: the store has no mtimes

@@ -49,11 +49,11 @@ def _fresh_store(root: Path, name: str, spec_path: Path):
 def _run_tasks(ev, candidates, threads: int, score: bool = True) -> None:
     """Each candidate's first shard, as ``threads`` worker tasks taking them from one queue."""
     from ecad.search import ShardWork
-    from ecad.store.layout import SHARD_TASK
+    from ecad.store.keys import SHARD_TASK
 
     def one(c):
         if score:
-            return ev.run(ShardWork(SHARD_TASK, c, 0, ev.plan.shard_layout))
+            return ev.run(ShardWork(SHARD_TASK, c, 0, ev.plan.sharding))
         return ev.generate_shard(c.schedule, c.generation_key, 0)
 
     with ThreadPoolExecutor(threads) as pool:

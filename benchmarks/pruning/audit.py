@@ -15,7 +15,7 @@ from itertools import pairwise
 import numpy as np
 
 from ecad.search.pruning import front_met, oriented_qualities
-from ecad.store.layout import SHARD_TASK
+from ecad.store.keys import SHARD_TASK
 
 __all__ = ["audit"]
 

@@ -23,7 +23,7 @@ _plans: dict = {}
 def _plan(search_id: str):
     from ecad.search import SearchPlan, SearchSpec
     from ecad.store import open_store
-    from ecad.store.layout import spec_key
+    from ecad.store.keys import spec_key
     from ecad.store.records import read_record
 
     if search_id not in _plans:
@@ -47,7 +47,7 @@ def trivial_scores(work, pairs) -> dict:
 @app.task(name=RUN_SHARD)
 def run_shard(message: dict) -> dict:
     from ecad.search.task import ShardTask
-    from ecad.store.layout import IMAGES_TASK
+    from ecad.store.keys import IMAGES_TASK
 
     task = ShardTask.from_json(message)
     plan, store = _plan(task.search_id)

@@ -20,7 +20,7 @@ import click
 
 from ecad.cli.terminal import PlainStream, controls_allowed
 from ecad.report.units import best_speedups, duration, quality_unit, rate
-from ecad.search.observer import GenerationPlan, GenerationSummary, ShardDone
+from ecad.search.observer import GenerationStarted, GenerationSummary, ShardDone
 
 __all__ = ["SearchProgress", "quiet_detail_logs", "summary_line", "work_bar"]
 
@@ -30,7 +30,7 @@ _CLEAR_LINE = "\r\x1b[K"
 
 @dataclass
 class _Generation:
-    plan: GenerationPlan
+    event: GenerationStarted
     started: float
     shards_done: int  # already in the store when the generation started (cache hits)
     shards_now: int = 0  # shards finished in this run (cached or computed)
@@ -90,20 +90,20 @@ class SearchProgress:
         self._bar_shown = False
 
     # observer events -------------------------------------------------------------------------
-    def generation_started(self, plan: GenerationPlan) -> None:
-        self._gen = _Generation(plan, self.clock(), plan.shards_done)
+    def generation_started(self, started: GenerationStarted) -> None:
+        self._gen = _Generation(started, self.clock(), started.shards_done)
         if self.quiet:
             return
         if self.tty:
             self._draw(force=True)
         else:
-            already = f", {plan.shards_done} already done" if plan.shards_done else ""
-            self._line(f"generation {plan.generation}/{plan.generations}: {plan.candidates} "
-                       f"candidates, {plan.shards_total} shards{already}")
+            already = f", {started.shards_done} already done" if started.shards_done else ""
+            self._line(f"generation {started.generation}/{started.generations}: "
+                       f"{started.candidates} candidates, {started.shards_total} shards{already}")
 
     def shard_done(self, event: ShardDone) -> None:
         gen = self._gen
-        if gen is None or event.generation != gen.plan.generation:
+        if gen is None or event.generation != gen.event.generation:
             return
         gen.shards_now += 1
         gen.images += event.images
@@ -122,7 +122,7 @@ class SearchProgress:
                     "no images (failed or pruned)")
             self._line(f"  candidate {event.candidate} shard {event.shard}: {what}")
         if self.tty:
-            self._draw(force=self._done(gen) >= gen.plan.shards_total)
+            self._draw(force=self._done(gen) >= gen.event.shards_total)
 
     def generation_finished(self, summary: GenerationSummary) -> None:
         self._gen = None
@@ -133,15 +133,15 @@ class SearchProgress:
     # drawing ---------------------------------------------------------------------------------
     @staticmethod
     def _done(gen: _Generation) -> int:
-        return min(gen.plan.shards_total, gen.shards_done + gen.shards_now)
+        return min(gen.event.shards_total, gen.shards_done + gen.shards_now)
 
     def bar_text(self) -> str:
         """The bar as text (no control characters); empty between generations."""
         gen = self._gen
         if gen is None:
             return ""
-        plan = gen.plan
-        done, total = self._done(gen), plan.shards_total
+        event = gen.event
+        done, total = self._done(gen), event.shards_total
         filled = int(BAR_WIDTH * done / total) if total else BAR_WIDTH
         elapsed = self.clock() - gen.started
         eta = "-"
@@ -150,9 +150,9 @@ class SearchProgress:
             eta = duration(elapsed / progressed * (total - done))
         elif done >= total:
             eta = "0.0s"
-        width = len(str(plan.generations))
+        width = len(str(event.generations))
         return (
-            f"generation {plan.generation:>{width}}/{plan.generations} "
+            f"generation {event.generation:>{width}}/{event.generations} "
             f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} shards  "
             f"{rate(gen.images, elapsed)}  ETA {eta}  cached {gen.shards_done + gen.cached}"
             + (f"  failed {gen.failed}" if gen.failed else "")

@@ -26,7 +26,7 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
     from ecad.search import SearchSession
     from ecad.search.records import Phase
     from ecad.search.status import broken_status, search_status
-    from ecad.store.layout import state_key
+    from ecad.store.keys import state_key
 
     session = None
     try:

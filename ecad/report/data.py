@@ -247,7 +247,7 @@ def _generation_row(record: GenerationRecord) -> GenerationRow:
 
 def images_for(session: SearchSession, schedule: Schedule, prompts: int) -> tuple[ImagePair, ...]:
     """The first image of each of the first ``prompts`` prompts, beside the uncached one."""
-    from ecad.store.layout import image_key
+    from ecad.store.keys import image_key
 
     setting = session.setting
     uncached = setting.generation_key(Schedule.full(session.layout, session.spec.steps))

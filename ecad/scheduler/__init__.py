@@ -1,4 +1,5 @@
-"""The long-running search driver: ask -> dispatch -> collect -> tell -> checkpoint.
+"""The scheduler: the long-running service that steps every active search's driver
+(ask -> dispatch -> collect -> tell -> checkpoint).
 
 "Scheduler" here always means this service; the diffusers noise scheduler is the *sampler*.
 """

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from ecad.scheduler.dispatch import Dispatcher
 from ecad.search import SearchPlan, ShardWork
 from ecad.search.executor import ExecutorStats
-from ecad.store.layout import SHARD_TASK
+from ecad.store.keys import SHARD_TASK
 from ecad.worker.names import RUN_SHARD
 
 __all__ = ["CeleryExecutor"]

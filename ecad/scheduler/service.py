@@ -25,7 +25,7 @@ from ecad.search.markers import mark_failed, stopped_reason
 from ecad.search.observer import NullObserver, SearchObserver
 from ecad.store import ObjectStore
 from ecad.store.identity import ensure_store_identity
-from ecad.store.layout import task_output_key
+from ecad.store.keys import task_output_key
 from ecad.store.probe import StoreProbe
 from ecad.store.records import StoreObjectError
 

@@ -25,21 +25,21 @@ import time
 from ecad.search.candidate import Candidate
 from ecad.search.executor import Completed, Executor, Pacing
 from ecad.search.failures import failed_tasks
+from ecad.search.found import FoundAtStart, forget_found_at_start, found_at_start
 from ecad.search.ledger import Evaluation, Ledger, Round
 from ecad.search.observer import (
-    GenerationPlan,
+    GenerationStarted,
     GenerationSummary,
     NullObserver,
     SearchObserver,
     ShardDone,
 )
 from ecad.search.plan import ShardResult, ShardWork, StaleShards
-from ecad.search.planned import PlannedGeneration, forget_planned, planned_generation
 from ecad.search.progress import ProgressBook
 from ecad.search.race import Race
 from ecad.search.records import EvaluationRecord, GenerationRecord
 from ecad.search.session import SearchSession
-from ecad.store.layout import IMAGES_TASK, SHARD_TASK, pruned_prefix, pruning_record_key
+from ecad.store.keys import IMAGES_TASK, SHARD_TASK, pruned_prefix, pruning_record_key
 
 __all__ = ["Completed", "Executor", "SearchDriver"]
 
@@ -109,7 +109,7 @@ class SearchDriver:
 
     # a generation's start ----------------------------------------------------------------------
     def _start(self, ledger: Ledger) -> Round:
-        """Plan the generation: which evaluations are needed and which of their shards are
+        """Start the generation: which evaluations are needed and which of their shards are
         already in the store (one full look, once per generation)."""
         self._known.clear()  # a memo within a generation: it must not grow with the history
         plan, session, n = self.plan, self.session, len(self.plan.shards)
@@ -123,9 +123,9 @@ class SearchDriver:
             if ref is not None
             else []
         )
-        # Counted against the store as the generation's first plan found it (a restarted
+        # Counted against the store as the generation's first look found it (a restarted
         # driver finds its predecessor's work in the store: that is no cache).
-        first = planned_generation(
+        first = found_at_start(
             self.store,
             session.search_id,
             session.generation,
@@ -179,9 +179,9 @@ class SearchDriver:
             found[key] = (record, stored)
         return evaluations, found
 
-    def _take_found(self, rnd: Round, found: dict[str, _Found], first: PlannedGeneration) -> None:
+    def _take_found(self, rnd: Round, found: dict[str, _Found], first: FoundAtStart) -> None:
         """What the store holds, taken in: evaluations cached, shards left to do, images the
-        generation made (against its first plan)."""
+        generation made (against its first look)."""
         plan, n, pruning = self.plan, len(self.plan.shards), self.race is not None
         for key, (record, stored) in found.items():
             ev, before = rnd.evaluations[key], first.stored_of(key)
@@ -194,7 +194,7 @@ class SearchDriver:
             ev.stored = frozenset(before)
             if record is not None:
                 ev.quality = record.quality
-            if not pruning:  # shards made since the first plan: this generation's images
+            if not pruning:  # shards made since the first look: this generation's images
                 rnd.images += sum(
                     len(plan.shards[s]) for s in range(n) if stored[s] and s not in before
                 )
@@ -202,7 +202,7 @@ class SearchDriver:
     def _announce(self, rnd: Round) -> None:
         session = self.session
         self.observer.generation_started(
-            GenerationPlan(
+            GenerationStarted(
                 search_id=session.search_id,
                 generation=rnd.number,
                 generations=session.spec.generations,
@@ -391,7 +391,7 @@ class SearchDriver:
                 self.race.record(rnd, ledger).to_json(),
             )
         record = session.complete(rnd.qualities(), counts, rnd.work())
-        forget_planned(self.store, session.search_id, record.generation)
+        forget_found_at_start(self.store, session.search_id, record.generation)
         remaining = session.spec.generations + 1 - session.generation
         self.progress.finish(record, session.phase.value, remaining, self.executor.stats())
         self._summarize(rnd, record)

@@ -4,7 +4,7 @@ The torch-free side (keys, shards, task messages, aggregation) is
 :class:`ecad.search.plan.SearchPlan`; this class adds the pipeline, the prompt embeddings and
 the scorer, loaded lazily once per instance. The in-process executor and the Celery workers call
 the same :meth:`Evaluator.run`; every output is content-addressed in the store (see
-:mod:`ecad.store.layout`), so finished work is never redone.
+:mod:`ecad.store.keys`), so finished work is never redone.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ecad.search.scores import ScoreRecord
 from ecad.search.setting import scorer_options
 from ecad.search.spec import SearchSpec
 from ecad.store import MissingObjectError, ObjectStore
-from ecad.store.layout import IMAGES_TASK, embeddings_key, image_key
+from ecad.store.keys import IMAGES_TASK, embeddings_key, image_key
 from ecad.store.records import RecordError, StoreObjectError, read_record
 
 __all__ = ["CorruptShard", "Evaluator"]

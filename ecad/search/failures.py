@@ -1,6 +1,6 @@
 """Recorded shard failures: a shard task given up on makes its candidate fail (both executors).
 
-``failures/<task key>.json`` (see :mod:`ecad.store.layout`) is written by whoever gives up on
+``failures/<task key>.json`` (see :mod:`ecad.store.keys`) is written by whoever gives up on
 the task: a Celery worker after too many starts, the in-process executor when the work raised.
 """
 
@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from ecad.store import ObjectStore
-from ecad.store.layout import failure_key, failure_task
+from ecad.store.keys import failure_key, failure_task
 
 __all__ = ["failed_tasks", "record_failure"]
 

@@ -16,7 +16,7 @@ from ecad.search.executor import Completed, ExecutorStats
 from ecad.search.failures import record_failure
 from ecad.search.plan import ShardResult, ShardWork
 from ecad.search.records import EvaluationRecord
-from ecad.store.layout import SHARD_TASK
+from ecad.store.keys import SHARD_TASK
 
 __all__ = ["InProcessExecutor", "evaluate_schedule"]
 

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from ecad.store import MissingObjectError, ObjectStore
-from ecad.store.layout import cancelled_key, failed_key
+from ecad.store.keys import cancelled_key, failed_key
 from ecad.store.records import StoreObjectError, read_record, require
 
 __all__ = ["failure_reason", "is_cancelled", "mark_failed", "stopped_reason", "write_cancel_marker"]

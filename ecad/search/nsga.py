@@ -12,7 +12,7 @@ with probability ``mutation.bit_prob`` (per bit; default ``1 / n_bits``).
 
 The algorithm's whole state — population genomes, objectives, constraint values, NSGA-II rank
 and crowding, generation counter and the RNG's bit-generator state — round-trips through
-:meth:`NsgaDriver.snapshot` / :meth:`NsgaDriver.restore` as JSON, so a resumed search continues
+:meth:`Nsga2.snapshot` / :meth:`Nsga2.restore` as JSON, so a resumed search continues
 exactly as an uninterrupted one would. No pickle.
 """
 
@@ -31,7 +31,7 @@ from pymoo.operators.sampling.rnd import BinaryRandomSampling
 from ecad.errors import ConfigError
 from ecad.search.nsga_state import NsgaPopulation, NsgaSnapshot
 
-__all__ = ["NsgaDriver", "distinct_seeds", "pack_genomes", "unpack_genomes"]
+__all__ = ["Nsga2", "distinct_seeds", "pack_genomes", "unpack_genomes"]
 
 
 def pack_genomes(X: np.ndarray) -> list[str]:
@@ -55,7 +55,7 @@ def _floats(values: np.ndarray) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(float(v) for v in row) for row in np.atleast_2d(values))
 
 
-class NsgaDriver:
+class Nsga2:
     """Ask for genomes, tell their objectives; snapshot/restore the whole state as JSON."""
 
     def __init__(self, n_var: int, spec: Any, initial: np.ndarray | None = None) -> None:
@@ -121,12 +121,12 @@ class NsgaDriver:
     @classmethod
     def restore(
         cls, snapshot: NsgaSnapshot, spec: Any, initial: np.ndarray | None = None
-    ) -> NsgaDriver:
-        driver = cls(snapshot.n_var, spec, initial)
-        alg = driver.algorithm
+    ) -> Nsga2:
+        nsga = cls(snapshot.n_var, spec, initial)
+        alg = nsga.algorithm
         p = snapshot.population
         if snapshot.initialized and p is not None:
-            X = unpack_genomes(list(p.X), driver.n_var)
+            X = unpack_genomes(list(p.X), nsga.n_var)
             pop = Population.new("X", X)
             pop.set("F", np.asarray(p.F, dtype=float), "G", np.asarray(p.G, dtype=float))
             pop.set("rank", np.asarray(p.rank, dtype=int))
@@ -137,7 +137,7 @@ class NsgaDriver:
             alg.n_iter = int(snapshot.n_iter or 0)
             alg._set_optimum()
         alg.random_state.bit_generator.state = _rng_from_json(dict(snapshot.rng))
-        return driver
+        return nsga
 
 
 def distinct_seeds(initial: np.ndarray, size: int, truncate: bool = False) -> list[np.ndarray]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
-    "GenerationPlan",
+    "GenerationStarted",
     "GenerationSummary",
     "NullObserver",
     "SearchObserver",
@@ -20,7 +20,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class GenerationPlan:
+class GenerationStarted:
     """A generation about to be evaluated."""
 
     search_id: str
@@ -67,7 +67,7 @@ class GenerationSummary:
 
 
 class SearchObserver(Protocol):
-    def generation_started(self, plan: GenerationPlan) -> None: ...
+    def generation_started(self, started: GenerationStarted) -> None: ...
 
     def shard_done(self, event: ShardDone) -> None: ...
 
@@ -77,7 +77,7 @@ class SearchObserver(Protocol):
 class NullObserver:
     """Watches nothing."""
 
-    def generation_started(self, plan: GenerationPlan) -> None:
+    def generation_started(self, started: GenerationStarted) -> None:
         pass
 
     def shard_done(self, event: ShardDone) -> None:

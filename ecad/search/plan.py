@@ -27,13 +27,13 @@ from ecad.search.spec import SearchSpec
 from ecad.search.stratified import stratified_shards
 from ecad.search.task import ShardTask, shard_task_key
 from ecad.store import ObjectStore
-from ecad.store.layout import (
+from ecad.store.keys import (
     SHARD_TASK,
     evaluation_record_key,
     schedule_key,
     score_key,
-    shard_layout_id,
     shard_marker_key,
+    sharding_id,
     task_key,
 )
 from ecad.store.records import RecordError, StoreObjectError, read_record
@@ -62,13 +62,13 @@ class ShardWork:
     kind: str
     candidate: Candidate
     shard: int
-    layout: str  # the search's shard layout id (SearchPlan.shard_layout)
+    sharding: str  # the search's sharding id (SearchPlan.sharding)
 
     @property
     def task_key(self) -> str:
         cand = self.candidate
         return shard_task_key(
-            self.kind, cand.generation_key, cand.evaluation_key, self.shard, self.layout
+            self.kind, cand.generation_key, cand.evaluation_key, self.shard, self.sharding
         )
 
 
@@ -102,8 +102,8 @@ class SearchPlan:
         self.pruning = spec.pruning
         # Pruning stops a candidate after a prefix of its shards, so its shards must be
         # stratified (each prefix a fair sample); unpruned searches keep prompt-major shards.
-        # The layout id is in every per-shard key, so the two never share shard files.
-        self.shard_layout = shard_layout_id(self.pruning.enabled, spec.shard_size)
+        # The sharding id is in every per-shard key, so the two never share shard files.
+        self.sharding = sharding_id(self.pruning.enabled, spec.shard_size)
         if self.pruning.enabled:
             self.shards = stratified_shards(
                 len(self.setting.prompts), spec.images_per_prompt, spec.shard_size
@@ -173,7 +173,7 @@ class SearchPlan:
             genome_bits=self.n_var,
             generation_key=cand.generation_key,
             evaluation_key=cand.evaluation_key if work.kind == SHARD_TASK else None,
-            layout=self.shard_layout,
+            sharding=self.sharding,
             store_id=store_id,
         )
 
@@ -194,10 +194,10 @@ class SearchPlan:
                 f"task for {task.search_id} ({task.genome_bits} bits) does not fit search "
                 f"{self.search_id} ({self.n_var} bits)"
             )
-        if task.shards != len(self.shards) or task.layout != self.shard_layout:
+        if task.shards != len(self.shards) or task.sharding != self.sharding:
             raise RecordError(
-                f"shards: the search has {len(self.shards)} in layout {self.shard_layout}, "
-                f"not {task.shards} in {task.layout}"
+                f"shards: the search has {len(self.shards)} in sharding {self.sharding}, "
+                f"not {task.shards} in {task.sharding}"
             )
         schedule = self._decode(task.genome)
         gen_key, eval_key = self._keys_of(task.genome)  # derived once per genome
@@ -212,21 +212,21 @@ class SearchPlan:
             generation_key=gen_key,
             evaluation_key=eval_key,
         )
-        return ShardWork(task.kind, cand, task.shard, self.shard_layout)
+        return ShardWork(task.kind, cand, task.shard, self.sharding)
 
     def work_for(self, kind: str, candidate: Candidate, shard: int) -> ShardWork:
-        return ShardWork(kind, candidate, shard, self.shard_layout)
+        return ShardWork(kind, candidate, shard, self.sharding)
 
     def score_key(self, evaluation_key: str, shard: int) -> str:
-        return score_key(evaluation_key, shard, layout=self.shard_layout)
+        return score_key(evaluation_key, shard, sharding=self.sharding)
 
     def marker_key(self, generation_key: str, shard: int) -> str:
-        return shard_marker_key(generation_key, shard, layout=self.shard_layout)
+        return shard_marker_key(generation_key, shard, sharding=self.sharding)
 
     def task_key(self, kind: str, output_key: str, shard: int) -> str:
         """The task key of a shard of work, by the key of its output (:func:`shard_task_key`
         by the candidate's keys)."""
-        return task_key(kind, output_key, shard, layout=self.shard_layout)
+        return task_key(kind, output_key, shard, sharding=self.sharding)
 
     # store side ------------------------------------------------------------------------------
     def publish(self, store: ObjectStore, candidate: Candidate) -> None:

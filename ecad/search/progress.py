@@ -12,7 +12,7 @@ from typing import Any
 from ecad.search.executor import ExecutorStats
 from ecad.search.records import Counts, GenerationRecord
 from ecad.store import MissingObjectError, ObjectStore
-from ecad.store.layout import progress_key
+from ecad.store.keys import progress_key
 from ecad.store.records import StoreObjectError, check_version, read_record, require
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from ecad.search.plan import SearchPlan
 from ecad.search.pruning import QualityFront, decide, first_look
 from ecad.search.pruning_records import PartialCandidate, PruningDecision, PruningRecord
 from ecad.store import ObjectStore
-from ecad.store.layout import pruned_marker_key
+from ecad.store.keys import pruned_marker_key
 from ecad.store.records import StoreObjectError
 
 __all__ = ["PRUNING_WINDOW", "Member", "Race"]

@@ -8,7 +8,7 @@ from ecad.search.driver import SearchDriver
 from ecad.search.evaluation import Evaluator
 from ecad.search.local import InProcessExecutor
 from ecad.search.observer import (
-    GenerationPlan,
+    GenerationStarted,
     GenerationSummary,
     NullObserver,
     SearchObserver,
@@ -28,8 +28,8 @@ class _Lines(NullObserver):
         self.progress = progress
         self.then = then
 
-    def generation_started(self, plan: GenerationPlan) -> None:
-        self.then.generation_started(plan)
+    def generation_started(self, started: GenerationStarted) -> None:
+        self.then.generation_started(started)
 
     def shard_done(self, event: ShardDone) -> None:
         self.then.shard_done(event)

@@ -5,7 +5,7 @@ scheduler drive the same :class:`SearchSession` through :class:`ecad.search.driv
 they differ only in the executor that gets shards evaluated. Phases (:class:`Phase`): ``ask``
 (next: sample offspring) -> ``evaluate`` (offspring stored as pending, waiting for evaluations)
 -> ``ask`` ... -> ``done``; ``cancelled`` stops it. ``state.json`` (:class:`SearchState`) is the
-commit point and is written last. Keys: :mod:`ecad.store.layout`.
+commit point and is written last. Keys: :mod:`ecad.store.keys`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ecad.search.markers import (
     mark_failed,
     write_cancel_marker,
 )
-from ecad.search.nsga import NsgaDriver, pack_genomes, unpack_genomes
+from ecad.search.nsga import Nsga2, pack_genomes, unpack_genomes
 from ecad.search.objectives import INFEASIBLE, hypervolume, nondominated, reference_point
 from ecad.search.plan import SearchPlan
 from ecad.search.pruning_records import PartialCandidate, PruningRecord
@@ -42,7 +42,7 @@ from ecad.search.spec import SearchSpec
 from ecad.search.state import SearchState
 from ecad.store import MissingObjectError, ObjectStore
 from ecad.store.identity import ensure_store_identity, store_identity
-from ecad.store.layout import (
+from ecad.store.keys import (
     cost_table_key,
     generation_record_key,
     generations_prefix,
@@ -77,7 +77,7 @@ class SearchSession:
         self.table = table
         self.state = state
         self.n_var = self.plan.n_var
-        self._nsga: NsgaDriver | None = None
+        self._nsga: Nsga2 | None = None
         self._ledger: Ledger | None = None  # candidates, built once per generation
         #: The latest generation record, when this process wrote it (not read back).
         self._last: GenerationRecord | None = None
@@ -180,14 +180,14 @@ class SearchSession:
         return None
 
     @property
-    def nsga(self) -> NsgaDriver:
+    def nsga(self) -> Nsga2:
         """NSGA-II, restored from the state's snapshot (once per state read)."""
         if self._nsga is None:
             snap = self.state.nsga
             if snap is None:
-                self._nsga = NsgaDriver(self.n_var, self.spec, self._initial())
+                self._nsga = Nsga2(self.n_var, self.spec, self._initial())
             else:
-                self._nsga = NsgaDriver.restore(snap, self.spec, self._initial())
+                self._nsga = Nsga2.restore(snap, self.spec, self._initial())
         return self._nsga
 
     def _save(self, state: SearchState) -> None:

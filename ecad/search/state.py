@@ -9,6 +9,8 @@ writes it as the commit point. The stored form (version 1)::
      "created": <time>, "updated": <time>, "generation_started": <time>}
 
 ``work`` and ``generation_started`` are absent until the first generation is finished / asked.
+``driver`` is the stored form's word for the NSGA-II snapshot (:attr:`SearchState.nsga`; the
+*driver* is the search loop): renaming it would change every stored state for no reader's gain.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ STATE_VERSION = 1
 class SearchState:
     """A search's phase, generation, NSGA-II snapshot, pending offspring and totals.
 
-    ``nsga`` is the NSGA-II snapshot as plain JSON data (:meth:`ecad.search.nsga.NsgaDriver.
+    ``nsga`` is the NSGA-II snapshot as plain JSON data (:meth:`ecad.search.nsga.Nsga2.
     snapshot`), None before the first generation is asked. ``failed_reason`` is never stored:
     it comes from the failure marker (:meth:`marked`).
     """

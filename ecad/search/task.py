@@ -13,26 +13,28 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ecad.search.validation import MAX_PROMPT_PAIRS
-from ecad.store.layout import IMAGES_TASK, SHARD_TASK, score_key, shard_marker_key, task_key
+from ecad.store.keys import IMAGES_TASK, SHARD_TASK, score_key, shard_marker_key, task_key
 from ecad.store.probe import is_probe
 from ecad.store.records import RecordError, check_version, require
 
 __all__ = ["TASK_VERSION", "ShardTask", "shard_task_key"]
 
-TASK_VERSION = 2  # 2: the shard layout id (``layout``)
+TASK_VERSION = 2  # 2: the sharding id (the message's ``layout`` field)
 _KEY = re.compile(r"^[0-9a-f]{32}\Z")
 _HEX = re.compile(r"^(?:[0-9a-f]{2})*\Z")
-_LAYOUT = re.compile(r"^[ps]\d{1,9}\Z")
+_SHARDING = re.compile(r"^[ps]\d{1,9}\Z")
+#: Fields named otherwise in the message (the wire format's words).
+_WIRE = {"sharding": "layout"}
 _SEARCH_ID = re.compile(r"^[A-Za-z0-9._=\-]{1,200}\Z")
 
 
 def shard_task_key(
-    kind: str, generation_key: str, evaluation_key: str | None, shard: int, layout: str
+    kind: str, generation_key: str, evaluation_key: str | None, shard: int, sharding: str
 ) -> str:
     """The task key of one shard of work (the one derivation: messages and the driver's work
     both use it): an ``images`` task is named by its images, a ``shard`` task by its scores."""
     output = generation_key if kind == IMAGES_TASK else str(evaluation_key)
-    return task_key(kind, output, shard, layout=layout)
+    return task_key(kind, output, shard, sharding=sharding)
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,12 @@ class ShardTask:
     shard: int
     shards: int  # shard count of the search: 0 <= shard < shards
     genome: str  # packed genome bits, hex
-    genome_bits: int  # genome length in bits (steps x slots of the search's layout)
+    genome_bits: int  # genome length in bits (steps x slots of the search's schedule layout)
     generation_key: str
     evaluation_key: str | None
-    layout: str  # the search's shard layout id (ecad.store.layout.shard_layout_id)
+    #: The search's sharding id (:func:`ecad.store.keys.sharding_id`); ``layout`` in the message
+    #: (the wire format's word, kept so workers and schedulers of either version agree).
+    sharding: str
     version: int = TASK_VERSION
     store_id: str | None = None  # the scheduler's store (a worker on another store refuses)
     store_probe: str | None = None  # the scheduler's latest probe (ecad.store.probe)
@@ -56,7 +60,7 @@ class ShardTask:
     @property
     def task_key(self) -> str:
         return shard_task_key(
-            self.kind, self.generation_key, self.evaluation_key, self.shard, self.layout
+            self.kind, self.generation_key, self.evaluation_key, self.shard, self.sharding
         )
 
     @property
@@ -64,11 +68,11 @@ class ShardTask:
         """The store key whose existence means the task finished (from the message's own keys,
         not parsed back out of the task key)."""
         if self.kind == IMAGES_TASK:
-            return shard_marker_key(self.generation_key, self.shard, layout=self.layout)
-        return score_key(str(self.evaluation_key), self.shard, layout=self.layout)
+            return shard_marker_key(self.generation_key, self.shard, sharding=self.sharding)
+        return score_key(str(self.evaluation_key), self.shard, sharding=self.sharding)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {_WIRE.get(k, k): v for k, v in asdict(self).items()}
 
     @classmethod
     def from_json(cls, data: Any) -> ShardTask:
@@ -76,7 +80,7 @@ class ShardTask:
         if not isinstance(data, dict):
             raise RecordError(f"a task message must be a JSON object, got {type(data).__name__}")
         check_version(data, TASK_VERSION, "task message")
-        unknown = set(data) - set(cls.__dataclass_fields__)
+        unknown = set(data) - {_WIRE.get(f, f) for f in cls.__dataclass_fields__}
         if unknown:
             raise RecordError(f"unknown task message fields {sorted(unknown)}")
         search_id = require(data, "search_id", str)
@@ -103,14 +107,14 @@ class ShardTask:
             raise RecordError(f"evaluation_key: {eval_key!r:.80} is not a 32-hex-digit key")
         if kind == IMAGES_TASK and eval_key is not None:
             raise RecordError("evaluation_key: an images task has none")
-        layout = require(data, "layout", str)
-        if not _LAYOUT.match(layout):
-            raise RecordError(f"layout: {layout!r:.40} is not a shard layout id like 'p8' or 's4'")
+        sharding = require(data, "layout", str)
+        if not _SHARDING.match(sharding):
+            raise RecordError(f"layout: {sharding!r:.40} is not a sharding id like 'p8' or 's4'")
         store_id = data.get("store_id")
         if store_id is not None and not (isinstance(store_id, str) and _KEY.match(store_id)):
             raise RecordError(f"store_id: {store_id!r:.80} is not a 32-hex-digit store id")
         probe = data.get("store_probe")
         if probe is not None and not is_probe(probe):
             raise RecordError(f"store_probe: {probe!r:.80} is not a store probe")
-        return cls(search_id, kind, shard, shards, genome, bits, gen_key, eval_key, layout,
+        return cls(search_id, kind, shard, shards, genome, bits, gen_key, eval_key, sharding,
                    store_id=store_id, store_probe=probe)

@@ -1,7 +1,7 @@
 """The store's identity: a random id written once, when the store is first used to create a
 search (or by the scheduler). Shard tasks carry it; a worker whose store has another identity
 (or none) refuses the task, naming both stores, instead of silently skipping work it cannot
-see (``store.json``, see :mod:`ecad.store.layout`)."""
+see (``store.json``, see :mod:`ecad.store.keys`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from ecad.store.base import MissingObjectError, ObjectStore
-from ecad.store.layout import store_identity_key
+from ecad.store.keys import store_identity_key
 from ecad.store.records import RecordError, read_record
 
 __all__ = ["ensure_store_identity", "store_identity"]

@@ -1,4 +1,4 @@
-"""The store's key layout: every key a search, a worker or the CLI reads or writes.
+"""The store's keys: every key a search, a worker or the CLI reads or writes.
 
 This module is the store's contract (torch-free, no I/O): keys are built and parsed here and
 nowhere else. Layout::
@@ -40,11 +40,11 @@ nowhere else. Layout::
     attempts/<task key>.json                 how often a shard task started, and where
     failures/<task key>.json                 a shard task given up on (the candidate fails)
 
-``<L>`` is the shard layout id (:func:`shard_layout_id`: how the prompts x image seeds are cut
+``<L>`` is the sharding id (:func:`sharding_id`: how the prompts x image seeds are cut
 into shards, e.g. ``p8`` prompt-major shards of 8, ``s4`` stratified shards of 4). Shard ``NNNN``
-means different images in different layouts, so every per-shard key records its layout and two
-searches over the same images with different layouts never read each other's shard files (images
-and evaluations are per image / per candidate and shared by all layouts).
+means different images in different shardings, so every per-shard key records its sharding and
+two searches over the same images with different shardings never read each other's shard files
+(images and evaluations are per image / per candidate and shared by all shardings).
 
 A task key names one shard of work: ``images-<generation key>-<L>-NNNN`` (images only: the
 reference images a fidelity scorer compares with) or ``shard-<evaluation key>-<L>-NNNN`` (a
@@ -82,8 +82,8 @@ __all__ = [
     "schedule_key",
     "score_key",
     "search_id_of",
-    "shard_layout_id",
     "shard_marker_key",
+    "sharding_id",
     "spec_key",
     "state_key",
     "store_identity_key",
@@ -97,7 +97,7 @@ FAILURES = "failures/"
 IMAGES_TASK = "images"
 SHARD_TASK = "shard"
 _TASK = re.compile(r"^(images|shard)-([0-9a-f]{32})-([ps]\d+)-(\d{4,})\Z")
-_LAYOUT = re.compile(r"^[ps]\d+\Z")
+_SHARDING = re.compile(r"^[ps]\d+\Z")
 
 
 # searches -----------------------------------------------------------------------------------
@@ -190,24 +190,24 @@ def image_key(generation_key: str, prompt: int, image: int) -> str:
     return f"images/{generation_key}/{image_filename(prompt, image)}"
 
 
-def shard_layout_id(stratified: bool, shard_size: int) -> str:
+def sharding_id(stratified: bool, shard_size: int) -> str:
     """``p<size>`` (prompt-major shards) or ``s<size>`` (stratified, see
     :mod:`ecad.search.stratified`); the prompts and image counts are in the content keys."""
     return f"{'s' if stratified else 'p'}{int(shard_size)}"
 
 
-def _layout(layout: str) -> str:
-    if not isinstance(layout, str) or not _LAYOUT.match(layout):
-        raise ValueError(f"shard layout id must look like 'p8' or 's4', got {layout!r}")
-    return layout
+def _sharding(sharding: str) -> str:
+    if not isinstance(sharding, str) or not _SHARDING.match(sharding):
+        raise ValueError(f"sharding id must look like 'p8' or 's4', got {sharding!r}")
+    return sharding
 
 
-def shard_marker_key(generation_key: str, shard: int, *, layout: str) -> str:
-    return f"images/{generation_key}/shard-{_layout(layout)}-{shard:04d}.json"
+def shard_marker_key(generation_key: str, shard: int, *, sharding: str) -> str:
+    return f"images/{generation_key}/shard-{_sharding(sharding)}-{shard:04d}.json"
 
 
-def score_key(evaluation_key: str, shard: int, *, layout: str) -> str:
-    return f"scores/{evaluation_key}/shard-{_layout(layout)}-{shard:04d}.json"
+def score_key(evaluation_key: str, shard: int, *, sharding: str) -> str:
+    return f"scores/{evaluation_key}/shard-{_sharding(sharding)}-{shard:04d}.json"
 
 
 def evaluation_record_key(evaluation_key: str) -> str:
@@ -215,15 +215,15 @@ def evaluation_record_key(evaluation_key: str) -> str:
 
 
 # shard tasks ----------------------------------------------------------------------------------
-def task_key(kind: str, output_key: str, shard: int, *, layout: str) -> str:
+def task_key(kind: str, output_key: str, shard: int, *, sharding: str) -> str:
     """``images-<generation key>-<L>-NNNN`` or ``shard-<evaluation key>-<L>-NNNN``."""
     if kind not in (IMAGES_TASK, SHARD_TASK):
         raise ValueError(f"task kind must be {IMAGES_TASK!r} or {SHARD_TASK!r}, got {kind!r}")
-    return f"{kind}-{output_key}-{_layout(layout)}-{shard:04d}"
+    return f"{kind}-{output_key}-{_sharding(sharding)}-{shard:04d}"
 
 
 def parse_task_key(key: str) -> tuple[str, str, str, int] | None:
-    """``(kind, output key, layout id, shard)`` of a task key, or None if it is not one."""
+    """``(kind, output key, sharding id, shard)`` of a task key, or None if it is not one."""
     m = _TASK.match(key)
     return (m.group(1), m.group(2), m.group(3), int(m.group(4))) if m else None
 
@@ -233,10 +233,10 @@ def task_output_key(key: str) -> str:
     parsed = parse_task_key(key)
     if parsed is None:
         raise ValueError(f"not a task key: {key!r}")
-    kind, output, layout, shard = parsed
+    kind, output, sharding, shard = parsed
     if kind == IMAGES_TASK:
-        return shard_marker_key(output, shard, layout=layout)
-    return score_key(output, shard, layout=layout)
+        return shard_marker_key(output, shard, sharding=sharding)
+    return score_key(output, shard, sharding=sharding)
 
 
 def attempts_key(task: str) -> str:

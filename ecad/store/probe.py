@@ -17,7 +17,7 @@ import secrets
 import time
 
 from ecad.store.base import ObjectStore
-from ecad.store.layout import PROBES, probe_key
+from ecad.store.keys import PROBES, probe_key
 
 __all__ = ["PROBE_KEEP_S", "PROBE_PERIOD_S", "StoreProbe", "copied_store", "is_probe"]
 

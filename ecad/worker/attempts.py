@@ -4,7 +4,7 @@ Each start of a task is counted in the object store before the work begins
 (``attempts/<task key>.json``); a task started more than ``ECAD_MAX_TASK_ATTEMPTS`` times
 records ``failures/<task key>.json`` instead of running, and the search driver records the
 candidate as failed. Finished work is skipped before counting, so duplicate deliveries of done
-work do not count. Keys: :mod:`ecad.store.layout`.
+work do not count. Keys: :mod:`ecad.store.keys`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from ecad.environment import env_int
 from ecad.search.failures import record_failure
 from ecad.store import MissingObjectError, ObjectStore
-from ecad.store.layout import attempts_key, failure_key
+from ecad.store.keys import attempts_key, failure_key
 from ecad.store.records import RecordError, StoreObjectError, read_record, require
 
 __all__ = ["count_start", "max_attempts"]

@@ -22,7 +22,7 @@ from ecad.search.setting import scorer_options
 from ecad.search.task import ShardTask
 from ecad.store import MissingObjectError
 from ecad.store.identity import store_identity
-from ecad.store.layout import pruned_marker_key, spec_key
+from ecad.store.keys import pruned_marker_key, spec_key
 from ecad.store.probe import copied_store
 from ecad.store.records import StoreObjectError, parse_record, read_record
 from ecad.worker import attempts, faults, refusals

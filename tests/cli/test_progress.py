@@ -7,7 +7,7 @@ import re
 
 from ecad.cli.progress import SearchProgress, summary_line
 from ecad.report.units import best_speedups, quality_unit
-from ecad.search.observer import GenerationPlan, GenerationSummary, ShardDone
+from ecad.search.observer import GenerationStarted, GenerationSummary, ShardDone
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -20,8 +20,8 @@ class Clock:
         return self.now
 
 
-def _plan(gen: int, total: int = 4, done: int = 0) -> GenerationPlan:
-    return GenerationPlan("s-1", gen, 2, candidates=2, shards_total=total, shards_done=done,
+def _plan(gen: int, total: int = 4, done: int = 0) -> GenerationStarted:
+    return GenerationStarted("s-1", gen, 2, candidates=2, shards_total=total, shards_done=done,
                           images_per_shard=4)
 
 

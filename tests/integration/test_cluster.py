@@ -11,7 +11,7 @@ import pytest
 
 from ecad.schedules import ScheduleLayout
 from ecad.schedules.heuristics import fora
-from ecad.store.layout import task_output_key as output_marker
+from ecad.store.keys import task_output_key as output_marker
 from ecad.worker.watchdog import EXIT_CODE
 from tests.integration.cluster import wait_for
 from tests.integration.conftest import (
@@ -208,7 +208,7 @@ def test_pruned_search_on_workers_matches_local_and_skips_stopped_shards(cluster
     and the dispatch window are never generated."""
     from ecad.search import SearchSession, load_spec
     from ecad.search.driver import PRUNING_WINDOW
-    from ecad.store.layout import pruning_record_key
+    from ecad.store.keys import pruning_record_key
 
     spec = cluster_spec(tmp_path, name="pruned", population=8, generations=1, min_diff=2,
                         prompts={"file": str(Path(__file__).resolve().parents[2] / "prompts"

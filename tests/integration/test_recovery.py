@@ -15,7 +15,7 @@ from ecad.scheduler.dispatch import DEADLINE, LOST_QUEUE
 from ecad.search.markers import failure_reason
 from ecad.search.progress import read_progress
 from ecad.search.score_scales import score_problem
-from ecad.store.layout import state_key
+from ecad.store.keys import state_key
 from tests.integration.cluster import wait_for
 from tests.integration.conftest import attempts, cluster_result, cluster_spec, local_result
 

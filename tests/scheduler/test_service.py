@@ -6,7 +6,7 @@ from ecad.scheduler.dispatch import Dispatcher
 from ecad.scheduler.service import SchedulerService
 from ecad.search import SearchDriver, SearchSession, load_spec
 from ecad.store import FilesystemStore
-from ecad.store.layout import score_key
+from ecad.store.keys import score_key
 from ecad.worker.names import RUN_SHARD
 from tests.search.conftest import write_spec
 
@@ -27,7 +27,7 @@ def _search(tmp_path: Path, population: int = 4) -> tuple[FilesystemStore, Searc
 def _score_everything_pending(store: FilesystemStore, search_id: str) -> int:
     pending = SearchSession.open(store, search_id).pending()
     for cand in pending:
-        store.put_json(score_key(cand.evaluation_key, 0, layout="p4"), {
+        store.put_json(score_key(cand.evaluation_key, 0, sharding="p4"), {
             "pairs": [[p, 0] for p in range(4)], "scores": [float(cand.index)] * 4,
             "higher_is_better": True})
     return len(pending)
@@ -83,7 +83,7 @@ def test_a_tick_passes_over_a_search_once_plus_once_per_completed_generation(
 def test_every_send_carries_a_probe_the_store_holds(tmp_path):
     # issue 27 #7: a worker on a copy of the store cannot see the probe written after the copy
     from ecad.search.task import ShardTask
-    from ecad.store.layout import probe_key
+    from ecad.store.keys import probe_key
 
     store, _session = _search(tmp_path)
     sent: list[tuple[str, list]] = []

@@ -16,7 +16,7 @@ from ecad.search.driver import SearchDriver
 from ecad.search.executor import Completed, ExecutorStats
 from ecad.search.plan import ShardResult, ShardWork
 from ecad.search.scores import ScoreRecord
-from ecad.store.layout import SHARD_TASK
+from ecad.store.keys import SHARD_TASK
 from tests.search.conftest import write_spec
 
 __all__ = [

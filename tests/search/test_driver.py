@@ -15,7 +15,7 @@ from ecad.search.observer import NullObserver
 from ecad.search.records import Counts
 from ecad.search.setting import EvaluationSetting
 from ecad.store import FilesystemStore
-from ecad.store.layout import SHARD_TASK
+from ecad.store.keys import SHARD_TASK
 from tests.search.conftest import write_spec
 
 
@@ -131,7 +131,7 @@ def test_cluster_status_counts_equal_the_records_with_failures(tmp_path):
 
     from ecad.scheduler.dispatch import Dispatcher
     from ecad.scheduler.service import SchedulerService
-    from ecad.store.layout import score_key
+    from ecad.store.keys import score_key
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("".join(f"prompt {i}\n" for i in range(4)))
@@ -155,7 +155,7 @@ def test_cluster_status_counts_equal_the_records_with_failures(tmp_path):
     for _ in range(20):
         for msg in sent:
             pairs = session.plan.shards[msg["shard"]]
-            store.put_json(score_key(msg["evaluation_key"], msg["shard"], layout=msg["layout"]), {
+            store.put_json(score_key(msg["evaluation_key"], msg["shard"], sharding=msg["layout"]), {
                 "pairs": [list(p) for p in pairs], "scores": [0.5 + msg["shard"]] * len(pairs),
                 "higher_is_better": True})
         sent.clear()

@@ -17,7 +17,7 @@ from ecad.search import SearchSession
 from ecad.search.driver import SearchDriver
 from ecad.search.pruning_records import front_met
 from ecad.store import FilesystemStore
-from ecad.store.layout import pruning_record_key
+from ecad.store.keys import pruning_record_key
 from tests.search.known_scores import KnownScores, pruning_spec, run_known, true_quality
 
 
@@ -33,8 +33,8 @@ def test_pruning_is_off_unless_enabled_and_leaves_unpruned_ids_alone(tmp_path):
     assert not off.pruning.enabled and "pruning" not in off.to_json()
     assert on.pruning.enabled and on.to_json()["pruning"]["z"] == 2.5
     assert off.search_id() != on.search_id()
-    assert SearchSession.create(FilesystemStore(tmp_path / "s"), off)[0].plan.shard_layout == "p2"
-    assert SearchSession.create(FilesystemStore(tmp_path / "s"), on)[0].plan.shard_layout == "s2"
+    assert SearchSession.create(FilesystemStore(tmp_path / "s"), off)[0].plan.sharding == "p2"
+    assert SearchSession.create(FilesystemStore(tmp_path / "s"), on)[0].plan.sharding == "s2"
 
 
 def test_pruned_candidates_could_not_have_joined_the_front(tmp_path):

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ecad.search.nsga import NsgaDriver, pack_genomes, unpack_genomes
+from ecad.search.nsga import Nsga2, pack_genomes, unpack_genomes
 from ecad.search.nsga_state import NsgaSnapshot
 from ecad.search.objectives import hypervolume, nondominated
 from ecad.search.spec import CrossoverSpec, InitialPopulationSpec, MutationSpec
@@ -30,13 +30,13 @@ def _objectives(X):
 
 
 def _run(generations, restart_after_ask=None):
-    driver, pops = NsgaDriver(90, SPEC), []
+    driver, pops = Nsga2(90, SPEC), []
     for g in range(generations):
         X = driver.ask()
         if g == restart_after_ask:  # crash between ask and tell: state as saved by the session
-            driver = NsgaDriver.restore(_round_trip(driver.snapshot()), SPEC)
+            driver = Nsga2.restore(_round_trip(driver.snapshot()), SPEC)
         driver.tell(X, *_objectives(X))
-        driver = NsgaDriver.restore(_round_trip(driver.snapshot()), SPEC)
+        driver = Nsga2.restore(_round_trip(driver.snapshot()), SPEC)
         pops.append(driver.population())
     return pops
 
@@ -53,7 +53,7 @@ def test_seeded_initial_population_is_used():
     seeds[:, :5] = False
     seeds[1, 10] = False
     seeds[2, 20] = False
-    driver = NsgaDriver(90, SPEC, initial=seeds)
+    driver = Nsga2(90, SPEC, initial=seeds)
     X = driver.ask()
     assert len(X) == SPEC.population
     assert {tuple(r) for r in seeds} <= {tuple(r) for r in X}

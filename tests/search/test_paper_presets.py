@@ -12,7 +12,7 @@ from ecad.schedules import ScheduleLayout
 from ecad.schedules.catalog import HeuristicCall
 from ecad.schedules.io import write_schedule
 from ecad.search.initial import initial_genomes
-from ecad.search.nsga import NsgaDriver
+from ecad.search.nsga import Nsga2
 from ecad.search.objectives import constraint
 from ecad.search.setting import layout_for
 from ecad.search.spec import load_spec
@@ -68,7 +68,7 @@ def test_paper_mutation_flips_005_bits_per_child(benchmark_prompts):
     spec = load_spec(PRESETS / "pixart-alpha-256.yaml")
     n_var = layout_for(spec).num_slots * spec.steps
     assert n_var == 1680
-    driver = NsgaDriver(n_var, spec)
+    driver = Nsga2(n_var, spec)
     mutation = driver.algorithm.mating.mutation
     rng = np.random.default_rng(0)
     children, flips = 20_000, []
@@ -85,7 +85,7 @@ def test_paper_mutation_flips_005_bits_per_child(benchmark_prompts):
 
 def test_project_default_mutation_flips_about_one_bit(tmp_path):
     spec = load_spec(write_spec(tmp_path))
-    driver = NsgaDriver(1680, spec)
+    driver = Nsga2(1680, spec)
     rng = np.random.default_rng(1)
     X = rng.random((5_000, 1680)) < 0.5
     out = driver.algorithm.mating.mutation.do(
@@ -101,7 +101,7 @@ def test_paper_seed_population_through_the_spec(tmp_path):
     layout = layout_for(spec)
     X = initial_genomes(spec.initial_population, layout, 20, 0, lambda *_: [])
     assert X.shape == (72, 1680) and len({row.tobytes() for row in X}) == 72
-    first = NsgaDriver(1680, spec, X).algorithm.initialization.sampling
+    first = Nsga2(1680, spec, X).algorithm.initialization.sampling
     assert np.array_equal(np.asarray(first, bool), X)  # used as given: no random rows
 
 
@@ -111,11 +111,11 @@ def test_more_seeds_than_population_is_an_error_unless_truncated(tmp_path):
     spec = load_spec(write_spec(tmp_path, initial_population="paper", **base))
     X = initial_genomes(spec.initial_population, layout_for(spec), 20, 0, lambda *_: [])
     with pytest.raises(ConfigError, match="72 distinct seed schedules but population is 24"):
-        NsgaDriver(1680, spec, X)
+        Nsga2(1680, spec, X)
     spec = load_spec(
         write_spec(tmp_path, initial_population={"paper": True, "truncate": True}, **base)
     )
-    kept = NsgaDriver(1680, spec, X).algorithm.initialization.sampling
+    kept = Nsga2(1680, spec, X).algorithm.initialization.sampling
     assert np.array_equal(np.asarray(kept, bool), X[:24])
 
 
@@ -238,7 +238,7 @@ def test_seeding_from_a_range_of_another_searchs_generations(tmp_path):
     with pytest.raises(ConfigError, match=f"{len(union)} distinct seed schedules"):
         transfer([2, 4], population=len(union) - 1)
     truncated, seeds = transfer([2, 4], population=len(union) - 1, truncate=True)
-    kept = NsgaDriver(seeds.shape[1], truncated, seeds).algorithm.initialization.sampling
+    kept = Nsga2(seeds.shape[1], truncated, seeds).algorithm.initialization.sampling
     np.testing.assert_array_equal(np.asarray(kept, bool), union[:-1])
     for bad in ([4, 2], [-1, 3], [2], "2-4", [2.0, 4]):
         with pytest.raises(ConfigError, match=r"initial_population\.generations: must be"):

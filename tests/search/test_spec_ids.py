@@ -12,7 +12,7 @@ from ecad.resources import find_spec
 from ecad.search.session import SearchSession
 from ecad.search.spec import SearchSpec, load_spec
 from ecad.store import open_store
-from ecad.store.layout import state_key
+from ecad.store.keys import state_key
 
 from .conftest import REPO, write_spec
 

@@ -28,7 +28,7 @@ from ecad.scheduler.service import SchedulerService
 from ecad.search import SearchSession, load_spec, run_search
 from ecad.search.markers import failure_reason
 from ecad.store import FilesystemStore
-from ecad.store.layout import (
+from ecad.store.keys import (
     cost_table_key,
     embeddings_key,
     evaluation_record_key,
@@ -220,7 +220,7 @@ def _scorer_sender(store: FilesystemStore, plans: dict):
         msg = args[0]
         pairs = plans[msg["search_id"]].shards[msg["shard"]]
         value = int(msg["evaluation_key"][:6], 16) / 0xFFFFFF
-        store.put_json(score_key(msg["evaluation_key"], msg["shard"], layout=msg["layout"]), {
+        store.put_json(score_key(msg["evaluation_key"], msg["shard"], sharding=msg["layout"]), {
             "pairs": [list(p) for p in pairs], "scores": [value] * len(pairs),
             "higher_is_better": True})
 

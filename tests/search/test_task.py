@@ -4,7 +4,7 @@ import pytest
 
 from ecad.search import SearchPlan, ShardWork, load_spec
 from ecad.search.task import ShardTask
-from ecad.store.layout import IMAGES_TASK, SHARD_TASK
+from ecad.store.keys import IMAGES_TASK, SHARD_TASK
 from ecad.store.records import RecordError, StoreObjectError, parse_record
 
 
@@ -15,7 +15,7 @@ def plan(spec_file):
 
 def _message(plan, **change):
     cand = plan.candidate(0, plan.reference.schedule)  # the full schedule: valid here
-    msg = plan.task(ShardWork(SHARD_TASK, cand, 1, plan.shard_layout)).to_json()
+    msg = plan.task(ShardWork(SHARD_TASK, cand, 1, plan.sharding)).to_json()
     msg.update(change)
     return msg
 
@@ -65,7 +65,7 @@ def test_not_an_object_and_images_tasks(plan):
         with pytest.raises(RecordError, match="JSON object"):
             ShardTask.from_json(junk)
     ref = plan.reference
-    images = plan.task(ShardWork(IMAGES_TASK, ref, 0, plan.shard_layout))
+    images = plan.task(ShardWork(IMAGES_TASK, ref, 0, plan.sharding))
     assert images.evaluation_key is None and plan.work(images).kind == IMAGES_TASK
     with pytest.raises(RecordError, match="an images task has none"):
         ShardTask.from_json({**images.to_json(), "evaluation_key": ref.evaluation_key})
@@ -80,7 +80,7 @@ def test_keys_must_match_the_genome(plan):
 
 
 def test_the_output_key_comes_from_the_message_keys_as_the_task_key_names_it(plan):
-    from ecad.store.layout import task_output_key
+    from ecad.store.keys import task_output_key
 
     for kind in (SHARD_TASK, IMAGES_TASK):
         msg = _message(plan)

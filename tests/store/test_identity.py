@@ -4,7 +4,7 @@ import pytest
 
 from ecad.store import FilesystemStore
 from ecad.store.identity import ensure_store_identity, store_identity
-from ecad.store.layout import store_identity_key
+from ecad.store.keys import store_identity_key
 from ecad.store.records import StoreObjectError
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from ecad.store import check_key
-from ecad.store.layout import (
+from ecad.store.keys import (
     IMAGES_TASK,
     SHARD_TASK,
     failure_key,
@@ -10,8 +10,8 @@ from ecad.store.layout import (
     parse_task_key,
     score_key,
     search_id_of,
-    shard_layout_id,
     shard_marker_key,
+    sharding_id,
     state_key,
     task_key,
     task_output_key,
@@ -22,30 +22,30 @@ EVAL = "fedcba9876543210" * 2
 
 
 def test_task_keys_round_trip_to_their_outputs():
-    images = task_key(IMAGES_TASK, GEN, 3, layout="p8")
-    shard = task_key(SHARD_TASK, EVAL, 12, layout="s4")
+    images = task_key(IMAGES_TASK, GEN, 3, sharding="p8")
+    shard = task_key(SHARD_TASK, EVAL, 12, sharding="s4")
     assert parse_task_key(images) == (IMAGES_TASK, GEN, "p8", 3)
     assert parse_task_key(shard) == (SHARD_TASK, EVAL, "s4", 12)
-    assert task_output_key(images) == shard_marker_key(GEN, 3, layout="p8")
-    assert task_output_key(shard) == score_key(EVAL, 12, layout="s4")
+    assert task_output_key(images) == shard_marker_key(GEN, 3, sharding="p8")
+    assert task_output_key(shard) == score_key(EVAL, 12, sharding="s4")
     assert failure_task(failure_key(shard)) == shard
-    marker = shard_marker_key(GEN, 0, layout="s4")
+    marker = shard_marker_key(GEN, 0, sharding="s4")
     for key in (images, shard, failure_key(shard), state_key("s-1"), marker):
         assert check_key(key) == key
 
 
-def test_per_shard_keys_record_the_shard_layout():
+def test_per_shard_keys_record_the_sharding():
     """Shard 1 of stratified shards of 4 holds other images than shard 1 of prompt-major shards
-    of 4 or of 8: no two layouts share a shard file or a task key."""
-    layouts = [shard_layout_id(s, n) for s in (False, True) for n in (4, 8)]
-    assert layouts == ["p4", "p8", "s4", "s8"]
+    of 4 or of 8: no two shardings share a shard file or a task key."""
+    shardings = [sharding_id(s, n) for s in (False, True) for n in (4, 8)]
+    assert shardings == ["p4", "p8", "s4", "s8"]
     for make in (score_key, shard_marker_key):
-        assert len({make(EVAL, 1, layout=lay) for lay in layouts}) == 4
-    assert len({task_key(SHARD_TASK, EVAL, 1, layout=lay) for lay in layouts}) == 4
+        assert len({make(EVAL, 1, sharding=s) for s in shardings}) == 4
+    assert len({task_key(SHARD_TASK, EVAL, 1, sharding=s) for s in shardings}) == 4
     with pytest.raises(TypeError):
-        score_key(EVAL, 1)  # type: ignore[call-arg]  # the layout is never implied
-    with pytest.raises(ValueError, match="shard layout id"):
-        score_key(EVAL, 1, layout="../x")
+        score_key(EVAL, 1)  # type: ignore[call-arg]  # the sharding is never implied
+    with pytest.raises(ValueError, match="sharding id"):
+        score_key(EVAL, 1, sharding="../x")
 
 
 @pytest.mark.parametrize(
@@ -62,4 +62,4 @@ def test_search_keys():
     assert search_id_of(generation_record_key("tiny-0123", 2)) is None
     assert generation_record_key("x", 7) == "searches/x/generations/0007.json"
     with pytest.raises(ValueError, match="task kind"):
-        task_key("generate", GEN, 0, layout="p8")
+        task_key("generate", GEN, 0, sharding="p8")

@@ -1,5 +1,5 @@
 from ecad.store import FilesystemStore
-from ecad.store.layout import failure_key
+from ecad.store.keys import failure_key
 from ecad.worker.attempts import count_start
 
 X = "shard-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-0000"

@@ -7,7 +7,7 @@ import pytest
 
 import ecad.schedules.io
 from ecad.search import SearchSession, load_spec
-from ecad.store.layout import SHARD_TASK, score_key, shard_marker_key
+from ecad.store.keys import SHARD_TASK, score_key, shard_marker_key
 from ecad.worker.tasks import EvaluatorTask, run_shard
 from tests.search.conftest import write_spec
 from tests.search.test_driver import CountingStore
@@ -39,7 +39,7 @@ def test_a_task_reads_no_schedule_file(worker_store, tmp_path, monkeypatch):
     worker_store.reads.clear()
     result = run_shard.apply(args=[message]).get()
     assert result["images"] == 2, result
-    assert worker_store.exists(score_key(cand.evaluation_key, 0, layout="p2"))
+    assert worker_store.exists(score_key(cand.evaluation_key, 0, sharding="p2"))
     assert worker_store.reads["schedules"] == 0
     again = run_shard.apply(args=[message]).get()
     assert again == {"skipped": True}
@@ -52,7 +52,7 @@ def test_forged_messages_are_refused_before_any_work(worker_store, tmp_path, cha
     result = run_shard.apply(args=[{**message, **change}]).get()
     assert "refused" in result, result
     assert not list(worker_store.list("images/")) and not list(worker_store.list("attempts/"))
-    assert not worker_store.exists(shard_marker_key(cand.generation_key, 0, layout="p2"))
+    assert not worker_store.exists(shard_marker_key(cand.generation_key, 0, sharding="p2"))
 
 
 @pytest.fixture
