@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ecad.search.candidate import Candidate
-    from ecad.search.driver import Executor, SearchDriver
+    from ecad.search.driver import SearchDriver
     from ecad.search.evaluation import Evaluator
+    from ecad.search.executor import Executor
     from ecad.search.plan import SearchPlan, ShardWork
     from ecad.search.runner import run_search
     from ecad.search.session import SearchSession
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "Candidate": "candidate",
     "Evaluator": "evaluation",
-    "Executor": "driver",
+    "Executor": "executor",
     "SearchDriver": "driver",
     "SearchPlan": "plan",
     "SearchSession": "session",

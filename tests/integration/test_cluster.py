@@ -207,7 +207,7 @@ def test_pruned_search_on_workers_matches_local_and_skips_stopped_shards(cluster
     shards in order, never on timing), and a stopped candidate's shards past its stop point
     and the dispatch window are never generated."""
     from ecad.search import SearchSession, load_spec
-    from ecad.search.driver import PRUNING_WINDOW
+    from ecad.search.race import PRUNING_WINDOW
     from ecad.store.keys import pruning_record_key
 
     spec = cluster_spec(tmp_path, name="pruned", population=8, generations=1, min_diff=2,
