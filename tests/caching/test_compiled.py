@@ -243,6 +243,32 @@ def test_other_engines_compile_once_per_pattern(tiny_dirs, name):
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 
+def test_true_tgate_compiles_once_per_block_pattern_however_many_blocks():
+    """Each block's cross-attention carries its own TGATE hook (its own ``forward``); a block
+    graph must not guard on it, or six blocks would compile six times per pattern."""
+    from ecad.families.tiny import build_tiny_pixart
+
+    family = get_family("pixart-alpha")
+    pipe = build_tiny_pixart(family.pipeline_class, num_layers=6)
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
+    schedule = HeuristicCall.parse("tgate:3:1").build(layout, STEPS)
+    ref = _eager(pipe, family, schedule)
+    backend = CountingBackend()
+    apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="default", compile_scope="blocks",
+                                             compile_backend=backend))
+    try:
+        out, again = run_pipe(pipe, family), run_pipe(pipe, family)
+        stats = compile_stats(pipe)
+    finally:
+        remove_schedule(pipe)
+    # Block patterns of tgate:3:1 over 4 steps: all computed (steps 0-1: plain caching with
+    # nothing reused; step 2 = m - 1: cross-attention computed and averaged) and, from the gate,
+    # cross-attention answered by its average.
+    assert backend.graphs == stats["compiled"] == 2
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, ref, rtol=1e-5, atol=1e-5)
+
+
 def test_combinations_that_cannot_compile_say_so(pixart, monkeypatch):
     family, pipe, layout = pixart
     schedule = fora(layout, STEPS, 2)
