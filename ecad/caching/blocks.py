@@ -169,8 +169,10 @@ class BlockHook(ModelHook):
         """What this hook does at step ``t`` (see :mod:`ecad.caching.compiled`): which
         components run, which outputs it keeps and which it holds on entry."""
         plan = self.plan
-        return (t == 0, *((plan.run[n][t], plan.keep[n][t], t > 0 and plan.keep[n][t - 1])
-                          for n in plan.run))
+        return (
+            t == 0,
+            *((plan.run[n][t], plan.keep[n][t], t > 0 and plan.keep[n][t - 1]) for n in plan.run),
+        )
 
     def drop_caches(self) -> None:
         for store in self.cache.values():
