@@ -42,7 +42,7 @@ from ecad.search.validation import (
     prompt_length_error,
     resolve_local_weights,
 )
-from ecad.search.video_spec import VIDEO_KEYS, VideoFields, parse_video_fields
+from ecad.search.video_spec import VIDEO_KEYS, VideoFields, apply_video_fields
 from ecad.store.records import RecordError, check_version, require
 from ecad.yamlfile import load_yaml, read_yaml
 
@@ -578,9 +578,7 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
                 f"{d['resolution']} is not divisible by {multiple} "
                 f"(VAE factor {family.vae_scale_factor} x patch size {family.patch_size})",
             )
-    video, video_errors = parse_video_fields(raw, family, d["resolution"])
-    d.update(video)
-    errors.items += video_errors
+    errors.items += apply_video_fields(d, raw, family)  # frames, fps, width (video families)
     d["steps"] = _int(raw, "steps", errors, family.default_steps if family else 20, 2)
     guidance = raw.get("guidance", family.default_guidance if family else 4.5)
     if (bad := guidance_error(guidance)) is not None:

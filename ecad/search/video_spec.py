@@ -13,7 +13,7 @@ from typing import Any
 
 from ecad.store.records import RecordError
 
-__all__ = ["VIDEO_KEYS", "VideoFields", "parse_video_fields"]
+__all__ = ["VIDEO_KEYS", "VideoFields", "apply_video_fields", "parse_video_fields"]
 
 VIDEO_KEYS = ("frames", "fps", "width")
 _MAX_FRAMES = 1025
@@ -78,3 +78,10 @@ def parse_video_fields(raw: Mapping[str, Any], family: Any, resolution: Any) -> 
     if isinstance(width, int) and width >= 1 and width % multiple:
         errors.append(f"width: {width} must be a multiple of {multiple} for {family.name}")
     return out, errors
+
+
+def apply_video_fields(resolved: dict[str, Any], raw: Mapping[str, Any], family: Any) -> list:
+    """Set a submitted spec's video fields in ``resolved`` (after its resolution); the errors."""
+    fields, errors = parse_video_fields(raw, family, resolved.get("resolution"))
+    resolved.update(fields)
+    return errors

@@ -229,3 +229,20 @@ def test_heuristics_include_tgate_and_the_shipped_baselines_read_back(name):
     for schedule in baseline_schedules(layout, family.default_steps):
         shipped = REPO_ROOT / "schedules" / family.name / f"{schedule.metadata.name}.json"
         assert read_schedule(shipped, family=family.name) == schedule
+
+
+@pytest.mark.parametrize("name", [WAN21, WAN22])
+def test_full_size_random_pipeline_builds_with_its_experts(name):
+    from ecad.bench.fullsize import random_embeddings, random_pipeline
+
+    family = get_family(name)
+    pipe = random_pipeline(family, 480, device="meta", blocks={"blocks": 1})
+    experts = [getattr(pipe, n) for n in family.experts]
+    assert all(e is not None and e.dtype == torch.bfloat16 for e in experts)
+    assert len({id(e) for e in experts}) == len(family.experts)
+    assert (pipe.config.boundary_ratio is not None) == (name == WAN22)
+    assert pipeline_expert_steps(pipe, family.default_steps) == family.expert_of_steps(
+        family.default_steps
+    )  # the released sampler's shift: the layout's map holds for the benchmark's pipeline
+    embeddings = random_embeddings(pipe, family, 1)
+    assert embeddings["prompt_embeds"].shape == (1, 512, 4096)
