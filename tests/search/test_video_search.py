@@ -47,6 +47,32 @@ def test_a_video_search_runs_one_generation_with_fidelity(tmp_path):
         assert 10 < member.quality <= 100
 
 
+def test_a_two_expert_search_switches_experts_inside_each_candidate(tmp_path):
+    spec = load_spec(
+        write_spec(
+            tmp_path,
+            name="tiny-wan22",
+            family="wan2.2-t2v-a14b",
+            resolution=32,
+            width=32,
+            frames=5,
+            fps=8,
+            steps=7,
+            population=2,
+            generations=1,
+            min_diff=1,
+            prompts={"file": write_prompts(tmp_path), "limit": 1},
+            shard_size=1,
+            quality={"scorer": "fidelity", "metric": "ssim"},
+        )
+    )
+    session = run_search(FilesystemStore(tmp_path / "store"), spec, progress=lambda _: None)
+    assert session.phase == "done" and session.layout.expert_of_steps(7) == (0,) * 5 + (1,) * 2
+    for member in session.front():  # the low-noise expert's first step is always computed
+        assert member.schedule.effective()[5].all()
+        assert 0 < member.quality <= 1
+
+
 def write_prompts(tmp_path):
     path = tmp_path / "prompts.txt"
     path.write_text("a red cube spinning\ntwo cats on a sofa\n")
