@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ecad.caching import ScheduleCacheConfig, apply_schedule, cache_stats, remove_schedule
 from ecad.caching.experts import pipeline_expert_steps
+from ecad.caching.recipes import recipe_for
 from ecad.cost import macs_table
 from ecad.errors import ScheduleMismatchError
 from ecad.families import get_family
@@ -18,7 +19,7 @@ from ecad.families.loading import load_pipeline, save_tiny_pipeline
 from ecad.generation.adapters import adapter_for
 from ecad.schedules import ScheduleLayout, read_schedule
 from ecad.schedules.baselines import baseline_schedules
-from ecad.schedules.heuristics import fora, no_cache
+from ecad.schedules.heuristics import fora, no_cache, random_schedule
 from tests.caching.every_n import EveryN
 from tests.conftest import REPO_ROOT
 
@@ -158,6 +159,20 @@ def test_fora_equals_an_independent_every_n_reuse(loaded, n):
             setattr(block, path, module)
     assert not torch.equal(cached, plain)
     assert torch.equal(cached, independent)
+
+
+def test_lean_blocks_equal_the_component_engine_exactly(loaded):
+    family, pipe, embeddings = loaded
+    steps = STEPS[family.name]
+    assert all(recipe_for(b) is not None for b in pipe.transformer.blocks)
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
+    for schedule in (fora(layout, steps, 2), random_schedule(layout, steps, 0.5, 1)):
+        component, _ = _cached(
+            family, pipe, embeddings, ScheduleCacheConfig(schedule, False), steps
+        )
+        lean, stats = _cached(family, pipe, embeddings, ScheduleCacheConfig(schedule), steps)
+        assert torch.equal(lean, component), schedule.metadata.name
+        assert stats["cached_bytes"] == 0 and stats["peak_cached_bytes"] > 0
 
 
 def test_a_two_expert_schedule_is_refused_on_one_transformer_or_another_boundary(loaded):
