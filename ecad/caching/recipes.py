@@ -473,6 +473,10 @@ def _register_builtin() -> None:
     )
     from diffusers.models.transformers.transformer_qwenimage import QwenImageTransformerBlock
 
+    from ecad.caching.recipe_wan import register_wan  # its own module: this one is long
+
+    register_wan()
+
     register_recipe(
         Flux2TransformerBlock,
         BlockRecipe(("attn", "ff", "ff_context"), _flux2_double_forward),

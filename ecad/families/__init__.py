@@ -11,6 +11,7 @@ from ecad.families.flux2 import FLUX2_DEV
 from ecad.families.pixart import PIXART_ALPHA, PIXART_SIGMA
 from ecad.families.qwen_image import QWEN_IMAGE
 from ecad.families.sd3 import SD35_LARGE
+from ecad.families.wan import WAN21_T2V_1_3B, WAN21_T2V_14B, WAN22_T2V_A14B
 
 __all__ = [
     "FAMILIES",
@@ -26,7 +27,10 @@ __all__ = [
 
 FAMILIES: dict[str, ModelFamily] = {
     f.name: f
-    for f in (PIXART_ALPHA, PIXART_SIGMA, FLUX_DEV, SD35_LARGE, QWEN_IMAGE, FLUX2_DEV)
+    for f in (
+        PIXART_ALPHA, PIXART_SIGMA, FLUX_DEV, SD35_LARGE, QWEN_IMAGE, FLUX2_DEV,
+        WAN21_T2V_1_3B, WAN21_T2V_14B, WAN22_T2V_A14B,
+    )
 }
 _ALIASES = {alias.lower(): f.name for f in FAMILIES.values() for alias in (f.name, *f.aliases)}
 #: Derived families loaded in this process, by id (``name@digest``: content-addressed, so two

@@ -42,6 +42,7 @@ from ecad.search.validation import (
     prompt_length_error,
     resolve_local_weights,
 )
+from ecad.search.video_spec import VIDEO_KEYS, VideoFields, apply_video_fields
 from ecad.store.records import RecordError, check_version, require
 from ecad.yamlfile import load_yaml, read_yaml
 
@@ -93,6 +94,7 @@ _TOP_LEVEL = {
     "batch_size",
     "seed",
     "pruning",
+    *VIDEO_KEYS,
 }
 
 
@@ -327,6 +329,8 @@ class SearchSpec:
     #: A derived family's record (``family: ./families/x.yaml``): it travels with the spec, so
     #: a worker or scheduler knows the family, and its content (never its path) is digested.
     family_record: Mapping[str, Any] | None = None
+    #: Video families: frames, fps, width (:mod:`ecad.search.video_spec`); images: empty.
+    video: VideoFields = field(default_factory=VideoFields)
     source: str = field(default="", compare=False)
     #: The format version it was read in; it decides the id's form (see SPEC_VERSION).
     version: int = field(default=SPEC_VERSION, compare=False)
@@ -373,6 +377,7 @@ class SearchSpec:
             image_seed_rule=_seed_rule(data.get("image_seed_rule", "ecad")),
             pruning=_pruning_json(data.get("pruning")),
             family_record=record,
+            video=VideoFields.from_json(data),
             source=source,
             version=version,
         )
@@ -409,6 +414,7 @@ class SearchSpec:
             **({"image_seed_rule": self.image_seed_rule} if self.image_seed_rule != "ecad" else {}),
             **({"pruning": self.pruning.to_json()} if self.pruning.enabled else {}),
             **({"family_record": dict(self.family_record)} if self.family_record else {}),
+            **self.video.to_json(),
         }
 
     def digest(self) -> str:
@@ -572,6 +578,7 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
                 f"{d['resolution']} is not divisible by {multiple} "
                 f"(VAE factor {family.vae_scale_factor} x patch size {family.patch_size})",
             )
+    errors.items += apply_video_fields(d, raw, family)  # frames, fps, width (video families)
     d["steps"] = _int(raw, "steps", errors, family.default_steps if family else 20, 2)
     guidance = raw.get("guidance", family.default_guidance if family else 4.5)
     if (bad := guidance_error(guidance)) is not None:
