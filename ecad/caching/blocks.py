@@ -22,7 +22,7 @@ from ecad.caching.recipes import BlockRecipe
 from ecad.caching.state import CallState, nbytes
 from ecad.caching.tgate import cross_attention_gates
 
-__all__ = ["BlockPlan", "plan_block"]
+__all__ = ["BlockPlan", "plan_block", "with_entries"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,16 @@ def plan_block(recipe: BlockRecipe, effective: Mapping[str, np.ndarray], steps: 
         run[name] = tuple(bool(x) for x in eff & read)
         keep[name] = tuple(bool(x) for x in kept & (eff | read))
     return BlockPlan(run=run, keep=keep)
+
+
+def with_entries(plan: BlockPlan) -> BlockPlan:
+    """``plan`` with one *entry* row per step appended (row ``steps + k``): a call that starts
+    at row ``k`` (``strength`` < 1) holds no cache there, so every component runs, and it keeps
+    what row ``k`` keeps (a row's keeping depends on later rows only)."""
+    return BlockPlan(
+        run={n: r + (True,) * len(r) for n, r in plan.run.items()},
+        keep={n: k + k for n, k in plan.keep.items()},
+    )
 
 
 class _Step:
@@ -117,7 +127,9 @@ class BlockHook(ModelHook):
 
     def __init__(self, call: CallState, recipe: BlockRecipe, plan: BlockPlan, fused: bool) -> None:
         super().__init__()
-        self.call, self.recipe, self.plan, self.fused = call, recipe, plan, fused
+        self.call, self.recipe, self.fused = call, recipe, fused
+        self.steps = len(next(iter(plan.run.values()), ()))
+        self.plan = with_entries(plan)
         self.cache: dict[str, dict[str, Any]] = {}
         self.cache_id = 0  # set by CallState.add_listener
         self._gates_of: dict[str, Any] | None = None  # true TGATE's hooks on components
@@ -168,10 +180,11 @@ class BlockHook(ModelHook):
     def step_signature(self, t: int) -> tuple:
         """What this hook does at step ``t`` (see :mod:`ecad.caching.compiled`): which
         components run, which outputs it keeps and which it holds on entry."""
-        plan = self.plan
+        plan, steps = self.plan, self.steps
+        held = 0 < t < steps  # an entry row (t >= steps) holds nothing, as step 0
         return (
-            t == 0,
-            *((plan.run[n][t], plan.keep[n][t], t > 0 and plan.keep[n][t - 1]) for n in plan.run),
+            t == 0 or t >= steps,
+            *((plan.run[n][t], plan.keep[n][t], held and plan.keep[n][t - 1]) for n in plan.run),
         )
 
     def drop_caches(self) -> None:

@@ -100,8 +100,9 @@ def pattern_steps(transformer: torch.nn.Module, steps: int) -> tuple[int, ...]:
 def refuse_offload(transformer: torch.nn.Module, mode: str) -> None:
     """accelerate's offload hooks move weights during the forward: a CUDA graph would replay
     the moves of the capture, and dynamo breaks the graph at them."""
-    offloaded = [name or "transformer" for name, m in transformer.named_modules()
-                 if hasattr(m, "_hf_hook")]
+    offloaded = [
+        name or "transformer" for name, m in transformer.named_modules() if hasattr(m, "_hf_hook")
+    ]
     if offloaded:
         raise ScheduleCompileError(
             f"cannot compile a schedule (compile={mode!r}) on a {type(transformer).__name__} "
@@ -123,8 +124,9 @@ def raise_recompile_limit(patterns: int) -> None:
     if config.recompile_limit < wanted:
         _raised.setdefault("previous", config.recompile_limit)
         config.recompile_limit = _raised["set"] = wanted
-        log.debug("raised torch._dynamo.config.recompile_limit to %d (%d patterns)", wanted,
-                 patterns)
+        log.debug(
+            "raised torch._dynamo.config.recompile_limit to %d (%d patterns)", wanted, patterns
+        )
 
 
 def restore_recompile_limit() -> None:
@@ -357,7 +359,7 @@ class CompiledForward:
         self.hooks = schedule_hooks(transformer)
         self.listeners = list(call.listeners)
         self.checks = [h for h in self.hooks if hasattr(h, "check_call")]
-        self.stats = CompileStats(mode, len(set(call.pattern_of)), call.steps)
+        self.stats = CompileStats(mode, len(set(call.pattern_of[: call.steps])), call.steps)
         self._functions: dict[tuple, Callable[..., Any]] = {}
         self._graphs: dict[tuple, _Graph] = {}
         self._signature: tuple | None = None
@@ -385,8 +387,7 @@ class CompiledForward:
             fn = self._functions[key] = _run_pattern  # graphs of the eager (or block) engine
         if fn is None:
             name = f"ecad_pattern_{key[0]}_{key[1]}".replace("-", "_")
-            fn = self._functions[key] = torch.compile(_fresh(_run_pattern, name),
-                                                      **self._options())
+            fn = self._functions[key] = torch.compile(_fresh(_run_pattern, name), **self._options())
         return fn
 
     def _compiled_call(self, key: tuple, forward: Any, args: tuple, kwargs: dict) -> Any:
@@ -436,8 +437,7 @@ class CompiledForward:
     def _invalidate(self, signature: tuple) -> None:
         if self._signature is not None:
             self.stats.invalidations += 1
-            log.info("compiled schedule %r: new input shapes, recompiling its patterns",
-                     self.name)
+            log.info("compiled schedule %r: new input shapes, recompiling its patterns", self.name)
         self._signature = signature
         self.stats.signatures.append(repr(signature[1])[:200])
         self.release()

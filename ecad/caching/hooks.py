@@ -148,18 +148,19 @@ class _ComponentHook(ModelHook):
     def __init__(self, call: CallState, recompute: np.ndarray) -> None:
         super().__init__()
         self.call = call
-        self.recompute = tuple(bool(b) for b in recompute)
+        bits = tuple(bool(b) for b in recompute)
+        self.steps = len(bits)
         # Keep an output only if the next step reuses it; that bounds memory to what is needed.
-        self.keep = tuple(
-            t + 1 < len(self.recompute) and not self.recompute[t + 1]
-            for t in range(len(self.recompute))
-        )
+        keep = tuple(t + 1 < len(bits) and not bits[t + 1] for t in range(len(bits)))
+        # Entry rows (steps + k, see CallState): recompute, keep what row k keeps.
+        self.recompute = bits + (True,) * len(bits)
+        self.keep = keep + keep
         self.cache: dict[str, Any] = {}
         self.cache_id = 0  # set by CallState.add_listener
 
     def step_signature(self, t: int) -> tuple:
         """Recomputed or reused at ``t``, kept after it, held on entry (see ``compiled``)."""
-        return (self.recompute[t], self.keep[t], t > 0 and self.keep[t - 1])
+        return (self.recompute[t], self.keep[t], 0 < t < self.steps and self.keep[t - 1])
 
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         t, branch = self.call.step, self.call.branch
@@ -284,7 +285,7 @@ def _apply(transformer: torch.nn.Module, pipeline: Any, config: ScheduleCacheCon
                 component, COMPONENT_HOOK
             )
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
-    call.pattern_of = pattern_steps(transformer, sched.steps)
+    call.pattern_of = pattern_steps(transformer, 2 * sched.steps)  # rows and entry rows
     raise_recompile_limit(len(set(call.pattern_of)))
     if config.compile is not None:
         denoiser.runner = CompiledForward(
@@ -346,10 +347,13 @@ def cache_stats(pipe_or_transformer: Any) -> dict[str, int]:
 
     ``cached_components``: slots that ever hold a cache (only components the schedule reuses);
     ``cached_bytes``: bytes held now (0 between calls); ``peak_cached_bytes``: the most held at
-    once during the last (or current) call.
+    once during the last (or current) call; ``start_row``: the schedule row (= sampler step)
+    the last call started at (``> 0`` for img2img/inpainting with ``strength`` < 1);
+    ``steps_run``: sampler steps it ran, rows ``start_row`` to ``start_row + steps_run - 1``.
     """
     components = held = 0
-    peak = 0
+    peak = steps_run = 0
+    starts = []
     modules = [m for t in _transformers(pipe_or_transformer) for m in t.modules()]
     for module in modules:
         hooks = getattr(getattr(module, "_diffusers_hook", None), "hooks", {})
@@ -361,8 +365,17 @@ def cache_stats(pipe_or_transformer: Any) -> dict[str, int]:
             components += sum(any(keep) for keep in hook.plan.keep.values())
             held += hook.cached_bytes()
         if DENOISER_HOOK in hooks:
-            peak = max(peak, hooks[DENOISER_HOOK].call.ledger.peak)  # experts run in turn
-    return {"cached_components": components, "cached_bytes": held, "peak_cached_bytes": peak}
+            call = hooks[DENOISER_HOOK].call
+            peak = max(peak, call.ledger.peak)  # experts run in turn
+            steps_run += call.steps_run
+            starts += [call.start] if call.steps_run else []
+    return {
+        "cached_components": components,
+        "cached_bytes": held,
+        "peak_cached_bytes": peak,
+        "start_row": min(starts, default=0),
+        "steps_run": steps_run,
+    }
 
 
 def compile_stats(pipe_or_transformer: Any) -> dict[str, Any] | None:

@@ -209,6 +209,10 @@ def install_tgate(
     """Register the TGATE hooks; call before the step-tracking hook is registered on the
     transformer, so that it runs first (outermost) and the step is known here."""
     gate = schedule.custom_attention.gate_step
+    call.refuse_partial = (
+        f"schedule {schedule.metadata.name!r} is true TGATE, whose cross-attention average "
+        f"is taken at step {gate - 1} of a full run"
+    )
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(
         _GuidanceDropHook(call, gate, drop_guidance), GUIDANCE_HOOK
     )

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ecad.families.pipelines import FamilyPipeline
+
 __all__ = ["ROLES", "BlockGroup", "ModelFamily", "Slot"]
 
 #: Component roles. ``joint_attention`` is one attention over both streams (FLUX-style double
@@ -119,6 +121,8 @@ class ModelFamily:
         cfg_rows: transformer rows per image and step under classifier-free guidance: 2 where the
             pipeline also runs the unconditional half (PixArt and SD3 in one batch, Qwen-Image in
             a second call), 1 for guidance-distilled models (FLUX).
+        pipelines: the family's other diffusers pipelines (img2img, inpainting, ControlNet,
+            edit; :mod:`ecad.families.pipelines`), which run its schedules unchanged.
     """
 
     name: str
@@ -154,6 +158,7 @@ class ModelFamily:
     expert_steps: Callable[[int], tuple[int, ...]] | None = field(
         default=None, repr=False, compare=False
     )
+    pipelines: tuple[FamilyPipeline, ...] = ()
 
     @property
     def is_video(self) -> bool:
