@@ -10,7 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-from ecad.caching import ScheduleCacheConfig, apply_schedule, cache_stats, remove_schedule
+from ecad.caching import (
+    ScheduleCacheConfig,
+    apply_schedule,
+    cache_stats,
+    compile_stats,
+    remove_schedule,
+)
 from ecad.caching.state import CallState
 from ecad.errors import FamilyError, ScheduleMismatchError
 from ecad.families import FAMILIES, get_family
@@ -220,6 +226,27 @@ def test_the_entry_row_keeps_what_its_row_keeps(case):
     assert not torch.equal(component, plain)
     assert torch.equal(component, independent)
     torch.testing.assert_close(lean, independent, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", IMG2IMG[:1], ids=[c[1] for c in IMG2IMG[:1]], indirect=True)
+def test_compiled_engine_enters_part_way(case):
+    """Compiled (dynamo, eager backend): the entry row is one more pattern; same latents."""
+    family, _, pipe, _ = case
+    schedule = fora(ScheduleLayout.for_model(family, pipe.transformer), STEPS, 2)
+    eager, _ = _cached(case, schedule)
+    torch._dynamo.reset()
+    try:
+        apply_schedule(
+            pipe, ScheduleCacheConfig(schedule, compile="default", compile_backend="eager")
+        )
+        compiled = _run(case)
+        stats = compile_stats(pipe)
+    finally:
+        remove_schedule(pipe)
+        torch._dynamo.reset()
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
+    # Rows 3 (its entry: compute, nothing kept), 4 (compute, keep) and 5 (reuse).
+    assert stats["compiled"] == 3
 
 
 @pytest.mark.parametrize("case", IMG2IMG, ids=[c[1] for c in IMG2IMG], indirect=True)
