@@ -202,6 +202,9 @@ def apply_schedule(
 
     A schedule already applied is replaced. With a pipeline, the step index follows
     ``pipe.scheduler`` (the sampler); with a bare transformer, forward calls are counted.
+    Schedule row = sampler step: an img2img or inpainting pipeline with ``strength`` < 1 starts
+    at the sampler's ``begin_index`` k and runs rows k..N-1, row k with every component computed
+    (:class:`~ecad.caching.state.CallState`).
 
     ``compile`` (or ``ScheduleCacheConfig.compile``) serves the schedule compiled: a
     ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``, ``"max-autotune"``). The

@@ -297,3 +297,25 @@ def test_true_tgate_refuses_to_start_part_way():
     call.begin_forward(_Sampler(6, begin=0), "default")  # a full run is fine
     with pytest.raises(ScheduleMismatchError, match=r"starts at sampler step 2.*true TGATE"):
         call.begin_forward(_Sampler(6, begin=2), "default")
+
+
+def test_family_show_lists_the_pipelines():
+    import json
+
+    from click.testing import CliRunner
+
+    from ecad.cli.main import cli
+
+    runner = CliRunner()
+    text = runner.invoke(cli, ["family", "show", "qwen-image", "--no-macs"])
+    assert text.exit_code == 0, text.output
+    assert "row = sampler step" in text.output
+    assert "QwenImageEditPipeline (Qwen/Qwen-Image-Edit)" in text.output
+    assert "QwenImageImg2ImgPipeline (strength)" in text.output
+    shown = runner.invoke(cli, ["family", "show", "flux-dev", "--no-macs", "--json"])
+    pipelines = json.loads(shown.output)["other_pipelines"]
+    assert {p["pipeline_class"] for p in pipelines} == {
+        p.pipeline_class for p in get_family("flux-dev").pipelines
+    }
+    none = runner.invoke(cli, ["family", "show", "pixart-sigma", "--no-macs"])
+    assert "other pipelines: none in diffusers" in none.output
