@@ -121,6 +121,14 @@ class Dispatcher:
         self.in_flight.move_to_end(task_key)
         self.sent_total += 1
 
+    def forget_search(self, search_id: str) -> list[str]:
+        """Forget every task of ``search_id`` (another scheduler drives it now): they are
+        neither re-sent nor measured here. Returns their keys."""
+        keys = [k for k, e in self.in_flight.items() if _search_of(e.args) == search_id]
+        for key in keys:
+            del self.in_flight[key]
+        return keys
+
     def done(self, task_key: str) -> None:
         """Forget the task (finished, or no longer wanted)."""
         self.in_flight.pop(task_key, None)
@@ -138,6 +146,12 @@ class Dispatcher:
             "last_resend_reason": self.last_resend_reason,
             "deadline_s": round(self.current_deadline_s, 1),
         }
+
+
+def _search_of(args: list) -> str | None:
+    """The search a shard task's message names (``ShardTask.search_id``)."""
+    message = args[0] if args and isinstance(args[0], dict) else None
+    return None if message is None else message.get("search_id")
 
 
 def celery_sender(app) -> Callable[[str, list], object]:

@@ -7,6 +7,10 @@ then steps each active search's driver once (once more when a generation complet
 one is queued at once). Searches are isolated: one that breaks is logged (once per change) or
 marked failed, and the others go on. Restarting the service, Redis or the
 workers loses nothing: a new driver finds the same missing shards and queues them again.
+
+With ``leases`` (:mod:`ecad.scheduler.lease`; ``ecad scheduler`` always has them) one process
+drives a search at a time: a search whose lease another scheduler holds is left to it, and taken
+over once that lease expires; every write of a driven search checks the lease first.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from ecad.errors import TransientError
 from ecad.scheduler.dispatch import LOST_QUEUE, Dispatcher
 from ecad.scheduler.executor import CeleryExecutor
+from ecad.scheduler.lease import LeasedStore, LeaseLost, SearchLeases
 from ecad.scheduler.queue_watch import QueueWatch
 from ecad.search import SearchDriver, SearchSession
 from ecad.search.failures import failed_tasks
@@ -42,10 +47,14 @@ class SchedulerService:
         observer: SearchObserver | None = None,
         rescan_s: float = 5.0,
         watch: QueueWatch | None = None,
+        leases: SearchLeases | None = None,
     ) -> None:
         """``rescan_s``: how often the store is listed for newly submitted searches;
-        ``watch``: notices a broker that lost queued tasks (None: only deadlines re-send)."""
+        ``watch``: notices a broker that lost queued tasks (None: only deadlines re-send);
+        ``leases``: drive only the searches whose lease this process holds (None: every one,
+        for a single scheduler)."""
         self.store = store
+        self.leases = leases
         self.dispatcher = dispatcher
         self.watch = watch
         self.store_id = ensure_store_identity(store)
@@ -81,7 +90,7 @@ class SchedulerService:
             if (reason := stopped_reason(self.store, search_id)) is not None:
                 self._note(search_id, logging.INFO, f"not driven: {reason}")
                 return None
-            session = SearchSession.open(self.store, search_id)
+            session = SearchSession.open(self._store_of(search_id), search_id)
             driver = SearchDriver(
                 session, CeleryExecutor(session.plan, self.dispatcher, self.store_id), self.observer
             )
@@ -89,6 +98,18 @@ class SchedulerService:
         else:
             driver.session.reload()  # another process may have cancelled or advanced it
         return driver
+
+    def _store_of(self, search_id: str) -> ObjectStore:
+        """The store as the search's driver writes it: through its lease, if there are leases."""
+        if self.leases is None:
+            return self.store
+        return LeasedStore(self.store, search_id, self.leases)
+
+    def _leave(self, search_id: str, message: str) -> None:
+        """Another scheduler drives the search: forget it here (opened afresh if it comes back)."""
+        self.drivers.pop(search_id, None)
+        self.dispatcher.forget_search(search_id)
+        self._note(search_id, logging.INFO, message)
 
     # one pass ------------------------------------------------------------------------------
     def tick(self) -> bool:
@@ -109,6 +130,8 @@ class SchedulerService:
                 if not still:
                     self.over.add(search_id)
                     self.drivers.pop(search_id, None)
+                    if self.leases is not None:
+                        self.leases.release(search_id)
                 active |= still
         finally:
             self.cpu_seconds += time.process_time() - started
@@ -116,7 +139,13 @@ class SchedulerService:
 
     def _guarded_step(self, search_id: str, failed: set[str]) -> bool:
         try:
+            if self.leases is not None and not self.leases.hold(search_id):
+                self._leave(search_id, "driven by another scheduler (it holds the lease)")
+                return True
             still = self._step(search_id, failed)
+        except LeaseLost as exc:
+            self._leave(search_id, str(exc))
+            return True
         except TransientError:
             raise
         except StoreObjectError as exc:
@@ -134,7 +163,7 @@ class SchedulerService:
 
     def _fail(self, search_id: str, reason: str) -> None:
         """Mark the search failed (its authoritative objects are unreadable); the others go on."""
-        mark_failed(self.store, search_id, reason)
+        mark_failed(self._store_of(search_id), search_id, reason)
         self._note(search_id, logging.ERROR, f"marked failed: {reason}")
 
     def _note(self, search_id: str, level: int, message: str) -> None:
@@ -181,6 +210,16 @@ class SchedulerService:
                 self.dispatcher.resend(key)
 
     def run_forever(self, poll_s: float = 0.5, should_stop: Any = lambda: False) -> None:
+        try:
+            self._run(poll_s, should_stop)
+        finally:  # stopping: another scheduler may take the searches over at once
+            if self.leases is not None:
+                try:
+                    self.leases.release_all()
+                except Exception as exc:  # Redis down: the leases expire by themselves
+                    log.warning("could not give the search leases back (%s)", exc)
+
+    def _run(self, poll_s: float, should_stop: Any) -> None:
         backoff = poll_s
         while not should_stop():
             try:
