@@ -28,11 +28,11 @@ from ecad.search import SearchDriver, SearchSession
 from ecad.search.failures import failed_tasks
 from ecad.search.observer import NullObserver, SearchObserver
 from ecad.search.session import mark_failed, stopped_reason
-from ecad.store import ObjectStore
+from ecad.store import MissingObjectError, ObjectStore
 from ecad.store.identity import ensure_store_identity
-from ecad.store.layout import task_output_key
+from ecad.store.layout import attempts_key, task_output_key
 from ecad.store.probe import StoreProbe
-from ecad.store.records import StoreObjectError
+from ecad.store.records import RecordError, StoreObjectError, read_record, require
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +203,26 @@ class SchedulerService:
                 self.dispatcher.resend(key, LOST_QUEUE, reason)
 
     def _resend_overdue(self) -> None:
+        """Re-send the overdue tasks whose copy is lost or stuck; not one still queued (its copy
+        would queue behind it, and both would count towards the redelivery limit)."""
         for key in self.dispatcher.overdue():
             if self.store.exists(task_output_key(key)):
                 self.dispatcher.done(key)
+                continue
+            entry, starts = self.dispatcher.in_flight[key], self._starts(key)
+            if not entry.started and starts > entry.starts_seen:
+                self.dispatcher.started(key, starts)  # it runs: the deadline counts from now
+            elif not entry.started and entry.sends and not self.dispatcher.queued_too_long(key):
+                self.dispatcher.hold(key)
             else:
-                self.dispatcher.resend(key)
+                self.dispatcher.resend(key, starts=starts)
+
+    def _starts(self, task_key: str) -> int:
+        """How many times workers started the task (its ``attempts/`` record; 0 if none)."""
+        try:
+            return read_record(self.store, attempts_key(task_key), _counted_starts)
+        except (MissingObjectError, StoreObjectError):
+            return 0
 
     def run_forever(self, poll_s: float = 0.5, should_stop: Any = lambda: False) -> None:
         try:
@@ -248,3 +263,11 @@ def _is_broker_error(exc: Exception) -> bool:
             "BusyLoadingError",
         }
     )
+
+
+def _counted_starts(data: Any) -> int:
+    """The start count of an ``attempts/`` record (written by the workers)."""
+    starts = require(data, "starts", int)
+    if starts < 0:
+        raise RecordError(f"starts must be >= 0, got {starts}")
+    return starts
