@@ -42,6 +42,9 @@ __all__ = [
     "read_leases",
 ]
 
+#: :meth:`SearchLeases.hold`'s outcomes.
+RENEWED = "renewed"
+CLAIMED = "claimed"
 #: Seconds a lease lasts unless renewed (``ecad scheduler --lease`` / ``$ECAD_SEARCH_LEASE``).
 DEFAULT_LEASE_S = 30.0
 _PREFIX = "ecad:lease:search:"
@@ -115,21 +118,22 @@ class SearchLeases:
     def _px(self) -> int:
         return max(1, int(self.expiry_s * 1000))
 
-    def hold(self, search_id: str) -> bool:
-        """Claim the search's lease, or renew it if it is ours. False: another process holds
-        it (this one must not drive the search)."""
+    def hold(self, search_id: str) -> str | None:
+        """Renew the search's lease if it is ours (``"renewed"``), else claim it if it is free
+        (``"claimed"``: whatever this process knew of the search may be stale, another may
+        have driven it meanwhile). None: another process holds it (this one must not drive
+        the search)."""
         key, start = lease_key(search_id), self.clock()
-        ours = search_id in self._valid_until and self._renew(
-            keys=[key], args=[self.token, self._px]
-        )
-        if not ours:
-            ours = bool(self.client.set(key, self.token, nx=True, px=self._px))
-        if ours:
-            # Measured from before the call: Redis's expiry is no earlier than this.
-            self._valid_until[search_id] = start + self.expiry_s
+        if search_id in self._valid_until and self._renew(keys=[key], args=[self.token, self._px]):
+            outcome = RENEWED
+        elif self.client.set(key, self.token, nx=True, px=self._px):
+            outcome = CLAIMED
         else:
             self._valid_until.pop(search_id, None)
-        return ours
+            return None
+        # Measured from before the call: Redis's expiry is no earlier than this.
+        self._valid_until[search_id] = start + self.expiry_s
+        return outcome
 
     def check(self, search_id: str) -> None:
         """Before a write of the search: raise :class:`LeaseLost` unless this process holds its
@@ -138,7 +142,9 @@ class SearchLeases:
         until = self._valid_until.get(search_id)
         if until is not None and until - self.clock() > self.expiry_s / 2:
             return
-        if until is None or not self.hold(search_id):
+        # Claimed afresh is lost too: between the expiry and the claim another process may have
+        # driven the search, so what this one was about to write may be stale.
+        if until is None or self.hold(search_id) != RENEWED:
             raise LeaseLost(
                 f"search {search_id}: this scheduler ({self.holder}) no longer holds its lease; "
                 "another scheduler drives it now"

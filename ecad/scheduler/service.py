@@ -22,7 +22,7 @@ from typing import Any
 from ecad.errors import TransientError
 from ecad.scheduler.dispatch import LOST_QUEUE, Dispatcher
 from ecad.scheduler.executor import CeleryExecutor
-from ecad.scheduler.lease import LeasedStore, LeaseLost, SearchLeases
+from ecad.scheduler.lease import CLAIMED, LeasedStore, LeaseLost, SearchLeases
 from ecad.scheduler.queue_watch import QueueWatch
 from ecad.search import SearchDriver, SearchSession
 from ecad.search.failures import failed_tasks
@@ -139,9 +139,13 @@ class SchedulerService:
 
     def _guarded_step(self, search_id: str, failed: set[str]) -> bool:
         try:
-            if self.leases is not None and not self.leases.hold(search_id):
-                self._leave(search_id, "driven by another scheduler (it holds the lease)")
-                return True
+            if self.leases is not None:
+                held = self.leases.hold(search_id)
+                if held is None:
+                    self._leave(search_id, "driven by another scheduler (it holds the lease)")
+                    return True
+                if held == CLAIMED:  # another may have driven it since: open it afresh
+                    self.drivers.pop(search_id, None)
             still = self._step(search_id, failed)
         except LeaseLost as exc:
             self._leave(search_id, str(exc))

@@ -158,3 +158,19 @@ def test_a_service_that_lost_the_lease_stops_writing_and_forgets_the_tasks(redis
     assert _snapshot(store, search_id) == before, "no write after the lease was lost"
     assert a.dispatcher.in_flight == {}, "its tasks are the new holder's to re-send"
     assert search_id not in a.drivers
+
+
+def test_a_lease_that_lapsed_unnoticed_is_lost_for_the_write_that_finds_it(redis_client):
+    """Expired and claimed again by the same process: between the two another scheduler may
+    have driven the search, so the write that notices is refused (the service reopens the
+    search from the store); the claim itself stands."""
+    clock = Clock()
+    a = SearchLeases(redis_client, 1.0, clock=clock)
+    assert a.hold("s1") == "claimed" and a.hold("s1") == "renewed"
+    wait_for(lambda: redis_client.get(lease_key("s1")) is None, 60, interval=0.05,
+             what="the lease to expire in Redis")
+    clock.now += 0.9
+    with pytest.raises(LeaseLost):
+        a.check("s1")
+    assert redis_client.get(lease_key("s1")).decode() == a.token
+    a.check("s1")  # held again, continuously from here
