@@ -100,12 +100,12 @@ def test_two_services_one_search_the_second_waits_then_takes_over(redis_client, 
     a = SchedulerService(
         store,
         Dispatcher(lambda n, args: sent_a.append(args)),
-        leases=SearchLeases(redis_client, 5.0),
+        leases=SearchLeases(redis_client, 30.0),
     )
     b = SchedulerService(
         store,
         Dispatcher(lambda n, args: sent_b.append(args)),
-        leases=SearchLeases(redis_client, 5.0),
+        leases=SearchLeases(redis_client, 30.0),
     )
     assert a.tick() and len(sent_a) == 4
     before = _snapshot(store, search_id)
@@ -118,7 +118,9 @@ def test_two_services_one_search_the_second_waits_then_takes_over(redis_client, 
     assert _snapshot(store, search_id) == scores_in, "b wrote nothing of the search"
     assert before.keys() <= scores_in.keys()
 
-    # a dies (never ticks again); once its lease expires, b drives the search to the end
+    # a dies (never ticks again); its lease runs out (sped up here: the real-process test
+    # waits for it), and b drives the search to the end
+    redis_client.pexpire(lease_key(search_id), 1)
     wait_for(lambda: b.leases.hold(search_id), 60, interval=0.05, what="b to take over")
     for _ in range(20):
         if not b.tick():
@@ -167,8 +169,12 @@ def test_a_lease_that_lapsed_unnoticed_is_lost_for_the_write_that_finds_it(redis
     clock = Clock()
     a = SearchLeases(redis_client, 1.0, clock=clock)
     assert a.hold("s1") == "claimed" and a.hold("s1") == "renewed"
-    wait_for(lambda: redis_client.get(lease_key("s1")) is None, 60, interval=0.05,
-             what="the lease to expire in Redis")
+    wait_for(
+        lambda: redis_client.get(lease_key("s1")) is None,
+        60,
+        interval=0.05,
+        what="the lease to expire in Redis",
+    )
     clock.now += 0.9
     with pytest.raises(LeaseLost):
         a.check("s1")
