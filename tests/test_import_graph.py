@@ -248,3 +248,26 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path):
     path.write_text("def f():\n    from ..store import layout\n    import ecad.worker.app\n")
     names = {n for n, _ in _imports("ecad.search.mod", path)}
     assert names == {"ecad.store.layout", "ecad.worker.app"}
+
+
+def test_the_cli_imports_the_cluster_lazily():
+    """The composition root imports ``ecad.worker``/``ecad.scheduler`` (and celery, redis)
+    only inside the commands that need them: ``ecad --help`` and the local commands load none."""
+    lazy = ("ecad.worker", "ecad.scheduler", "celery", "redis", "kombu")
+    offenders = []
+    for module, path in MODULES.items():
+        if _part(module) != "ecad.cli":
+            continue
+        for node in ast.parse(path.read_text()).body:  # module level only
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                )
+                offenders += [
+                    f"{path.relative_to(ROOT)}:{node.lineno}: {n}"
+                    for n in names
+                    if n.startswith(lazy)
+                ]
+    assert not offenders, offenders
