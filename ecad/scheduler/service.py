@@ -153,7 +153,11 @@ class SchedulerService:
         except TransientError:
             raise
         except StoreObjectError as exc:
-            self._fail(search_id, str(exc))
+            try:
+                self._fail(search_id, str(exc))
+            except LeaseLost as lost:  # another scheduler drives it now: its call
+                self._leave(search_id, str(lost))
+                return True
             return False
         except Exception as exc:
             if _is_broker_error(exc):
@@ -213,10 +217,14 @@ class SchedulerService:
             if self.store.exists(task_output_key(key)):
                 self.dispatcher.done(key)
                 continue
-            entry, starts = self.dispatcher.in_flight[key], self._starts(key)
+            entry = self.dispatcher.in_flight[key]
+            if not entry.sends:  # its first send failed (broker down): send it now
+                self.dispatcher.resend(key)
+                continue
+            starts = self._starts(key)
             if not entry.started and starts > entry.starts_seen:
                 self.dispatcher.started(key, starts)  # it runs: the deadline counts from now
-            elif not entry.started and entry.sends and not self.dispatcher.queued_too_long(key):
+            elif not entry.started and not self.dispatcher.queued_too_long(key):
                 self.dispatcher.hold(key)
             else:
                 self.dispatcher.resend(key, starts=starts)
