@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The layers, lowest first. A part may import the parts named here, and nothing above them.
 _BASE = {"ecad", "ecad.errors"}
-_FILES = _BASE | {"ecad.atomic", "ecad.textfile", "ecad.yamlfile", "ecad.masking"}
+_FILES = _BASE | {"ecad.atomic", "ecad.textfile", "ecad.yamlfile", "ecad.masking", "ecad.videofile"}
 _HOST = _FILES | {
     "ecad.credentials",
     "ecad.secret_files",
@@ -50,6 +50,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "ecad.textfile": _BASE,
     "ecad.yamlfile": _BASE | {"ecad.textfile"},
     "ecad.masking": _BASE,
+    "ecad.videofile": _BASE,  # video files (PyAV, imported lazily)
     "ecad.credentials": _BASE,
     "ecad.secret_files": _BASE | {"ecad.credentials"},
     "ecad.environment": _BASE,

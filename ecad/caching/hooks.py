@@ -31,10 +31,12 @@ from ecad.caching.compiled import (
 )
 from ecad.caching.config import ScheduleCacheConfig
 from ecad.caching.exclusive import mark_cached, refuse_other_caches, unmark_cached
+from ecad.caching.experts import expert_schedules, expert_transformers
 from ecad.caching.recipes import recipe_for
 from ecad.caching.state import CallState, ContextProbe, nbytes
 from ecad.caching.targets import SlotTarget, slot_targets, split_target
 from ecad.caching.tgate import TGATE_HOOK_NAMES, install_tgate, plain_caching_bits
+from ecad.errors import ConfigError
 from ecad.schedules import Schedule
 
 __all__ = [
@@ -48,6 +50,8 @@ __all__ = [
 DENOISER_HOOK = "ecad_schedule_denoiser"
 COMPONENT_HOOK = "ecad_schedule_component"
 BLOCK_HOOK = "ecad_schedule_block"
+#: Pipeline attributes of the experts of a two-expert pipeline (Wan 2.2).
+_EXPERTS = ("transformer", "transformer_2")
 _HOOK_NAMES = (BLOCK_HOOK, COMPONENT_HOOK, *TGATE_HOOK_NAMES, DENOISER_HOOK)
 
 
@@ -187,8 +191,23 @@ def apply_schedule(
     if compile is not None:
         config = replace(config, compile=compile)
     check_mode(config.compile, config.compile_backend, config.compile_scope)
-    sched = config.schedule
+    family = config.schedule.layout.family
+    if len(family.experts) > 1:
+        if config.compile is not None:
+            raise ConfigError(
+                f"{family.name}: the compiled engine does not serve two-expert "
+                "pipelines yet; run it eager (no compile)"
+            )
+        remove_schedule(pipe_or_transformer)
+        for transformer, own in expert_schedules(pipe_or_transformer, config.schedule):
+            _apply(transformer, pipe_or_transformer, replace(config, schedule=own))
+        return
     transformer, pipeline = split_target(pipe_or_transformer)
+    _apply(transformer, pipeline, config)
+
+
+def _apply(transformer: torch.nn.Module, pipeline: Any, config: ScheduleCacheConfig) -> None:
+    sched = config.schedule
     if config.compile is not None:
         refuse_offload(transformer, config.compile)
     targets = slot_targets(transformer, sched.layout)
@@ -251,7 +270,18 @@ def _slots_by_block(targets: list[SlotTarget]) -> dict[torch.nn.Module, dict[str
 
 def remove_schedule(pipe_or_transformer: Any) -> None:
     """Remove an applied schedule; the model behaves exactly as before. No-op if none."""
-    transformer, _ = split_target(pipe_or_transformer)
+    for transformer in _transformers(pipe_or_transformer):
+        _remove(transformer)
+
+
+def _transformers(pipe_or_transformer: Any) -> list[torch.nn.Module]:
+    """The transformer, or every expert transformer of a two-expert pipeline (Wan 2.2)."""
+    return expert_transformers(pipe_or_transformer, _EXPERTS) or [
+        split_target(pipe_or_transformer)[0]
+    ]
+
+
+def _remove(transformer: torch.nn.Module) -> None:
     for _, module in transformer.named_modules():
         registry = getattr(module, "_diffusers_hook", None)
         if registry is None:
@@ -280,10 +310,10 @@ def cache_stats(pipe_or_transformer: Any) -> dict[str, int]:
     ``cached_bytes``: bytes held now (0 between calls); ``peak_cached_bytes``: the most held at
     once during the last (or current) call.
     """
-    transformer, _ = split_target(pipe_or_transformer)
     components = held = 0
     peak = 0
-    for module in transformer.modules():
+    modules = [m for t in _transformers(pipe_or_transformer) for m in t.modules()]
+    for module in modules:
         hooks = getattr(getattr(module, "_diffusers_hook", None), "hooks", {})
         if COMPONENT_HOOK in hooks:
             components += 1
@@ -293,7 +323,7 @@ def cache_stats(pipe_or_transformer: Any) -> dict[str, int]:
             components += sum(any(keep) for keep in hook.plan.keep.values())
             held += hook.cached_bytes()
         if DENOISER_HOOK in hooks:
-            peak = hooks[DENOISER_HOOK].call.ledger.peak
+            peak = max(peak, hooks[DENOISER_HOOK].call.ledger.peak)  # experts run in turn
     return {"cached_components": components, "cached_bytes": held, "peak_cached_bytes": peak}
 
 

@@ -11,7 +11,8 @@ run with the current step's modulation, with runs of adds fused into one pass
 Recipes are keyed by block class; a block whose class (or configuration) has none falls back to
 component hooks, which give the same outputs with less saving. The built-in forwards live in
 :mod:`ecad.caching.recipes_pixart_flux` (PixArt, FLUX.1, SD3) and
-:mod:`ecad.caching.recipes_flux2_qwen` (FLUX.2, Qwen-Image).
+:mod:`ecad.caching.recipes_flux2_qwen` (FLUX.2, Qwen-Image) and :mod:`ecad.caching.recipe_wan`
+(Wan 2.1 and 2.2).
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def _register_builtin() -> None:
         Flux2TransformerBlock,
     )
     from diffusers.models.transformers.transformer_qwenimage import QwenImageTransformerBlock
+    from diffusers.models.transformers.transformer_wan import WanTransformerBlock
 
+    from ecad.caching.recipe_wan import _wan_forward
     from ecad.caching.recipes_flux2_qwen import (
         _flux2_double_forward,
         _flux2_single_forward,
@@ -96,6 +99,7 @@ def _register_builtin() -> None:
         _sd3_joint_supports,
     )
 
+    register_recipe(WanTransformerBlock, BlockRecipe(("attn1", "attn2", "ffn"), _wan_forward))
     register_recipe(
         Flux2TransformerBlock,
         BlockRecipe(("attn", "ff", "ff_context"), _flux2_double_forward),

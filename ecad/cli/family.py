@@ -77,7 +77,10 @@ def show(name_or_file: str, resolution: int | None, batch: int, no_macs: bool,
         "pipeline_class": fam.pipeline_class,
         "default_weights": fam.default_weights or None,
         "defaults": {"steps": fam.default_steps, "guidance": fam.default_guidance,
-                     "resolution": fam.default_resolution, "dtype": fam.default_dtype},
+                     "resolution": fam.default_resolution, "dtype": fam.default_dtype,
+                     **({"width": fam.width_for(fam.default_resolution),
+                         "frames": fam.default_frames, "fps": fam.default_fps}
+                        if fam.is_video else {})},
         "block_groups": [
             {"name": g.name, "module_list": g.module_list, "num_blocks": g.num_blocks,
              "json_prefix": g.json_prefix,
@@ -101,15 +104,23 @@ def show(name_or_file: str, resolution: int | None, batch: int, no_macs: bool,
     click.echo(f"  transformer {fam.transformer_class}, pipeline {fam.pipeline_class}")
     click.echo(f"  weights     {fam.default_weights or '(none: give weights in the spec)'}")
     d = info["defaults"]
-    click.echo(f"  defaults    {d['steps']} steps, guidance {d['guidance']}, "
-               f"{d['resolution']} px, {d['dtype']}")
+    size = (f"{d['width']}x{d['resolution']}, {d['frames']} frames at {d['fps']} fps"
+            if fam.is_video else f"{d['resolution']} px")
+    click.echo(f"  defaults    {d['steps']} steps, guidance {d['guidance']}, {size}, {d['dtype']}")
+    if len(fam.experts) > 1:
+        of = fam.expert_of_steps(fam.default_steps)
+        runs = ", ".join(f"{name} steps {of.index(i)}-{len(of) - 1 - of[::-1].index(i)}"
+                         for i, name in enumerate(fam.experts) if i in of)
+        click.echo(f"  experts     one schedule for both: {runs} (of {fam.default_steps})")
     rows = [[g.name, g.module_list, g.num_blocks, c, g.component_paths[c], g.roles.get(c, "")]
             for g in fam.block_groups for c in g.components]
     click.echo(render_table(["group", "module list", "blocks", "component", "path", "role"], rows,
                             "llrlll"))
     if "macs_per_step" in info:
         m = info["macs_per_step"]
-        click.echo(f"MACs per step at {res} px, batch {batch}: {m['macs'] / 1e9:,.1f} G "
+        at = f"{res} px" if not fam.is_video else (
+            f"{fam.width_for(res)}x{res}, {fam.default_frames} frames")
+        click.echo(f"MACs per step at {at}, batch {batch}: {m['macs'] / 1e9:,.1f} G "
                    f"({m['macs_cacheable'] / m['macs']:.1%} in cacheable components); "
                    f"linear layers only: {m['macs-linear'] / 1e9:,.1f} G")
 

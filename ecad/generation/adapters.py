@@ -231,9 +231,57 @@ class Flux2Adapter(PipelineAdapter):
         return {"prompt_embeds": randn(batch, tokens, config.joint_attention_dim)}
 
 
+class WanAdapter(PipelineAdapter):
+    """Wan text-to-video: UMT5 embeddings padded to ``max_length``; true CFG as a second
+    transformer call per step (negative prompt ``""``). Latents are
+    ``[C, (frames - 1) // 4 + 1, H / 8, W / 8]`` per video, drawn in float32 as the pipeline
+    draws its own."""
+
+    kind = "wan"
+    embedding_names = ("prompt_embeds", "negative_prompt_embeds")
+
+    def embed(self, pipe, prompts, max_length):
+        pe, ne = pipe.encode_prompt(
+            prompt=list(prompts),
+            negative_prompt="",
+            do_classifier_free_guidance=True,
+            num_videos_per_prompt=1,
+            max_sequence_length=max_length,
+            device=pipe._execution_device,
+        )
+        return {"prompt_embeds": pe, "negative_prompt_embeds": ne}
+
+    def latents(self, pipe, generators, height, width, frames=1):
+        denoiser = pipe.transformer if pipe.transformer is not None else pipe.transformer_2
+        f = pipe.vae_scale_factor_spatial
+        latent_frames = (frames - 1) // pipe.vae_scale_factor_temporal + 1
+        shape = (denoiser.config.in_channels, latent_frames, height // f, width // f)
+        return _randn(generators, shape)
+
+    def noise_kwargs(self, pipe, generators, height, width, device, dtype, frames=1):
+        latents = self.latents(pipe, generators, height, width, frames)
+        return {"latents": latents.to(device=device, dtype=torch.float32)}
+
+    def call_kwargs(self, embeddings):
+        return {**embeddings, "negative_prompt": None}
+
+    def random_embeddings(self, config, batch, tokens, randn):
+        return {
+            "prompt_embeds": randn(batch, tokens, config.text_dim),
+            "negative_prompt_embeds": randn(batch, tokens, config.text_dim),
+        }
+
+
 _ADAPTERS = {
     a.kind: a
-    for a in (PixArtAdapter(), FluxAdapter(), SD3Adapter(), QwenImageAdapter(), Flux2Adapter())
+    for a in (
+        PixArtAdapter(),
+        FluxAdapter(),
+        SD3Adapter(),
+        QwenImageAdapter(),
+        Flux2Adapter(),
+        WanAdapter(),
+    )
 }
 
 

@@ -160,6 +160,8 @@ def build_cost_table(spec: SearchSpec) -> CostTable:
         spec.cost.mode,
         text_tokens=spec.cost.options.get("text_tokens"),
         transformer_config=config,
+        frames=spec.video.frames or None,  # videos: cost per video of the spec's size
+        width=spec.video.width,
     )
 
 

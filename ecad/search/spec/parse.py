@@ -34,6 +34,7 @@ from ecad.search.validation import (
     prompt_length_error,
     resolve_local_weights,
 )
+from ecad.search.video_spec import VIDEO_KEYS, apply_video_fields
 
 __all__ = ["parse_spec"]
 
@@ -61,6 +62,7 @@ _TOP_LEVEL = {
     "batch_size",
     "seed",
     "pruning",
+    *VIDEO_KEYS,
 }
 
 
@@ -142,6 +144,7 @@ def _images(raw: Mapping, errors: _Errors, base: Path, family: Any, d: dict[str,
                 f"{d['resolution']} is not divisible by {multiple} "
                 f"(VAE factor {family.vae_scale_factor} x patch size {family.patch_size})",
             )
+    errors.items += apply_video_fields(d, raw, family)  # frames, fps, width (video families)
     d["steps"] = _int(raw, "steps", errors, family.default_steps if family else 20, 2)
     guidance = raw.get("guidance", family.default_guidance if family else 4.5)
     if (bad := guidance_error(guidance)) is not None:

@@ -24,6 +24,7 @@ from ecad.search.spec.sections import (
     _frozen,
 )
 from ecad.search.validation import LIMITS, MAX_PROMPT_PAIRS, guidance_error, limit_error
+from ecad.search.video_spec import VideoFields
 from ecad.store.records import RecordError, check_version, require
 
 __all__ = ["SearchSpec"]
@@ -66,6 +67,8 @@ class SearchSpec:
     #: A derived family's record (``family: ./families/x.yaml``): it travels with the spec, so
     #: a worker or scheduler knows the family, and its content (never its path) is digested.
     family_record: Mapping[str, Any] | None = None
+    #: Video families: frames, fps, width (:mod:`ecad.search.video_spec`); images: empty.
+    video: VideoFields = field(default_factory=VideoFields)
     source: str = field(default="", compare=False)
     #: The format version it was read in; it decides the id's form (see SPEC_VERSION).
     version: int = field(default=SPEC_VERSION, compare=False)
@@ -112,6 +115,7 @@ class SearchSpec:
             image_seed_rule=_seed_rule(data.get("image_seed_rule", "ecad")),
             pruning=_pruning_json(data.get("pruning")),
             family_record=record,
+            video=VideoFields.from_json(data),
             source=source,
             version=version,
         )
@@ -148,6 +152,7 @@ class SearchSpec:
             **({"image_seed_rule": self.image_seed_rule} if self.image_seed_rule != "ecad" else {}),
             **({"pruning": self.pruning.to_json()} if self.pruning.enabled else {}),
             **({"family_record": dict(self.family_record)} if self.family_record else {}),
+            **self.video.to_json(),
         }
 
     def digest(self) -> str:
