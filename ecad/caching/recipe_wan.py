@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from ecad.caching.recipes import BlockRecipe, BlockStep, register_recipe
+from ecad.caching.block_step import BlockStep
 
-__all__ = ["register_wan"]
+__all__ = []  # registered by ecad.caching.recipes
 
 
 def _modulation(block: Any, temb: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -53,9 +53,3 @@ def _wan_forward(
     else:
         out = step.cached("ffn")
     return (hidden_states.float() + out.float() * c_gate_msa).type_as(hidden_states)
-
-
-def register_wan() -> None:
-    from diffusers.models.transformers.transformer_wan import WanTransformerBlock
-
-    register_recipe(WanTransformerBlock, BlockRecipe(("attn1", "attn2", "ffn"), _wan_forward))

@@ -43,7 +43,7 @@ def _meta_inputs(
     symbolic shapes; a built-in family's record has its own calling convention as a function."""
     latent = resolution // family.vae_scale_factor
     if family.cost_inputs:  # a derived family's record sizes its inputs
-        from ecad.cost.inputs import input_tensors, symbol_values
+        from ecad.families.inputs import input_tensors, symbol_values
 
         symbols = symbol_values(batch, text, latent)
         device = torch.get_default_device()

@@ -4,62 +4,17 @@ everything else in the library stays kind-agnostic."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from ecad.errors import FamilyError
 from ecad.families import ModelFamily
+from ecad.generation.derived_adapter import DerivedAdapter
+from ecad.generation.pipeline_adapter import PipelineAdapter, Randn
 
 __all__ = ["PipelineAdapter", "adapter_for"]
-
-#: ``randn(*shape)``: random values on the pipeline's device and dtype (random embeddings).
-Randn = Callable[..., torch.Tensor]
-
-
-class PipelineAdapter:
-    kind: str = ""
-    embedding_names: tuple[str, ...] = ()
-
-    def embed(self, pipe: Any, prompts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    def latents(
-        self, pipe: Any, generators: Sequence[torch.Generator], height: int, width: int
-    ) -> torch.Tensor:
-        raise NotImplementedError
-
-    def call_kwargs(self, embeddings: dict[str, torch.Tensor]) -> dict[str, Any]:
-        return dict(embeddings)
-
-    def guidance_kwargs(self, guidance: float) -> dict[str, Any]:
-        """The pipeline arguments that carry the family's guidance value."""
-        return {"guidance_scale": guidance}
-
-    def random_embeddings(
-        self, config: Any, batch: int, tokens: int, randn: Randn
-    ) -> dict[str, torch.Tensor]:
-        """Embeddings of the shapes the text encoders produce (timing without encoders)."""
-        raise NotImplementedError
-
-    def call_options(self, pipe: Any) -> dict[str, Any]:
-        """Further keywords of every call of ``pipe`` (none for the built-in kinds)."""
-        return {}
-
-    def noise_kwargs(
-        self,
-        pipe: Any,
-        generators: Sequence[torch.Generator],
-        height: int,
-        width: int,
-        device: Any,
-        dtype: torch.dtype,
-    ) -> dict[str, Any]:
-        """The call's initial noise: ``latents`` drawn here, one generator per image."""
-        latents = self.latents(pipe, generators, height, width)
-        return {"latents": latents.to(device=device, dtype=dtype)}
-
 
 def _randn(generators: Sequence[torch.Generator], shape: tuple[int, ...]) -> torch.Tensor:
     # One CPU generator per image: the noise of an image does not depend on its batch.
@@ -332,8 +287,6 @@ _ADAPTERS = {
 
 def adapter_for(family: ModelFamily) -> PipelineAdapter:
     if family.derived:
-        from ecad.generation.derived_adapter import DerivedAdapter
-
         return DerivedAdapter(family)
     try:
         return _ADAPTERS[family.kind]

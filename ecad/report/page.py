@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
+import logging
 import shlex
 
 from ecad.report.data import FrontMember, ImagePair, ReportData
@@ -19,7 +21,9 @@ from ecad.report.plots import (
 from ecad.report.snippet import apply_snippet
 from ecad.report.units import best_speedups, duration, rate
 
-__all__ = ["render_page"]
+__all__ = ["png_problem", "render_page", "video_problem"]
+
+log = logging.getLogger(__name__)
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -55,14 +59,33 @@ def _e(value: object) -> str:
 
 
 _PNG_START = b"\x89PNG\r\n\x1a\n"
-_PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC: the last 8 bytes of every PNG
+
+
+def png_problem(data: bytes) -> str | None:
+    """Why ``data`` is no image a browser can show (None: a PNG that decodes). The whole image
+    is decoded: a PNG whose signature and end are intact but whose pixel data is corrupt (a
+    damaged object, a partial overwrite) is caught too, not only a truncated or foreign one."""
+    if not data.startswith(_PNG_START):
+        return f"not a PNG (starts with {data[:16]!r})"
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()  # chunk structure and CRCs
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # every pixel decoded
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... for bad data
+        return f"a corrupt PNG ({type(exc).__name__}: {exc})"
+    return None
 
 
 def _png(data: bytes | None, alt: str) -> str:
     if data is None:
         return '<div class="missing">not generated</div>'
-    if not (data.startswith(_PNG_START) and data.endswith(_PNG_END)):
-        return '<div class="missing">unreadable (truncated or not a PNG)</div>'
+    if (problem := png_problem(data)) is not None:
+        log.warning("report: image %s is not shown: %s", alt, problem)
+        what = "unreadable (truncated or not a PNG)"
+        return f'<div class="missing" title="{_e(problem)}">{what}</div>'
     uri = "data:image/png;base64," + base64.b64encode(data).decode()
     return f'<img src="{uri}" alt="{_e(alt)}" title="{_e(alt)}">'
 
@@ -70,12 +93,31 @@ def _png(data: bytes | None, alt: str) -> str:
 _WEBM_START = b"\x1a\x45\xdf\xa3"  # EBML: every WebM file starts with it
 
 
+def video_problem(data: bytes) -> str | None:
+    """Why ``data`` is no video a browser can show (None: a WebM whose frames decode; without
+    PyAV, the signature only)."""
+    if not data.startswith(_WEBM_START):
+        return f"not a WebM video (starts with {data[:16]!r})"
+    from ecad.errors import ConfigError
+    from ecad.videofile import decode_video
+
+    try:
+        decode_video(data)
+    except ConfigError:  # PyAV missing: the browser is left to judge
+        return None
+    except ValueError as exc:
+        return f"a corrupt video ({exc})"
+    return None
+
+
 def _video(data: bytes | None, alt: str) -> str:
     """A WebM video playing inline, looped and muted (browsers autoplay only muted media)."""
     if data is None:
         return '<div class="missing">not generated</div>'
-    if not data.startswith(_WEBM_START):
-        return '<div class="missing">unreadable (truncated or not a video)</div>'
+    if (problem := video_problem(data)) is not None:
+        log.warning("report: video %s is not shown: %s", alt, problem)
+        what = "unreadable (truncated or not a video)"
+        return f'<div class="missing" title="{_e(problem)}">{what}</div>'
     uri = "data:video/webm;base64," + base64.b64encode(data).decode()
     return (f'<video src="{uri}" title="{_e(alt)}" aria-label="{_e(alt)}" autoplay muted loop '
             "playsinline controls></video>")

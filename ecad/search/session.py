@@ -456,9 +456,15 @@ class SearchSession:
         if self.generation == 0:
             return None
         key = generation_record_key(self.search_id, self.generation - 1)
+        # issue 26: an unreadable or lost latest record is rebuilt from the state (ecad.search.heal)
+        from ecad.search.heal import rebuild_latest_record
+
         if not self.store.exists(key):
-            return None
-        return read_record(self.store, key, GenerationRecord.from_json)
+            return rebuild_latest_record(self)
+        try:
+            return read_record(self.store, key, GenerationRecord.from_json)
+        except StoreObjectError as exc:
+            return rebuild_latest_record(self, exc)
 
     def partial(self, generation: int) -> dict[str, dict[str, Any]]:
         """The candidates pruning stopped in ``generation`` (evaluation key -> the decision, with
