@@ -21,8 +21,10 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-# Needed to build pipelines, count MACs and score; the search driver reads stored cost tables.
+# Needed to build pipelines, count MACs, score and write videos (av: PyAV); the search driver
+# reads stored cost tables and never decodes a video.
 TORCH_STACK = {
+    "av",
     "torch",
     "torchvision",
     "diffusers",

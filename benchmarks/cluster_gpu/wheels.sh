@@ -17,7 +17,8 @@ fetch diffusers==0.42.1 celery==5.7.0 kombu==5.7.0 billiard vine amqp click-didy
   pymoo==0.6.2 autograd cma alive-progress about-time==4.2.1 graphemeu==0.7.2 Deprecated wrapt \
   moocore platformdirs six \
   image-reward==1.5 ftfy timm==0.6.13 python-dateutil==2.9.0.post0 setuptools==80.9.0 \
-  importlib_metadata zipp
+  importlib_metadata zipp \
+  av==18.1.0  # video families (ecad.videofile; benchmarks/video)
 # Published as source only; both are pure Python, so build wheels here.
 .venv/bin/python -m pip wheel -q --no-deps -w "$DEST" openai-clip==1.0.1 fairscale==0.4.13 \
   2> >(grep -v "^WARNING: Location" >&2)

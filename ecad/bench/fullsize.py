@@ -54,6 +54,8 @@ VAE_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "sd3": ("AutoencoderKL", {**_FLUX_VAE, "scaling_factor": 1.5305, "shift_factor": 0.0609}),
     "qwen-image": ("AutoencoderKLQwenImage", {}),
     "flux2": ("AutoencoderKLFlux2", {}),
+    # Wan-AI/Wan2.1-T2V-1.3B-Diffusers vae/config.json: the class defaults (base_dim 96, z 16)
+    "wan": ("AutoencoderKLWan", {}),
 }
 
 _FLUX_SAMPLER = {
@@ -104,6 +106,17 @@ _SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
         "FlowMatchEulerDiscreteScheduler",
         {**_FLUX_SAMPLER, "time_shift_type": "exponential"},
     ),
+    # Wan-AI/Wan2.1-T2V-1.3B-Diffusers scheduler/scheduler_config.json (flow shift 3.0 at 480p;
+    # Wan 2.2 A14B's 12.0 is set below)
+    "wan": (
+        "UniPCMultistepScheduler",
+        {
+            "prediction_type": "flow_prediction",
+            "use_flow_sigmas": True,
+            "flow_shift": 3.0,
+            "num_train_timesteps": 1000,
+        },
+    ),
 }
 
 
@@ -147,17 +160,26 @@ def random_pipeline(
         config[groups[name].config_key] = int(count)
     # Built on the target device (FLUX's 12B parameters initialise in seconds there).
     with torch.device(device), _default_dtype(dtype):
-        transformer = getattr(diffusers, family.transformer_class)(**config)
-        transformer = transformer.to(device=device, dtype=dtype).eval()
+        experts = {}
+        for name in family.experts:  # Wan 2.2: two transformers of one architecture
+            transformer = getattr(diffusers, family.transformer_class)(**config)
+            experts[name] = transformer.to(device=device, dtype=dtype).eval()
         vae_class, vae_config = VAE_CONFIGS[family.kind]
         vae = getattr(diffusers, vae_class)(**vae_config).to(device=device, dtype=dtype)
     sampler_class, sampler_config = _SAMPLERS[family.kind]
+    extra: dict[str, Any] = {}
+    if family.expert_steps is not None:
+        from ecad.families.wan import WAN22_BOUNDARY_RATIO, WAN22_FLOW_SHIFT
+
+        sampler_config = {**sampler_config, "flow_shift": WAN22_FLOW_SHIFT}
+        extra["boundary_ratio"] = WAN22_BOUNDARY_RATIO
     sampler = getattr(diffusers, sampler_class)(**sampler_config)
     pipeline_class = getattr(diffusers, family.pipeline_class)
     pipe = pipeline_class(
         scheduler=sampler,
         vae=vae.eval(),
-        transformer=transformer,
+        **experts,
+        **extra,
         **dict.fromkeys(family.text_components),
     )
     return _finish(pipe, device, dtype)

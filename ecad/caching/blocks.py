@@ -9,7 +9,8 @@ work whose result is never read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,9 @@ from diffusers.hooks import ModelHook
 
 from ecad.caching.recipes import BlockRecipe
 from ecad.caching.state import CallState, nbytes
+from ecad.caching.tgate import cross_attention_gates
 
-__all__ = ["BlockPlan", "plan_block"]
+__all__ = ["BlockPlan", "plan_block", "with_entries"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,16 @@ def plan_block(recipe: BlockRecipe, effective: Mapping[str, np.ndarray], steps: 
     return BlockPlan(run=run, keep=keep)
 
 
+def with_entries(plan: BlockPlan) -> BlockPlan:
+    """``plan`` with one *entry* row per step appended (row ``steps + k``): a call that starts
+    at row ``k`` (``strength`` < 1) holds no cache there, so every component runs, and it keeps
+    what row ``k`` keeps (a row's keeping depends on later rows only)."""
+    return BlockPlan(
+        run={n: r + (True,) * len(r) for n, r in plan.run.items()},
+        keep={n: k + k for n, k in plan.keep.items()},
+    )
+
+
 class _Step:
     """The :class:`~ecad.caching.recipes.BlockStep` a recipe sees for one forward call."""
 
@@ -91,6 +103,23 @@ class _Step:
         return output
 
 
+@contextmanager
+def _plain_forwards(block: torch.nn.Module, gates: Mapping[str, Any]) -> Iterator[None]:
+    """The gated components' own ``forward`` while a compiled block runs: their TGATE hook
+    replaces it per module, so dynamo would guard on each block's forward (one compilation per
+    block, past the recompile limit); the hooks' work is done around the graph instead."""
+    saved = {}
+    for name in gates:
+        sub = block.get_submodule(name)
+        saved[name] = sub.__dict__.pop("forward", None)
+    try:
+        yield
+    finally:
+        for name, forward in saved.items():
+            if forward is not None:
+                block.get_submodule(name).forward = forward
+
+
 class BlockHook(ModelHook):
     """On one transformer block: run its recipe with this step's plan, then drop dead caches."""
 
@@ -98,9 +127,12 @@ class BlockHook(ModelHook):
 
     def __init__(self, call: CallState, recipe: BlockRecipe, plan: BlockPlan, fused: bool) -> None:
         super().__init__()
-        self.call, self.recipe, self.plan, self.fused = call, recipe, plan, fused
+        self.call, self.recipe, self.fused = call, recipe, fused
+        self.steps = len(next(iter(plan.run.values()), ()))
+        self.plan = with_entries(plan)
         self.cache: dict[str, dict[str, Any]] = {}
         self.cache_id = 0  # set by CallState.add_listener
+        self._gates_of: dict[str, Any] | None = None  # true TGATE's hooks on components
 
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         t, branch = self.call.step, self.call.branch
@@ -118,9 +150,20 @@ class BlockHook(ModelHook):
         """The recipe as one compiled graph per block *pattern* (``call.regional``): which
         components run and which cached outputs it reads; keeping what it computed is decided
         here, outside the graph."""
-        run = tuple((n, self.plan.run[n][t]) for n in self.plan.run)
-        cached = {n: store[n] for n, runs in run if not runs and n in store}
-        out, computed = self.call.regional(self.recipe, module, run, cached, args, kwargs)
+        runs = {n: self.plan.run[n][t] for n in self.plan.run}
+        cached = {n: store[n] for n, on in runs.items() if not on and n in store}
+        gates = self._gates(module)
+        for name, gate in gates.items():  # true TGATE: the average is read like a cached output
+            if gate.gated(t):
+                hidden = args[0] if args else kwargs["hidden_states"]
+                runs[name], cached[name] = False, gate.average_for(int(hidden.shape[0]))
+        with _plain_forwards(module, gates):
+            out, computed = self.call.regional(
+                self.recipe, module, tuple(runs.items()), cached, args, kwargs
+            )
+        for name, gate in gates.items():
+            if gate.keeps_average(t):
+                gate.keep_average(computed[name])
         for name, value in computed.items():
             if self.plan.keep[name][t]:
                 old = store.pop(name, None)
@@ -129,12 +172,20 @@ class BlockHook(ModelHook):
                 store[name] = self.call.hold((self.cache_id, branch, name), value)
         return out
 
+    def _gates(self, module: torch.nn.Module) -> dict[str, Any]:
+        if self._gates_of is None:
+            self._gates_of = cross_attention_gates(module, self.plan.run)
+        return self._gates_of
+
     def step_signature(self, t: int) -> tuple:
         """What this hook does at step ``t`` (see :mod:`ecad.caching.compiled`): which
         components run, which outputs it keeps and which it holds on entry."""
-        plan = self.plan
-        return (t == 0, *((plan.run[n][t], plan.keep[n][t], t > 0 and plan.keep[n][t - 1])
-                          for n in plan.run))
+        plan, steps = self.plan, self.steps
+        held = 0 < t < steps  # an entry row (t >= steps) holds nothing, as step 0
+        return (
+            t == 0 or t >= steps,
+            *((plan.run[n][t], plan.keep[n][t], held and plan.keep[n][t - 1]) for n in plan.run),
+        )
 
     def drop_caches(self) -> None:
         for store in self.cache.values():

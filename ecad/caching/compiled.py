@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +32,18 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
-from ecad.caching.state import CallState, in_graph, nbytes
+from ecad.caching.cuda_graphs import (
+    CapturedGraph,
+    CudaGraph,
+    StaticCaches,
+    call_signature,
+    clone_contiguous,
+    device_of,
+    restore_caches,
+    snapshot_caches,
+)
+from ecad.caching.regional import COMPILE_ERRORS, RegionalBlocks, compile_error, fresh_function
+from ecad.caching.state import CallState
 from ecad.errors import ConfigError, ScheduleCompileError
 
 __all__ = [
@@ -57,8 +67,6 @@ _INDUCTOR_MODE = {
     "max-autotune": "max-autotune-no-cudagraphs",
 }
 _CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
-# Where the engine's hooks keep what they cache (BlockHook, component and TGATE hooks).
-_CACHE_ATTRS = ("cache", "average")
 
 
 COMPILE_SCOPES = ("transformer", "blocks")
@@ -100,8 +108,9 @@ def pattern_steps(transformer: torch.nn.Module, steps: int) -> tuple[int, ...]:
 def refuse_offload(transformer: torch.nn.Module, mode: str) -> None:
     """accelerate's offload hooks move weights during the forward: a CUDA graph would replay
     the moves of the capture, and dynamo breaks the graph at them."""
-    offloaded = [name or "transformer" for name, m in transformer.named_modules()
-                 if hasattr(m, "_hf_hook")]
+    offloaded = [
+        name or "transformer" for name, m in transformer.named_modules() if hasattr(m, "_hf_hook")
+    ]
     if offloaded:
         raise ScheduleCompileError(
             f"cannot compile a schedule (compile={mode!r}) on a {type(transformer).__name__} "
@@ -123,8 +132,9 @@ def raise_recompile_limit(patterns: int) -> None:
     if config.recompile_limit < wanted:
         _raised.setdefault("previous", config.recompile_limit)
         config.recompile_limit = _raised["set"] = wanted
-        log.debug("raised torch._dynamo.config.recompile_limit to %d (%d patterns)", wanted,
-                 patterns)
+        log.debug(
+            "raised torch._dynamo.config.recompile_limit to %d (%d patterns)", wanted, patterns
+        )
 
 
 def restore_recompile_limit() -> None:
@@ -157,182 +167,6 @@ def _run_pattern(forward, *args, **kwargs):
     return forward(*args, **kwargs)
 
 
-def _fresh(template: Callable[..., Any], name: str) -> Callable[..., Any]:
-    """A copy of ``template`` with its own code object, so its own dynamo cache: one entry per
-    pattern, looked up without trying the guards of the others."""
-    code = template.__code__.replace(co_name=name, co_qualname=name)
-    return types.FunctionType(code, template.__globals__, name)
-
-
-class _CollectStep:
-    """The :class:`~ecad.caching.recipes.BlockStep` inside a compiled block: runs what it is
-    told, reads the cached outputs it is given, hands back what it computed."""
-
-    fused = True  # inside a graph the kernels module leaves fusion to the compiler anyway
-
-    def __init__(self, run: tuple, cached: dict[str, Any]) -> None:
-        self.run, self.cached_, self.computed = dict(run), cached, {}
-
-    def computes(self, name: str) -> bool:
-        return self.run[name]
-
-    def cached(self, name: str) -> Any:
-        return self.cached_[name]
-
-    def store(self, name: str, output: Any) -> Any:
-        self.computed[name] = output
-        return output
-
-
-def _run_block(forward, module, run, cached, args, kwargs):
-    step = _CollectStep(run, cached)
-    out = forward(module, step, *args, **kwargs)
-    return out, step.computed
-
-
-class RegionalBlocks:
-    """``compile_scope="blocks"``: each lean block compiles once per block pattern (block
-    class, components run, cached outputs read), shared by every block of its class; the
-    transformer around the blocks runs as it is (and is captured whole in the CUDA-graph
-    modes). A schedule's block patterns are few (PixArt at most 8 per class), so compilation
-    stays short however many step patterns the schedule has."""
-
-    def __init__(self, options: dict[str, Any], describe: Callable[[], str]) -> None:
-        self.options, self.describe = options, describe
-        self._functions: dict[tuple, Callable[..., Any]] = {}
-
-    def __call__(self, recipe, module, run, cached, args, kwargs) -> Any:
-        key = (type(module), run, tuple(cached))
-        fn = self._functions.get(key)
-        if fn is None:
-            name = f"ecad_block_{type(module).__name__}_{len(self._functions)}"
-            fn = self._functions[key] = torch.compile(_fresh(_run_block, name), **self.options)
-        # One memory layout for every block (PixArt's first block gets a transposed stream,
-        # FLUX's blocks slices): otherwise dynamo compiles each pattern once per layout.
-        args, kwargs = pytree.tree_map_only(torch.Tensor, _contiguous, (args, kwargs))
-        try:
-            return fn(recipe.forward, module, run, cached, args, kwargs)
-        except _COMPILE_ERRORS as exc:
-            raise _compile_error(self.describe(), f"block {type(module).__name__}", exc) from exc
-
-
-_COMPILE_ERRORS = (torch._dynamo.exc.Unsupported, torch._dynamo.exc.BackendCompilerFailed)
-
-
-def _compile_error(what: str, where: str, exc: Exception) -> ScheduleCompileError:
-    first = str(exc).splitlines()[0] if str(exc) else ""
-    return ScheduleCompileError(
-        f"cannot compile {what} ({where}): {type(exc).__name__}: {first}. Run it eagerly "
-        "(compile=None), or wrap only the plain transformer in torch.compile"
-    )
-
-
-class _StaticCaches:
-    """One buffer per cache entry, so that every CUDA graph reads and writes it at one address.
-
-    Buffers are made on an entry's first store, which the engine runs eagerly (never inside a
-    graph being traced or captured); later stores copy into them."""
-
-    def __init__(self) -> None:
-        self.buffers: dict[tuple, Any] = {}
-
-    def hold(self, key: tuple, value: Any) -> Any:
-        buffer = self.buffers.get(key)
-        if buffer is None:
-            if in_graph():
-                raise RuntimeError(f"cache entry {key} first stored inside a graph")  # a bug
-            buffer = self.buffers[key] = pytree.tree_map(_clone, value)
-            return buffer
-        for dst, src in zip(pytree.tree_leaves(buffer), pytree.tree_leaves(value)):
-            dst.copy_(src)
-        return buffer
-
-    def nbytes(self) -> int:
-        return sum(nbytes(v) for v in self.buffers.values())
-
-
-def _clone(value: Any) -> Any:
-    return value.clone(memory_format=torch.contiguous_format) if torch.is_tensor(value) else value
-
-
-def _contiguous(value: torch.Tensor) -> torch.Tensor:
-    return value.contiguous()
-
-
-def _copy_containers(value: Any) -> Any:
-    """Dicts copied (recursively), tensors shared: the Python side of the caches."""
-    if isinstance(value, dict):
-        return {k: _copy_containers(v) for k, v in value.items()}
-    return value
-
-
-def _snapshot(hooks: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
-    return [
-        (hook, {a: _copy_containers(getattr(hook, a)) for a in _CACHE_ATTRS if hasattr(hook, a)})
-        for hook in hooks
-    ]
-
-
-def _restore(snapshot: list[tuple[Any, dict[str, Any]]]) -> None:
-    for hook, attrs in snapshot:
-        for name, value in attrs.items():
-            setattr(hook, name, _copy_containers(value))
-
-
-def _signature(args: tuple, kwargs: dict) -> tuple:
-    leaves, spec = pytree.tree_flatten((args, kwargs))
-    return (
-        str(spec),
-        tuple(
-            (tuple(x.shape), x.dtype, str(x.device)) if torch.is_tensor(x) else repr(x)
-            for x in leaves
-        ),
-    )
-
-
-def _device_of(args: tuple, kwargs: dict) -> torch.device | None:
-    for leaf in pytree.tree_leaves((args, kwargs)):
-        if torch.is_tensor(leaf):
-            return leaf.device
-    return None
-
-
-class CudaGraph:
-    """One captured CUDA graph; all of a schedule's graphs share one memory pool and one
-    capture stream (they replay one after another, never at once)."""
-
-    def __init__(self, pool: Any, stream: Any) -> None:
-        self.pool, self.stream = pool, stream
-        self.graph = torch.cuda.CUDAGraph()
-
-    @staticmethod
-    def shared() -> tuple[Any, Any]:
-        return torch.cuda.graph_pool_handle(), torch.cuda.Stream()
-
-    def warm(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` on the capture stream (lazy library state is made there, not in capture)."""
-        self.stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self.stream):
-            out = fn()
-        torch.cuda.current_stream().wait_stream(self.stream)
-        return out
-
-    def capture(self, fn: Callable[[], Any]) -> Any:
-        with torch.cuda.graph(self.graph, pool=self.pool, stream=self.stream):
-            return fn()
-
-    def replay(self) -> None:
-        self.graph.replay()
-
-
-@dataclass
-class _Graph:
-    graph: Any
-    inputs: list[torch.Tensor]
-    output: Any
-    after: list[tuple[Any, dict[str, Any]]]
-
-
 class CompiledForward:
     """Runs the transformer's forward below the step tracker, one compiled graph per pattern
     (and guidance branch); in the CUDA-graph modes on CUDA, one captured graph each.
@@ -357,9 +191,9 @@ class CompiledForward:
         self.hooks = schedule_hooks(transformer)
         self.listeners = list(call.listeners)
         self.checks = [h for h in self.hooks if hasattr(h, "check_call")]
-        self.stats = CompileStats(mode, len(set(call.pattern_of)), call.steps)
+        self.stats = CompileStats(mode, len(set(call.pattern_of[: call.steps])), call.steps)
         self._functions: dict[tuple, Callable[..., Any]] = {}
-        self._graphs: dict[tuple, _Graph] = {}
+        self._graphs: dict[tuple, CapturedGraph] = {}
         self._signature: tuple | None = None
         self._shared: tuple[Any, Any] | None = None
         #: What captures the graphs (``CudaGraph``; tests give a stand-in on the CPU).
@@ -385,7 +219,7 @@ class CompiledForward:
             fn = self._functions[key] = _run_pattern  # graphs of the eager (or block) engine
         if fn is None:
             name = f"ecad_pattern_{key[0]}_{key[1]}".replace("-", "_")
-            fn = self._functions[key] = torch.compile(_fresh(_run_pattern, name),
+            fn = self._functions[key] = torch.compile(fresh_function(_run_pattern, name),
                                                       **self._options())
         return fn
 
@@ -393,9 +227,9 @@ class CompiledForward:
         fn = self._function(key)
         try:
             return fn(forward, *args, **kwargs)
-        except _COMPILE_ERRORS as exc:
+        except COMPILE_ERRORS as exc:
             where = f"pattern of step {key[0]}, branch {key[1]!r}"
-            raise _compile_error(self._describe(), where, exc) from exc
+            raise compile_error(self._describe(), where, exc) from exc
 
     # -- the step --------------------------------------------------------------------------
     def __call__(self, forward: Any, args: tuple, kwargs: dict) -> Any:
@@ -411,7 +245,7 @@ class CompiledForward:
         call = self.call
         for hook in self.checks:
             hook.check_call(call.true_step, args, kwargs)
-        signature = _signature(args, kwargs)
+        signature = call_signature(args, kwargs)
         if signature != self._signature:
             self._invalidate(signature)
         key = (call.step, call.branch)
@@ -423,21 +257,20 @@ class CompiledForward:
         for dst, src in zip(graph.inputs, _tensor_leaves(args, kwargs)):
             dst.copy_(src)
         graph.graph.replay()
-        _restore(graph.after)
+        restore_caches(graph.after)
         call.ledger.observe(call.held_bytes())
-        return pytree.tree_map(_clone, graph.output)
+        return pytree.tree_map(clone_contiguous, graph.output)
 
     def _uses_graphs(self, args: tuple, kwargs: dict) -> bool:
         if self.mode not in _CUDA_GRAPH_MODES:
             return False
-        device = _device_of(args, kwargs)
+        device = device_of(args, kwargs)
         return device is not None and (device.type == "cuda" or self.graphs_on_cpu)
 
     def _invalidate(self, signature: tuple) -> None:
         if self._signature is not None:
             self.stats.invalidations += 1
-            log.info("compiled schedule %r: new input shapes, recompiling its patterns",
-                     self.name)
+            log.info("compiled schedule %r: new input shapes, recompiling its patterns", self.name)
         self._signature = signature
         self.stats.signatures.append(repr(signature[1])[:200])
         self.release()
@@ -458,25 +291,26 @@ class CompiledForward:
         is put back before each run and recorded after the capture, for every replay."""
         call = self.call
         if call.static is None:
-            call.static = _StaticCaches()
+            call.static = StaticCaches()
         if self._shared is None:
             self._shared = self.graph_class.shared()
         graph = self.graph_class(*self._shared)
-        before = _snapshot(self.listeners)
+        before = snapshot_caches(self.listeners)
         forward(*args, **kwargs)
-        _restore(before)
-        inputs = [_clone(t) for t in _tensor_leaves(args, kwargs)]
+        restore_caches(before)
+        inputs = [clone_contiguous(t) for t in _tensor_leaves(args, kwargs)]
         static_args, static_kwargs = _rebuild(args, kwargs, inputs)
         out = graph.warm(lambda: self._compiled_call(key, forward, static_args, static_kwargs))
-        out = pytree.tree_map(_clone, out)  # the warm run's memory may be the capture's
-        _restore(before)
+        out = pytree.tree_map(clone_contiguous, out)  # the warm run's memory may be the capture's
+        restore_caches(before)
         start = time.perf_counter()
         fn = self._function(key)
         static_out = graph.capture(lambda: fn(forward, *static_args, **static_kwargs))
         self.stats.capture_seconds += time.perf_counter() - start
         self.stats.graphs += 1
         self.stats.static_cache_bytes = call.static.nbytes()
-        self._graphs[key] = _Graph(graph, inputs, static_out, _snapshot(self.listeners))
+        after = snapshot_caches(self.listeners)
+        self._graphs[key] = CapturedGraph(graph, inputs, static_out, after)
         call.ledger.observe(call.held_bytes())
         return out
 

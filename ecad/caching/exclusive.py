@@ -11,18 +11,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecad.caching.config import ScheduleCacheConfig
 from ecad.errors import ConfigError
 
 __all__ = ["mark_cached", "other_caches", "refuse_other_caches", "unmark_cached"]
 
 # Hook names (prefixes) that diffusers' cache techniques register (diffusers.hooks.*).
-DIFFUSERS_CACHE_HOOKS = ("faster_cache", "fbc_", "mag_cache", "pyramid_attention_broadcast",
-                         "sea_cache", "taylorseer_cache", "text_kv_cache")
+DIFFUSERS_CACHE_HOOKS = (
+    "faster_cache",
+    "fbc_",
+    "mag_cache",
+    "pyramid_attention_broadcast",
+    "sea_cache",
+    "taylorseer_cache",
+    "text_kv_cache",
+)
 
 
 def _ours(config: Any) -> bool:
-    from ecad.caching.hooks import ScheduleCacheConfig
-
     return isinstance(config, ScheduleCacheConfig)
 
 
@@ -45,7 +51,8 @@ def refuse_other_caches(transformer: Any) -> None:
         raise ConfigError(
             f"cannot apply an ECAD schedule: another cache is active on this "
             f"{type(transformer).__name__} ({', '.join(found)}); the two would reuse each "
-            "other's outputs. Disable it first (transformer.disable_cache()).")
+            "other's outputs. Disable it first (transformer.disable_cache())."
+        )
 
 
 def mark_cached(transformer: Any, config: Any) -> None:

@@ -13,7 +13,7 @@ module, which returns the cached output in place of running the module.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -29,11 +29,14 @@ from ecad.caching.compiled import (
     refuse_offload,
     restore_recompile_limit,
 )
+from ecad.caching.config import ScheduleCacheConfig
 from ecad.caching.exclusive import mark_cached, refuse_other_caches, unmark_cached
+from ecad.caching.experts import expert_schedules, expert_transformers
 from ecad.caching.recipes import recipe_for
 from ecad.caching.state import CallState, ContextProbe, nbytes
 from ecad.caching.targets import SlotTarget, slot_targets, split_target
 from ecad.caching.tgate import TGATE_HOOK_NAMES, install_tgate, plain_caching_bits
+from ecad.errors import ConfigError
 from ecad.schedules import Schedule
 
 __all__ = [
@@ -47,46 +50,9 @@ __all__ = [
 DENOISER_HOOK = "ecad_schedule_denoiser"
 COMPONENT_HOOK = "ecad_schedule_component"
 BLOCK_HOOK = "ecad_schedule_block"
+#: Pipeline attributes of the experts of a two-expert pipeline (Wan 2.2).
+_EXPERTS = ("transformer", "transformer_2")
 _HOOK_NAMES = (BLOCK_HOOK, COMPONENT_HOOK, *TGATE_HOOK_NAMES, DENOISER_HOOK)
-
-
-@dataclass(frozen=True)
-class ScheduleCacheConfig:
-    """What :func:`apply_schedule` installs.
-
-    Attributes:
-        schedule: the schedule (``True`` = recompute); its step count must equal the call's
-            ``num_inference_steps``.
-        lean_blocks: run blocks that have a lean forward (PixArt, FLUX) through it: the norm and
-            modulation of a reused component are skipped and outputs nobody reads are not
-            computed. ``False`` hooks the component modules only (the reference engine).
-        fused_kernels: add runs of gated residual terms in one pass (a Triton kernel on CUDA).
-        drop_guidance: true-TGATE schedules only (:mod:`ecad.caching.tgate`): from the gate
-            step, run the transformer on the unconditional half only (batch B), as the paper
-            did. ``False`` keeps batch 2B and gives both halves the cached average: the same
-            images to float rounding, without the saving.
-        compile: ``None`` (eager) or a ``torch.compile`` mode: ``"default"``,
-            ``"reduce-overhead"`` or ``"max-autotune"``. The transformer's forward compiles
-            once per step pattern (:mod:`ecad.caching.compiled`) with ``fullgraph=True``; the
-            last two modes also capture each pattern as a CUDA graph on CUDA devices.
-        compile_backend: ``torch.compile``'s backend (``"inductor"``; tests use ``"eager"``,
-            ``"aot_eager"`` or a counting callable), or ``None``: no compiler, CUDA graphs of
-            the eager engine (its Triton kernels included; capture costs one forward per
-            pattern, no compilation), in the CUDA-graph modes only.
-        compile_scope: ``"transformer"``: one graph of the whole transformer per step pattern
-            (a learned schedule has nearly as many patterns as steps, each a full compilation);
-            ``"blocks"``: each lean block compiles once per *block* pattern (which components
-            run), shared by all blocks of its class: a few compilations per schedule, and in
-            the CUDA-graph modes each step pattern is still captured whole.
-    """
-
-    schedule: Schedule
-    lean_blocks: bool = True
-    fused_kernels: bool = True
-    drop_guidance: bool = True
-    compile: str | None = None
-    compile_backend: Any = "inductor"
-    compile_scope: str = "transformer"
 
 
 class _DenoiserHook(ModelHook):
@@ -144,18 +110,19 @@ class _ComponentHook(ModelHook):
     def __init__(self, call: CallState, recompute: np.ndarray) -> None:
         super().__init__()
         self.call = call
-        self.recompute = tuple(bool(b) for b in recompute)
+        bits = tuple(bool(b) for b in recompute)
+        self.steps = len(bits)
         # Keep an output only if the next step reuses it; that bounds memory to what is needed.
-        self.keep = tuple(
-            t + 1 < len(self.recompute) and not self.recompute[t + 1]
-            for t in range(len(self.recompute))
-        )
+        keep = tuple(t + 1 < len(bits) and not bits[t + 1] for t in range(len(bits)))
+        # Entry rows (steps + k, see CallState): recompute, keep what row k keeps.
+        self.recompute = bits + (True,) * len(bits)
+        self.keep = keep + keep
         self.cache: dict[str, Any] = {}
         self.cache_id = 0  # set by CallState.add_listener
 
     def step_signature(self, t: int) -> tuple:
         """Recomputed or reused at ``t``, kept after it, held on entry (see ``compiled``)."""
-        return (self.recompute[t], self.keep[t], t > 0 and self.keep[t - 1])
+        return (self.recompute[t], self.keep[t], 0 < t < self.steps and self.keep[t - 1])
 
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         t, branch = self.call.step, self.call.branch
@@ -197,6 +164,9 @@ def apply_schedule(
 
     A schedule already applied is replaced. With a pipeline, the step index follows
     ``pipe.scheduler`` (the sampler); with a bare transformer, forward calls are counted.
+    Schedule row = sampler step: an img2img or inpainting pipeline with ``strength`` < 1 starts
+    at the sampler's ``begin_index`` k and runs rows k..N-1, row k with every component computed
+    (:class:`~ecad.caching.state.CallState`).
 
     ``compile`` (or ``ScheduleCacheConfig.compile``) serves the schedule compiled: a
     ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``, ``"max-autotune"``). The
@@ -225,8 +195,23 @@ def apply_schedule(
     if compile is not None:
         config = replace(config, compile=compile)
     check_mode(config.compile, config.compile_backend, config.compile_scope)
-    sched = config.schedule
+    family = config.schedule.layout.family
+    if len(family.experts) > 1:
+        if config.compile is not None:
+            raise ConfigError(
+                f"{family.name}: the compiled engine does not serve two-expert "
+                "pipelines yet; run it eager (no compile)"
+            )
+        remove_schedule(pipe_or_transformer)
+        for transformer, own in expert_schedules(pipe_or_transformer, config.schedule):
+            _apply(transformer, pipe_or_transformer, replace(config, schedule=own))
+        return
     transformer, pipeline = split_target(pipe_or_transformer)
+    _apply(transformer, pipeline, config)
+
+
+def _apply(transformer: torch.nn.Module, pipeline: Any, config: ScheduleCacheConfig) -> None:
+    sched = config.schedule
     if config.compile is not None:
         refuse_offload(transformer, config.compile)
     targets = slot_targets(transformer, sched.layout)
@@ -265,7 +250,7 @@ def apply_schedule(
                 component, COMPONENT_HOOK
             )
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
-    call.pattern_of = pattern_steps(transformer, sched.steps)
+    call.pattern_of = pattern_steps(transformer, 2 * sched.steps)  # rows and entry rows
     raise_recompile_limit(len(set(call.pattern_of)))
     if config.compile is not None:
         denoiser.runner = CompiledForward(
@@ -289,7 +274,18 @@ def _slots_by_block(targets: list[SlotTarget]) -> dict[torch.nn.Module, dict[str
 
 def remove_schedule(pipe_or_transformer: Any) -> None:
     """Remove an applied schedule; the model behaves exactly as before. No-op if none."""
-    transformer, _ = split_target(pipe_or_transformer)
+    for transformer in _transformers(pipe_or_transformer):
+        _remove(transformer)
+
+
+def _transformers(pipe_or_transformer: Any) -> list[torch.nn.Module]:
+    """The transformer, or every expert transformer of a two-expert pipeline (Wan 2.2)."""
+    return expert_transformers(pipe_or_transformer, _EXPERTS) or [
+        split_target(pipe_or_transformer)[0]
+    ]
+
+
+def _remove(transformer: torch.nn.Module) -> None:
     for _, module in transformer.named_modules():
         registry = getattr(module, "_diffusers_hook", None)
         if registry is None:
@@ -316,12 +312,15 @@ def cache_stats(pipe_or_transformer: Any) -> dict[str, int]:
 
     ``cached_components``: slots that ever hold a cache (only components the schedule reuses);
     ``cached_bytes``: bytes held now (0 between calls); ``peak_cached_bytes``: the most held at
-    once during the last (or current) call.
+    once during the last (or current) call; ``start_row``: the schedule row (= sampler step)
+    the last call started at (``> 0`` for img2img/inpainting with ``strength`` < 1);
+    ``steps_run``: sampler steps it ran, rows ``start_row`` to ``start_row + steps_run - 1``.
     """
-    transformer, _ = split_target(pipe_or_transformer)
     components = held = 0
-    peak = 0
-    for module in transformer.modules():
+    peak = steps_run = 0
+    starts = []
+    modules = [m for t in _transformers(pipe_or_transformer) for m in t.modules()]
+    for module in modules:
         hooks = getattr(getattr(module, "_diffusers_hook", None), "hooks", {})
         if COMPONENT_HOOK in hooks:
             components += 1
@@ -331,8 +330,17 @@ def cache_stats(pipe_or_transformer: Any) -> dict[str, int]:
             components += sum(any(keep) for keep in hook.plan.keep.values())
             held += hook.cached_bytes()
         if DENOISER_HOOK in hooks:
-            peak = hooks[DENOISER_HOOK].call.ledger.peak
-    return {"cached_components": components, "cached_bytes": held, "peak_cached_bytes": peak}
+            call = hooks[DENOISER_HOOK].call
+            peak = max(peak, call.ledger.peak)  # experts run in turn
+            steps_run += call.steps_run
+            starts += [call.start] if call.steps_run else []
+    return {
+        "cached_components": components,
+        "cached_bytes": held,
+        "peak_cached_bytes": peak,
+        "start_row": min(starts, default=0),
+        "steps_run": steps_run,
+    }
 
 
 def compile_stats(pipe_or_transformer: Any) -> dict[str, Any] | None:

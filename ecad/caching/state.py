@@ -86,6 +86,13 @@ class CallState:
     With a sampler (a pipeline was given) the step is the sampler's own ``step_index``, so it
     follows the sampler for direct ``pipe(...)`` calls; a ``None`` index means a new denoising
     loop has begun. Without one (a bare transformer), forward calls of each branch are counted.
+
+    **Schedule row = sampler step.** A pipeline that starts part-way (img2img and inpainting
+    with ``strength`` s < 1 over N steps) runs only the sampler's last steps, from its
+    ``begin_index`` k = int(N - s N) on; sampler step t runs schedule row t, so each row runs
+    at the noise level it was learned for. The first step of a call, row k, is entered with
+    nothing cached: every component runs there (the hooks' *entry* row ``steps + k``), and it
+    keeps what row k keeps.
     """
 
     def __init__(self, steps: int) -> None:
@@ -96,7 +103,8 @@ class CallState:
         #: The denoising step actually running.
         self.true_step = 0
         self.branch = DEFAULT_BRANCH
-        self.pattern_of: tuple[int, ...] = tuple(range(steps))
+        #: Rows ``steps + k``: the entry into row ``k`` of a call that starts there.
+        self.pattern_of: tuple[int, ...] = tuple(range(2 * steps))
         #: Static cache buffers while CUDA graphs are in use (``hold(key, value) -> buffer``).
         self.static: Any | None = None
         #: Compiles lean blocks one graph per block pattern (``compile_scope="blocks"``).
@@ -109,6 +117,12 @@ class CallState:
         self._step_seen = -1
         self._listeners: list[Any] = []
         self.ledger = CacheLedger()
+        #: The schedule row the current (or last) call started at, and the sampler steps it ran.
+        self.start = 0
+        self.steps_run = 0
+        #: Why this schedule cannot start part-way, if it cannot (true TGATE).
+        self.refuse_partial: str | None = None
+        self._loop: Any = None  # the sampler's timesteps of the current call
 
     def add_listener(self, hook: Any) -> None:
         """``hook.drop_caches()`` is called whenever the caches must be emptied; the hook gets
@@ -136,50 +150,95 @@ class CallState:
         return sum(hook.cached_bytes() for hook in self._listeners)
 
     def begin_forward(self, sampler: Any | None, branch: str) -> None:
-        index = getattr(sampler, "step_index", None) if sampler is not None else None
         if sampler is not None and hasattr(sampler, "step_index"):
-            if index is None:  # sampler not stepped yet: first step of a new call
-                if self.true_step != 0:
-                    self.drop_caches()
-                timesteps = getattr(sampler, "timesteps", None)
-                if timesteps is not None and len(timesteps) != self.steps:
-                    raise ScheduleMismatchError(
-                        f"schedule has {self.steps} steps but the sampler runs {len(timesteps)};"
-                        f" call the pipeline with num_inference_steps={self.steps} or use a "
-                        f"schedule made for {len(timesteps)} steps"
-                    )
-                index = 0
-            step = int(index)
-            if step != self._step_seen:
-                self._in_step.clear()
-                self._step_seen = step
-            nth = self._in_step.get(branch, 0)
-            self._in_step[branch] = nth + 1
-            branch = f"{branch}#{nth}" if nth else branch
+            step, branch = self._sampler_step(sampler, branch)
         else:
             step = self._calls.get(branch, 0)
             if step >= self.steps:  # a new denoising loop on a bare transformer
                 step = 0
             self._calls[branch] = step + 1
+            if step == 0:
+                self.start, self.steps_run = 0, 0
+            self.steps_run = max(self.steps_run, step + 1)
         if step >= self.steps:
             raise ScheduleMismatchError(
                 f"denoising step {step} is past the schedule's {self.steps} steps; call with "
                 f"num_inference_steps={self.steps}"
             )
-        if step == 0 and self.ledger.bytes == 0:  # a new call: its peak starts now
+        if step == self.start and self.ledger.bytes == 0:  # a new call: its peak starts now
             self.ledger.peak = 0
         self.true_step = step
-        self.step = self.pattern_of[step]
+        entered = step == self.start and step > 0  # nothing cached: the entry row
+        self.step = self.pattern_of[self.steps + step if entered else step]
         self.branch = branch
+
+    def _sampler_step(self, sampler: Any, branch: str) -> tuple[int, str]:
+        """The sampler step running (= the schedule row) and this call's branch name."""
+        index = sampler.step_index
+        if index is None:  # sampler not stepped yet: first step of a new call
+            start = self._start_of(sampler)
+            # set_timesteps makes a new tensor per call: the other branches of the first step
+            # see the same one (their caches stay), a new call another.
+            loop = getattr(sampler, "timesteps", None)
+            new_call = self.true_step != start if loop is None else loop is not self._loop
+            self._loop = loop
+            if new_call:
+                self.drop_caches()
+                self._in_step.clear()
+                self._step_seen = -1
+                self.start, self.steps_run = start, 0
+            index = start
+        step = int(index)
+        if step != self._step_seen:
+            if self._step_seen >= 0 and step > self._step_seen + 1:
+                raise ScheduleMismatchError(
+                    f"the sampler went from step {self._step_seen} to step {step} without "
+                    "calling the transformer in between; a pipeline that starts part-way must "
+                    "tell its sampler where (sampler.set_begin_index), so that schedule rows "
+                    "follow sampler steps"
+                )
+            self._in_step.clear()
+            self._step_seen = step
+            self.steps_run += 1
+        nth = self._in_step.get(branch, 0)
+        self._in_step[branch] = nth + 1
+        return step, (f"{branch}#{nth}" if nth else branch)
+
+    def _start_of(self, sampler: Any) -> int:
+        """The sampler step a new call starts at: its ``begin_index`` (img2img and inpainting
+        pipelines set it from ``strength``), else 0; the step count must match the schedule."""
+        timesteps = getattr(sampler, "timesteps", None)
+        if timesteps is not None and len(timesteps) != self.steps:
+            raise ScheduleMismatchError(
+                f"schedule has {self.steps} steps but the sampler runs {len(timesteps)};"
+                f" call the pipeline with num_inference_steps={self.steps} or use a "
+                f"schedule made for {len(timesteps)} steps (with strength < 1, "
+                "num_inference_steps still counts all steps: the pipeline runs the last ones)"
+            )
+        begin = getattr(sampler, "begin_index", None)
+        start = 0 if begin is None else int(begin)
+        if not 0 <= start < self.steps:
+            raise ScheduleMismatchError(
+                f"the sampler starts at step {start}, outside the schedule's {self.steps} steps"
+            )
+        if start > 0 and self.refuse_partial is not None:
+            raise ScheduleMismatchError(
+                f"the pipeline starts at sampler step {start} (strength < 1), but "
+                f"{self.refuse_partial}; run it with strength=1.0 or use another schedule"
+            )
+        return start
 
     def drop_caches(self) -> None:
         for hook in self._listeners:
             hook.drop_caches()
 
     def reset(self) -> None:
+        """Between calls (diffusers resets stateful hooks at a call's end) and after a failure;
+        ``start`` and ``steps_run`` keep describing the last call."""
         self.step = self.true_step = 0
         self.branch = DEFAULT_BRANCH
         self._calls.clear()
         self._in_step.clear()
         self._step_seen = -1
+        self._loop = None
         self.drop_caches()

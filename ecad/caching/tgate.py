@@ -31,7 +31,7 @@ from ecad.caching.targets import SlotTarget
 from ecad.errors import ScheduleMismatchError
 from ecad.schedules import Schedule
 
-__all__ = ["TGATE_HOOK_NAMES", "install_tgate", "plain_caching_bits"]
+__all__ = ["TGATE_HOOK_NAMES", "cross_attention_gates", "install_tgate", "plain_caching_bits"]
 
 GUIDANCE_HOOK = "ecad_tgate_guidance"
 CROSS_ATTENTION_HOOK = "ecad_tgate_cross_attention"
@@ -158,17 +158,32 @@ class _CrossAttentionHook(ModelHook):
             return self.fn_ref.original_forward(*args, **kwargs)
         if step == self.gate - 1:
             out = self.fn_ref.original_forward(*args, **kwargs)
-            half = _batch_of((out,), {}) // 2
-            self.drop_caches()
-            self.average = self.call.hold((self.cache_id,), (out[:half] + out[half:]) / 2)
+            self.keep_average(out)
             return out
+        hidden = args[0] if args else kwargs["hidden_states"]
+        return self.average_for(int(hidden.shape[0]))
+
+    def gated(self, step: int) -> bool:
+        """From the gate on the module never runs: it answers :meth:`average_for`."""
+        return step >= self.gate
+
+    def keeps_average(self, step: int) -> bool:
+        return step == self.gate - 1
+
+    def keep_average(self, out: torch.Tensor) -> None:
+        """At ``m - 1``: keep the mean of the output's two guidance halves."""
+        half = _batch_of((out,), {}) // 2
+        self.drop_caches()
+        self.average = self.call.hold((self.cache_id,), (out[:half] + out[half:]) / 2)
+
+    def average_for(self, batch: int) -> torch.Tensor:
+        """The kept average for a call of ``batch`` (B once guidance is dropped, else 2B)."""
         if self.average is None:
             raise ScheduleMismatchError(
-                f"true TGATE: step {step} needs the cross-attention average of step "
+                f"true TGATE: step {self.call.step} needs the cross-attention average of step "
                 f"{self.gate - 1}, which did not run in this call"
             )
-        hidden = args[0] if args else kwargs["hidden_states"]
-        repeat = int(hidden.shape[0]) // int(self.average.shape[0])
+        repeat = batch // int(self.average.shape[0])
         return self.average if repeat == 1 else self.average.repeat(repeat, 1, 1)
 
     def drop_caches(self) -> None:
@@ -194,6 +209,10 @@ def install_tgate(
     """Register the TGATE hooks; call before the step-tracking hook is registered on the
     transformer, so that it runs first (outermost) and the step is known here."""
     gate = schedule.custom_attention.gate_step
+    call.refuse_partial = (
+        f"schedule {schedule.metadata.name!r} is true TGATE, whose cross-attention average "
+        f"is taken at step {gate - 1} of a full run"
+    )
     HookRegistry.check_if_exists_or_initialize(transformer).register_hook(
         _GuidanceDropHook(call, gate, drop_guidance), GUIDANCE_HOOK
     )
@@ -204,3 +223,14 @@ def install_tgate(
             HookRegistry.check_if_exists_or_initialize(target.module).register_hook(
                 hook, CROSS_ATTENTION_HOOK
             )
+
+
+def cross_attention_gates(block: torch.nn.Module, names: Any) -> dict[str, _CrossAttentionHook]:
+    """The TGATE cross-attention hooks on a block's components ``names`` (by attribute path)."""
+    gates = {}
+    for name in names:
+        registry = getattr(block.get_submodule(name), "_diffusers_hook", None)
+        hook = registry.get_hook(CROSS_ATTENTION_HOOK) if registry is not None else None
+        if hook is not None:
+            gates[name] = hook
+    return gates

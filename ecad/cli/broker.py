@@ -10,7 +10,13 @@ from typing import Any
 
 from ecad.errors import TransientError
 
-__all__ = ["BROKER_TIMEOUT_S", "active_tasks", "ping_workers", "refusing_workers"]
+__all__ = [
+    "BROKER_TIMEOUT_S",
+    "active_tasks",
+    "ping_workers",
+    "refusing_workers",
+    "search_leases",
+]
 
 #: Seconds ``ecad status`` waits for the broker to accept a connection and answer.
 BROKER_TIMEOUT_S = 3.0
@@ -53,17 +59,34 @@ def _inspect(method: str, timeout_s: float) -> dict[str, Any]:
 def refusing_workers(timeout_s: float = BROKER_TIMEOUT_S) -> list[dict]:
     """Workers that refused tasks lately (e.g. started on another store), as they reported
     them to the broker (:mod:`ecad.worker.refusals`); empty for a broker other than Redis."""
-    from ecad.worker.app import app
     from ecad.worker.refusals import read_refusals
+
+    return _from_redis(read_refusals, [], timeout_s)
+
+
+def search_leases(search_ids: list[str], timeout_s: float = BROKER_TIMEOUT_S) -> dict[str, dict]:
+    """Per search, the scheduler holding its lease (``{"holder", "expires_in_s"}``,
+    :mod:`ecad.scheduler.lease`); searches no scheduler holds are left out."""
+    from ecad.scheduler.lease import read_leases
+
+    def read(client) -> dict[str, dict]:
+        return {k: v.to_json() for k, v in read_leases(client, search_ids).items()}
+
+    return _from_redis(read, {}, timeout_s)
+
+
+def _from_redis(read, default, timeout_s: float):
+    """``read(client)`` on the broker's Redis; ``default`` for a broker other than Redis."""
+    from ecad.worker.app import app
 
     url = str(app.conf.broker_url)
     if not url.startswith(("redis://", "rediss://", "unix://")):
-        return []
+        return default
     import redis
 
     client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
-        return read_refusals(client)
+        return read(client)
     except redis.RedisError as exc:
         raise TransientError(
             f"broker {_without_password(url)} did not answer within {timeout_s:g} s ({exc})"

@@ -231,11 +231,18 @@ def worker(
     "shard times. Tasks the broker lost are re-sent within a minute regardless.",
 )
 @click.option("--exit-when-idle", is_flag=True, help="Exit once no search is active.")
+@click.option(
+    "--lease",
+    type=float,
+    default=None,
+    help="Seconds a search's lease lasts unless renewed (default $ECAD_SEARCH_LEASE or 30): one "
+    "scheduler drives a search at a time; another takes it over this long after the first dies.",
+)
 @config_option
 @store_option
 def scheduler(
-    poll: float, deadline: float | None, exit_when_idle: bool, config_file: str | None,
-    store_url: str | None,
+    poll: float, deadline: float | None, exit_when_idle: bool, lease: float | None,
+    config_file: str | None, store_url: str | None,
 ) -> None:
     """Run the search scheduler: dispatch shard tasks, collect results, advance generations."""
     import logging
@@ -251,10 +258,12 @@ def scheduler(
         deadline = env_float("ECAD_SHARD_DEADLINE", DEFAULT_SHARD_DEADLINE_S)
     from ecad.scheduler.queue_watch import redis_watch
 
+    leases = _search_leases(str(app.conf.broker_url), lease)
     service = SchedulerService(
         open_store(),
         Dispatcher(celery_sender(app), deadline_s=deadline),
         watch=redis_watch(str(app.conf.broker_url)),
+        leases=leases,
     )
     stopping = {"now": False}
 
@@ -263,7 +272,8 @@ def scheduler(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    click.echo(f"scheduler: store {service.store.describe()}, deadline {deadline:.0f}s", err=True)
+    click.echo(f"scheduler: store {service.store.describe()}, deadline {deadline:.0f}s, "
+               f"search lease {leases.expiry_s:g}s as {leases.holder}", err=True)
     idle_since = None
 
     def should_stop() -> bool:
@@ -286,3 +296,23 @@ def scheduler(
     service.run_forever(poll_s=poll, should_stop=should_stop)
     click.echo(f"scheduler: stopped (CPU {service.cpu_seconds:.2f}s)", err=True)
     sys.stdout.flush()
+
+
+def _search_leases(broker_url: str, expiry_s: float | None):
+    """The scheduler's search leases, in the broker's Redis (:mod:`ecad.scheduler.lease`)."""
+    import redis
+
+    from ecad.masking import mask_credentials
+    from ecad.scheduler.lease import DEFAULT_LEASE_S, SearchLeases
+
+    if expiry_s is None:
+        expiry_s = env_float("ECAD_SEARCH_LEASE", DEFAULT_LEASE_S)
+    if not expiry_s > 0:
+        raise click.BadParameter(f"must be > 0 seconds, got {expiry_s}", param_hint="--lease")
+    if not broker_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"ecad scheduler keeps its search leases in Redis; the broker is "
+            f"{mask_credentials(broker_url)!r}. "
+            "Set ECAD_BROKER_URL to a redis:// URL"
+        )
+    return SearchLeases(redis.Redis.from_url(broker_url), expiry_s)

@@ -128,6 +128,8 @@ def embed(
 @click.option("--resolution", type=int, default=None, help="Square size (family default).")
 @click.option("--height", type=int, default=None)
 @click.option("--width", type=int, default=None)
+@click.option("--frames", type=int, default=None, help="Video families: frames (4k + 1).")
+@click.option("--fps", type=int, default=None, help="Video families: frames per second.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 @dtype_option
@@ -148,6 +150,8 @@ def generate(
     resolution: int | None,
     height: int | None,
     width: int | None,
+    frames: int | None,
+    fps: int | None,
     seed: int,
     device: str,
     dtype: str | None,
@@ -156,7 +160,8 @@ def generate(
     compile_backend: str,
     compile_scope: str,
 ) -> None:
-    """Generate images with a cached pipeline and write them as PNG files.
+    """Generate images with a cached pipeline and write them as PNG files (video families:
+    MP4 files, H.264, playable anywhere; --resolution is then the height).
 
     --compile MODE serves the schedule compiled: one graph per step pattern (CUDA graphs in the
     reduce-overhead and max-autotune modes); the first batch pays the compilation.
@@ -169,9 +174,13 @@ def generate(
     from ecad.families.loading import load_pipeline
     from ecad.generation import GenerationSettings, PromptEmbeddings, generate_images, save_images
 
+    if not family.is_video and (frames or fps):
+        raise click.UsageError(f"--frames and --fps are for video families; {family.name} "
+                               "makes images")
     settings = GenerationSettings(
         height=height or size,
-        width=width or size,
+        width=width or (family.width_for(height or size) if family.is_video else size),
+        frames=(frames or family.default_frames) if family.is_video else 0,
         steps=steps,
         guidance=family.default_guidance if guidance is None else guidance,
         seed=seed,
@@ -192,17 +201,20 @@ def generate(
         images = generate_images(pipe, family, emb, settings, sched, compile=compile_mode,
                                  compile_backend=backend_of(compile_backend),
                                  compile_scope=compile_scope)
-        written = save_images(images, output_dir, on_saved=lambda _: bar.update(1))
+        written = save_images(images, output_dir, on_saved=lambda _: bar.update(1),
+                              fps=fps or family.default_fps or 16)
     manifest = {
         "family": family.name,
         "weights": weights or family.default_weights,
         "schedule": sched.metadata.name if sched else "no-cache",
         "schedule_digest": sched.digest() if sched else None,
-        "settings": settings.__dict__,
+        "settings": {**settings.__dict__, **({"fps": fps or family.default_fps}
+                                             if family.is_video else {})},
         "prompts": list(emb.prompts),
         "images": written,
     }
     if not written:
         raise ConfigError("no images generated")
     write_atomic(output_dir / "manifest.json", json.dumps(manifest, indent=2))
-    click.echo(f"wrote {len(written)} images to {output_dir}")
+    what = "videos" if family.is_video else "images"
+    click.echo(f"wrote {len(written)} {what} to {output_dir}")

@@ -34,7 +34,7 @@ def validate(spec_file: Path, overrides: tuple[str, ...], as_json: bool,
     from ecad.errors import ConfigError
     from ecad.report.data import readable_spec
     from ecad.search import load_spec
-    from ecad.search.prepare import prepare_search
+    from ecad.search.session import prepare_search
     from ecad.search.setting import layout_for
 
     try:

@@ -48,7 +48,8 @@ class BoundedStatus:
         if (self.store_url or default_store_url()).startswith("s3://"):
             names.append("ecad.store.s3")
         if self.workers:
-            names += ["ecad.cli.broker", "ecad.worker.app", "ecad.worker.refusals"]
+            names += ["ecad.cli.broker", "ecad.worker.app", "ecad.worker.refusals",
+                      "ecad.scheduler.lease"]
         for name in names:
             importlib.import_module(name)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ecad.cli.status_view import (
@@ -121,15 +122,18 @@ def read_snapshot(store: ObjectStore, ids: Sequence[str] | None, workers: bool) 
     ids = list(ids) if ids else SearchSession.list_ids(store)
     seen, error = read_workers() if workers else (None, None)
     refusing: list[dict[str, Any]] = []
+    leases: dict[str, dict[str, Any]] = {}
     if workers and error is None:
-        from ecad.cli.broker import refusing_workers
+        from ecad.cli.broker import refusing_workers, search_leases
 
         try:
             refusing = refusing_workers()
+            leases = search_leases(ids)
         except TransientError as exc:
             error = exc
+    searches = (_read_listed(store, sid, listed) for sid in ids)
     return StatusSnapshot(
-        searches=tuple(_read_listed(store, sid, listed) for sid in ids),
+        searches=tuple(replace(s, lease=leases.get(s.search_id)) for s in searches),
         workers=seen,
         broker_error=None if error is None else str(error),
         taken=time.time(),

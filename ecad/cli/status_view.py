@@ -75,6 +75,9 @@ class SearchStatus:
     hypervolume: float | None = None
     front: tuple[FrontRow, ...] = ()
     reason: str | None = None  # why the search failed, or why it could not be read
+    # the scheduler driving it: {"holder": "host/pid", "expires_in_s": 12.3}; None: none holds
+    # its lease, or the broker was not asked (--no-workers)
+    lease: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -137,6 +140,9 @@ def _search_block(s: SearchStatus, front_rows: int) -> list[str]:
     if s.images_per_s:
         facts.append(f"{s.images_per_s:.1f} img/s")
     lines.append("  " + " | ".join(facts))
+    if s.lease is not None:
+        lines.append(f"  driven by {s.lease['holder']} (lease expires in "
+                     f"{duration(s.lease['expires_in_s'])} unless renewed)")
     last = s.last_generation
     if last and last.get("images"):
         saved = f" ({last['images_saved']} saved by pruning)" if last.get("images_saved") else ""

@@ -32,19 +32,29 @@ def _micro_conditioned(family: ModelFamily, config: dict[str, Any]) -> bool:
 
 
 def _meta_inputs(
-    family: ModelFamily, cfg: dict[str, Any], resolution: int, batch: int, text: int
+    family: ModelFamily,
+    cfg: dict[str, Any],
+    resolution: int,
+    batch: int,
+    text: int,
+    video: tuple[int, int] = (0, 0),
 ) -> dict[str, Any]:
     """The forward inputs of one cost-table call: a derived family's record sizes them as
     symbolic shapes; a built-in family's record has its own calling convention as a function."""
     latent = resolution // family.vae_scale_factor
     if family.cost_inputs:  # a derived family's record sizes its inputs
-        from ecad.cost.inputs import input_tensors, symbol_values
+        from ecad.families.inputs import input_tensors, symbol_values
 
         symbols = symbol_values(batch, text, latent)
         device = torch.get_default_device()
         return input_tensors(family.cost_inputs, cfg, symbols, device)
     if family.transformer_inputs is None:
         raise ConfigError(f"family {family.name} has no transformer_inputs: no cost table")
+    if family.is_video:  # video: (frames, width); the resolution is the height
+        frames, width = video
+        return family.transformer_inputs(
+            cfg, latent, batch, text, frames=frames, latent_width=width // family.vae_scale_factor
+        )
     return family.transformer_inputs(cfg, latent, batch, text)
 
 
@@ -54,7 +64,13 @@ def _total(counts: dict[Any, int], linear_only: bool) -> float:
 
 @lru_cache(maxsize=32)
 def _table(
-    family_name: str, resolution: int, batch: int, mode: str, text: int, config_json: str
+    family_name: str,
+    resolution: int,
+    batch: int,
+    mode: str,
+    text: int,
+    config_json: str,
+    video: tuple[int, int] = (0, 0),
 ) -> CostTable:
     import diffusers
 
@@ -77,11 +93,11 @@ def _table(
     )
     if family.cost_device == "cpu":  # one block per group, on the CPU: see _one_block_counts
         counts, root, total_extra = _one_block_counts(family, model_cls, config, layout,
-                                                      resolution, batch, text, mode)
+                                                      resolution, batch, text, mode, video)
     else:
         with torch.device("meta"):
             model = model_cls.from_config(config)
-            inputs = _meta_inputs(family, dict(model.config), resolution, batch, text)
+            inputs = _meta_inputs(family, dict(model.config), resolution, batch, text, video)
         layout = ScheduleLayout.for_model(family, model)
         counts, root, total_extra = _counts(model, inputs), type(model).__name__, 0.0
     linear_only = mode == "macs-linear"
@@ -101,6 +117,8 @@ def _table(
         base=total - float(slot_costs.sum()),
         slot_costs=slot_costs,
         unit="MACs",
+        frames=video[0],
+        width=video[1] or None,
         source=(
             f"FlopCounterMode on {family.cost_device} {family.transformer_class}, {text} text "
             "tokens, "
@@ -121,7 +139,7 @@ def _counts(model: torch.nn.Module, inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 
-def _one_block_counts(family, model_cls, config, layout, resolution, batch, text, mode):
+def _one_block_counts(family, model_cls, config, layout, resolution, batch, text, mode, video):
     """Counts of a copy with one block per group, run on the CPU (for a forward that reads
     tensor values, which the meta device cannot run), and the MACs of the blocks it lacks:
     the blocks of a group are identical, so each costs what its first one does."""
@@ -131,7 +149,7 @@ def _one_block_counts(family, model_cls, config, layout, resolution, batch, text
             small[group.config_key] = 1
     torch.manual_seed(0)
     model = model_cls.from_config(small).eval()
-    inputs = _meta_inputs(family, dict(model.config), resolution, batch, text)
+    inputs = _meta_inputs(family, dict(model.config), resolution, batch, text, video)
     counts = _counts(model, inputs)
     root = type(model).__name__
     extra = 0.0
@@ -149,6 +167,8 @@ def macs_table(
     mode: str = "macs",
     text_tokens: int | None = None,
     transformer_config: dict[str, Any] | None = None,
+    frames: int | None = None,
+    width: int | None = None,
 ) -> CostTable:
     """MACs per slot and step for the full-size ``family`` transformer.
 
@@ -159,6 +179,8 @@ def macs_table(
     files were counted with 120 tokens, PixArt-α's length, where the Σ pipeline uses 300).
     ``transformer_config`` replaces the full-size config (e.g. a tiny model's config.json); the
     table's layout then has that model's block counts.
+    Video families: ``resolution`` is the height; ``frames`` and ``width`` default to the
+    family's (tokens grow with both: the cost is per video of that size).
     """
     if mode not in ("macs", "macs-linear"):
         raise ConfigError(f"macs_table mode must be 'macs' or 'macs-linear', got {mode!r}")
@@ -168,4 +190,12 @@ def macs_table(
         raise ConfigError(f"text_tokens must be >= 1, got {text_tokens}")
     config = dict(transformer_config or fam.transformer_config)
     key = json.dumps(config, sort_keys=True)
-    return _table(fam.name, int(resolution), int(batch), mode, text, key)
+    video = (0, 0)
+    if fam.is_video:
+        frames = int(frames or fam.default_frames)
+        width = int(width or fam.width_for(int(resolution)))
+        if frames < 1 or width <= 0 or width % fam.resolution_multiple():
+            raise ConfigError(f"frames {frames} must be >= 1 and width {width} a positive "
+                              f"multiple of {fam.resolution_multiple()} for {fam.name}")
+        video = (frames, width)
+    return _table(fam.name, int(resolution), int(batch), mode, text, key, video)

@@ -37,6 +37,10 @@ class CostTable:
     slot_costs: np.ndarray
     unit: str = "MACs"
     source: str = ""
+    #: Video families: the frames and width of the video the costs are for (the resolution
+    #: is its height); 0 and None for images.
+    frames: int = 0
+    width: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in COST_MODES:
@@ -115,6 +119,7 @@ class CostTable:
             "base": self.base,
             "slot_costs": [float(c) for c in self.slot_costs],
             "source": self.source,
+            **({"frames": self.frames, "width": self.width} if self.frames else {}),
         }
 
     @classmethod
@@ -130,6 +135,8 @@ class CostTable:
                 slot_costs=np.asarray(data["slot_costs"], dtype=np.float64),
                 unit=data.get("unit", "MACs"),
                 source=data.get("source", source),
+                frames=int(data.get("frames", 0)),
+                width=None if data.get("width") is None else int(data["width"]),
             )
         except KeyError as exc:
             raise ConfigError(f"{source}: cost table lacks field {exc.args[0]!r}") from exc

@@ -5,12 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ecad.errors import FamilyError
+from ecad.families.builtin import _ALIASES, FAMILIES
 from ecad.families.family import ROLES, BlockGroup, ModelFamily, Slot
-from ecad.families.flux import FLUX_DEV
-from ecad.families.flux2 import FLUX2_DEV
-from ecad.families.pixart import PIXART_ALPHA, PIXART_SIGMA
-from ecad.families.qwen_image import QWEN_IMAGE
-from ecad.families.sd3 import SD35_LARGE
 
 __all__ = [
     "FAMILIES",
@@ -24,11 +20,6 @@ __all__ = [
     "register_family",
 ]
 
-FAMILIES: dict[str, ModelFamily] = {
-    f.name: f
-    for f in (PIXART_ALPHA, PIXART_SIGMA, FLUX_DEV, SD35_LARGE, QWEN_IMAGE, FLUX2_DEV)
-}
-_ALIASES = {alias.lower(): f.name for f in FAMILIES.values() for alias in (f.name, *f.aliases)}
 #: Derived families loaded in this process, by id (``name@digest``: content-addressed, so two
 #: records never compete for one id).
 _DERIVED: dict[str, ModelFamily] = {}

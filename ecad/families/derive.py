@@ -277,7 +277,7 @@ def _traced(model_cls: type, config: dict[str, Any],
     """Run the forward once, on meta if it can, else on the CPU with one block per group."""
     import torch
 
-    from ecad.cost.inputs import input_tensors, symbol_values
+    from ecad.families.inputs import input_tensors, symbol_values
 
     symbols = symbol_values(2, _TRACE_TEXT, _TRACE_LATENT)
     with torch.device("meta"):

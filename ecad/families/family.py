@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ecad.families.pipelines import FamilyPipeline
+
 __all__ = ["ROLES", "BlockGroup", "ModelFamily", "Slot"]
 
 #: Component roles. ``joint_attention`` is one attention over both streams (FLUX-style double
@@ -104,6 +106,14 @@ class ModelFamily:
             symbolic shapes (:mod:`ecad.families.cost_inputs`).
         cost_device: ``"meta"`` (no memory) or ``"cpu"`` for a forward that reads tensor values.
         record: derived families: the record file's content (it travels with a search spec).
+        default_frames: video families: frames per video (0: an image family).
+        default_fps: video families: frames per second of the written videos.
+        default_width: video families: the width at ``default_resolution`` (the height);
+            ``None``: square images.
+        experts: the pipeline's transformers, in expert order (Wan 2.2: ``transformer`` for
+            high noise, ``transformer_2`` for low noise).
+        expert_steps: two-expert families: ``steps -> expert index of each step``; one
+            schedule covers every expert, each step's row applying to the expert running it.
         tiny_blocks: block count of each group in the tiny build.
         transformer_inputs: ``(config, latent_size, batch, text_tokens) -> kwargs`` of one
             transformer forward (tensors made in the current default device, e.g. meta), for
@@ -111,6 +121,8 @@ class ModelFamily:
         cfg_rows: transformer rows per image and step under classifier-free guidance: 2 where the
             pipeline also runs the unconditional half (PixArt and SD3 in one batch, Qwen-Image in
             a second call), 1 for guidance-distilled models (FLUX).
+        pipelines: the family's other diffusers pipelines (img2img, inpainting, ControlNet,
+            edit; :mod:`ecad.families.pipelines`), which run its schedules unchanged.
     """
 
     name: str
@@ -139,6 +151,38 @@ class ModelFamily:
     cost_inputs: Mapping[str, Any] = field(default_factory=dict)
     cost_device: str = "meta"
     record: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    default_frames: int = 0
+    default_fps: int = 0
+    default_width: int | None = None
+    experts: tuple[str, ...] = ("transformer",)
+    expert_steps: Callable[[int], tuple[int, ...]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    pipelines: tuple[FamilyPipeline, ...] = ()
+
+    @property
+    def is_video(self) -> bool:
+        return self.default_frames > 0
+
+    def width_for(self, height: int) -> int:
+        """The default width at ``height``: the family's aspect ratio, rounded down to the
+        size multiple (Wan: 832 at 480, 1248 at 720; give ``width`` for 1280); square for
+        image families."""
+        if self.default_width is None:
+            return height
+        m = self.resolution_multiple()
+        return max(m, height * self.default_width // self.default_resolution // m * m)
+
+    def expert_of_steps(self, steps: int) -> tuple[int, ...]:
+        """Which expert (an index into :attr:`experts`) runs each denoising step."""
+        if self.expert_steps is None:
+            return (0,) * steps
+        return tuple(self.expert_steps(steps))
+
+    def expert_starts(self, steps: int) -> tuple[int, ...]:
+        """The steps at which an expert runs for the first time: nothing is cached there."""
+        of = self.expert_of_steps(steps)
+        return tuple(t for t in range(steps) if t == 0 or of[t] not in of[:t])
 
     @property
     def derived(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecad.families.family import BlockGroup, ModelFamily
+from ecad.families.pipelines import FamilyPipeline
 from ecad.families.tiny import build_tiny_flux
 
 __all__ = ["FLUX_DEV"]
@@ -35,7 +36,6 @@ _SINGLE = BlockGroup(
 )
 
 
-
 def flux_inputs(cfg: dict[str, Any], latent: int, batch: int, text: int) -> dict[str, Any]:
     """One forward's inputs: latents packed 2x2 into tokens, T5 tokens, pooled CLIP."""
     import torch
@@ -50,6 +50,36 @@ def flux_inputs(cfg: dict[str, Any], latent: int, batch: int, text: int) -> dict
         "img_ids": torch.zeros(tokens, 3),
         "txt_ids": torch.zeros(text, 3),
     }
+
+
+_PIPELINES = (
+    FamilyPipeline("img2img", "FluxImg2ImgPipeline", strength=True, tested=True),
+    FamilyPipeline("inpaint", "FluxInpaintPipeline", strength=True, tested=True),
+    FamilyPipeline(
+        "controlnet", "FluxControlNetPipeline", controlnet_class="FluxControlNetModel", tested=True
+    ),
+    FamilyPipeline(
+        "controlnet",
+        "FluxControlNetImg2ImgPipeline",
+        strength=True,
+        controlnet_class="FluxControlNetModel",
+    ),
+    FamilyPipeline(
+        "controlnet",
+        "FluxControlNetInpaintPipeline",
+        strength=True,
+        controlnet_class="FluxControlNetModel",
+    ),
+    FamilyPipeline(
+        "edit", "FluxKontextPipeline", weights="black-forest-labs/FLUX.1-Kontext-dev", tested=True
+    ),
+    FamilyPipeline(
+        "edit",
+        "FluxKontextInpaintPipeline",
+        strength=True,
+        weights="black-forest-labs/FLUX.1-Kontext-dev",
+    ),
+)
 
 
 FLUX_DEV = ModelFamily(
@@ -82,4 +112,5 @@ FLUX_DEV = ModelFamily(
     text_components=("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"),
     tiny_blocks={"double": 2, "single": 2},
     transformer_inputs=flux_inputs,
+    pipelines=_PIPELINES,
 )

@@ -16,6 +16,7 @@ from typing import Any
 
 from ecad.families.family import BlockGroup, ModelFamily
 from ecad.families.flux import FLUX_DEV
+from ecad.families.pipelines import FamilyPipeline
 from ecad.families.tiny_flux2 import build_tiny_flux2
 
 __all__ = ["FLUX2_DEV", "flux2_inputs"]
@@ -68,6 +69,10 @@ def flux2_inputs(cfg: dict[str, Any], latent: int, batch: int, text: int) -> dic
     }
 
 
+# FLUX.2 [dev] edits with its own pipeline: reference images as ``image=`` (no strength).
+_PIPELINES = (FamilyPipeline("edit", "Flux2Pipeline", tested=True),)
+
+
 FLUX2_DEV = ModelFamily(
     name="flux2-dev",
     aliases=("flux2", "flux.2-dev", "flux.2", "flux2_dev"),
@@ -88,4 +93,5 @@ FLUX2_DEV = ModelFamily(
     text_components=("text_encoder", "tokenizer"),
     tiny_blocks={"double": 2, "single": 2},
     transformer_inputs=flux2_inputs,
+    pipelines=_PIPELINES,
 )

@@ -99,7 +99,7 @@ def load_pipeline(
         # the family's prompt encoders (``ecad.generation.adapters`` embeds with them)
         kwargs.update({name: None for name in family.text_components})
     if not denoiser:
-        kwargs.update(transformer=None, vae=None)
+        kwargs.update(vae=None, **dict.fromkeys(family.experts))  # Wan 2.2: both experts
     local = Path(source)
     if local.exists() and not (local / "model_index.json").exists():
         raise ConfigError(

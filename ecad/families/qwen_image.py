@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecad.families.family import BlockGroup, ModelFamily
+from ecad.families.pipelines import FamilyPipeline
 from ecad.families.tiny_qwen import build_tiny_qwen_image
 
 __all__ = ["QWEN_IMAGE", "qwen_image_inputs"]
@@ -54,6 +55,28 @@ def qwen_image_inputs(cfg: dict[str, Any], latent: int, batch: int, text: int) -
     }
 
 
+_PIPELINES = (
+    FamilyPipeline("img2img", "QwenImageImg2ImgPipeline", strength=True, tested=True),
+    FamilyPipeline("inpaint", "QwenImageInpaintPipeline", strength=True, tested=True),
+    FamilyPipeline(
+        "controlnet",
+        "QwenImageControlNetPipeline",
+        controlnet_class="QwenImageControlNetModel",
+        tested=True,
+    ),
+    FamilyPipeline(
+        "controlnet",
+        "QwenImageControlNetInpaintPipeline",
+        controlnet_class="QwenImageControlNetModel",
+    ),
+    FamilyPipeline("edit", "QwenImageEditPipeline", weights="Qwen/Qwen-Image-Edit", tested=True),
+    FamilyPipeline("edit", "QwenImageEditPlusPipeline", weights="Qwen/Qwen-Image-Edit-2509"),
+    FamilyPipeline(
+        "edit", "QwenImageEditInpaintPipeline", strength=True, weights="Qwen/Qwen-Image-Edit"
+    ),
+)
+
+
 QWEN_IMAGE = ModelFamily(
     name="qwen-image",
     aliases=("qwen_image", "qwenimage", "qwen"),
@@ -76,4 +99,5 @@ QWEN_IMAGE = ModelFamily(
     tiny_blocks={"dual": 2},
     transformer_inputs=qwen_image_inputs,
     cfg_rows=2,  # a second transformer call for the negative prompt
+    pipelines=_PIPELINES,
 )

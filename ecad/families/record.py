@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from ecad.errors import FamilyError
+from ecad.families.builtin import FAMILIES
 from ecad.families.family import ROLES, BlockGroup, ModelFamily
 
 __all__ = [
@@ -310,8 +311,6 @@ def family_from_record(data: Any, source: str = "<family record>") -> ModelFamil
     text, outputs = _prompt_encoding(data.get("prompt_encoding"), p)
     device, inputs = _cost(data.get("cost"), config, p)
     if name is not None:
-        from ecad.families import FAMILIES
-
         builtin = {a.lower() for f in FAMILIES.values() for a in (f.name, *f.aliases)}
         if name.lower() in builtin:
             p.add("name", f"{name!r} is a built-in family's name; choose another")

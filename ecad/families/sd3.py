@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecad.families.family import BlockGroup, ModelFamily
+from ecad.families.pipelines import FamilyPipeline
 from ecad.families.tiny_sd3 import build_tiny_sd3
 
 __all__ = ["SD35_LARGE", "sd3_inputs"]
@@ -51,12 +52,34 @@ def sd3_inputs(cfg: dict[str, Any], latent: int, batch: int, text: int) -> dict[
 
     return {
         "hidden_states": torch.randn(batch, cfg["in_channels"], latent, latent),
-        "encoder_hidden_states": torch.randn(
-            batch, CLIP_TOKENS + text, cfg["joint_attention_dim"]
-        ),
+        "encoder_hidden_states": torch.randn(batch, CLIP_TOKENS + text, cfg["joint_attention_dim"]),
         "pooled_projections": torch.randn(batch, cfg["pooled_projection_dim"]),
         "timestep": torch.ones(batch),
     }
+
+
+_PIPELINES = (
+    FamilyPipeline("img2img", "StableDiffusion3Img2ImgPipeline", strength=True, tested=True),
+    # It checks for the real model's 16 latent channels: the tiny build gets 16 too.
+    FamilyPipeline(
+        "inpaint",
+        "StableDiffusion3InpaintPipeline",
+        strength=True,
+        tested=True,
+        tiny_options={"latent_channels": 16},
+    ),
+    FamilyPipeline(
+        "controlnet",
+        "StableDiffusion3ControlNetPipeline",
+        controlnet_class="SD3ControlNetModel",
+        tested=True,
+    ),
+    FamilyPipeline(
+        "controlnet",
+        "StableDiffusion3ControlNetInpaintingPipeline",
+        controlnet_class="SD3ControlNetModel",
+    ),
+)
 
 
 SD35_LARGE = ModelFamily(
@@ -86,4 +109,5 @@ SD35_LARGE = ModelFamily(
     tiny_blocks={"joint": 2},
     transformer_inputs=sd3_inputs,
     cfg_rows=2,  # both guidance halves in one batch
+    pipelines=_PIPELINES,
 )

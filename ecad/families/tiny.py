@@ -82,7 +82,7 @@ def tiny_clip(model_class: Any, hidden_size: int, projection_dim: int) -> Any:
     ).eval()
 
 
-def tiny_vae(**flux_like: Any) -> Any:
+def tiny_vae(latent_channels: int = 4, **flux_like: Any) -> Any:
     from diffusers import AutoencoderKL
 
     # Four levels keep the real latent downsampling factor of 8.
@@ -94,7 +94,7 @@ def tiny_vae(**flux_like: Any) -> Any:
         up_block_types=("UpDecoderBlock2D",) * 4,
         block_out_channels=(8, 8, 8, 8),
         layers_per_block=1,
-        latent_channels=4,
+        latent_channels=latent_channels,
         norm_num_groups=4,
         sample_size=TINY_RESOLUTION,
     ).eval()

@@ -10,10 +10,11 @@ from ecad.families.tiny import TINY_RESOLUTION, byte_tokenizer, tiny_clip, tiny_
 __all__ = ["build_tiny_sd3"]
 
 
-def build_tiny_sd3(num_layers: int = 2, seed: int = 0) -> Any:
+def build_tiny_sd3(num_layers: int = 2, seed: int = 0, latent_channels: int = 4) -> Any:
     """``StableDiffusion3Pipeline`` with a ``num_layers``-block transformer (the last block is
     context-pre-only, as in the full model). CLIP hidden states (16 + 16) fill the T5 width (32);
-    the pooled projections (32 + 32) are the transformer's ``pooled_projection_dim``."""
+    the pooled projections (32 + 32) are the transformer's ``pooled_projection_dim``. The
+    inpainting pipeline wants the real model's 16 latent channels."""
     import torch
     from diffusers import (
         FlowMatchEulerDiscreteScheduler,
@@ -26,14 +27,14 @@ def build_tiny_sd3(num_layers: int = 2, seed: int = 0) -> Any:
     transformer = SD3Transformer2DModel(
         sample_size=TINY_RESOLUTION // 8,
         patch_size=2,
-        in_channels=4,
+        in_channels=latent_channels,
         num_layers=num_layers,
         attention_head_dim=8,
         num_attention_heads=2,
         joint_attention_dim=32,
         caption_projection_dim=16,
         pooled_projection_dim=64,
-        out_channels=4,
+        out_channels=latent_channels,
         pos_embed_max_size=16,
         qk_norm="rms_norm",
     ).eval()
@@ -41,6 +42,7 @@ def build_tiny_sd3(num_layers: int = 2, seed: int = 0) -> Any:
         transformer=transformer,
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
         vae=tiny_vae(
+            latent_channels,
             shift_factor=0.0609,
             scaling_factor=1.5305,
             use_quant_conv=False,

@@ -4,62 +4,17 @@ everything else in the library stays kind-agnostic."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from ecad.errors import FamilyError
 from ecad.families import ModelFamily
+from ecad.generation.derived_adapter import DerivedAdapter
+from ecad.generation.pipeline_adapter import PipelineAdapter, Randn
 
 __all__ = ["PipelineAdapter", "adapter_for"]
-
-#: ``randn(*shape)``: random values on the pipeline's device and dtype (random embeddings).
-Randn = Callable[..., torch.Tensor]
-
-
-class PipelineAdapter:
-    kind: str = ""
-    embedding_names: tuple[str, ...] = ()
-
-    def embed(self, pipe: Any, prompts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    def latents(
-        self, pipe: Any, generators: Sequence[torch.Generator], height: int, width: int
-    ) -> torch.Tensor:
-        raise NotImplementedError
-
-    def call_kwargs(self, embeddings: dict[str, torch.Tensor]) -> dict[str, Any]:
-        return dict(embeddings)
-
-    def guidance_kwargs(self, guidance: float) -> dict[str, Any]:
-        """The pipeline arguments that carry the family's guidance value."""
-        return {"guidance_scale": guidance}
-
-    def random_embeddings(
-        self, config: Any, batch: int, tokens: int, randn: Randn
-    ) -> dict[str, torch.Tensor]:
-        """Embeddings of the shapes the text encoders produce (timing without encoders)."""
-        raise NotImplementedError
-
-    def call_options(self, pipe: Any) -> dict[str, Any]:
-        """Further keywords of every call of ``pipe`` (none for the built-in kinds)."""
-        return {}
-
-    def noise_kwargs(
-        self,
-        pipe: Any,
-        generators: Sequence[torch.Generator],
-        height: int,
-        width: int,
-        device: Any,
-        dtype: torch.dtype,
-    ) -> dict[str, Any]:
-        """The call's initial noise: ``latents`` drawn here, one generator per image."""
-        latents = self.latents(pipe, generators, height, width)
-        return {"latents": latents.to(device=device, dtype=dtype)}
-
 
 def _randn(generators: Sequence[torch.Generator], shape: tuple[int, ...]) -> torch.Tensor:
     # One CPU generator per image: the noise of an image does not depend on its batch.
@@ -276,16 +231,62 @@ class Flux2Adapter(PipelineAdapter):
         return {"prompt_embeds": randn(batch, tokens, config.joint_attention_dim)}
 
 
+class WanAdapter(PipelineAdapter):
+    """Wan text-to-video: UMT5 embeddings padded to ``max_length``; true CFG as a second
+    transformer call per step (negative prompt ``""``). Latents are
+    ``[C, (frames - 1) // 4 + 1, H / 8, W / 8]`` per video, drawn in float32 as the pipeline
+    draws its own."""
+
+    kind = "wan"
+    embedding_names = ("prompt_embeds", "negative_prompt_embeds")
+
+    def embed(self, pipe, prompts, max_length):
+        pe, ne = pipe.encode_prompt(
+            prompt=list(prompts),
+            negative_prompt="",
+            do_classifier_free_guidance=True,
+            num_videos_per_prompt=1,
+            max_sequence_length=max_length,
+            device=pipe._execution_device,
+        )
+        return {"prompt_embeds": pe, "negative_prompt_embeds": ne}
+
+    def latents(self, pipe, generators, height, width, frames=1):
+        denoiser = pipe.transformer if pipe.transformer is not None else pipe.transformer_2
+        f = pipe.vae_scale_factor_spatial
+        latent_frames = (frames - 1) // pipe.vae_scale_factor_temporal + 1
+        shape = (denoiser.config.in_channels, latent_frames, height // f, width // f)
+        return _randn(generators, shape)
+
+    def noise_kwargs(self, pipe, generators, height, width, device, dtype, frames=1):
+        latents = self.latents(pipe, generators, height, width, frames)
+        return {"latents": latents.to(device=device, dtype=torch.float32)}
+
+    def call_kwargs(self, embeddings):
+        return {**embeddings, "negative_prompt": None}
+
+    def random_embeddings(self, config, batch, tokens, randn):
+        return {
+            "prompt_embeds": randn(batch, tokens, config.text_dim),
+            "negative_prompt_embeds": randn(batch, tokens, config.text_dim),
+        }
+
+
 _ADAPTERS = {
     a.kind: a
-    for a in (PixArtAdapter(), FluxAdapter(), SD3Adapter(), QwenImageAdapter(), Flux2Adapter())
+    for a in (
+        PixArtAdapter(),
+        FluxAdapter(),
+        SD3Adapter(),
+        QwenImageAdapter(),
+        Flux2Adapter(),
+        WanAdapter(),
+    )
 }
 
 
 def adapter_for(family: ModelFamily) -> PipelineAdapter:
     if family.derived:
-        from ecad.generation.derived_adapter import DerivedAdapter
-
         return DerivedAdapter(family)
     try:
         return _ADAPTERS[family.kind]

@@ -26,7 +26,7 @@ import torch
 
 from ecad.errors import ConfigError, FamilyError
 from ecad.families import ModelFamily
-from ecad.generation.adapters import PipelineAdapter
+from ecad.generation.pipeline_adapter import PipelineAdapter
 
 __all__ = ["DerivedAdapter"]
 

@@ -39,6 +39,8 @@ class GenerationSettings:
     batch_size: int = 4
     output_type: str = "pil"
     seed_rule: str = "ecad"  # or "reference": see ecad.generation.seeds
+    #: Video families: frames per video (4k + 1); 0 for images.
+    frames: int = 0
 
     def validate(self, family: ModelFamily) -> None:
         multiple = family.resolution_multiple()
@@ -52,6 +54,9 @@ class GenerationSettings:
         for name in ("steps", "num_images_per_prompt", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if family.is_video and (self.frames < 1 or (self.frames - 1) % 4):
+            raise ConfigError(f"frames={self.frames}: {family.name} makes videos of 4k + 1 "
+                              "frames (33, 49, 81)")
         if self.seed_rule not in SEED_RULES:
             raise ConfigError(f"seed_rule {self.seed_rule!r} unknown; choose one of {SEED_RULES}")
 
@@ -61,7 +66,9 @@ class GeneratedImage:
     prompt_index: int
     image_index: int
     seed: int
-    image: Any  # PIL.Image.Image, or a tensor for latent / pt output
+    #: PIL.Image.Image, or a tensor for latent / pt output; video families: uint8 RGB frames
+    #: ``[frames, height, width, 3]`` (numpy).
+    image: Any
 
 
 def pil_images(batch: torch.Tensor) -> list[Any]:
@@ -74,6 +81,13 @@ def pil_images(batch: torch.Tensor) -> list[Any]:
     if pixels.shape[-1] == 1:
         return [Image.fromarray(p[..., 0], mode="L") for p in pixels]
     return [Image.fromarray(p) for p in pixels]
+
+
+def video_frames(batch: torch.Tensor) -> list[Any]:
+    """A pipeline's ``pt`` videos ``[B, F, C, H, W]`` in [0, 1] as uint8 ``[F, H, W, 3]``
+    arrays, rounded as :func:`pil_images` rounds."""
+    pixels = (batch.float() * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
+    return list(pixels)
 
 
 def image_filename(prompt_index: int, image_index: int) -> str:
@@ -128,8 +142,12 @@ def generate_images(
             transformer, backend=compile_backend, fullgraph=True, dynamic=False, **options
         )
     pil = settings.output_type == "pil"
+    video = {"num_frames": settings.frames} if family.is_video else {}
+    noise_frames = {"frames": settings.frames} if family.is_video else {}
     if settings.seed_rule == "reference":  # one image's latent size, for skipping slices
-        numel = adapter.latents(pipe, [torch.Generator()], settings.height, settings.width).numel()
+        numel = adapter.latents(
+            pipe, [torch.Generator()], settings.height, settings.width, **noise_frames
+        ).numel()
 
         def generator(p: int, i: int) -> torch.Generator:
             return reference_generator(settings.seed, p, i, numel)
@@ -142,7 +160,9 @@ def generate_images(
         for start in range(0, len(pairs), settings.batch_size):
             batch = list(pairs[start : start + settings.batch_size])
             gens = [generator(p, i) for p, i in batch]
-            noise = adapter.noise_kwargs(pipe, gens, settings.height, settings.width, device, dtype)
+            noise = adapter.noise_kwargs(
+                pipe, gens, settings.height, settings.width, device, dtype, **noise_frames
+            )
             result = pipe(
                 **adapter.call_kwargs(embeddings.rows([p for p, _ in batch], device, dtype)),
                 **adapter.call_options(pipe),
@@ -151,10 +171,14 @@ def generate_images(
                 **adapter.guidance_kwargs(settings.guidance),
                 height=settings.height,
                 width=settings.width,
-                num_images_per_prompt=1,
+                **({"num_videos_per_prompt": 1} if video else {"num_images_per_prompt": 1}),
+                **video,
                 output_type="pt" if pil else settings.output_type,
             )
-            images = pil_images(result.images) if pil else result.images
+            if video:
+                images = video_frames(result.frames) if pil else result.frames
+            else:
+                images = pil_images(result.images) if pil else result.images
             for (p, i), image in zip(batch, images):
                 reference = settings.seed_rule == "reference"
                 seed = settings.seed + i if reference else image_seed(settings.seed, p, i)

@@ -16,6 +16,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ecad.atomic import write_atomic
 from ecad.generation.generate import GeneratedImage, image_filename
 
@@ -30,9 +32,14 @@ def png_bytes(image: Any) -> bytes:
     return buf.getvalue()
 
 
-def save_image(image: GeneratedImage, directory: str | os.PathLike) -> Path:
-    """Write a PIL image atomically as ``p{prompt}_i{image}.png``."""
+def save_image(image: GeneratedImage, directory: str | os.PathLike, fps: int = 16) -> Path:
+    """Write a PIL image atomically as ``p{prompt}_i{image}.png``; a video (uint8 frames) as
+    ``p{prompt}_i{image}.mp4``, H.264 yuv420p at ``fps``: it plays in browsers and players."""
     path = Path(directory) / image_filename(image.prompt_index, image.image_index)
+    if isinstance(image.image, np.ndarray):
+        from ecad.videofile import playable_mp4
+
+        return write_atomic(path.with_suffix(".mp4"), playable_mp4(image.image, fps))
     return write_atomic(path, png_bytes(image.image))
 
 
@@ -41,6 +48,7 @@ def save_images(
     directory: str | os.PathLike,
     workers: int = 8,
     on_saved: Callable[[dict[str, Any]], Any] | None = None,
+    fps: int = 16,
 ) -> list[dict[str, Any]]:
     """Write every image of ``images`` (a generator: batches keep coming while files are
     written) and return one row per image, in generation order: file name, prompt and image
@@ -48,7 +56,8 @@ def save_images(
 
     At most ``4 * workers`` images wait to be written; the generator is not advanced past that,
     so memory stays bounded and a write error (a full disk) stops generation at once.
-    ``on_saved`` is called with each row once its file is written (a progress bar).
+    ``on_saved`` is called with each row once its file is written (a progress bar). Videos
+    are written as MP4 at ``fps`` frames per second.
     """
     rows: list[dict[str, Any]] = []
     waiting: deque[tuple[GeneratedImage, Future[Path]]] = deque()
@@ -66,7 +75,7 @@ def save_images(
             for image in images:
                 if len(waiting) >= 4 * workers:
                     finish_oldest()
-                waiting.append((image, pool.submit(save_image, image, directory)))
+                waiting.append((image, pool.submit(save_image, image, directory, fps)))
             while waiting:
                 finish_oldest()
         except BaseException:

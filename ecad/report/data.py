@@ -76,6 +76,9 @@ class ImagePair:
     prompt: str
     image: bytes | None  # the member's (or baseline's) PNG, None if not stored
     uncached: bytes | None  # the no-cache PNG of the same prompt and seed
+    #: Video families: ``image`` and ``uncached`` are WebM (VP9) copies of the stored videos,
+    #: made for the page (b"" where the stored video is unreadable).
+    video: bool = False
 
 
 @dataclass(frozen=True)
@@ -246,21 +249,37 @@ def _generation_row(record: GenerationRecord) -> GenerationRow:
 
 
 def images_for(session: SearchSession, schedule: Schedule, prompts: int) -> tuple[ImagePair, ...]:
-    """The first image of each of the first ``prompts`` prompts, beside the uncached one."""
+    """The first image of each of the first ``prompts`` prompts, beside the uncached one;
+    for video families the first video, as WebM for the page."""
     from ecad.store.keys import image_key
 
     setting = session.setting
     uncached = setting.generation_key(Schedule.full(session.layout, session.spec.steps))
     gen_key = setting.generation_key(schedule)
+    video = setting.is_video
 
     def get(key: str) -> bytes | None:
-        return session.store.get(key) if session.store.exists(key) else None
+        if not session.store.exists(key):
+            return None
+        data = session.store.get(key)
+        return _page_video(data, setting.fps) if video else data
 
     return tuple(
-        ImagePair(p, setting.prompts[p], get(image_key(gen_key, p, 0)),
-                  get(image_key(uncached, p, 0)))
+        ImagePair(p, setting.prompts[p], get(image_key(gen_key, p, 0, video=video)),
+                  get(image_key(uncached, p, 0, video=video)), video)
         for p in range(min(prompts, len(setting.prompts)))
     )
+
+
+def _page_video(data: bytes, fps: int) -> bytes:
+    """A stored (lossless, RGB) video as VP9 WebM, which every browser plays; b"" if the
+    stored object is not a readable video."""
+    from ecad.videofile import decode_video, webm
+
+    try:
+        return webm(decode_video(data), fps)
+    except ValueError:
+        return b""
 
 
 def _task_failures(session: SearchSession) -> list[dict[str, str]]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
+import logging
 import shlex
 
 from ecad.report.data import FrontMember, ImagePair, ReportData
@@ -19,7 +21,9 @@ from ecad.report.plots import (
 from ecad.report.snippet import apply_snippet
 from ecad.report.units import best_speedups, duration, rate
 
-__all__ = ["render_page"]
+__all__ = ["png_problem", "render_page", "video_problem"]
+
+log = logging.getLogger(__name__)
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -42,6 +46,7 @@ margin:1.2em 0}
 .pair div{display:flex;gap:4px}
 .pair figure{margin:0;text-align:center}
 .pair img{width:128px;height:128px;image-rendering:pixelated;border:1px solid #ccc}
+.pair video{width:144px;border:1px solid #ccc}
 .pair p{margin:.2em 0 0;color:#555;text-align:center}
 pre{background:#f3f3f3;padding:.6em;overflow-x:auto;font-size:12px}
 .missing{width:128px;height:128px;display:flex;align-items:center;justify-content:center;
@@ -54,16 +59,68 @@ def _e(value: object) -> str:
 
 
 _PNG_START = b"\x89PNG\r\n\x1a\n"
-_PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC: the last 8 bytes of every PNG
+
+
+def png_problem(data: bytes) -> str | None:
+    """Why ``data`` is no image a browser can show (None: a PNG that decodes). The whole image
+    is decoded: a PNG whose signature and end are intact but whose pixel data is corrupt (a
+    damaged object, a partial overwrite) is caught too, not only a truncated or foreign one."""
+    if not data.startswith(_PNG_START):
+        return f"not a PNG (starts with {data[:16]!r})"
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()  # chunk structure and CRCs
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # every pixel decoded
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... for bad data
+        return f"a corrupt PNG ({type(exc).__name__}: {exc})"
+    return None
 
 
 def _png(data: bytes | None, alt: str) -> str:
     if data is None:
         return '<div class="missing">not generated</div>'
-    if not (data.startswith(_PNG_START) and data.endswith(_PNG_END)):
-        return '<div class="missing">unreadable (truncated or not a PNG)</div>'
+    if (problem := png_problem(data)) is not None:
+        log.warning("report: image %s is not shown: %s", alt, problem)
+        what = "unreadable (truncated or not a PNG)"
+        return f'<div class="missing" title="{_e(problem)}">{what}</div>'
     uri = "data:image/png;base64," + base64.b64encode(data).decode()
     return f'<img src="{uri}" alt="{_e(alt)}" title="{_e(alt)}">'
+
+
+_WEBM_START = b"\x1a\x45\xdf\xa3"  # EBML: every WebM file starts with it
+
+
+def video_problem(data: bytes) -> str | None:
+    """Why ``data`` is no video a browser can show (None: a WebM whose frames decode; without
+    PyAV, the signature only)."""
+    if not data.startswith(_WEBM_START):
+        return f"not a WebM video (starts with {data[:16]!r})"
+    from ecad.errors import ConfigError
+    from ecad.videofile import decode_video
+
+    try:
+        decode_video(data)
+    except ConfigError:  # PyAV missing: the browser is left to judge
+        return None
+    except ValueError as exc:
+        return f"a corrupt video ({exc})"
+    return None
+
+
+def _video(data: bytes | None, alt: str) -> str:
+    """A WebM video playing inline, looped and muted (browsers autoplay only muted media)."""
+    if data is None:
+        return '<div class="missing">not generated</div>'
+    if (problem := video_problem(data)) is not None:
+        log.warning("report: video %s is not shown: %s", alt, problem)
+        what = "unreadable (truncated or not a video)"
+        return f'<div class="missing" title="{_e(problem)}">{what}</div>'
+    uri = "data:video/webm;base64," + base64.b64encode(data).decode()
+    return (f'<video src="{uri}" title="{_e(alt)}" aria-label="{_e(alt)}" autoplay muted loop '
+            "playsinline controls></video>")
 
 
 def _card(value: str, label: str) -> str:
@@ -81,11 +138,12 @@ def _table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
 def _image_grid(pairs: tuple[ImagePair, ...], name: str) -> str:
     cells = []
     for pair in pairs:
+        media = _video if pair.video else _png
         cells.append(
             '<div class="pair"><div>'
-            f"<figure>{_png(pair.image, f'{name}, prompt {pair.prompt_index}')}"
+            f"<figure>{media(pair.image, f'{name}, prompt {pair.prompt_index}')}"
             "<figcaption>this schedule</figcaption></figure>"
-            f"<figure>{_png(pair.uncached, f'no cache, prompt {pair.prompt_index}')}"
+            f"<figure>{media(pair.uncached, f'no cache, prompt {pair.prompt_index}')}"
             "<figcaption>no cache</figcaption></figure>"
             f"</div><p>{_e(pair.prompt)}</p></div>"
         )
@@ -112,7 +170,8 @@ def _member_section(data: ReportData, member: FrontMember) -> str:
 {_card(f"{member.reuse:.1%}", "of step x block x component cells reused")}</div>
 <p>What it reuses (blue = output reused from the last computed step; step 0 always computes):</p>
 <div class="plot">{figure_html(front_figure(member), f"reuse-{member.rank}")}</div>
-<p>First image of the first prompts, beside the uncached image of the same prompt and seed:</p>
+<p>First {"video" if member.images and member.images[0].video else "image"} of the first
+prompts, beside the uncached one of the same prompt and seed:</p>
 {_image_grid(member.images, member.name)}
 <p>Export the front as schedule files (this member is <code>front/{_e(member.name)}.json</code>;
 or <a download="{_e(member.name)}.json" href="{download}">download it here</a>):</p>

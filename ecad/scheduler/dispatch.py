@@ -4,7 +4,14 @@ broker lost (see :mod:`ecad.scheduler.queue_watch`).
 The deadline adapts to the measured shard times: once enough shards finished, it is
 ``DEADLINE_FACTOR`` times their 95th percentile (first-send to seen-finished), kept between
 ``MIN_DEADLINE_S`` and the configured deadline (the upper bound). Every re-send is counted by
-its reason (``resend_reasons``), which the progress record carries."""
+its reason (``resend_reasons``), which the progress record carries.
+
+A copy still waiting in the queue is not copied again by the adaptive deadline: while the queue
+wait grows, a re-send would only queue behind it, and once both copies start at once, both
+count towards the task's redelivery limit (``ECAD_MAX_TASK_ATTEMPTS``). The service asks the
+store whether the copy started (its ``attempts/`` record counted a start since it was sent):
+not yet, it is held (checked again later) until the configured deadline; once it started, the
+adaptive deadline counts from then (:meth:`Dispatcher.started`)."""
 
 from __future__ import annotations
 
@@ -34,6 +41,8 @@ DEADLINE_FACTOR = 4.0
 #: ... never below this (seconds), and measured once this many shards finished.
 MIN_DEADLINE_S = 60.0
 MIN_SAMPLES = 8
+#: A copy still queued is looked at again after a quarter of the deadline, never sooner.
+MIN_RECHECK_S = 5.0
 #: Re-send reasons (``Dispatcher.resend_reasons`` keys).
 DEADLINE = "deadline"
 LOST_QUEUE = "lost-queue"
@@ -43,8 +52,14 @@ LOST_QUEUE = "lost-queue"
 class _InFlight:
     name: str
     args: list
+    #: when the deadline started counting: the last send, or the start of that copy once seen
     sent_at: float
     sends: int = 1
+    first_sent_at: float = float("-inf")
+    #: the task's counted starts when this copy was sent; more: this copy started
+    starts_seen: int = 0
+    started: bool = False  # this copy's start was seen (the deadline counts from it)
+    hold_until: float = float("-inf")  # still queued: not looked at again before this
 
 
 @dataclass
@@ -62,6 +77,7 @@ class Dispatcher:
     sent_total: int = 0
     resent_total: int = 0
     resend_reasons: Counter = field(default_factory=Counter)
+    held_total: int = 0  # overdue copies found still queued, so not copied
     last_resend_reason: str | None = None
     durations: deque = field(default_factory=lambda: deque(maxlen=500))
     #: Applied to a task's arguments at each send (the service stamps its store probe there).
@@ -87,22 +103,49 @@ class Dispatcher:
         return min(self.deadline_s, max(MIN_DEADLINE_S, DEADLINE_FACTOR * p95))
 
     def overdue(self) -> list[str]:
-        """Task keys sent longer than the deadline ago (oldest first)."""
-        limit = time.monotonic() - self.current_deadline_s
+        """Task keys sent (or seen started) longer than the deadline ago, oldest first; copies
+        held as still queued (:meth:`hold`) are left out until they are due for a look."""
+        now = time.monotonic()
+        limit = now - self.current_deadline_s
         out = []
         for key, entry in self.in_flight.items():
             if entry.sent_at > limit:
                 break
-            out.append(key)
+            if entry.hold_until <= now:
+                out.append(key)
         return out
+
+    def queued_too_long(self, task_key: str) -> bool:
+        """A copy not seen started, sent longer ago than the configured deadline (the upper
+        bound): lost somewhere, send it again."""
+        return time.monotonic() - self.in_flight[task_key].sent_at > self.deadline_s
+
+    def hold(self, task_key: str) -> None:
+        """The copy overdue by the adaptive deadline has not started: it waits in the queue.
+        Look again in a while (a quarter of the deadline), not at every pass."""
+        recheck = max(MIN_RECHECK_S, self.current_deadline_s / 4)
+        self.in_flight[task_key].hold_until = time.monotonic() + recheck
+        self.held_total += 1
+
+    def started(self, task_key: str, starts: int) -> None:
+        """The copy started (``starts`` counted so far): its deadline counts from now."""
+        entry = self.in_flight[task_key]
+        entry.started, entry.starts_seen = True, starts
+        entry.sent_at, entry.hold_until = time.monotonic(), float("-inf")
+        self.in_flight.move_to_end(task_key)
 
     def sent_before(self, moment: float) -> list[str]:
         """Task keys sent (at least once) before ``moment`` (``time.monotonic()``)."""
         return [k for k, e in self.in_flight.items() if e.sends and e.sent_at < moment]
 
-    def resend(self, task_key: str, reason: str = DEADLINE, detail: str = "") -> None:
+    def resend(
+        self, task_key: str, reason: str = DEADLINE, detail: str = "", starts: int | None = None
+    ) -> None:
         """Send a task again (or for the first time, if its first send failed): overdue
-        (``reason`` DEADLINE) or lost by the broker (LOST_QUEUE, ``detail`` says how)."""
+        (``reason`` DEADLINE) or lost by the broker (LOST_QUEUE, ``detail`` says how).
+        ``starts``: the task's counted starts now (a later count means the new copy started)."""
+        if starts is not None:
+            self.in_flight[task_key].starts_seen = starts
         again = self.in_flight[task_key].sends
         if again:
             why = detail or f"missed its {self.current_deadline_s:.0f}s deadline"
@@ -117,9 +160,21 @@ class Dispatcher:
         entry = self.in_flight[task_key]
         args = entry.args if self.stamp is None else self.stamp(entry.args)
         self.send(entry.name, args)  # raises while the broker is down: stays overdue
-        entry.sent_at, entry.sends = time.monotonic(), entry.sends + 1
+        now = time.monotonic()
+        if not entry.sends:
+            entry.first_sent_at = now
+        entry.sent_at, entry.sends = now, entry.sends + 1
+        entry.started, entry.hold_until = False, float("-inf")
         self.in_flight.move_to_end(task_key)
         self.sent_total += 1
+
+    def forget_search(self, search_id: str) -> list[str]:
+        """Forget every task of ``search_id`` (another scheduler drives it now): they are
+        neither re-sent nor measured here. Returns their keys."""
+        keys = [k for k, e in self.in_flight.items() if _search_of(e.args) == search_id]
+        for key in keys:
+            del self.in_flight[key]
+        return keys
 
     def done(self, task_key: str) -> None:
         """Forget the task (finished, or no longer wanted)."""
@@ -129,7 +184,7 @@ class Dispatcher:
         """The task's output was seen: forget it and, if it was sent once, measure it."""
         entry = self.in_flight.pop(task_key, None)
         if entry is not None and entry.sends == 1:
-            self.durations.append(time.monotonic() - entry.sent_at)
+            self.durations.append(time.monotonic() - entry.first_sent_at)
 
     def stats(self) -> dict:
         return {
@@ -138,6 +193,12 @@ class Dispatcher:
             "last_resend_reason": self.last_resend_reason,
             "deadline_s": round(self.current_deadline_s, 1),
         }
+
+
+def _search_of(args: list) -> str | None:
+    """The search a shard task's message names (``ShardTask.search_id``)."""
+    message = args[0] if args and isinstance(args[0], dict) else None
+    return None if message is None else message.get("search_id")
 
 
 def celery_sender(app) -> Callable[[str, list], object]:

@@ -7,6 +7,10 @@ then steps each active search's driver once (once more when a generation complet
 one is queued at once). Searches are isolated: one that breaks is logged (once per change) or
 marked failed, and the others go on. Restarting the service, Redis or the
 workers loses nothing: a new driver finds the same missing shards and queues them again.
+
+With ``leases`` (:mod:`ecad.scheduler.lease`; ``ecad scheduler`` always has them) one process
+drives a search at a time: a search whose lease another scheduler holds is left to it, and taken
+over once that lease expires; every write of a driven search checks the lease first.
 """
 
 from __future__ import annotations
@@ -18,16 +22,17 @@ from typing import Any
 from ecad.errors import TransientError
 from ecad.scheduler.dispatch import LOST_QUEUE, Dispatcher
 from ecad.scheduler.executor import CeleryExecutor
+from ecad.scheduler.lease import CLAIMED, LeasedStore, LeaseLost, SearchLeases
 from ecad.scheduler.queue_watch import QueueWatch
 from ecad.search import SearchDriver, SearchSession
 from ecad.search.failures import failed_tasks
 from ecad.search.markers import mark_failed, stopped_reason
 from ecad.search.observer import NullObserver, SearchObserver
-from ecad.store import ObjectStore
+from ecad.store import MissingObjectError, ObjectStore
 from ecad.store.identity import ensure_store_identity
-from ecad.store.keys import task_output_key
+from ecad.store.keys import attempts_key, task_output_key
 from ecad.store.probe import StoreProbe
-from ecad.store.records import StoreObjectError
+from ecad.store.records import RecordError, StoreObjectError, read_record, require
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +47,14 @@ class SchedulerService:
         observer: SearchObserver | None = None,
         rescan_s: float = 5.0,
         watch: QueueWatch | None = None,
+        leases: SearchLeases | None = None,
     ) -> None:
         """``rescan_s``: how often the store is listed for newly submitted searches;
-        ``watch``: notices a broker that lost queued tasks (None: only deadlines re-send)."""
+        ``watch``: notices a broker that lost queued tasks (None: only deadlines re-send);
+        ``leases``: drive only the searches whose lease this process holds (None: every one,
+        for a single scheduler)."""
         self.store = store
+        self.leases = leases
         self.dispatcher = dispatcher
         self.watch = watch
         self.store_id = ensure_store_identity(store)
@@ -81,7 +90,7 @@ class SchedulerService:
             if (reason := stopped_reason(self.store, search_id)) is not None:
                 self._note(search_id, logging.INFO, f"not driven: {reason}")
                 return None
-            session = SearchSession.open(self.store, search_id)
+            session = SearchSession.open(self._store_of(search_id), search_id)
             driver = SearchDriver(
                 session, CeleryExecutor(session.plan, self.dispatcher, self.store_id), self.observer
             )
@@ -89,6 +98,18 @@ class SchedulerService:
         else:
             driver.session.reload()  # another process may have cancelled or advanced it
         return driver
+
+    def _store_of(self, search_id: str) -> ObjectStore:
+        """The store as the search's driver writes it: through its lease, if there are leases."""
+        if self.leases is None:
+            return self.store
+        return LeasedStore(self.store, search_id, self.leases)
+
+    def _leave(self, search_id: str, message: str) -> None:
+        """Another scheduler drives the search: forget it here (opened afresh if it comes back)."""
+        self.drivers.pop(search_id, None)
+        self.dispatcher.forget_search(search_id)
+        self._note(search_id, logging.INFO, message)
 
     # one pass ------------------------------------------------------------------------------
     def tick(self) -> bool:
@@ -109,6 +130,8 @@ class SchedulerService:
                 if not still:
                     self.over.add(search_id)
                     self.drivers.pop(search_id, None)
+                    if self.leases is not None:
+                        self.leases.release(search_id)
                 active |= still
         finally:
             self.cpu_seconds += time.process_time() - started
@@ -116,11 +139,25 @@ class SchedulerService:
 
     def _guarded_step(self, search_id: str, failed: set[str]) -> bool:
         try:
+            if self.leases is not None:
+                held = self.leases.hold(search_id)
+                if held is None:
+                    self._leave(search_id, "driven by another scheduler (it holds the lease)")
+                    return True
+                if held == CLAIMED:  # another may have driven it since: open it afresh
+                    self.drivers.pop(search_id, None)
             still = self._step(search_id, failed)
+        except LeaseLost as exc:
+            self._leave(search_id, str(exc))
+            return True
         except TransientError:
             raise
         except StoreObjectError as exc:
-            self._fail(search_id, str(exc))
+            try:
+                self._fail(search_id, str(exc))
+            except LeaseLost as lost:  # another scheduler drives it now: its call
+                self._leave(search_id, str(lost))
+                return True
             return False
         except Exception as exc:
             if _is_broker_error(exc):
@@ -134,7 +171,7 @@ class SchedulerService:
 
     def _fail(self, search_id: str, reason: str) -> None:
         """Mark the search failed (its authoritative objects are unreadable); the others go on."""
-        mark_failed(self.store, search_id, reason)
+        mark_failed(self._store_of(search_id), search_id, reason)
         self._note(search_id, logging.ERROR, f"marked failed: {reason}")
 
     def _note(self, search_id: str, level: int, message: str) -> None:
@@ -174,13 +211,42 @@ class SchedulerService:
                 self.dispatcher.resend(key, LOST_QUEUE, reason)
 
     def _resend_overdue(self) -> None:
+        """Re-send the overdue tasks whose copy is lost or stuck; not one still queued (its copy
+        would queue behind it, and both would count towards the redelivery limit)."""
         for key in self.dispatcher.overdue():
             if self.store.exists(task_output_key(key)):
                 self.dispatcher.done(key)
-            else:
+                continue
+            entry = self.dispatcher.in_flight[key]
+            if not entry.sends:  # its first send failed (broker down): send it now
                 self.dispatcher.resend(key)
+                continue
+            starts = self._starts(key)
+            if not entry.started and starts > entry.starts_seen:
+                self.dispatcher.started(key, starts)  # it runs: the deadline counts from now
+            elif not entry.started and not self.dispatcher.queued_too_long(key):
+                self.dispatcher.hold(key)
+            else:
+                self.dispatcher.resend(key, starts=starts)
+
+    def _starts(self, task_key: str) -> int:
+        """How many times workers started the task (its ``attempts/`` record; 0 if none)."""
+        try:
+            return read_record(self.store, attempts_key(task_key), _counted_starts)
+        except (MissingObjectError, StoreObjectError):
+            return 0
 
     def run_forever(self, poll_s: float = 0.5, should_stop: Any = lambda: False) -> None:
+        try:
+            self._run(poll_s, should_stop)
+        finally:  # stopping: another scheduler may take the searches over at once
+            if self.leases is not None:
+                try:
+                    self.leases.release_all()
+                except Exception as exc:  # Redis down: the leases expire by themselves
+                    log.warning("could not give the search leases back (%s)", exc)
+
+    def _run(self, poll_s: float, should_stop: Any) -> None:
         backoff = poll_s
         while not should_stop():
             try:
@@ -209,3 +275,11 @@ def _is_broker_error(exc: Exception) -> bool:
             "BusyLoadingError",
         }
     )
+
+
+def _counted_starts(data: Any) -> int:
+    """The start count of an ``attempts/`` record (written by the workers)."""
+    starts = require(data, "starts", int)
+    if starts < 0:
+        raise RecordError(f"starts must be >= 0, got {starts}")
+    return starts

@@ -137,7 +137,7 @@ def _published() -> list[Heuristic]:
             "tgate_without_ca_avg",
             ("m", "k"),
             lambda layout, steps, seed, m, k: paper.tgate(layout, steps, m, k, False),
-            ("pixart",),
+            paper.TGATE_KINDS,
             doc="tgate(m, k)'s booleans with plain caching",
             requires=("cross_attention",),
         ),

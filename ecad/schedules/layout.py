@@ -67,6 +67,10 @@ class ScheduleLayout:
         """Same slots in the same order (PixArt-α and PixArt-Σ schedules transfer to each other)."""
         return self.slots == other.slots
 
+    def expert_of_steps(self, steps: int) -> tuple[int, ...]:
+        """Which of the family's experts runs each step (all 0 for one-transformer models)."""
+        return self.family.expert_of_steps(steps)
+
     def describe(self) -> str:
         parts = [blocks_phrase(group, count) for group, count in self.block_counts]
         return f"{self.family_name} ({', '.join(parts)})"

@@ -49,7 +49,11 @@ CACHE_TARGETS: dict[str, dict[str, tuple[str, ...]]] = {
     "sd3": {"attn": ("attn",), "mlp": ("ff", "ff_context")},
     "qwen-image": {"attn": ("attn",), "mlp": ("img_mlp", "txt_mlp")},
     "flux2": {"attn": ("full_attn", "single_attn"), "mlp": ("full_ff", "full_ff_context")},
+    # Wan's blocks are PixArt's shape: self-attention, cross-attention to text, MLP.
+    "wan": {"ca": ("attn2",), "sa": ("attn1",), "ff": ("ff",)},
 }
+#: Family kinds whose blocks have PixArt's self- and cross-attention: TGATE's booleans apply.
+TGATE_KINDS = ("pixart", "wan")
 TGATE_WARMUP = 2
 
 
@@ -111,10 +115,11 @@ def _schedule(
     return Schedule(layout, bits, meta, custom)
 
 
-def _require_kind(layout: ScheduleLayout, heuristic: str, kind: str) -> None:
-    if layout.family.kind != kind:
+def _require_kind(layout: ScheduleLayout, heuristic: str, kind: str | tuple[str, ...]) -> None:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if layout.family.kind not in kinds:
         raise ConfigError(
-            f"{heuristic} is a published {kind} heuristic; {layout.family_name} is a "
+            f"{heuristic} is a published {'/'.join(kinds)} heuristic; {layout.family_name} is a "
             f"{layout.family.kind} family"
         )
 
@@ -162,7 +167,7 @@ def tgate_bits(layout: ScheduleLayout, steps: int, m: int, k: int) -> np.ndarray
     """The booleans of the reference's ``tgate(m, k)``: before gate step ``m``, self-attention is
     recomputed when ``step < 2`` (warm-up) or ``step % k == 0`` and cross-attention always; from
     ``m`` on, self-attention every step and cross-attention reused; MLPs always."""
-    _require_kind(layout, "tgate", "pixart")
+    _require_kind(layout, "tgate", TGATE_KINDS)
     _positive("steps", steps)
     _positive("m (gate step)", m, steps)
     _positive("k (self-attention interval)", k)
@@ -183,6 +188,8 @@ def tgate(layout: ScheduleLayout, steps: int, m: int, k: int, average: bool = Tr
 
     Named and attributed like the published files (``tgate_m_010_sp_003_fi_001_warmup_002``).
     """
+    if average:  # its averaged cross-attention needs both guidance halves in one batch
+        _require_kind(layout, "tgate (true TGATE)", "pixart")
     bits = tgate_bits(layout, steps, m, k)
     stem = "tgate" if average else "tgate_without_ca_avg"
     affected_steps = int((~bits).any(axis=1).sum())

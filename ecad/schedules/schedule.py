@@ -126,9 +126,12 @@ class Schedule:
         return int(self._bits.shape[1])
 
     def effective(self) -> np.ndarray:
-        """What actually runs: the bits with step 0 forced to recompute."""
+        """What actually runs: the bits with step 0 forced to recompute, and the first step of
+        each expert of a two-expert model (Wan 2.2), whose caches are empty there."""
         eff = self._bits.copy()
         eff[0, :] = True
+        if self.layout.family.expert_steps is not None:
+            eff[list(self.layout.family.expert_starts(self.steps)), :] = True
         return eff
 
     def genome(self) -> np.ndarray:

@@ -95,7 +95,7 @@ class Evaluator:
         """Delete a shard's marker and images (marker first: the shard then reads as missing)."""
         self.store.delete(self.plan.marker_key(gen_key, shard))
         for prompt, image in self.shards[shard]:
-            self.store.delete(image_key(gen_key, prompt, image))
+            self.store.delete(image_key(gen_key, prompt, image, video=self.setting.is_video))
 
     def _run(self, work: ShardWork) -> ShardResult:
         started = time.perf_counter()
@@ -239,7 +239,8 @@ class Evaluator:
 
         return GenerationSettings(
             height=self.setting.resolution,
-            width=self.setting.resolution,
+            width=self.setting.width or self.setting.resolution,
+            frames=self.setting.frames,
             steps=self.setting.steps,
             guidance=self.setting.guidance,
             seed=self.setting.image_seed,
@@ -250,8 +251,14 @@ class Evaluator:
     def _put_image(self, gen_key: str, image: Any) -> dict[str, Any]:
         from ecad.generation.output import png_bytes
 
-        key = image_key(gen_key, image.prompt_index, image.image_index)
-        data = png_bytes(image.image)
+        video = self.setting.is_video
+        key = image_key(gen_key, image.prompt_index, image.image_index, video=video)
+        if video:  # one object per video, exact frames (ecad.videofile)
+            from ecad.videofile import lossless_mp4
+
+            data = lossless_mp4(image.image, self.setting.fps)
+        else:
+            data = png_bytes(image.image)
         self.store.put(key, data)
         return {"key": key, "prompt": image.prompt_index, "image": image.image_index,
                 "seed": image.seed, "sha256": hashlib.sha256(data).hexdigest()}
@@ -274,7 +281,7 @@ class Evaluator:
     ) -> Any:
         from PIL import Image
 
-        key = image_key(gen_key, prompt, image)
+        key = image_key(gen_key, prompt, image, video=self.setting.is_video)
         try:
             data = self.store.get(key)
         except MissingObjectError as exc:
@@ -283,6 +290,13 @@ class Evaluator:
         if expected is not None and hashlib.sha256(data).hexdigest() != expected:
             raise CorruptShard(gen_key, shard, f"{key}: content does not match its sha256 "
                                "(truncated or overwritten)")
+        if self.setting.is_video:
+            from ecad.videofile import decode_video
+
+            try:
+                return decode_video(data)
+            except ValueError as exc:
+                raise CorruptShard(gen_key, shard, f"{key}: {exc}") from exc
         try:
             img = Image.open(io.BytesIO(data))
             img.load()
@@ -308,7 +322,12 @@ class Evaluator:
         prompts = [self.setting.prompts[p] for p, _ in pairs]
         scorer = self.scorer()
         with scorer.lock:
-            scores = np.asarray(scorer.score(images, prompts, references=refs), dtype=np.float64)
+            if self.setting.is_video:  # per frame, averaged per video (ecad.scoring.video)
+                from ecad.scoring.video import score_videos
+
+                scores = score_videos(scorer, images, prompts, refs)
+            else:
+                scores = np.asarray(scorer.score(images, prompts, references=refs), np.float64)
         record = ScoreRecord(
             pairs=tuple((p, i) for p, i in pairs),
             scores=tuple(float(s) for s in scores),

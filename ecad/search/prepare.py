@@ -1,24 +1,18 @@
-"""What a new search needs beyond its spec's fields: the cost model and the initial population,
-built and checked before anything is written (``ecad submit``, ``ecad search`` and
-``ecad validate`` run the same checks)."""
+"""The cost model of a search's spec, built and checked before anything is written
+(:func:`ecad.search.session.prepare_search` runs it with the other checks of a new search)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
 
 from ecad.cost import CostTable
 from ecad.errors import ConfigError
-from ecad.schedules import Schedule, ScheduleLayout
-from ecad.search.nsga import distinct_seeds
+from ecad.schedules import ScheduleLayout
 from ecad.search.setting import layout_for
 from ecad.search.spec import SearchSpec
-from ecad.store import ObjectStore
 
-__all__ = ["build_cost_table", "prepare_search"]
+__all__ = ["build_cost_table"]
 
 
 def build_cost_table(spec: SearchSpec, layout: ScheduleLayout | None = None) -> CostTable:
@@ -54,33 +48,6 @@ def build_cost_table(spec: SearchSpec, layout: ScheduleLayout | None = None) -> 
         spec.cost.mode,
         text_tokens=spec.cost.options.get("text_tokens"),
         transformer_config=config,
+        frames=spec.video.frames or None,  # videos: cost per video of the spec's size
+        width=spec.video.width,
     )
-
-
-def prepare_search(
-    spec: SearchSpec,
-    store_of: Callable[[], ObjectStore],
-    layout: ScheduleLayout | None = None,
-) -> tuple[CostTable, np.ndarray | None]:
-    """The checks a new search needs beyond its spec's fields, writing nothing: the cost model
-    and the initial population, both built. ``store_of()`` is called only for transfer seeding
-    (``from_search``: the other search's front). ``layout``: the spec's schedule layout if
-    already resolved (it reads the weights' config for local weights: once per search)."""
-    from ecad.scoring.registry import check_installed
-    from ecad.search.initial import initial_genomes
-    from ecad.search.session import SearchSession
-    from ecad.search.setting import scorer_options
-
-    def front_of(other: str, generations: tuple[int, int] | None) -> list[Schedule]:
-        session = SearchSession.open(store_of(), other)
-        if generations is None:
-            return [m.schedule for m in session.front()]
-        return [m.schedule for m in session.fronts_between(*generations)]
-
-    check_installed(scorer_options(spec.quality)[0])  # before any work: one line, not N failures
-    layout = layout or layout_for(spec)
-    table = build_cost_table(spec, layout)
-    initial = initial_genomes(spec.initial_population, layout, spec.steps, spec.seed, front_of)
-    if initial is not None:  # more distinct seeds than population: an error unless truncate
-        distinct_seeds(initial, spec.population, spec.initial_population.truncate)
-    return table, initial

@@ -102,6 +102,7 @@ __all__ = [
     "decide",
     "estimate",
     "first_look",
+    "front_met",
     "oriented_qualities",
     "parse_pruning",
     "t_quantile",
@@ -403,6 +404,20 @@ def _decide_prefix(
             f"{best:.6g}"
         )
     return PruningDecision(prune, k, shards_total, n, m, se, u, best, reason)
+
+
+def front_met(before: Any, record: Any, stopped: set[int], index: int) -> QualityFront:
+    """The current front that candidate ``index`` of ``record``'s offspring was compared with,
+    rebuilt from generation records (for audits and tests; the driver keeps it live): the front
+    of ``before``'s population (None for generation 0) and the earlier offspring not in
+    ``stopped`` (the indices pruning stopped in ``record``'s generation)."""
+    members = []
+    if before is not None:
+        F = np.asarray(before.population.F)
+        members = [(1 - F[i, 0], F[i, 1]) for i in before.front]
+    offspring = np.asarray(record.offspring.F)
+    members += [(1 - offspring[j, 0], offspring[j, 1]) for j in range(index) if j not in stopped]
+    return QualityFront.from_members(members)
 
 
 def first_look(config: PruningConfig, shard_sizes: Sequence[int]) -> int:

@@ -6,16 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from ecad.store.records import RecordError, require
 
-if TYPE_CHECKING:
-    from ecad.search.pruning import QualityFront
-
-__all__ = ["PartialCandidate", "PruningDecision", "PruningRecord", "front_met"]
+__all__ = ["PartialCandidate", "PruningDecision", "PruningRecord"]
 
 
 @dataclass(frozen=True)
@@ -96,19 +91,3 @@ class PruningRecord:
             require(data, "images_saved", int),
             {str(k): PartialCandidate.from_json(v) for k, v in partial.items()},
         )
-
-
-def front_met(before: Any, record: Any, stopped: set[int], index: int) -> QualityFront:
-    """The current front that candidate ``index`` of ``record``'s offspring was compared with,
-    rebuilt from generation records (for audits and tests; the driver keeps it live): the front
-    of ``before``'s population (None for generation 0) and the earlier offspring not in
-    ``stopped`` (the indices pruning stopped in ``record``'s generation)."""
-    from ecad.search.pruning import QualityFront
-
-    members = []
-    if before is not None:
-        F = np.asarray(before.population.F)
-        members = [(1 - F[i, 0], F[i, 1]) for i in before.front]
-    offspring = np.asarray(record.offspring.F)
-    members += [(1 - offspring[j, 0], offspring[j, 1]) for j in range(index) if j not in stopped]
-    return QualityFront.from_members(members)

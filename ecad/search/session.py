@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from ecad.cost import CostTable
 from ecad.errors import ConfigError, EcadError
+from ecad.schedules import Schedule, ScheduleLayout
 from ecad.search.candidate import Candidate
 from ecad.search.ledger import Ledger
 from ecad.search.markers import (
@@ -26,9 +27,10 @@ from ecad.search.markers import (
     mark_failed,
     write_cancel_marker,
 )
-from ecad.search.nsga import Nsga2, pack_genomes, unpack_genomes
+from ecad.search.nsga import Nsga2, distinct_seeds, pack_genomes, unpack_genomes
 from ecad.search.objectives import INFEASIBLE, hypervolume, nondominated, reference_point
 from ecad.search.plan import SearchPlan
+from ecad.search.prepare import build_cost_table
 from ecad.search.pruning_records import PartialCandidate, PruningRecord
 from ecad.search.records import (
     Counts,
@@ -38,6 +40,7 @@ from ecad.search.records import (
     Phase,
     Population,
 )
+from ecad.search.setting import layout_for
 from ecad.search.spec import SearchSpec
 from ecad.search.state import SearchState
 from ecad.store import MissingObjectError, ObjectStore
@@ -52,9 +55,37 @@ from ecad.store.keys import (
     spec_key,
     state_key,
 )
-from ecad.store.records import read_record, require
+from ecad.store.records import StoreObjectError, read_record, require
 
-__all__ = ["SearchSession"]
+__all__ = ["SearchSession", "prepare_search"]
+
+
+def prepare_search(
+    spec: SearchSpec,
+    store_of: Callable[[], ObjectStore],
+    layout: ScheduleLayout | None = None,
+) -> tuple[CostTable, np.ndarray | None]:
+    """The checks a new search needs beyond its spec's fields, writing nothing: the cost model
+    and the initial population, both built. ``store_of()`` is called only for transfer seeding
+    (``from_search``: the other search's front). ``layout``: the spec's schedule layout if
+    already resolved (it reads the weights' config for local weights: once per search)."""
+    from ecad.scoring.registry import check_installed
+    from ecad.search.initial import initial_genomes
+    from ecad.search.setting import scorer_options
+
+    def front_of(other: str, generations: tuple[int, int] | None) -> list[Schedule]:
+        session = SearchSession.open(store_of(), other)
+        if generations is None:
+            return [m.schedule for m in session.front()]
+        return [m.schedule for m in session.fronts_between(*generations)]
+
+    check_installed(scorer_options(spec.quality)[0])  # before any work: one line, not N failures
+    layout = layout or layout_for(spec)
+    table = build_cost_table(spec, layout)
+    initial = initial_genomes(spec.initial_population, layout, spec.steps, spec.seed, front_of)
+    if initial is not None:  # more distinct seeds than population: an error unless truncate
+        distinct_seeds(initial, spec.population, spec.initial_population.truncate)
+    return table, initial
 
 
 class SearchSession:
@@ -92,9 +123,6 @@ class SearchSession:
 
         Returns ``(session, created)``.
         """
-        from ecad.search.prepare import prepare_search
-        from ecad.search.setting import layout_for
-
         search_id = spec.search_id()
         legacy = spec.legacy_search_id()
         if not store.exists(state_key(search_id)) and legacy and store.exists(state_key(legacy)):
@@ -327,9 +355,15 @@ class SearchSession:
         if self._last is not None and self._last.generation == self.generation - 1:
             return self._last
         key = generation_record_key(self.search_id, self.generation - 1)
+        # issue 26: an unreadable or lost latest record is rebuilt from the state (ecad.search.heal)
+        from ecad.search.heal import rebuild_latest_record
+
         if not self.store.exists(key):
-            return None
-        return read_record(self.store, key, GenerationRecord.from_json)
+            return rebuild_latest_record(self)
+        try:
+            return read_record(self.store, key, GenerationRecord.from_json)
+        except StoreObjectError as exc:
+            return rebuild_latest_record(self, exc)
 
     def partial(self, generation: int) -> Mapping[str, PartialCandidate]:
         """The candidates pruning stopped in ``generation`` (evaluation key -> the decision, with

@@ -81,6 +81,11 @@ class EvaluationSetting:
     images_per_prompt: int
     image_seed: int
     image_seed_rule: str = "ecad"
+    #: Video families: frames per video, frames per second, width (``resolution`` is the
+    #: height); 0, 0, None for images.
+    frames: int = 0
+    fps: int = 0
+    width: int | None = None
 
     @classmethod
     def from_spec(cls, spec: SearchSpec) -> EvaluationSetting:
@@ -94,7 +99,14 @@ class EvaluationSetting:
             images_per_prompt=spec.images_per_prompt,
             image_seed=spec.image_seed,
             image_seed_rule=spec.image_seed_rule,
+            frames=spec.video.frames,
+            fps=spec.video.fps,
+            width=spec.video.width,
         )
+
+    @property
+    def is_video(self) -> bool:
+        return self.frames > 0
 
     @cached_property
     def prompts_digest(self) -> str:  # hashed once: every content key includes it
@@ -127,6 +139,9 @@ class EvaluationSetting:
             # only when not the default: earlier images keep their keys
             **({"image_seed_rule": self.image_seed_rule} if self.image_seed_rule != "ecad" else {}),
             "schedule": effective.digest(),
+            **(
+                {"frames": self.frames, "fps": self.fps, "width": self.width} if self.frames else {}
+            ),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 

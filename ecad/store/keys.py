@@ -28,6 +28,8 @@ nowhere else. Layout::
                                              workers)
     embeddings/<embeddings key>.safetensors  prompt embeddings, per model and prompt set
     images/<generation key>/pNNNNN_iNNN.png  a candidate's images (content-addressed)
+    images/<generation key>/pNNNNN_iNNN.mp4  video families: one video, one MP4 object (H.264
+                                             RGB, lossless: scoring reads the exact frames)
     images/<generation key>/shard-<L>-NNNN.json  marker: that shard's images are all stored
     scores/<evaluation key>/shard-<L>-NNNN.json  per-image scores of one shard
     evaluations/<evaluation key>.json        the aggregate of the scores (mean quality, per prompt)
@@ -186,8 +188,12 @@ def image_filename(prompt: int, image: int) -> str:
     return f"p{prompt:05d}_i{image:03d}.png"
 
 
-def image_key(generation_key: str, prompt: int, image: int) -> str:
-    return f"images/{generation_key}/{image_filename(prompt, image)}"
+def image_key(generation_key: str, prompt: int, image: int, *, video: bool = False) -> str:
+    """The key of one image, or with ``video`` of one video (``.mp4``)."""
+    name = image_filename(prompt, image)
+    if video:
+        name = name.removesuffix(".png") + ".mp4"
+    return f"images/{generation_key}/{name}"
 
 
 def sharding_id(stratified: bool, shard_size: int) -> str:

@@ -4,7 +4,7 @@
 2. ``--gpu auto``: claim a free GPU through a Redis lease (:mod:`ecad.worker.gpu_lease`);
    ``--gpu N``: that GPU. Either way the process then re-executes itself with only that GPU visible
    (:func:`ecad.worker.devices.restart_on_gpu`); the lease travels in the environment.
-3. Load and run each ``--warm`` model once on the worker's device (:mod:`ecad.families.warmup`);
+3. Load and run each ``--warm`` model once on the worker's device (:mod:`ecad.worker.warmup`);
    a failure stops the worker as a weights failure before it takes any task.
 4. Once Celery is consuming, write the ready file (``ECAD_WORKER_READY_FILE``) that the
    container healthcheck reads (``python -m ecad.worker.health``); the lease renewal keeps it fresh.
@@ -134,7 +134,7 @@ def prepare_worker(gpu: str, device: str, warm: Sequence[str] = (),
     targets = list(warm) or warm_names()
     if targets:
         from ecad.families.fetch import WeightsError
-        from ecad.families.warmup import warm_up
+        from ecad.worker.warmup import warm_up
 
         where = worker_device()
         for name in targets:

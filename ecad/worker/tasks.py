@@ -29,6 +29,7 @@ from ecad.worker import attempts, faults, refusals
 from ecad.worker.app import app
 from ecad.worker.devices import worker_device
 from ecad.worker.names import GPU_QUEUE, RUN_SHARD
+from ecad.worker.running import running_copy
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +168,14 @@ def run_shard(self: EvaluatorTask, message: Any) -> dict:
     try:
         # Before counting a start: a refusal for a missing package is not the task's fault.
         check_installed(scorer_options(ev.spec.quality)[0])
-        if not attempts.count_start(self.store, task.task_key, _worker_name(self)):
-            log.error("giving up on %s: too many starts", task.task_key)
-            return {"failed": True}
-        faults.before_task(work.candidate.digest, task.kind)
-        result = ev.run(work)
+        with running_copy(self.broker_client(), task.task_key, _worker_name(self)) as wait:
+            if wait is not None:  # another copy runs now: not a start (ecad.worker.running)
+                return _stand_aside(self, task.task_key, wait)
+            if not attempts.count_start(self.store, task.task_key, _worker_name(self)):
+                log.error("giving up on %s: too many starts", task.task_key)
+                return {"failed": True}
+            faults.before_task(work.candidate.digest, task.kind)
+            result = ev.run(work)
     except MissingDependencyError as exc:
         # This worker lacks a package, the task is not at fault: refuse it (the scheduler sends
         # it again, to this worker once installed or to another) and say why in `ecad status`.
@@ -180,3 +184,14 @@ def run_shard(self: EvaluatorTask, message: Any) -> dict:
             refusals.record_refusal(self.broker_client(), _worker_name(self), str(exc))
         return {"refused": str(exc)}
     return {"images": result.images, "seconds": round(result.seconds, 3)}
+
+
+def _stand_aside(task: EvaluatorTask, task_key: str, wait_s: float) -> dict:
+    """Another copy of the task runs: come back once its claim could have expired (then the
+    output is there, or that copy died). Past the retry limit, drop this copy: the first one's
+    own message, or the scheduler's next re-send, covers the task."""
+    if task.request.retries >= (task.max_retries or 0):
+        log.info("task %s: another copy runs; this copy is dropped", task_key)
+        return {"skipped": True, "running_elsewhere": True}
+    log.info("task %s: another copy runs; this one comes back in %.1fs", task_key, wait_s)
+    raise task.retry(countdown=wait_s + 0.5)

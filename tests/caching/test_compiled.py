@@ -142,8 +142,9 @@ def test_all_recompute_schedule_equals_the_compiled_plain_pipeline(pixart):
     finally:
         pipe.transformer = transformer
     backend = CountingBackend()
-    config = ScheduleCacheConfig(Schedule.full(layout, STEPS), compile="default",
-                                 compile_backend=backend)
+    config = ScheduleCacheConfig(
+        Schedule.full(layout, STEPS), compile="default", compile_backend=backend
+    )
     apply_schedule(pipe, config)
     try:
         out = run_pipe(pipe, family)
@@ -176,8 +177,12 @@ def test_block_scope_compiles_once_per_block_pattern(pixart, fora_eager):
     family, pipe, _ = pixart
     schedule, ref = fora_eager
     backend = CountingBackend()
-    apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="default", compile_backend=backend,
-                                             compile_scope="blocks"))
+    apply_schedule(
+        pipe,
+        ScheduleCacheConfig(
+            schedule, compile="default", compile_backend=backend, compile_scope="blocks"
+        ),
+    )
     try:
         out = run_pipe(pipe, family)
         run_pipe(pipe, family)
@@ -194,8 +199,9 @@ def test_cuda_graph_mode_replays_one_graph_per_pattern(pixart, fora_eager, compi
     family, pipe, _ = pixart
     schedule, ref = fora_eager
     backend = CountingBackend() if compiler else None  # None: graphs of the eager engine
-    apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="reduce-overhead",
-                                             compile_backend=backend))
+    apply_schedule(
+        pipe, ScheduleCacheConfig(schedule, compile="reduce-overhead", compile_backend=backend)
+    )
     runner = pipe.transformer._diffusers_hook.hooks[DENOISER_HOOK].runner
     runner.graph_class, runner.graphs_on_cpu = ReplayGraph, True
     try:
@@ -223,7 +229,8 @@ def test_other_engines_compile_once_per_pattern(tiny_dirs, name):
     layout = ScheduleLayout.for_model(family, pipe.transformer)
     options = {"lean_blocks": name != "component"}
     schedule = (
-        HeuristicCall.parse("tgate:3:1").build(layout, STEPS) if name == "tgate"
+        HeuristicCall.parse("tgate:3:1").build(layout, STEPS)
+        if name == "tgate"
         else fora(layout, STEPS, 2)
     )
     apply_schedule(pipe, ScheduleCacheConfig(schedule, **options))
@@ -232,8 +239,9 @@ def test_other_engines_compile_once_per_pattern(tiny_dirs, name):
     finally:
         remove_schedule(pipe)
     backend = CountingBackend()
-    apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="default",
-                                             compile_backend=backend, **options))
+    apply_schedule(
+        pipe, ScheduleCacheConfig(schedule, compile="default", compile_backend=backend, **options)
+    )
     try:
         out = run_pipe(pipe, family)
         patterns = compile_stats(pipe)["patterns"]
@@ -243,14 +251,43 @@ def test_other_engines_compile_once_per_pattern(tiny_dirs, name):
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 
+def test_true_tgate_compiles_once_per_block_pattern_however_many_blocks():
+    """Each block's cross-attention carries its own TGATE hook (its own ``forward``); a block
+    graph must not guard on it, or six blocks would compile six times per pattern."""
+    from ecad.families.tiny import build_tiny_pixart
+
+    family = get_family("pixart-alpha")
+    pipe = build_tiny_pixart(family.pipeline_class, num_layers=6)
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
+    schedule = HeuristicCall.parse("tgate:3:1").build(layout, STEPS)
+    ref = _eager(pipe, family, schedule)
+    backend = CountingBackend()
+    apply_schedule(
+        pipe,
+        ScheduleCacheConfig(
+            schedule, compile="default", compile_scope="blocks", compile_backend=backend
+        ),
+    )
+    try:
+        out, again = run_pipe(pipe, family), run_pipe(pipe, family)
+        stats = compile_stats(pipe)
+    finally:
+        remove_schedule(pipe)
+    # Block patterns of tgate:3:1 over 4 steps: all computed (steps 0-1: plain caching with
+    # nothing reused; step 2 = m - 1: cross-attention computed and averaged) and, from the gate,
+    # cross-attention answered by its average.
+    assert backend.graphs == stats["compiled"] == 2
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, ref, rtol=1e-5, atol=1e-5)
+
+
 def test_combinations_that_cannot_compile_say_so(pixart, monkeypatch):
     family, pipe, layout = pixart
     schedule = fora(layout, STEPS, 2)
     with pytest.raises(ConfigError, match="'fast' is not one of default, reduce-overhead"):
         apply_schedule(pipe, schedule, compile="fast")
     with pytest.raises(ConfigError, match=r"compile_backend=None .* not compile=.default."):
-        apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="default",
-                                                 compile_backend=None))
+        apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="default", compile_backend=None))
     assert not _hooks(pipe)  # nothing half-installed
 
     from accelerate.hooks import ModelHook, add_hook_to_module, remove_hook_from_module
@@ -273,8 +310,11 @@ def test_combinations_that_cannot_compile_say_so(pixart, monkeypatch):
     monkeypatch.setattr(block.attn1, "forward", breaks_the_graph)
     apply_schedule(pipe, schedule, compile="default")
     try:
-        with pytest.raises(ScheduleCompileError, match="cannot compile schedule 'fora-2' on "
-                           "PixArtTransformer2DModel with compile='default'"):
+        with pytest.raises(
+            ScheduleCompileError,
+            match="cannot compile schedule 'fora-2' on "
+            "PixArtTransformer2DModel with compile='default'",
+        ):
             run_pipe(pipe, family)
     finally:
         remove_schedule(pipe)
@@ -293,8 +333,9 @@ def test_cuda_graphs_with_inductor_match_eager_on_cuda(tiny_dirs, name, scope):
         schedules.append(HeuristicCall.parse("tgate:3:1").build(layout, STEPS))
     for schedule in schedules:
         ref = _eager(pipe, family, schedule)
-        apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="reduce-overhead",
-                                                 compile_scope=scope))
+        apply_schedule(
+            pipe, ScheduleCacheConfig(schedule, compile="reduce-overhead", compile_scope=scope)
+        )
         try:
             first, again = run_pipe(pipe, family), run_pipe(pipe, family)
             stats = compile_stats(pipe)

@@ -109,3 +109,15 @@ def test_a_pruned_search_shows_its_partial_candidates_images_and_shard_work():
     assert (data["pruned"], data["images_saved"], data["last_generation"]) == (75, 1664, last)
     plain = render_status(StatusSnapshot((_done(),)))
     assert "pruned" not in plain and "last generation" not in plain
+
+
+def test_the_scheduler_holding_a_search_is_shown_with_its_lease():
+    from dataclasses import replace
+
+    lease = {"holder": "sched-host/4242", "expires_in_s": 21.5}
+    snap = StatusSnapshot((replace(_running(), lease=lease),), ())
+    text = render_status(snap)
+    assert "  driven by sched-host/4242 (lease expires in " in text
+    assert json.loads(json.dumps(snap.to_json()))["searches"][0]["lease"] == lease
+    unheld = render_status(StatusSnapshot((_running(),), ()))
+    assert "driven by" not in unheld

@@ -214,7 +214,7 @@ def _run_entrypoint(compose, service, secrets_dir, path=None, **extra: str):
     env = {**read_env_file(), "PATH": path or os.environ["PATH"],
            "SECRETS_DIR": str(secrets_dir), **extra}
     return subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
-                          timeout=30)
+                          timeout=300)
 
 
 @pytest.mark.parametrize("service,secret,real", [
@@ -287,7 +287,7 @@ def test_a_worker_that_cannot_start_is_not_restarted_for_ever(compose):
 def test_init_secrets_replaces_every_placeholder_and_keeps_existing_files(tmp_path):
     shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
     run = subprocess.run(["sh", "deploy/init-secrets.sh"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     made = {p.name: p.read_text().strip() for p in (tmp_path / "secrets").iterdir()}
     assert set(made) == set(secret_examples())
@@ -298,6 +298,6 @@ def test_init_secrets_replaces_every_placeholder_and_keeps_existing_files(tmp_pa
     assert made["hf_token"] == ""
     assert (tmp_path / "secrets").stat().st_mode & 0o777 == 0o700
     again = subprocess.run(["sh", "deploy/init-secrets.sh"], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=60)
+                           text=True, timeout=300)
     assert "kept secrets/redis_password" in again.stdout
     assert (tmp_path / "secrets" / "redis_password").read_text().strip() == made["redis_password"]

@@ -95,7 +95,7 @@ def test_secret_examples_hold_placeholders_only():
 @pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl not installed")
 def test_kustomize_builds_every_listed_resource():
     out = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True,
-                         timeout=60)
+                         timeout=300)
     assert out.returncode == 0, out.stderr
     kinds = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(out.stdout) if d}
     assert {("Deployment", "ecad-worker"), ("Deployment", "ecad-scheduler"),

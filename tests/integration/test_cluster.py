@@ -60,10 +60,10 @@ def test_sigkilled_worker_shard_runs_elsewhere(cluster, tmp_path):
                 return key
         return None
 
-    key = wait_for(victim_busy, 120, interval=0.1, what="w1 to start a task")
+    key = wait_for(victim_busy, 300, interval=0.1, what="w1 to start a task")
     cluster.procs.kill_group(victim, signal.SIGKILL)
     killed_at = time.time()
-    wait_for(lambda: len(attempts(cluster)[key]["workers"]) >= 2, 60, interval=0.2,
+    wait_for(lambda: len(attempts(cluster)[key]["workers"]) >= 2, 300, interval=0.2,
              what=f"{key} to run again on another worker")
     assert time.time() - killed_at < 60
     assert attempts(cluster)[key]["workers"][-1].startswith("w2")
@@ -106,7 +106,7 @@ def test_elastic_workers_join_and_leave(cluster, tmp_path):
     first = cluster.procs.worker("w1", extra_env=slow)
     cluster.procs.scheduler()
     search_id = cluster.submit(spec)
-    wait_for(lambda: attempts(cluster), 120, what="work to start")
+    wait_for(lambda: attempts(cluster), 300, what="work to start")
     cluster.procs.worker("late", extra_env=slow)
     wait_for(lambda: any(w.startswith("late") for rec in attempts(cluster).values()
                          for w in rec["workers"]), 120, what="the new worker to get work")

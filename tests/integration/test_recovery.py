@@ -137,7 +137,7 @@ def test_corrupt_state_fails_that_search_and_the_other_finishes(cluster, tmp_pat
              what="the first generation of the broken search")
     cluster.store().put(state_key(broken), b'{"phase": "evaluate", "generat')  # truncated
     cluster.wait_done(healthy, timeout=600)
-    wait_for(lambda: failure_reason(cluster.store(), broken), 60, interval=0.5,
+    wait_for(lambda: failure_reason(cluster.store(), broken), 300, interval=0.5,
              what="the broken search to be marked failed")
     assert cluster_result(cluster, healthy) == local_result(tmp_path / "b", healthy_spec)
     store = cluster.store()

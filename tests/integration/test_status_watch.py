@@ -28,7 +28,7 @@ def test_status_watch_follows_a_cluster_search_until_it_finishes(cluster, tmp_pa
     try:
         lines = subprocess.run([*watch, "--json"], env=cluster.env, capture_output=True,
                                text=True, timeout=400)
-        out, err = text.communicate(timeout=60)
+        out, err = text.communicate(timeout=300)
     finally:
         if text.poll() is None:
             text.kill()

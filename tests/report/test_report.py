@@ -178,3 +178,28 @@ def test_an_unpruned_report_shows_no_pruning(finished_search):
     page = render_page(data)
     assert "pruning-work" not in page and "saved by pruning" not in page
     assert "<th>pruned</th>" not in page.replace(' class=""', "")
+
+
+def test_an_image_is_decoded_not_only_its_signature_checked(finished_search):
+    """A PNG whose signature and IEND are intact but whose pixel data is damaged is named as
+    unreadable (with Pillow's reason), not embedded as a broken image."""
+    from dataclasses import replace
+
+    from ecad.report.page import png_problem
+
+    data = collect(finished_search.session(), prompts=1)
+    member = data.front[0]
+    good = member.images[0].image
+    assert png_problem(good) is None
+    start = good.index(b"IDAT") + 8  # inside the compressed pixel data
+    damaged = good[:start] + bytes(b ^ 0xFF for b in good[start : start + 16]) + good[start + 16 :]
+    assert damaged.startswith(b"\x89PNG\r\n\x1a\n") and damaged.endswith(good[-8:])
+    problem = png_problem(damaged)
+    assert problem is not None and problem.startswith("a corrupt PNG ("), problem
+    assert png_problem(b"<html>502</html>").startswith("not a PNG")
+    whole = render_page(data).count('<img src="data:image/png;base64,')
+    pair = replace(member.images[0], image=damaged)
+    page = render_page(replace(data, front=(replace(member, images=(pair,)), *data.front[1:])))
+    assert page.count("unreadable (truncated or not a PNG)") == 1
+    assert page.count('<img src="data:image/png;base64,') == whole - 1
+    assert 'title="a corrupt PNG (' in page

@@ -57,8 +57,8 @@ def _scrub(value: Any) -> Any:
 def object_digest(key: str, data: bytes, root: str = "") -> str:
     """The digest of a stored object's bytes; a JSON object's times are replaced first (and the
     rest re-encoded the way :meth:`ObjectStore.put_json` encodes it), and the run's temporary
-    folder ``root`` and the checkout's folder (in the spec's prompt file name). A safetensors header is taken with sorted
-    keys (the library writes its metadata in hash order)."""
+    folder ``root`` and the checkout's folder (in the spec's prompt file name). A safetensors
+    header is taken with sorted keys (the library writes its metadata in hash order)."""
     if root:
         data = data.replace(root.encode(), b"<root>")
     data = data.replace(str(REPO).encode(), b"<repo>")  # the spec keeps its prompt file's path

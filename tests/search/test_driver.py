@@ -206,7 +206,8 @@ def test_cost_constraint_and_layout_once_and_no_record_read_back(tmp_path, monke
     record just written nor the front's keys are read back by the process that wrote them."""
     from ecad.cost.table import CostTable
     from ecad.search import plan as plan_module
-    from ecad.search import prepare, setting
+    from ecad.search import session as session_module
+    from ecad.search import setting
 
     spec = load_spec(write_spec(tmp_path, population=4, generations=2))
     counts: collections.Counter[str] = collections.Counter()
@@ -220,7 +221,7 @@ def test_cost_constraint_and_layout_once_and_no_record_read_back(tmp_path, monke
     monkeypatch.setattr(CostTable, "relative_cost", counting("cost", CostTable.relative_cost))
     monkeypatch.setattr(plan_module, "constraint", counting("constraint", plan_module.constraint))
     layout_for = counting("layout", setting.layout_for)
-    for module in (setting, prepare, plan_module):
+    for module in (setting, session_module, plan_module):
         monkeypatch.setattr(module, "layout_for", layout_for)
     reads: collections.Counter[str] = collections.Counter()
     store = CountingStore(tmp_path / "store")

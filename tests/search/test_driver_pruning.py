@@ -15,7 +15,7 @@ import pytest
 
 from ecad.search import SearchSession
 from ecad.search.driver import SearchDriver
-from ecad.search.pruning_records import front_met
+from ecad.search.pruning import front_met
 from ecad.store import FilesystemStore
 from ecad.store.keys import pruning_record_key
 from tests.search.known_scores import KnownScores, pruning_spec, run_known, true_quality

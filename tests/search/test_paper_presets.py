@@ -202,7 +202,7 @@ def _firsts(rows) -> list[np.ndarray]:
 def test_seeding_from_a_range_of_another_searchs_generations(tmp_path):
     """As the paper's PixArt-Σ search from PixArt-α's generations 125-200: the union of the
     other search's fronts in those generations, each genome once, in generation order."""
-    from ecad.search.prepare import prepare_search
+    from ecad.search.session import prepare_search
     from ecad.store import FilesystemStore
     from tests.search.known_scores import pruning_spec, run_known
 

@@ -87,13 +87,13 @@ def test_workers_claim_distinct_gpus_wait_take_over_and_release(fleet):
     for gpu, pid in held.items():
         # the re-executed worker sees exactly the GPU it holds (index = inventory position); the
         # lease is taken before the re-exec, so wait for the exec rather than race it
-        wait_for(lambda pid=pid, gpu=gpu: visible_gpu(pid) == str(GPUS.index(gpu)), 120,
+        wait_for(lambda pid=pid, gpu=gpu: visible_gpu(pid) == str(GPUS.index(gpu)), 300,
                  what=f"worker {pid} to re-exec with its GPU visible")
     waiting = next(n for n, p in workers.items() if p.pid not in held.values())
-    wait_for(lambda: "all 2 GPU(s) are claimed" in log_of(workers[waiting]), 120,
+    wait_for(lambda: "all 2 GPU(s) are claimed" in log_of(workers[waiting]), 300,
              what=f"{waiting} to say it waits for a GPU")
     for pid in held.values():
-        wait_for(lambda pid=pid: (tmp / f"{by_pid[pid]}.ready").exists(), 120,
+        wait_for(lambda pid=pid: (tmp / f"{by_pid[pid]}.ready").exists(), 300,
                  what=f"{by_pid[pid]} to report ready")
     assert not (tmp / f"{waiting}.ready").exists()
 
@@ -101,9 +101,9 @@ def test_workers_claim_distinct_gpus_wait_take_over_and_release(fleet):
     victim_gpu, victim_pid = sorted(held.items())[0]
     assert 0 < client.pttl(LEASE_PREFIX + victim_gpu) <= LEASE_SECONDS * 1000
     Processes.kill_group(workers[by_pid[victim_pid]], signal.SIGKILL)
-    wait_for(lambda: holders(client).get(victim_gpu) == workers[waiting].pid, 120,
+    wait_for(lambda: holders(client).get(victim_gpu) == workers[waiting].pid, 300,
              what=f"{waiting} to claim {victim_gpu}")
-    wait_for(lambda: (tmp / f"{waiting}.ready").exists(), 120, what=f"{waiting} ready")
+    wait_for(lambda: (tmp / f"{waiting}.ready").exists(), 300, what=f"{waiting} ready")
     assert visible_gpu(workers[waiting].pid) == str(GPUS.index(victim_gpu))
 
     # Scaling down: a warm shutdown releases the lease at once (not by expiry).
@@ -150,4 +150,4 @@ def test_worker_warms_its_model_before_ready_and_stops_on_a_weights_failure(flee
                             capture_output=True, text=True, timeout=120)
     assert "worker broken@test refuses tasks: cannot start: weights failure" in status.stdout
     # a weights failure before work: its GPU lease is released for another worker
-    wait_for(lambda: len(holders(client)) == 1, 30, what="the failed worker's lease release")
+    wait_for(lambda: len(holders(client)) == 1, 300, what="the failed worker's lease release")

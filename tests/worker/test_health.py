@@ -28,7 +28,7 @@ def test_heartbeat_command(tmp_path):
 
     def run(*args):
         return subprocess.run([sys.executable, "-m", "ecad.heartbeat", *args],
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=300)
 
     assert run(str(beat), "60").returncode == 1
     heartbeat.beat(beat)

@@ -1,6 +1,6 @@
-"""A derived family's transformer inputs for cost tables, from the symbolic shapes its record
-gives (``cost.inputs``): integers, transformer config keys, and the symbols ``batch``,
-``text`` (text tokens), ``latent`` (latent side), ``half_latent`` and ``tokens``
+"""A derived family's transformer inputs (for tracing and for cost tables), from the symbolic
+shapes its record gives (``cost.inputs``): integers, transformer config keys, and the symbols
+``batch``, ``text`` (text tokens), ``latent`` (latent side), ``half_latent`` and ``tokens``
 (``half_latent ** 2``, the packed 2x2 latent tokens of FLUX-style models)."""
 
 from __future__ import annotations

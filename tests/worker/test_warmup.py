@@ -7,7 +7,7 @@ import pytest
 
 from ecad.families import get_family
 from ecad.families.fetch import WeightsError, WeightsTarget, weights_target
-from ecad.families.warmup import warm_up
+from ecad.worker.warmup import warm_up
 
 
 def test_warm_up_runs_the_tiny_model():

@@ -1,0 +1,130 @@
+"""CUDA graphs of the compiled engine (:mod:`ecad.caching.compiled`): one captured graph per
+step pattern, static buffers for every cache entry (so every graph reads and writes one
+address), and snapshots of the hooks' caches around a capture."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils import _pytree as pytree
+
+from ecad.caching.state import in_graph, nbytes
+
+__all__ = [
+    "CapturedGraph",
+    "CudaGraph",
+    "StaticCaches",
+    "call_signature",
+    "clone_contiguous",
+    "device_of",
+    "restore_caches",
+    "snapshot_caches",
+]
+
+# Where the engine's hooks keep what they cache (BlockHook, component and TGATE hooks).
+_CACHE_ATTRS = ("cache", "average")
+
+
+class StaticCaches:
+    """One buffer per cache entry, so that every CUDA graph reads and writes it at one address.
+
+    Buffers are made on an entry's first store, which the engine runs eagerly (never inside a
+    graph being traced or captured); later stores copy into them."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple, Any] = {}
+
+    def hold(self, key: tuple, value: Any) -> Any:
+        buffer = self.buffers.get(key)
+        if buffer is None:
+            if in_graph():
+                raise RuntimeError(f"cache entry {key} first stored inside a graph")  # a bug
+            buffer = self.buffers[key] = pytree.tree_map(clone_contiguous, value)
+            return buffer
+        for dst, src in zip(pytree.tree_leaves(buffer), pytree.tree_leaves(value)):
+            dst.copy_(src)
+        return buffer
+
+    def nbytes(self) -> int:
+        return sum(nbytes(v) for v in self.buffers.values())
+
+
+def clone_contiguous(value: Any) -> Any:
+    return value.clone(memory_format=torch.contiguous_format) if torch.is_tensor(value) else value
+
+
+def _copy_containers(value: Any) -> Any:
+    """Dicts copied (recursively), tensors shared: the Python side of the caches."""
+    if isinstance(value, dict):
+        return {k: _copy_containers(v) for k, v in value.items()}
+    return value
+
+
+def snapshot_caches(hooks: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
+    return [
+        (hook, {a: _copy_containers(getattr(hook, a)) for a in _CACHE_ATTRS if hasattr(hook, a)})
+        for hook in hooks
+    ]
+
+
+def restore_caches(snapshot: list[tuple[Any, dict[str, Any]]]) -> None:
+    for hook, attrs in snapshot:
+        for name, value in attrs.items():
+            setattr(hook, name, _copy_containers(value))
+
+
+def call_signature(args: tuple, kwargs: dict) -> tuple:
+    leaves, spec = pytree.tree_flatten((args, kwargs))
+    return (
+        str(spec),
+        tuple(
+            (tuple(x.shape), x.dtype, str(x.device)) if torch.is_tensor(x) else repr(x)
+            for x in leaves
+        ),
+    )
+
+
+def device_of(args: tuple, kwargs: dict) -> torch.device | None:
+    for leaf in pytree.tree_leaves((args, kwargs)):
+        if torch.is_tensor(leaf):
+            return leaf.device
+    return None
+
+
+class CudaGraph:
+    """One captured CUDA graph; all of a schedule's graphs share one memory pool and one
+    capture stream (they replay one after another, never at once)."""
+
+    def __init__(self, pool: Any, stream: Any) -> None:
+        self.pool, self.stream = pool, stream
+        self.graph = torch.cuda.CUDAGraph()
+
+    @staticmethod
+    def shared() -> tuple[Any, Any]:
+        return torch.cuda.graph_pool_handle(), torch.cuda.Stream()
+
+    def warm(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the capture stream (lazy library state is made there, not in capture)."""
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            out = fn()
+        torch.cuda.current_stream().wait_stream(self.stream)
+        return out
+
+    def capture(self, fn: Callable[[], Any]) -> Any:
+        with torch.cuda.graph(self.graph, pool=self.pool, stream=self.stream):
+            return fn()
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+@dataclass
+class CapturedGraph:
+    graph: Any
+    inputs: list[torch.Tensor]
+    output: Any
+    after: list[tuple[Any, dict[str, Any]]]

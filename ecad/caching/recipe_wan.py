@@ -1,0 +1,55 @@
+"""The lean forward of Wan's ``WanTransformerBlock`` (Wan 2.1 and 2.2 text-to-video).
+
+The block's own arithmetic, in its order and precisions (norms and gated adds in float32, cast
+back after each add), minus the norms and modulation that only fed a reused component: at 480p a
+block's three norms read and write ~14k x 1.5k float32 activations each, work that component
+hooks still do when every component is reused. Its outputs equal the component engine's exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ecad.caching.block_step import BlockStep
+
+__all__ = []  # registered by ecad.caching.recipes
+
+
+def _modulation(block: Any, temb: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    if temb.ndim == 4:  # per-token timesteps (Wan 2.2 TI2V): [batch, tokens, 6, dim]
+        parts = (block.scale_shift_table.unsqueeze(0) + temb.float()).chunk(6, dim=2)
+        return tuple(p.squeeze(2) for p in parts)
+    return (block.scale_shift_table + temb.float()).chunk(6, dim=1)
+
+
+def _wan_forward(
+    block: Any,
+    step: BlockStep,
+    hidden_states: torch.Tensor,
+    encoder_hidden_states: torch.Tensor,
+    temb: torch.Tensor,
+    rotary_emb: torch.Tensor,
+) -> torch.Tensor:
+    shift_msa, scale_msa, gate_msa, c_shift_msa, c_scale_msa, c_gate_msa = _modulation(block, temb)
+    if step.computes("attn1"):
+        norm = block.norm1(hidden_states.float()) * (1 + scale_msa) + shift_msa
+        out = step.store("attn1", block.attn1(norm.type_as(hidden_states), None, None, rotary_emb))
+    else:
+        out = step.cached("attn1")
+    hidden_states = (hidden_states.float() + out * gate_msa).type_as(hidden_states)
+
+    if step.computes("attn2"):
+        norm = block.norm2(hidden_states.float()).type_as(hidden_states)
+        out = step.store("attn2", block.attn2(norm, encoder_hidden_states, None, None))
+    else:
+        out = step.cached("attn2")
+    hidden_states = hidden_states + out
+
+    if step.computes("ffn"):
+        norm = block.norm3(hidden_states.float()) * (1 + c_scale_msa) + c_shift_msa
+        out = step.store("ffn", block.ffn(norm.type_as(hidden_states)))
+    else:
+        out = step.cached("ffn")
+    return (hidden_states.float() + out.float() * c_gate_msa).type_as(hidden_states)

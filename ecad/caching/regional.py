@@ -1,0 +1,91 @@
+"""Compiling parts of the compiled engine (:mod:`ecad.caching.compiled`): a fresh function per
+pattern (its own dynamo cache), regional compilation of lean blocks (``compile_scope="blocks"``)
+and the error a failed compilation raises."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.utils import _pytree as pytree
+
+from ecad.errors import ScheduleCompileError
+
+__all__ = ["COMPILE_ERRORS", "RegionalBlocks", "compile_error", "fresh_function"]
+
+
+def fresh_function(template: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """A copy of ``template`` with its own code object, so its own dynamo cache: one entry per
+    pattern, looked up without trying the guards of the others."""
+    code = template.__code__.replace(co_name=name, co_qualname=name)
+    return types.FunctionType(code, template.__globals__, name)
+
+
+class _CollectStep:
+    """The :class:`~ecad.caching.recipes.BlockStep` inside a compiled block: runs what it is
+    told, reads the cached outputs it is given, hands back what it computed."""
+
+    fused = True  # inside a graph the kernels module leaves fusion to the compiler anyway
+
+    def __init__(self, run: tuple, cached: dict[str, Any]) -> None:
+        self.run, self.cached_, self.computed = dict(run), cached, {}
+
+    def computes(self, name: str) -> bool:
+        return self.run[name]
+
+    def cached(self, name: str) -> Any:
+        return self.cached_[name]
+
+    def store(self, name: str, output: Any) -> Any:
+        self.computed[name] = output
+        return output
+
+
+def _run_block(forward, module, run, cached, args, kwargs):
+    step = _CollectStep(run, cached)
+    out = forward(module, step, *args, **kwargs)
+    return out, step.computed
+
+
+class RegionalBlocks:
+    """``compile_scope="blocks"``: each lean block compiles once per block pattern (block
+    class, components run, cached outputs read), shared by every block of its class; the
+    transformer around the blocks runs as it is (and is captured whole in the CUDA-graph
+    modes). A schedule's block patterns are few (PixArt at most 8 per class), so compilation
+    stays short however many step patterns the schedule has."""
+
+    def __init__(self, options: dict[str, Any], describe: Callable[[], str]) -> None:
+        self.options, self.describe = options, describe
+        self._functions: dict[tuple, Callable[..., Any]] = {}
+
+    def __call__(self, recipe, module, run, cached, args, kwargs) -> Any:
+        key = (type(module), run, tuple(cached))
+        fn = self._functions.get(key)
+        if fn is None:
+            name = f"ecad_block_{type(module).__name__}_{len(self._functions)}"
+            fresh = fresh_function(_run_block, name)
+            fn = self._functions[key] = torch.compile(fresh, **self.options)
+        # One memory layout for every block (PixArt's first block gets a transposed stream,
+        # FLUX's blocks slices): otherwise dynamo compiles each pattern once per layout.
+        args, kwargs = pytree.tree_map_only(torch.Tensor, _contiguous, (args, kwargs))
+        try:
+            return fn(recipe.forward, module, run, cached, args, kwargs)
+        except COMPILE_ERRORS as exc:
+            raise compile_error(self.describe(), f"block {type(module).__name__}", exc) from exc
+
+
+COMPILE_ERRORS = (torch._dynamo.exc.Unsupported, torch._dynamo.exc.BackendCompilerFailed)
+
+
+def compile_error(what: str, where: str, exc: Exception) -> ScheduleCompileError:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return ScheduleCompileError(
+        f"cannot compile {what} ({where}): {type(exc).__name__}: {first}. Run it eagerly "
+        "(compile=None), or wrap only the plain transformer in torch.compile"
+    )
+
+
+def _contiguous(value: torch.Tensor) -> torch.Tensor:
+    return value.contiguous()
