@@ -33,6 +33,7 @@ from ecad.search.objectives import (
     reference_point,
 )
 from ecad.search.plan import SearchPlan
+from ecad.search.preselection.generation import ask_offspring, record_outcome
 from ecad.search.records import (
     Counts,
     FrontMember,
@@ -373,7 +374,7 @@ class SearchSession:
         if self.phase.over:
             return []
         if self.phase is Phase.ASK:
-            X = self.driver.ask()
+            X = ask_offspring(self)  # ISSUE 28 HOOK: pre-selection picks the offspring
             self.state["pending"] = pack_genomes(X)
             self.state["driver"] = self.driver.snapshot()
             self.state["phase"] = Phase.EVALUATE.value
@@ -434,6 +435,7 @@ class SearchSession:
         )
         self.store.put_json(generation_record_key(self.search_id, self.generation),
                             record.to_json())
+        record_outcome(self, record)  # ISSUE 28 HOOK: the predictor's accuracy, measured
         self.state["counters"] = (self.counts + record.counts).to_json()
         self.state["work"] = (self.work + record.work).to_json()
         self.state["driver"] = self.driver.snapshot()

@@ -24,6 +24,7 @@ from ecad.families import get_family
 from ecad.families.loading import TINY_WEIGHTS
 from ecad.schedules.catalog import HeuristicCall
 from ecad.schedules.paper import PAPER_SEEDS
+from ecad.search.preselection.config import PreselectionConfig, parse_preselection
 from ecad.search.pruning import PruningConfig, parse_pruning
 from ecad.search.spec_keys import SECTION_KEYS, quality_keys, unknown_keys
 from ecad.search.validation import (
@@ -93,6 +94,7 @@ _TOP_LEVEL = {
     "batch_size",
     "seed",
     "pruning",
+    "preselection",
 }
 
 
@@ -324,6 +326,8 @@ class SearchSpec:
     #: Off unless the spec enables it; only an enabled section enters the JSON and the digest,
     #: so the ids of searches without pruning are unchanged.
     pruning: PruningConfig = field(default_factory=PruningConfig)
+    #: Off unless enabled, and in the JSON and digest only then (issue 28).
+    preselection: PreselectionConfig = field(default_factory=PreselectionConfig)
     #: A derived family's record (``family: ./families/x.yaml``): it travels with the spec, so
     #: a worker or scheduler knows the family, and its content (never its path) is digested.
     family_record: Mapping[str, Any] | None = None
@@ -372,6 +376,7 @@ class SearchSpec:
             min_diff_counts=_min_diff_counts(data.get("min_diff_counts", "effective")),
             image_seed_rule=_seed_rule(data.get("image_seed_rule", "ecad")),
             pruning=_pruning_json(data.get("pruning")),
+            preselection=_section_json(parse_preselection(data.get("preselection"))),
             family_record=record,
             source=source,
             version=version,
@@ -408,6 +413,11 @@ class SearchSpec:
             ),
             **({"image_seed_rule": self.image_seed_rule} if self.image_seed_rule != "ecad" else {}),
             **({"pruning": self.pruning.to_json()} if self.pruning.enabled else {}),
+            **(
+                {"preselection": self.preselection.to_json()}
+                if self.preselection.enabled
+                else {}
+            ),
             **({"family_record": dict(self.family_record)} if self.family_record else {}),
         }
 
@@ -457,7 +467,11 @@ def _stored_family(family: str, record: Any) -> Mapping[str, Any] | None:
 def _pruning_json(data: Any) -> PruningConfig:
     if data is None:
         return PruningConfig()
-    config, errors = parse_pruning(data)
+    return _section_json(parse_pruning(data))
+
+
+def _section_json(parsed: tuple[Any, list[str]]) -> Any:
+    config, errors = parsed
     if errors:
         raise RecordError("; ".join(errors))
     return config
@@ -651,6 +665,12 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: Path | None = None) -
         errors.items.append(message)
     if pruning.enabled:
         d["pruning"] = pruning.to_json()
+    preselection, preselection_errors = parse_preselection(
+        raw.get("preselection"), d["population"] if isinstance(d.get("population"), int) else None
+    )
+    errors.items += preselection_errors
+    if preselection.enabled:
+        d["preselection"] = preselection.to_json()
 
     if not errors.items and (size := len(json.dumps(d))) > MAX_SPEC_BYTES:
         errors.add("prompts", f"the resolved spec is {size} bytes, the limit is {MAX_SPEC_BYTES} "
