@@ -42,8 +42,11 @@ def spec_for(args: argparse.Namespace, seed: int):
     from ecad.search import load_spec
 
     overrides = [
-        f"seed={seed}", f"population={args.population}", f"shard_size={args.shard_size}",
-        f"images_per_prompt={args.images_per_prompt}", f"generations={args.generations}",
+        f"seed={seed}",
+        f"population={args.population}",
+        f"shard_size={args.shard_size}",
+        f"images_per_prompt={args.images_per_prompt}",
+        f"generations={args.generations}",
         f"prompts.limit={args.prompts}",
         f"pruning={{enabled: true, z: {args.z}, margin: {args.margin}, "
         f"min_shards: {args.min_shards}}}",
@@ -68,25 +71,34 @@ def run_one(args: argparse.Namespace, seed: int) -> dict:
     driver = SearchDriver(session, InProcessExecutor(evaluator))
     started = time.time()
     while driver.step():
-        print(f"  {MODE} seed {seed}: generation {session.generation - 1} done, "
-              f"{time.time() - started:.0f}s", flush=True)
+        print(
+            f"  {MODE} seed {seed}: generation {session.generation - 1} done, "
+            f"{time.time() - started:.0f}s",
+            flush=True,
+        )
     history = session.history()
     front = session.front()
     per_gen = []
     for r in history:
         pre = read_preselection(session, r.generation)
         row = {
-            "generation": r.generation, "images": r.work.images,
-            "images_saved": r.work.images_saved, "shard_seconds": round(r.work.shard_seconds, 2),
-            "seconds": round(r.seconds, 2), "evaluated": r.counts.evaluated,
-            "cached": r.counts.cached, "pruned": r.counts.pruned,
+            "generation": r.generation,
+            "images": r.work.images,
+            "images_saved": r.work.images_saved,
+            "shard_seconds": round(r.work.shard_seconds, 2),
+            "seconds": round(r.seconds, 2),
+            "evaluated": r.counts.evaluated,
+            "cached": r.counts.cached,
+            "pruned": r.counts.pruned,
             "hypervolume": r.hypervolume,
         }
         if pre is not None:
             out = pre.outcome
             row["preselection"] = {
-                "proposed": pre.proposed, "chosen": len(pre.chosen),
-                "kinds": list(pre.kinds), "cpu_seconds": round(pre.cpu_seconds, 4),
+                "proposed": pre.proposed,
+                "chosen": len(pre.chosen),
+                "kinds": list(pre.kinds),
+                "cpu_seconds": round(pre.cpu_seconds, 4),
                 "predictor_rows": (pre.predictor or {}).get("rows"),
                 "loo_rank_correlation": (pre.predictor or {}).get("loo_rank_correlation"),
                 "rank_correlation": None if out is None else out.rank_correlation,
@@ -95,8 +107,11 @@ def run_one(args: argparse.Namespace, seed: int) -> dict:
             }
         per_gen.append(row)
     return {
-        "seed": seed, "mode": MODE, "search_id": session.search_id,
-        "seconds": round(time.time() - started, 1), "generations": len(history),
+        "seed": seed,
+        "mode": MODE,
+        "search_id": session.search_id,
+        "seconds": round(time.time() - started, 1),
+        "generations": len(history),
         "images_generated": sum(r.work.images for r in history),
         "images_saved": sum(r.work.images_saved for r in history),
         "png_objects": sum(1 for k in store.list("images/") if k.endswith(".png")),
@@ -128,13 +143,22 @@ def summary(result: dict) -> dict:
         rows = [c[against] for c in result["comparison"] if c.get(against)]
         if not rows:
             continue
-        out[against] = {key: _ci([r[key] for r in rows]) for key in (
-            "images_ratio", "hypervolume_ratio", "hypervolume_ratio_at_equal_images")}
-    rhos = [g["preselection"]["rank_correlation"] for r in result["runs"]
-            for g in r["per_generation"]
-            if g.get("preselection") and g["preselection"]["rank_correlation"] is not None]
-    cpu = [g["preselection"]["cpu_seconds"] for r in result["runs"]
-           for g in r["per_generation"] if g.get("preselection")]
+        out[against] = {
+            key: _ci([r[key] for r in rows])
+            for key in ("images_ratio", "hypervolume_ratio", "hypervolume_ratio_at_equal_images")
+        }
+    rhos = [
+        g["preselection"]["rank_correlation"]
+        for r in result["runs"]
+        for g in r["per_generation"]
+        if g.get("preselection") and g["preselection"]["rank_correlation"] is not None
+    ]
+    cpu = [
+        g["preselection"]["cpu_seconds"]
+        for r in result["runs"]
+        for g in r["per_generation"]
+        if g.get("preselection")
+    ]
     out["rank_correlation_mean"] = sum(rhos) / len(rhos) if rhos else None
     out["cpu_seconds_max"] = max(cpu) if cpu else None
     out["cpu_seconds_mean"] = sum(cpu) / len(cpu) if cpu else None
@@ -161,8 +185,11 @@ def markdown(result: dict) -> str:
     for r in result["runs"]:
         c = comps.get(r["seed"], {})
         u, p = c.get("unpruned") or {}, c.get("pruned") or {}
-        rhos = [g["preselection"]["rank_correlation"] for g in r["per_generation"]
-                if g.get("preselection") and g["preselection"]["rank_correlation"] is not None]
+        rhos = [
+            g["preselection"]["rank_correlation"]
+            for g in r["per_generation"]
+            if g.get("preselection") and g["preselection"]["rank_correlation"] is not None
+        ]
         rho = f"{sum(rhos) / len(rhos):.3f}" if rhos else "-"
 
         def f(d: dict, k: str, fmt: str = ".4f") -> str:
@@ -173,26 +200,34 @@ def markdown(result: dict) -> str:
             f"{f(p, 'images_ratio', '.3f')} | {r['hypervolume']:.4f} | "
             f"{f(u, 'hypervolume_ratio')} | {f(p, 'hypervolume_ratio')} | "
             f"{f(u, 'hypervolume_ratio_at_equal_images')} | {rho} | "
-            f"{'yes' if r['front_fully_evaluated'] else 'NO'} | {r['seconds']} |")
+            f"{'yes' if r['front_fully_evaluated'] else 'NO'} | {r['seconds']} |"
+        )
     s = result.get("summary") or {}
     for against in ("unpruned", "pruned"):
         if against in s:
-            cells = ", ".join(f"{k} {m:.4f} (95 % CI {lo:.4f}-{hi:.4f})"
-                              for k, (m, lo, hi) in s[against].items())
+            cells = ", ".join(
+                f"{k} {m:.4f} (95 % CI {lo:.4f}-{hi:.4f})" for k, (m, lo, hi) in s[against].items()
+            )
             lines += ["", f"Against {against}: {cells}."]
     if s.get("cpu_seconds_max") is not None:
-        lines += ["", f"Scheduler CPU seconds per generation (fit + predict + choose): mean "
-                      f"{s['cpu_seconds_mean']:.4f}, max {s['cpu_seconds_max']:.4f}; mean rank "
-                      f"correlation (prediction vs measured, chosen offspring) "
-                      f"{s['rank_correlation_mean']:.3f}."]
+        lines += [
+            "",
+            f"Scheduler CPU seconds per generation (fit + predict + choose): mean "
+            f"{s['cpu_seconds_mean']:.4f}, max {s['cpu_seconds_max']:.4f}; mean rank "
+            f"correlation (prediction vs measured, chosen offspring) "
+            f"{s['rank_correlation_mean']:.3f}.",
+        ]
     lines += ["", "Per generation (images / pruned / rank correlation):", ""]
     for r in result["runs"]:
         cells = ", ".join(
             f"g{g['generation']}: {g['images']}/{g['pruned']}/"
-            + (f"{g['preselection']['rank_correlation']:.2f}"
-               if g.get("preselection") and g["preselection"]["rank_correlation"] is not None
-               else "-")
-            for g in r["per_generation"])
+            + (
+                f"{g['preselection']['rank_correlation']:.2f}"
+                if g.get("preselection") and g["preselection"]["rank_correlation"] is not None
+                else "-"
+            )
+            for g in r["per_generation"]
+        )
         lines.append(f"- seed {r['seed']}: {cells}")
     return "\n".join(lines) + "\n"
 
@@ -214,9 +249,13 @@ def main() -> None:
     ap.add_argument("--evaluate", type=int, default=4)
     ap.add_argument("--exploration", type=float, default=0.25)
     ap.add_argument("--optimism", type=float, default=0.0)
-    ap.add_argument("--baseline", type=Path, default=None,
-                    help="a benchmarks/pruning/run.py result of the same setting: its unpruned "
-                         "and pruned runs of the same seeds are the comparisons")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a benchmarks/pruning/run.py result of the same setting: its unpruned "
+        "and pruned runs of the same seeds are the comparisons",
+    )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.output_dir.mkdir(parents=True, exist_ok=True)

@@ -18,13 +18,11 @@ from ecad.store.layout import preselection_record_key
 from tests.search import known_scores
 from tests.search.known_scores import KnownScores, pruning_spec, run_known
 
-PRESELECTION = {"enabled": True, "factor": 4, "evaluate": 4, "exploration": 0.0,
-                "min_history": 6}
+PRESELECTION = {"enabled": True, "factor": 4, "evaluate": 4, "exploration": 0.0, "min_history": 6}
 
 
 def _spec(tmp_path, pruning=False, **pre):
-    return pruning_spec(tmp_path, pruning, generations=6,
-                        preselection={**PRESELECTION, **pre})
+    return pruning_spec(tmp_path, pruning, generations=6, preselection={**PRESELECTION, **pre})
 
 
 def _smooth(monkeypatch):
@@ -42,8 +40,9 @@ def _smooth(monkeypatch):
         return original(self)
 
     monkeypatch.setattr(known_scores.KnownScores, "wait", wait)
-    monkeypatch.setattr(known_scores, "image_score",
-                        lambda digest, prompt, image: by_digest[digest])
+    monkeypatch.setattr(
+        known_scores, "image_score", lambda digest, prompt, image: by_digest[digest]
+    )
     return by_digest
 
 
@@ -67,7 +66,7 @@ def test_a_predictor_that_can_rank_evaluates_nothing_the_front_dominates(tmp_pat
         # None of the evaluated offspring is dominated by the parents' front.
         F = np.asarray(before.population.F)[list(before.front)]
         for f in record.offspring.F:
-            assert not np.any(np.all(F <= f, axis=1) & np.any(F < f, axis=1)), (f, F)
+            assert not np.any(np.all(f >= F, axis=1) & np.any(f > F, axis=1)), (f, F)
     assert history[-1].hypervolume > history[0].hypervolume
 
 
@@ -80,8 +79,11 @@ def test_a_useless_predictor_still_converges(tmp_path):
     history = session.history()
     hv = [r.hypervolume for r in history]
     assert hv == sorted(hv) and hv[-1] > hv[0]
-    rhos = [p.outcome.rank_correlation for p in _records(session)
-            if p.outcome.rank_correlation is not None]
+    rhos = [
+        p.outcome.rank_correlation
+        for p in _records(session)
+        if p.outcome.rank_correlation is not None
+    ]
     assert abs(float(np.mean(rhos))) < 0.6
     plan = session.plan
     for member in session.front():

@@ -7,6 +7,7 @@ import pytest
 
 from ecad.errors import ConfigError
 from ecad.search import load_spec
+from ecad.search.objectives import hypervolume, nondominated
 from ecad.search.preselection import (
     PreselectionConfig,
     PreselectionRecord,
@@ -15,7 +16,6 @@ from ecad.search.preselection import (
     hypervolume_gain,
     parse_preselection,
 )
-from ecad.search.objectives import hypervolume, nondominated
 from tests.search.conftest import write_spec
 
 
@@ -28,17 +28,25 @@ def test_off_by_default_and_ids_unchanged(tmp_path):
     assert on.search_id() != off.search_id()
 
 
-@pytest.mark.parametrize(("section", "message"), [
-    ({"enabled": True, "factr": 3}, "preselection.factr: unknown field; did you mean 'factor'?"),
-    ({"factor": 1}, "preselection.factor: must be an integer in [2, 64], got 1"),
-    ({"exploration": 1.0}, "preselection.exploration: must be a number in [0, 1), got 1.0"),
-    ({"evaluate": 0}, "preselection.evaluate: must be an integer >= 1"),
-    ({"enabled": "yes"}, "preselection.enabled: must be true or false"),
-    ({"min_history": 10, "max_history": 5}, "preselection.max_history: must be an integer >= "
-                                            "min_history (10)"),
-    ({"evaluate": 25}, "preselection.evaluate: 25 is more than the 24 offspring proposed"),
-    ("on", "preselection: must be a mapping like"),
-])
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"enabled": True, "factr": 3},
+            "preselection.factr: unknown field; did you mean 'factor'?",
+        ),
+        ({"factor": 1}, "preselection.factor: must be an integer in [2, 64], got 1"),
+        ({"exploration": 1.0}, "preselection.exploration: must be a number in [0, 1), got 1.0"),
+        ({"evaluate": 0}, "preselection.evaluate: must be an integer >= 1"),
+        ({"enabled": "yes"}, "preselection.enabled: must be true or false"),
+        (
+            {"min_history": 10, "max_history": 5},
+            "preselection.max_history: must be an integer >= min_history (10)",
+        ),
+        ({"evaluate": 25}, "preselection.evaluate: 25 is more than the 24 offspring proposed"),
+        ("on", "preselection: must be a mapping like"),
+    ],
+)
 def test_bad_sections_are_refused_naming_the_field(tmp_path, section, message):
     with pytest.raises(ConfigError) as err:
         load_spec(write_spec(tmp_path, population=6, preselection=section))
@@ -58,8 +66,9 @@ def test_predictor_ranks_a_smooth_quality_and_is_deterministic():
 
     p = QualityPredictor(steps).fit(X[:40], truth(X[:40]), np.ones(40))
     mean, std = p.predict(X[40:])
-    assert np.corrcoef(np.argsort(np.argsort(mean)), np.argsort(np.argsort(truth(X[40:]))))[
-        0, 1] > 0.9
+    assert (
+        np.corrcoef(np.argsort(np.argsort(mean)), np.argsort(np.argsort(truth(X[40:]))))[0, 1] > 0.9
+    )
     assert np.all(std > 0)
     again = QualityPredictor(steps).fit(X[:40], truth(X[:40]), np.ones(40)).predict(X[40:])
     assert np.array_equal(again[0], mean) and np.array_equal(again[1], std)
@@ -87,10 +96,14 @@ def test_exact_predictions_choose_nothing_the_front_dominates():
         cost = rng.random(24)
         quality = 1.0 - rng.random(24)
         F = np.c_[1 - quality, cost]
-        free = [i for i in range(24)
-                if not np.any(np.all(front <= F[i], axis=1) & np.any(front < F[i], axis=1))]
-        choice = choose(quality, np.full(24, 0.1), cost, np.ones(24, bool), front, ref,
-                        n=6, exploration=0.0)
+        free = [
+            i
+            for i in range(24)
+            if not np.any(np.all(front <= F[i], axis=1) & np.any(front < F[i], axis=1))
+        ]
+        choice = choose(
+            quality, np.full(24, 0.1), cost, np.ones(24, bool), front, ref, n=6, exploration=0.0
+        )
         expected = min(6, len(free))
         assert set(choice.chosen[:expected]) <= set(free), (choice, free)
         assert len(choice.chosen) == 6 and len(set(choice.chosen)) == 6
@@ -101,16 +114,24 @@ def test_choice_without_predictor_and_with_infeasible_proposals():
     feasible = np.array([False, True, True, False, True])
     c = choose(None, None, np.linspace(0, 1, 5), feasible, np.zeros((0, 2)), ref, 4, 0.25)
     assert c.chosen == (1, 2, 4, 0) and c.kinds == ("order",) * 4
-    c = choose(np.zeros(5), np.arange(5.0), np.linspace(0, 1, 5), feasible, np.zeros((0, 2)),
-               ref, 4, 0.5)
+    c = choose(
+        np.zeros(5), np.arange(5.0), np.linspace(0, 1, 5), feasible, np.zeros((0, 2)), ref, 4, 0.5
+    )
     assert c.chosen[-1] == 0 and c.kinds[-1] == "infeasible"
     assert "explore" in c.kinds and set(c.chosen[:3]) == {1, 2, 4}
 
 
 def test_record_round_trips():
-    rec = PreselectionRecord(generation=3, chosen=(2, 0), kinds=("gain", "explore"),
-                             cost=(0.5, 0.6, 0.7), feasible=(True, True, False),
-                             predicted=(1.0, 2.0, 3.0), uncertainty=(0.1, 0.2, 0.3),
-                             predictor={"rows": 9}, cpu_seconds=0.01)
+    rec = PreselectionRecord(
+        generation=3,
+        chosen=(2, 0),
+        kinds=("gain", "explore"),
+        cost=(0.5, 0.6, 0.7),
+        feasible=(True, True, False),
+        predicted=(1.0, 2.0, 3.0),
+        uncertainty=(0.1, 0.2, 0.3),
+        predictor={"rows": 9},
+        cpu_seconds=0.01,
+    )
     assert PreselectionRecord.from_json(rec.to_json()) == rec
     assert rec.to_json()["proposed"] == 3 and rec.to_json()["evaluated"] == 2
