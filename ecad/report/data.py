@@ -17,6 +17,7 @@ from ecad.report.units import QualityUnit, quality_unit
 from ecad.schedules import Schedule
 from ecad.search.nsga import unpack_genomes
 from ecad.search.objectives import INFEASIBLE
+from ecad.search.preselection.summary import preselection_rows
 from ecad.search.records import GenerationRecord
 from ecad.search.session import SearchSession
 
@@ -122,6 +123,7 @@ class ReportData:
     baselines: list[Baseline] = field(default_factory=list)
     task_failures: list[dict[str, str]] = field(default_factory=list)
     pruning_enabled: bool = False
+    preselection: tuple[Any, ...] = ()  # ISSUE 28: PreselectionRow per generation
 
     @property
     def partial(self) -> list[Candidate]:
@@ -312,4 +314,5 @@ def collect(session: SearchSession, prompts: int = 3, store_url: str | None = No
         pipeline=PipelineCall.of_spec(spec),
         task_failures=_task_failures(session),
         pruning_enabled=spec.pruning.enabled,
+        preselection=tuple(preselection_rows(session)),
     )

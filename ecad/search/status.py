@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecad.search.preselection.summary import preselection_status, status_text
 from ecad.search.progress import read_progress
 from ecad.search.records import Phase
 from ecad.search.session import SearchSession, failure_reason
@@ -35,6 +36,8 @@ def search_status(store: ObjectStore, search_id: str) -> dict[str, Any]:
         **session.counts.to_json(),
         **session.work.to_json(),
     }
+    if (pre := preselection_status(session)) is not None:  # ISSUE 28: pre-selection shown
+        out["preselection"] = pre
     prog = read_progress(store, search_id) or {}
     running = (
         phase is Phase.EVALUATE
@@ -64,6 +67,8 @@ def status_line(r: dict[str, Any]) -> str:
     if r.get("images"):
         saved = f", {r['images_saved']} saved by pruning" if r.get("images_saved") else ""
         counts += f" | images {r['images']}{saved}, {r['shard_seconds'] / 3600:.2f} GPU-h"
+    if r.get("preselection"):
+        counts += status_text(r["preselection"])
     finished = r["generation"]  # generations finished so far
     if r["phase"] == Phase.FINISHED.value:
         return f"{r['search']}: done ({finished} generations) | {counts}"

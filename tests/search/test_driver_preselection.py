@@ -132,3 +132,28 @@ def test_sent_like_a_cluster_the_same_choices(tmp_path):
     while driver.step():
         pass
     assert _comparable(session) == _comparable(local)
+
+
+def test_status_and_report_show_it_and_no_predicted_quality(tmp_path):
+    from ecad.report.data import collect
+    from ecad.report.page import render_page
+    from ecad.search.status import search_status, status_line
+
+    store = FilesystemStore(tmp_path / "store")
+    session, _ = run_known(store, _spec(tmp_path, pruning=True, exploration=0.25))
+    status = search_status(store, session.search_id)
+    pre = status["preselection"]
+    assert pre["generations"] == 6 and (pre["proposed"], pre["evaluated"]) == (32, 4)
+    assert "pre-selection: 4 of 32 offspring evaluated, predictor rank correlation" in (
+        status_line(status)
+    )
+    data = collect(session, prompts=1)
+    assert [r.generation for r in data.preselection] == list(range(1, 7))
+    assert all(r.rows and r.rows >= 8 for r in data.preselection)
+    page = render_page(data)
+    assert "<h3>Pre-selection</h3>" in page and "every quality on this page is measured" in page
+    # The candidates shown are the evaluated offspring alone, with measured qualities.
+    shown = {(c.generation, c.index) for c in data.candidates}
+    assert shown == {
+        (r.generation, i) for r in session.history() for i in range(len(r.offspring.X))
+    }
