@@ -1,6 +1,9 @@
-"""Scheduler CPU time of pre-selection per generation at the paper's scale: fit + predict +
-choose, for PixArt-α's genome (20 steps x 28 blocks x 3 components = 1,680 bits), population
-72, ``factor`` x 72 proposals, training histories of growing length (capped by max_history).
+"""Scheduler CPU time of pre-selection per generation at the paper's scale: what
+``ecad.search.preselection.generation.ask_offspring`` does after NSGA-II's proposal (the
+proposals' schedules, exact costs and constraints, fit, predict, choose), for PixArt-α's genome
+(20 steps x 28 blocks x 3 components = 1,680 bits), population 72, ``factor`` x 72 proposals,
+training histories of growing length (capped by max_history). The cost table is synthetic (the
+shape of the real one: a cost per slot).
 
     python benchmarks/preselection/scheduler_cpu.py [--factor 4] [--max-history 1000]
 
@@ -21,7 +24,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from ecad.cost import CostTable
+from ecad.families import get_family
+from ecad.schedules import Schedule, ScheduleLayout
+from ecad.search.objectives import constraint
 from ecad.search.preselection import QualityPredictor, choose
+
+LAYOUT = ScheduleLayout.for_family(get_family("pixart-alpha"))
+TABLE = CostTable(LAYOUT, "macs", 256, 2, 1.0, np.linspace(1.0, 3.0, LAYOUT.num_slots))
 
 
 def one(rows: int, args: argparse.Namespace, rng: np.random.Generator) -> float:
@@ -31,9 +41,11 @@ def one(rows: int, args: argparse.Namespace, rng: np.random.Generator) -> float:
     w = rng.random(slots)
     y = 30 - (~X.reshape(rows, steps, slots)[:, 1:] * w).sum((1, 2)) / 50 + rng.normal(0, 0.1, rows)
     proposals = rng.random((args.factor * pop, n_var)) < 0.6
-    cost = rng.random(len(proposals))
     front = np.c_[np.linspace(-30, -20, 12), np.linspace(1.0, 0.2, 12)]
     started = time.process_time()
+    scheds = [Schedule.from_genome(LAYOUT, steps, x) for x in proposals]
+    cost = np.asarray([TABLE.relative_cost(s) for s in scheds])
+    np.asarray([constraint(s, 20) <= 0 for s in scheds])
     mean, std = QualityPredictor(steps).fit(X, y, np.ones(rows)).predict(proposals)
     choose(mean, std, cost, np.ones(len(proposals), bool), front, np.array([1.0, 1.05]), pop, 0.25)
     return time.process_time() - started
