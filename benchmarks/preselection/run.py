@@ -17,7 +17,8 @@ proposed/evaluated counts, the predictor's rank correlation with what was then m
 leave-one-out rank correlation on its training rows, and the scheduler CPU seconds of fit,
 predict and choice. Per seed: against unpruned and against pruning only, the images ratio,
 the final hypervolume ratio and the hypervolume at equal images. Writes
-``<output-dir>/preselection-tiny.json`` and ``.md`` after every seed.
+``<output-dir>/preselection-tiny.json`` and ``.md`` (``preselection-gpu`` with ``--gpu``) after
+every seed.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.pruning.run import compare, fully_evaluated  # noqa: E402
+from benchmarks.pruning.run import (  # noqa: E402
+    compare,
+    full_size_spec,
+    fully_evaluated,
+    seed_random_embeddings,
+)
 
 MODE = "preselected"
 
@@ -47,7 +53,7 @@ def spec_for(args: argparse.Namespace, seed: int):
         f"shard_size={args.shard_size}",
         f"images_per_prompt={args.images_per_prompt}",
         f"generations={args.generations}",
-        f"prompts.limit={args.prompts}",
+        *([] if args.gpu else [f"prompts.limit={args.prompts}"]),
         f"pruning={{enabled: true, z: {args.z}, margin: {args.margin}, "
         f"min_shards: {args.min_shards}}}",
         f"preselection={{enabled: true, factor: {args.factor}, evaluate: {args.evaluate}, "
@@ -66,8 +72,10 @@ def run_one(args: argparse.Namespace, seed: int) -> dict:
 
     spec = spec_for(args, seed)
     store = open_store(str(args.output_dir / "stores" / f"{MODE}-seed{seed}"))
+    if args.gpu:
+        seed_random_embeddings(store, spec)
     session, _ = SearchSession.create(store, spec)
-    evaluator = Evaluator(spec, store, device="cpu", dtype=None, plan=session.plan)
+    evaluator = Evaluator(spec, store, device=args.device, dtype=None, plan=session.plan)
     driver = SearchDriver(session, InProcessExecutor(evaluator))
     started = time.time()
     while driver.step():
@@ -167,8 +175,13 @@ def summary(result: dict) -> dict:
 
 def markdown(result: dict) -> str:
     a = result["args"]
+    model = (
+        "full-size random-weight PixArt-α"
+        if a.get("gpu") and not a.get("tiny_model")
+        else "tiny PixArt-α"
+    )
     lines = [
-        f"# Pruning + pre-selection, tiny PixArt-α on the CPU: {a['prompts']} prompts, "
+        f"# Pruning + pre-selection, {model} on {a.get('device', 'cpu')}: {a['prompts']} prompts, "
         f"stratified shards of {a['shard_size']}, population {a['population']}, "
         f"{a['generations']} generations",
         "",
@@ -215,7 +228,9 @@ def markdown(result: dict) -> str:
             f"Scheduler CPU seconds per generation (fit + predict + choose): mean "
             f"{s['cpu_seconds_mean']:.4f}, max {s['cpu_seconds_max']:.4f}; mean rank "
             f"correlation (prediction vs measured, chosen offspring) "
-            f"{s['rank_correlation_mean']:.3f}.",
+            + (
+                "-." if s["rank_correlation_mean"] is None else f"{s['rank_correlation_mean']:.3f}."
+            ),
         ]
     lines += ["", "Per generation (images / pruned / rank correlation):", ""]
     for r in result["runs"]:
@@ -235,6 +250,16 @@ def markdown(result: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--output-dir", type=Path, required=True)
+    ap.add_argument(
+        "--gpu",
+        action="store_true",
+        help="full-size random-weight PixArt-α (benchmarks/pruning/run.py --gpu's "
+        "model and spec) on cuda",
+    )
+    ap.add_argument("--tiny-model", action="store_true", help="--gpu's mode, tiny model on CPU")
+    ap.add_argument("--steps", type=int, default=20, help="--gpu: sampling steps")
+    ap.add_argument("--resolution", type=int, default=256, help="--gpu: image size")
+    ap.add_argument("--batch-size", type=int, default=None, help="--gpu: generation batch")
     ap.add_argument("--spec", type=Path, default=REPO / "specs" / "tiny.yaml")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--generations", type=int, default=25)
@@ -258,6 +283,13 @@ def main() -> None:
     )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args.device = "cuda" if args.gpu and not args.tiny_model else "cpu"
+    if args.gpu:
+        import tempfile
+
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        args.batch_size = args.batch_size or args.shard_size
+        args.spec = full_size_spec(args, Path(tempfile.mkdtemp(prefix="preselection-gpu-")))
     args.output_dir.mkdir(parents=True, exist_ok=True)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     result: dict = {"args": settings, "runs": [], "comparison": []}
@@ -272,8 +304,9 @@ def main() -> None:
                 entry[mode] = compare(base, run)
         result["comparison"].append(entry)
         result["summary"] = summary(result)
-        (args.output_dir / "preselection-tiny.json").write_text(json.dumps(result, indent=2))
-        (args.output_dir / "preselection-tiny.md").write_text(markdown(result))
+        name = "preselection-gpu" if args.gpu else "preselection-tiny"
+        (args.output_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
+        (args.output_dir / f"{name}.md").write_text(markdown(result))
     print(markdown(result))
 
 

@@ -157,3 +157,25 @@ def test_status_and_report_show_it_and_no_predicted_quality(tmp_path):
     assert shown == {
         (r.generation, i) for r in session.history() for i in range(len(r.offspring.X))
     }
+
+
+def test_a_transfer_seeded_search_fits_on_its_source_as_well(tmp_path):
+    """Seeded from another search's front: that search's stored evaluations (through the
+    generations it had finished) join the training rows, with their own mean quality."""
+    store = FilesystemStore(tmp_path / "store")
+    first, _ = run_known(store, _spec(tmp_path))
+    spec = pruning_spec(
+        tmp_path,
+        False,
+        name="second",
+        generations=3,
+        initial_population={"from_search": first.search_id},
+        preselection={**PRESELECTION, "min_history": 4},
+    )
+    second, _ = run_known(store, spec)
+    own = [read_preselection(second, g).predictor for g in range(1, 4)]
+    source_rows = own[0]["source"]["rows"]
+    assert own[0]["source"]["search_id"] == first.search_id
+    assert all(p["source"]["generations"] == first.generation for p in own)
+    assert source_rows >= 8 + 4 * 6 - 4  # distinct genomes of its 7 generations
+    assert own[0]["rows"] == source_rows + 8

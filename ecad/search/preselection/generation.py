@@ -68,18 +68,7 @@ def ask_offspring(session: Any) -> np.ndarray:
     feasible = np.asarray(
         [constraint(s, spec.min_diff, spec.min_diff_counts) <= 0 for s in schedules], bool
     )
-    rows = latest_rows(_rows_through(session, session.generation), session.n_var, cfg.max_history)
-    mean = std = None
-    info = None
-    if len(rows) >= cfg.min_history:
-        predictor = QualityPredictor(spec.steps).fit(rows.X, rows.quality, rows.weight)
-        mean, std = predictor.predict(proposals)
-        info = {
-            **predictor.info,
-            "rows_full": int(rows.full.sum()),
-            "rows_partial": int((~rows.full).sum()),
-            "refit": REFIT,
-        }
+    mean, std, info = _predict(session, proposals)
     _, popF, popG = nsga.population()
     ok = (popG[:, 0] <= 0) & (popF[:, 0] < INFEASIBLE)
     front = popF[ok][nondominated(popF[ok])] if ok.any() else np.zeros((0, 2))
@@ -109,6 +98,60 @@ def ask_offspring(session: Any) -> np.ndarray:
         preselection_record_key(session.search_id, session.generation), record.to_json()
     )
     return proposals[list(choice.chosen)]
+
+
+def _predict(session: Any, proposals: np.ndarray) -> tuple[Any, Any, dict[str, Any] | None]:
+    """Predicted quality and its standard deviation per proposal, and the predictor's record;
+    ``(None, None, None)`` with fewer stored evaluations than ``min_history``."""
+    cfg = session.spec.preselection
+    rows = latest_rows(_rows_through(session, session.generation), session.n_var, cfg.max_history)
+    if len(rows) < cfg.min_history:
+        return None, None, None
+    X, y, w = rows.X, rows.quality, rows.weight
+    source, source_info = _source_rows(session)
+    keep = 0 if source is None else min(len(source), cfg.max_history - len(rows))
+    if keep > 0:  # the source's latest rows, after this search's own
+        X = np.r_[source.X[-keep:], X]
+        y = np.r_[source.quality[-keep:], y]
+        w = np.r_[source.weight[-keep:], w]
+    is_source = np.r_[np.ones(max(keep, 0), bool), np.zeros(len(rows), bool)]
+    predictor = QualityPredictor(session.spec.steps).fit(X, y, w, is_source)
+    mean, std = predictor.predict(proposals)
+    info = {
+        **predictor.info,
+        "rows_full": int(rows.full.sum()),
+        "rows_partial": int((~rows.full).sum()),
+        "refit": REFIT,
+    }
+    if source_info is not None:
+        info["source"] = {**source_info, "rows": max(keep, 0)}
+    return mean, std, info
+
+
+def _source_rows(session: Any) -> tuple[Any, dict[str, Any] | None]:
+    """The transfer source's training rows (``initial_population: {from_search: ID}`` with the
+    same genome and quality metric), through the generations it had finished when this search
+    first used them (kept in the pre-selection records, so a resume uses the same ones)."""
+    init = session.spec.initial_population
+    if init.kind != "from_search":
+        return None, None
+    from ecad.search.session import SearchSession  # the session imports this module
+
+    source = SearchSession.open(session.store, init.search_id)
+    quality = (session.spec.quality.scorer, session.spec.quality.metric)
+    if (
+        source.n_var != session.n_var
+        or (source.spec.quality.scorer, source.spec.quality.metric) != quality
+    ):
+        return None, None
+    done = source.generation
+    for g in range(1, session.generation):
+        earlier = read_preselection(session, g)
+        if earlier is not None and "source" in (earlier.predictor or {}):
+            done = int(earlier.predictor["source"]["generations"])
+            break
+    rows = latest_rows(_rows_through(source, done), source.n_var, 10**9)
+    return rows, {"search_id": init.search_id, "generations": done}
 
 
 def read_preselection(session: Any, generation: int) -> PreselectionRecord | None:

@@ -87,10 +87,22 @@ class QualityPredictor:
         self._fit: _Fit | None = None
         self.info: dict[str, Any] = {}
 
-    def fit(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray) -> QualityPredictor:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, weight: np.ndarray, source: np.ndarray | None = None
+    ) -> QualityPredictor:
+        """``source``: rows of a transfer source (another search, maybe another model): they
+        share the genome's effects but keep their own mean quality (an offset), so predictions
+        are on this search's scale."""
         Phi = genome_features(X, self.steps)
         y = np.asarray(y, dtype=np.float64)
         w = np.asarray(weight, dtype=np.float64) / np.max(weight)
+        offset = np.zeros(len(y))
+        if source is not None and np.any(source) and not np.all(source):
+            source = np.asarray(source, dtype=bool)
+            for group in (source, ~source):
+                offset[group] = (w[group] * y[group]).sum() / w[group].sum()
+            offset -= offset[~source][0]  # this search's rows keep their scale
+            y = y - offset
         mean = (w[:, None] * Phi).sum(0) / w.sum()
         scale = np.sqrt((w[:, None] * (Phi - mean) ** 2).sum(0) / w.sum())
         scale[scale < 1e-12] = 1.0
@@ -116,7 +128,8 @@ class QualityPredictor:
         self._fit = _Fit(
             mean, scale, y_mean, Vt.T @ (f * Ub), Vt.T, 1.0 / (s**2 + alpha), alpha, err
         )
-        loo_pred = y - _loo_residuals(U, s, Ub, b, alpha) / sw
+        loo_pred = y - _loo_residuals(U, s, Ub, b, alpha) / sw + offset
+        y = y + offset
         self.info = {
             "features": list(FEATURES),
             "n_features": int(Phi.shape[1]),
