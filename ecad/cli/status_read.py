@@ -68,6 +68,7 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
         images_per_s=images_per_s,
         hypervolume=last.hypervolume if last is not None else None,
         front=front_rows_of(session.front()),
+        preselection=r.preselection,
     )
 
 

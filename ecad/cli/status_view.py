@@ -11,12 +11,15 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ecad.cli.printable import printable
 from ecad.cli.table import render_table
 from ecad.cli.terminal import controls_allowed
 from ecad.report.units import duration, quality_unit
+
+if TYPE_CHECKING:
+    from ecad.search.preselection.summary import PreselectionStatus
 
 __all__ = [
     "FrontRow",
@@ -75,6 +78,7 @@ class SearchStatus:
     hypervolume: float | None = None
     front: tuple[FrontRow, ...] = ()
     reason: str | None = None  # why the search failed, or why it could not be read
+    preselection: PreselectionStatus | None = None  # issue 28: None when it is off
     # the scheduler driving it: {"holder": "host/pid", "expires_in_s": 12.3}; None: none holds
     # its lease, or the broker was not asked (--no-workers)
     lease: dict[str, Any] | None = None
@@ -91,6 +95,8 @@ class SearchStatus:
             del data["running"]
         if self.reason is None:
             del data["reason"]
+        if self.preselection is None:
+            del data["preselection"]
         return data
 
 

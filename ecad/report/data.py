@@ -17,6 +17,7 @@ from ecad.report.units import QualityUnit, quality_unit
 from ecad.schedules import Schedule
 from ecad.search.nsga import unpack_genomes
 from ecad.search.objectives import INFEASIBLE
+from ecad.search.preselection.summary import PreselectionRow, preselection_rows
 from ecad.search.pruning_records import PruningDecision
 from ecad.search.records import GenerationRecord
 from ecad.search.session import SearchSession
@@ -126,6 +127,7 @@ class ReportData:
     baselines: list[Baseline] = field(default_factory=list)
     task_failures: list[dict[str, str]] = field(default_factory=list)
     pruning_enabled: bool = False
+    preselection: tuple[PreselectionRow, ...] = ()  # one per generation that pre-selected
 
     @property
     def partial(self) -> list[Candidate]:
@@ -332,4 +334,5 @@ def collect(session: SearchSession, prompts: int = 3, store_url: str | None = No
         pipeline=PipelineCall.of_spec(spec),
         task_failures=_task_failures(session),
         pruning_enabled=spec.pruning.enabled,
+        preselection=tuple(preselection_rows(session)),
     )

@@ -18,6 +18,7 @@ from ecad.report.plots import (
     progress_figure,
     pruning_figure,
 )
+from ecad.report.preselection import preselection_section
 from ecad.report.snippet import apply_snippet
 from ecad.report.units import best_speedups, duration, rate
 
@@ -294,6 +295,7 @@ names and numbers; drag to zoom, double-click to reset.</p>
 <div class="plot">{figure_html(progress_figure(data), "progress")}</div>
 {_generation_table(data)}
 {_pruning_section(data)}
+{preselection_section(data.preselection)}
 <h2>Pareto front</h2>
 {_table(["#", "schedule", "speedup", unit.axis_title, "reuse"], front_rows, left=2)}
 {members}

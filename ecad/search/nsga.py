@@ -80,8 +80,12 @@ class Nsga2:
         self.algorithm.setup(self.problem, seed=spec.seed, verbose=False)
 
     # ask / tell ----------------------------------------------------------------------------
-    def ask(self) -> np.ndarray:
-        pop = self.algorithm.ask()
+    def ask(self, n_offsprings: int | None = None) -> np.ndarray:
+        """The next genomes: the initial population, then offspring (``n_offsprings`` of them,
+        default the population; pre-selection asks for more and tells only those evaluated)."""
+        alg = self.algorithm
+        alg.n_offsprings = alg.pop_size if n_offsprings is None else n_offsprings
+        pop = alg.ask()
         return np.asarray(pop.get("X"), dtype=bool)
 
     def tell(self, X: np.ndarray, F: np.ndarray, G: np.ndarray) -> None:

@@ -31,6 +31,7 @@ from ecad.search.nsga import Nsga2, distinct_seeds, pack_genomes, unpack_genomes
 from ecad.search.objectives import INFEASIBLE, hypervolume, nondominated, reference_point
 from ecad.search.plan import SearchPlan
 from ecad.search.prepare import build_cost_table
+from ecad.search.preselection.generation import ask_offspring, record_outcome
 from ecad.search.pruning_records import PartialCandidate, PruningRecord
 from ecad.search.records import (
     Counts,
@@ -269,11 +270,12 @@ class SearchSession:
     def ledger(self) -> Ledger | None:
         """The current generation's candidates, sampling them first if needed (built once per
         generation); None once the search is over. Generation 0 is the initial population;
-        each later one is ``population`` offspring."""
+        each later one is ``population`` offspring (with pre-selection, those chosen of more
+        proposals: :mod:`ecad.search.preselection`)."""
         if self.phase.over:
             return None
         if self.phase is Phase.ASK:
-            X = self.nsga.ask()
+            X = ask_offspring(self)  # issue 28: pre-selection picks the offspring (when on)
             state = self.state.asked(tuple(pack_genomes(X)), self.nsga.snapshot(), time.time())
             self._save(state)
         pending = self.state.pending or ()
@@ -310,6 +312,7 @@ class SearchSession:
         self.store.put_json(
             generation_record_key(self.search_id, self.generation), record.to_json()
         )
+        record_outcome(self, record)  # issue 28: the predictor's accuracy, measured
         self._last = record
         kept = set(record.population.X)
         self._keys = {g: k for g, k in self._keys.items() if g in kept}

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ecad.search.markers import failure_reason
+from ecad.search.preselection.summary import (
+    PreselectionStatus,
+    preselection_status,
+    status_text,
+)
 from ecad.search.progress import read_progress
 from ecad.search.records import Phase
 from ecad.search.session import SearchSession
@@ -52,6 +57,7 @@ class SearchStatusRecord:
     images_saved: int = 0
     shard_seconds: float = 0.0
     running: RunningGeneration | None = None
+    preselection: PreselectionStatus | None = None  # issue 28: None when it is off
 
 
 def broken_status(store: ObjectStore, search_id: str, error: Exception) -> SearchStatusRecord:
@@ -97,6 +103,7 @@ def search_status(store: ObjectStore, search_id: str) -> SearchStatusRecord:
         images_saved=work.images_saved,
         shard_seconds=work.shard_seconds,
         running=running,
+        preselection=preselection_status(session),
     )
 
 
@@ -125,6 +132,7 @@ class StatusLike(Protocol):
     images: int
     images_saved: int
     shard_seconds: float
+    preselection: PreselectionStatus | None
 
     @property
     def running(self) -> _Running | None: ...
@@ -141,6 +149,8 @@ def status_line(r: StatusLike) -> str:
     if r.images:
         saved = f", {r.images_saved} saved by pruning" if r.images_saved else ""
         counts += f" | images {r.images}{saved}, {r.shard_seconds / 3600:.2f} GPU-h"
+    if r.preselection is not None:
+        counts += status_text(r.preselection)
     finished = r.generation  # generations finished so far
     if r.phase == Phase.FINISHED:
         return f"{r.search_id}: done ({finished} generations) | {counts}"

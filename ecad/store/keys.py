@@ -16,6 +16,9 @@ nowhere else. Layout::
     searches/<id>/generations/NNNN.json      one record per finished generation
     searches/<id>/pruning/NNNN.json          a generation's pruning decisions (partial candidates;
                                              search-specific: they depend on this search's front)
+    searches/<id>/preselection/NNNN.json     a generation's pre-selection: offspring proposed,
+                                             predictions (never measurements), the choice, and
+                                             once evaluated the predictor's rank correlation
     searches/<id>/pruned/<evaluation key>.json  a candidate stopped in the running generation:
                                              workers skip its queued shards
     searches/<id>/planned/NNNN.json          what the store held when the running generation
@@ -76,6 +79,7 @@ __all__ = [
     "initial_key",
     "parse_task_key",
     "planned_key",
+    "preselection_record_key",
     "probe_key",
     "progress_key",
     "pruned_marker_key",
@@ -145,6 +149,10 @@ def generation_record_key(search_id: str, generation: int) -> str:
 
 def pruning_record_key(search_id: str, generation: int) -> str:
     return _search(search_id, f"pruning/{generation:04d}.json")
+
+
+def preselection_record_key(search_id: str, generation: int) -> str:
+    return _search(search_id, f"preselection/{generation:04d}.json")
 
 
 def planned_key(search_id: str, generation: int) -> str:

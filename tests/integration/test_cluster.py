@@ -234,3 +234,30 @@ def test_pruned_search_on_workers_matches_local_and_skips_stopped_shards(cluster
             assert not any(store.exists(plan.score_key(key, s))
                            for s in range(reach, len(plan.shards))), key
     assert pruned > 0, "the case must exercise the rule"
+
+
+def test_preselected_search_on_workers_makes_the_local_choices(cluster, tmp_path):
+    """Pre-selection on the cluster (issue 28): the same proposals, predictions and choices as
+    in process, since they depend on the stored evaluations alone."""
+    from ecad.search import SearchSession
+    from ecad.store import FilesystemStore
+    from ecad.store.keys import preselection_record_key
+
+    spec = cluster_spec(tmp_path, name="preselected", population=6, generations=3, min_diff=2,
+                        initial_population="random",
+                        pruning={"enabled": True, "z": 2.5, "min_shards": 1},
+                        preselection={"enabled": True, "factor": 3, "evaluate": 3,
+                                      "exploration": 0.34, "min_history": 4})
+    cluster.procs.worker("w1")
+    cluster.procs.scheduler(deadline=120)
+    search_id = cluster.submit(spec)
+    cluster.wait_done(search_id, timeout=900)
+    assert cluster_result(cluster, search_id) == local_result(tmp_path, spec)
+    remote = SearchSession.open(cluster.store(), search_id)
+    local = SearchSession.open(FilesystemStore(tmp_path / "local-store"), search_id)
+    for g in range(1, remote.generation):
+        records = [s.store.get_json(preselection_record_key(search_id, g)) for s in (remote, local)]
+        for r in records:
+            r.pop("cpu_seconds")
+        assert records[0] == records[1], g
+        assert records[0]["evaluated"] == 3 and records[0]["proposed"] == 18

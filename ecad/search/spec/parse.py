@@ -15,6 +15,7 @@ from ecad.cost.table import COST_MODES
 from ecad.errors import ConfigError
 from ecad.families import get_family
 from ecad.families.loading import TINY_WEIGHTS
+from ecad.search.preselection.config import parse_preselection
 from ecad.search.pruning import parse_pruning
 from ecad.search.spec.fields import _Errors, _int, _prob, _resolve_path, _section
 from ecad.search.spec.parse_initial import _initial
@@ -62,6 +63,7 @@ _TOP_LEVEL = {
     "batch_size",
     "seed",
     "pruning",
+    "preselection",
     *VIDEO_KEYS,
 }
 
@@ -207,7 +209,8 @@ def _cost(raw: Mapping, errors: _Errors, base: Path) -> dict[str, Any]:
 
 
 def _evolution(raw: Mapping, errors: _Errors, base: Path, family: Any, d: dict[str, Any]) -> None:
-    """NSGA-II's settings, the initial population, the shards and pruning, into ``d``."""
+    """NSGA-II's settings, the initial population, the shards, pruning and pre-selection, into
+    ``d``."""
     d["population"] = _int(raw, "population", errors, 24, 2)
     d["generations"] = _int(raw, "generations", errors, 10, 0)
     crossover = _section(raw, "crossover", errors)
@@ -231,6 +234,11 @@ def _evolution(raw: Mapping, errors: _Errors, base: Path, family: Any, d: dict[s
         errors.items.append(message)
     if pruning.enabled:
         d["pruning"] = pruning.to_json()
+    population = d["population"] if isinstance(d.get("population"), int) else None
+    preselection, preselection_errors = parse_preselection(raw.get("preselection"), population)
+    errors.items += preselection_errors
+    if preselection.enabled:
+        d["preselection"] = preselection.to_json()
 
 
 def _min_diff(value: Any, errors: _Errors) -> tuple[int, str]:

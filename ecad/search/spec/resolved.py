@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ecad.search.preselection.config import PreselectionConfig, parse_preselection
 from ecad.search.pruning import PruningConfig, parse_pruning
 from ecad.search.spec.sections import (
     MIN_DIFF_COUNTS,
@@ -64,6 +65,8 @@ class SearchSpec:
     #: Off unless the spec enables it; only an enabled section enters the JSON and the digest,
     #: so the ids of searches without pruning are unchanged.
     pruning: PruningConfig = field(default_factory=PruningConfig)
+    #: Off unless enabled, and in the JSON and digest only then (issue 28).
+    preselection: PreselectionConfig = field(default_factory=PreselectionConfig)
     #: A derived family's record (``family: ./families/x.yaml``): it travels with the spec, so
     #: a worker or scheduler knows the family, and its content (never its path) is digested.
     family_record: Mapping[str, Any] | None = None
@@ -114,6 +117,7 @@ class SearchSpec:
             min_diff_counts=_min_diff_counts(data.get("min_diff_counts", "effective")),
             image_seed_rule=_seed_rule(data.get("image_seed_rule", "ecad")),
             pruning=_pruning_json(data.get("pruning")),
+            preselection=_preselection_json(data.get("preselection")),
             family_record=record,
             video=VideoFields.from_json(data),
             source=source,
@@ -151,6 +155,7 @@ class SearchSpec:
             ),
             **({"image_seed_rule": self.image_seed_rule} if self.image_seed_rule != "ecad" else {}),
             **({"pruning": self.pruning.to_json()} if self.pruning.enabled else {}),
+            **({"preselection": self.preselection.to_json()} if self.preselection.enabled else {}),
             **({"family_record": dict(self.family_record)} if self.family_record else {}),
             **self.video.to_json(),
         }
@@ -202,6 +207,13 @@ def _pruning_json(data: Any) -> PruningConfig:
     if data is None:
         return PruningConfig()
     config, errors = parse_pruning(data)
+    if errors:
+        raise RecordError("; ".join(errors))
+    return config
+
+
+def _preselection_json(data: Any) -> PreselectionConfig:
+    config, errors = parse_preselection(data)
     if errors:
         raise RecordError("; ".join(errors))
     return config
