@@ -97,7 +97,7 @@ def seed_random_embeddings(store, spec) -> None:
 def fully_evaluated(session, member) -> bool:
     """The member's evaluation record exists, covers every image and gives its quality."""
     plan = session.plan
-    cand = plan.candidate(0, session.history()[-1].population.X[member.index], "member")
+    cand = plan.candidates([session.history()[-1].population.X[member.index]], 0)[0]
     record = plan.evaluation(session.store, cand.evaluation_key)
     return (record is not None and record.num_images == plan.images_total
             and abs(record.quality - member.quality) < 1e-9)
