@@ -148,6 +148,13 @@ def test_status_and_report_show_it_and_no_predicted_quality(tmp_path):
     assert "pre-selection: 4 of 32 offspring evaluated, predictor rank correlation" in (
         status_line(status)
     )
+    # ecad status (the CLI's snapshot): the same line, and the entry in its JSON.
+    from ecad.cli.status_read import read_search
+    from ecad.cli.status_view import head_line
+
+    shown = read_search(store, session.search_id)
+    assert head_line(shown) == status_line(status)
+    assert shown.to_json()["preselection"]["evaluated"] == 4
     data = collect(session, prompts=1)
     assert [r.generation for r in data.preselection] == list(range(1, 7))
     assert all(r.rows and r.rows >= 8 for r in data.preselection)
