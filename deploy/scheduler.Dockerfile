@@ -29,7 +29,10 @@ RUN pip install --no-cache-dir --no-deps . \
  && cd / && python -c "import ecad.scheduler.service, ecad.store.s3, ecad.resources as r; r.find_spec('tiny')"
 
 USER ecad
-ENV ECAD_SCHEDULER_HEARTBEAT_FILE=/tmp/ecad-scheduler.alive
+# One BLAS thread: pre-selection's fit + predict stays within a second per generation at
+# population 72 (0.37-0.41 s; 0.8-1.6 s with two spinning threads, benchmarks/preselection/).
+ENV ECAD_SCHEDULER_HEARTBEAT_FILE=/tmp/ecad-scheduler.alive \
+    OPENBLAS_NUM_THREADS=1
 HEALTHCHECK --interval=30s --timeout=10s --start-period=2m --retries=3 \
     CMD ["python", "-m", "ecad.heartbeat", "/tmp/ecad-scheduler.alive", "120"]
 CMD ["ecad", "scheduler"]
