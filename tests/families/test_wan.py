@@ -175,10 +175,9 @@ def test_lean_blocks_equal_the_component_engine_exactly(loaded):
         assert stats["cached_bytes"] == 0 and stats["peak_cached_bytes"] > 0
 
 
+@pytest.mark.parametrize("loaded", [WAN22], indirect=True)  # the two-expert model only
 def test_a_two_expert_schedule_is_refused_on_one_transformer_or_another_boundary(loaded):
     family, pipe, _ = loaded
-    if family.name != WAN22:
-        pytest.skip("one transformer")
     layout = ScheduleLayout.for_model(family, pipe.transformer)
     with pytest.raises(ScheduleMismatchError, match="apply its schedule to the pipeline"):
         apply_schedule(pipe.transformer, fora(layout, 7, 2))
@@ -191,11 +190,10 @@ def test_a_two_expert_schedule_is_refused_on_one_transformer_or_another_boundary
         pipe.register_to_config(boundary_ratio=ratio)
 
 
+@pytest.mark.parametrize("loaded", [WAN21], indirect=True)  # both experts share the architecture
 @pytest.mark.parametrize(("size", "frames"), [(32, 5), (48, 9)])
 def test_linear_macs_equal_an_independent_count_with_frames(loaded, size, frames):
     family, pipe, embeddings = loaded
-    if family.name != WAN21:
-        pytest.skip("one architecture")
     transformer = pipe.transformer
     seen = []
     hook = transformer.register_forward_pre_hook(
