@@ -20,7 +20,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 120.0) -> None:
+def wait_port(port: int, timeout: float = 300.0) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         with socket.socket() as s:
@@ -66,7 +66,7 @@ class RedisServer:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait(10)
+            self.proc.wait(300)
 
     @property
     def url(self) -> str:
@@ -139,7 +139,7 @@ class Processes:
                 self.kill_group(proc, signal.SIGKILL)
         for proc in self.procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(10)
+                proc.wait(300)
 
     def logs(self) -> str:
         out = []

@@ -35,7 +35,7 @@ class Cluster:
 
         return S3Store.from_env(env=self.env)
 
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "ecad.cli", *args], env=self.env,
                               capture_output=True, text=True, timeout=timeout)
 

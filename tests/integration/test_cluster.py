@@ -109,7 +109,7 @@ def test_elastic_workers_join_and_leave(cluster, tmp_path):
     wait_for(lambda: attempts(cluster), 300, what="work to start")
     cluster.procs.worker("late", extra_env=slow)
     wait_for(lambda: any(w.startswith("late") for rec in attempts(cluster).values()
-                         for w in rec["workers"]), 120, what="the new worker to get work")
+                         for w in rec["workers"]), 600, what="the new worker to get work")
 
     # SIGTERM: warm shutdown, the task in hand is finished first.
     def w1_running():
@@ -155,7 +155,7 @@ def test_thread_pool_worker_keeps_the_task_time_limit(cluster, tmp_path):
     worker = cluster.procs.worker("w1", extra_env=hung, concurrency=2)
     cluster.procs.scheduler()
     cluster.submit(spec)
-    assert worker.wait(60) == EXIT_CODE, "the watchdog should end a worker whose task overran"
+    assert worker.wait(600) == EXIT_CODE, "the watchdog should end a worker whose task overran"
     log = Path(worker.log_path).read_text()
     assert "past ECAD_TASK_TIME_LIMIT (2s)" in log
 

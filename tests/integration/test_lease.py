@@ -107,7 +107,7 @@ def test_a_second_scheduler_waits_for_the_lease_then_takes_over_from_a_killed_on
         procs.worker("w1", extra_env=SLOW)
         first = procs.start("scheduler", "--poll", "0.2", "--deadline", "60",
                             "--lease", str(LEASE_S), name="first")
-        wait_for(lambda: _holder_pid(client, search_id) == first.pid, 120, interval=0.1,
+        wait_for(lambda: _holder_pid(client, search_id) == first.pid, 300, interval=0.1,
                  what="the first scheduler to hold the lease")
         audit = tmp_path / "second-writes.jsonl"
         second = _audited_scheduler(procs, "second", search_dir, audit)
@@ -121,8 +121,8 @@ def test_a_second_scheduler_waits_for_the_lease_then_takes_over_from_a_killed_on
 
         killed_at = time.time()
         procs.kill_group(first, signal.SIGKILL)
-        first.wait(30)
-        wait_for(lambda: _holder_pid(client, search_id) == second.pid, 120, interval=0.05,
+        first.wait(300)
+        wait_for(lambda: _holder_pid(client, search_id) == second.pid, 300, interval=0.05,
                  what="the second scheduler to take the lease over")
         took_over_s = time.time() - killed_at
         wait_for(lambda: store.get_json(f"searches/{search_id}/state.json")["phase"] == "done",

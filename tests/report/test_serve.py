@@ -24,11 +24,11 @@ def test_each_request_rebuilds_the_page_and_other_paths_are_404():
     url = f"http://127.0.0.1:{server.server_port}/"
     try:
         for n in (1, 2):
-            with urllib.request.urlopen(url, timeout=30) as reply:
+            with urllib.request.urlopen(url, timeout=300) as reply:
                 assert reply.read().decode() == f"<p>build {n}</p>"
                 assert reply.headers["Cache-Control"] == "no-store"
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(url + "other", timeout=30)
+            urllib.request.urlopen(url + "other", timeout=300)
         assert err.value.code == 404
     finally:
         server.shutdown()

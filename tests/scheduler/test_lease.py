@@ -82,7 +82,7 @@ def test_a_lease_is_taken_over_after_expiry_and_the_old_holder_may_not_write(
     assert a.hold("s1")
     guarded.put_json("searches/s1/x.json", {"n": 1})  # well inside the lease: a clock read
     # a stops renewing (it died, or hung); Redis expires its lease and b claims it
-    wait_for(lambda: b.hold("s1"), 60, interval=0.05, what="b to take the expired lease")
+    wait_for(lambda: b.hold("s1"), 300, interval=0.05, what="b to take the expired lease")
     clock.now += 0.9  # a's own clock says its lease is nearly over: it asks Redis
     with pytest.raises(LeaseLost, match=r"search s1: this scheduler \(.*\) no longer holds"):
         guarded.put_json("searches/s1/x.json", {"n": 2})
@@ -121,7 +121,7 @@ def test_two_services_one_search_the_second_waits_then_takes_over(redis_client, 
     # a dies (never ticks again); its lease runs out (sped up here: the real-process test
     # waits for it), and b drives the search to the end
     redis_client.pexpire(lease_key(search_id), 1)
-    wait_for(lambda: b.leases.hold(search_id), 60, interval=0.05, what="b to take over")
+    wait_for(lambda: b.leases.hold(search_id), 300, interval=0.05, what="b to take over")
     for _ in range(20):
         if not b.tick():
             break
@@ -152,7 +152,7 @@ def test_a_service_that_lost_the_lease_stops_writing_and_forgets_the_tasks(redis
     )
     assert a.tick() and len(a.dispatcher.in_flight) == 4
     other = SearchLeases(redis_client, 30.0)
-    wait_for(lambda: other.hold(search_id), 60, interval=0.05, what="another to take over")
+    wait_for(lambda: other.hold(search_id), 300, interval=0.05, what="another to take over")
     _score_everything_pending(store, search_id)
     before = _snapshot(store, search_id)
     clock.now += 5.0
