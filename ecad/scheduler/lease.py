@@ -31,6 +31,7 @@ from typing import Any
 
 from ecad.errors import EcadError
 from ecad.store import ObjectStore
+from ecad.worker.redis_claims import RELEASE_IF_OURS, RENEW_IF_OURS
 
 __all__ = [
     "DEFAULT_LEASE_S",
@@ -48,22 +49,6 @@ CLAIMED = "claimed"
 #: Seconds a lease lasts unless renewed (``ecad scheduler --lease`` / ``$ECAD_SEARCH_LEASE``).
 DEFAULT_LEASE_S = 30.0
 _PREFIX = "ecad:lease:search:"
-
-# Extend the lease only if it is still ours: 1 extended, 0 someone else's or gone.
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return 1
-end
-return 0
-"""
-# Delete the lease only if it is still ours.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 class LeaseLost(EcadError):
@@ -111,8 +96,8 @@ class SearchLeases:
         self.token = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self.holder = _holder_of(self.token)
         self._valid_until: dict[str, float] = {}
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(RENEW_IF_OURS)
+        self._release = client.register_script(RELEASE_IF_OURS)
 
     @property
     def _px(self) -> int:

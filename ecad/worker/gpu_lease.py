@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecad.errors import ConfigError, EcadError
+from ecad.worker.redis_claims import RELEASE_IF_OURS, RENEW_IF_OURS
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +50,6 @@ LEASE_PREFIX = "ecad:gpu-lease:"
 # its lease, so the restarted process renews the same lease instead of claiming another GPU.
 LEASE_ENV = "ECAD_GPU_LEASE"
 TOKEN_ENV = "ECAD_GPU_LEASE_TOKEN"
-
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 class NoFreeGpu(EcadError):
@@ -156,7 +144,8 @@ class GpuLease:
 
     def renew(self) -> bool:
         """Extend the lease; False if this worker no longer holds it."""
-        return bool(self.client.eval(_RENEW, 1, self.key, self.token, int(self.ttl_s * 1000)))
+        ms = int(self.ttl_s * 1000)
+        return bool(self.client.eval(RENEW_IF_OURS, 1, self.key, self.token, ms))
 
     def holder(self) -> str | None:
         value = self.client.get(self.key)
@@ -165,7 +154,7 @@ class GpuLease:
     def release(self) -> None:
         self._stop.set()
         with contextlib.suppress(Exception):  # at exit: Redis may be gone; the TTL frees it
-            if self.client.eval(_RELEASE, 1, self.key, self.token):
+            if self.client.eval(RELEASE_IF_OURS, 1, self.key, self.token):
                 log.info("released the lease of %s", self.gpu)
 
     def keep(self) -> bool:

@@ -24,6 +24,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from ecad.worker.redis_claims import RELEASE_IF_OURS, RENEW_IF_OURS
+
 __all__ = ["CLAIM_S", "claim_key", "running_copy"]
 
 log = logging.getLogger(__name__)
@@ -31,19 +33,6 @@ log = logging.getLogger(__name__)
 #: Seconds a copy's claim lasts unless renewed: how long a copy whose process died blocks others.
 CLAIM_S = 10.0
 _PREFIX = "ecad:running:"
-
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 def claim_key(task_key: str) -> str:
@@ -57,7 +46,7 @@ class _Renewal(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        renew = self.client.register_script(_RENEW)
+        renew = self.client.register_script(RENEW_IF_OURS)
         while not self.stop.wait(self.expiry_s / 3):
             try:
                 if not renew(keys=[self.key], args=[self.token, int(self.expiry_s * 1000)]):
@@ -96,4 +85,4 @@ def running_copy(
         renewal.stop.set()
         renewal.join(timeout=5)
         with contextlib.suppress(Exception):
-            client.register_script(_RELEASE)(keys=[key], args=[token])
+            client.register_script(RELEASE_IF_OURS)(keys=[key], args=[token])
