@@ -44,10 +44,14 @@ def byte_tokenizer(model_max_length: int) -> Any:
     )
 
 
-def tiny_t5(d_model: int) -> Any:
-    from transformers import T5Config, T5EncoderModel
+def tiny_t5(d_model: int, umt5: bool = False) -> Any:
+    """A 2-layer T5 encoder over the byte tokenizer's ids (``umt5``: UMT5's classes, Wan's)."""
+    import transformers
 
-    cfg = T5Config(
+    prefix = "UMT5" if umt5 else "T5"
+    config_class = getattr(transformers, f"{prefix}Config")
+    model_class = getattr(transformers, f"{prefix}EncoderModel")
+    cfg = config_class(
         vocab_size=len(_SPECIALS) + 256,
         d_model=d_model,
         d_ff=2 * d_model,
@@ -58,7 +62,7 @@ def tiny_t5(d_model: int) -> Any:
         pad_token_id=0,
         eos_token_id=1,
     )
-    return T5EncoderModel(cfg).eval()
+    return model_class(cfg).eval()
 
 
 def tiny_clip(model_class: Any, hidden_size: int, projection_dim: int) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecad.families.tiny import SPECIAL_TOKENS, byte_tokenizer
+from ecad.families.tiny import byte_tokenizer, tiny_t5
 
 __all__ = ["build_tiny_wan", "build_tiny_wan22", "wan_sampler"]
 
@@ -20,23 +20,6 @@ def wan_sampler(flow_shift: float) -> Any:
     return UniPCMultistepScheduler(
         prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=flow_shift
     )
-
-
-def _tiny_umt5() -> Any:
-    from transformers import UMT5Config, UMT5EncoderModel
-
-    config = UMT5Config(
-        vocab_size=len(SPECIAL_TOKENS) + 256,
-        d_model=_TEXT_DIM,
-        d_ff=2 * _TEXT_DIM,
-        d_kv=8,
-        num_layers=2,
-        num_heads=4,
-        relative_attention_num_buckets=8,
-        pad_token_id=0,
-        eos_token_id=1,
-    )
-    return UMT5EncoderModel(config).eval()
 
 
 def _tiny_transformer(num_layers: int) -> Any:
@@ -79,7 +62,7 @@ def build_tiny_wan(num_layers: int = 2, seed: int = 0, flow_shift: float = 3.0) 
     torch.manual_seed(seed)
     return WanPipeline(
         tokenizer=byte_tokenizer(512),
-        text_encoder=_tiny_umt5(),
+        text_encoder=tiny_t5(_TEXT_DIM, umt5=True),
         vae=_tiny_vae(),
         transformer=_tiny_transformer(num_layers),
         scheduler=wan_sampler(flow_shift),
@@ -97,7 +80,7 @@ def build_tiny_wan22(
     torch.manual_seed(seed)
     return WanPipeline(
         tokenizer=byte_tokenizer(512),
-        text_encoder=_tiny_umt5(),
+        text_encoder=tiny_t5(_TEXT_DIM, umt5=True),
         vae=_tiny_vae(),
         transformer=_tiny_transformer(num_layers),
         transformer_2=_tiny_transformer(num_layers),
