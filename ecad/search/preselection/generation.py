@@ -43,7 +43,7 @@ from ecad.search.pruning_records import PartialCandidate
 from ecad.search.records import GenerationRecord
 from ecad.search.spec import SearchSpec
 from ecad.store import ObjectStore
-from ecad.store.keys import preselection_record_key
+from ecad.store.keys import generation_record_key, preselection_record_key
 from ecad.store.records import read_record
 
 __all__ = ["SessionView", "ask_offspring", "read_preselection", "record_outcome"]
@@ -68,7 +68,7 @@ class SessionView(Protocol):
 
     def partial(self, generation: int) -> Mapping[str, PartialCandidate]: ...
 
-    def history(self) -> list[GenerationRecord]: ...
+    def last_record(self) -> GenerationRecord | None: ...
 
     @classmethod
     def open(cls, store: ObjectStore, search_id: str) -> SessionView: ...
@@ -84,14 +84,20 @@ REFIT = "every generation, from the stored evaluations of the finished generatio
 
 def _rows_through(session: SessionView, generation: int) -> list[list[_Row]]:
     cache = _ROWS.setdefault(session, {})
-    missing = [g for g in range(generation) if g not in cache]
-    if missing:
-        records = {r.generation: r for r in session.history()}
-        for g in missing:
+    for g in range(generation):
+        if g not in cache:  # each finished generation's record is read once per process
             cache[g] = generation_rows(
-                records[g], session.partial(g), session.n_var, session.plan.images_total
+                _record(session, g), session.partial(g), session.n_var, session.plan.images_total
             )
     return [cache[g] for g in range(generation)]
+
+
+def _record(session: SessionView, generation: int) -> GenerationRecord:
+    last = session.last_record()  # none read when this process wrote it
+    if last is not None and last.generation == generation:
+        return last
+    key = generation_record_key(session.search_id, generation)
+    return read_record(session.store, key, GenerationRecord.from_json)
 
 
 def ask_offspring(session: SessionView) -> np.ndarray:
