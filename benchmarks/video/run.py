@@ -105,6 +105,8 @@ def timing(args: argparse.Namespace, setup: dict[str, Any]) -> dict[str, Any]:
     schedules = _schedules(layout, steps)
     cases = [("plain diffusers", None), ("no-cache", Schedule.full(layout, steps))]
     cases += [(s.metadata.name, s) for s in schedules]
+    if args.only:  # plain diffusers stays: every speedup is over it
+        cases = [c for c in cases if c[0] == "plain diffusers" or c[0] in args.only]
     config = None
     if args.smoke:  # the tiny model's own cost table
         config = {k: v for k, v in pipe.transformer.config.items() if not k.startswith("_")}
@@ -133,7 +135,8 @@ def timing(args: argparse.Namespace, setup: dict[str, Any]) -> dict[str, Any]:
         return pipe(**kwargs, generator=generator, output_type=output).frames
 
     latents = call("latent")  # the warm-up call
-    decode_ms = timer(lambda: pipe.vae.decode(latents.to(pipe.vae.dtype), return_dict=False))
+    with torch.inference_mode():  # as the pipeline decodes (no autograd graph of the VAE)
+        decode_ms = timer(lambda: pipe.vae.decode(latents.to(pipe.vae.dtype), return_dict=False))
     times: dict[str, list[float]] = {label: [] for label, _ in cases}
     peaks: dict[str, int] = dict.fromkeys(times, 0)
     cache_peaks: dict[str, int] = dict.fromkeys(times, 0)
@@ -363,6 +366,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--generations", type=int, default=None, help="default 2 (smoke: 1)")
     parser.add_argument("--prompts", type=int, default=2)
     parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU")
+    parser.add_argument("--only", action="append", default=None, metavar="ROW",
+                        help="timing: only this row beside plain diffusers (repeatable): "
+                        "no-cache, fora-2, fora-3 or the tgate row's name")
     args = parser.parse_args(argv)
     if args.generations is None:
         args.generations = 1 if args.smoke else 2

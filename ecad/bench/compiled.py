@@ -28,7 +28,7 @@ from ecad.bench.suite import (
     new_report,
     pipeline_call,
 )
-from ecad.bench.timing import GpuTimer, peak_memory, reset_peak_memory
+from ecad.bench.timing import GpuTimer, ModuleClock, peak_memory, reset_peak_memory
 from ecad.caching import (
     ScheduleCacheConfig,
     apply_schedule,
@@ -139,6 +139,9 @@ def _time_row(
             call()
         row.times_ms = [timer(call) for _ in range(settings.repeats)]
         row.peak_gpu_bytes = peak_memory(device)
+        with ModuleClock(pipe.transformer, device) as clock:  # one more call, split
+            call()
+        row.transformer_ms_per_image = clock.total_ms() / settings.batch
         if case.schedule is not None:
             row.peak_cache_bytes = cache_stats(pipe)["peak_cached_bytes"]
             row.compile = compile_stats(pipe)

@@ -36,6 +36,9 @@ class BenchRow:
         compile_seconds: compiled rows: how much longer the first call took than a warm one
             (compilation and CUDA-graph capture).
         compile: compiled schedules: the engine's ``compile_stats`` (patterns, compilations).
+        transformer_ms_per_image: of ``ms_per_image``, the time inside the transformer's calls
+            (one extra call, CUDA events around each transformer call); the rest is the
+            pipeline's own per-step work, which no schedule shortens.
     """
 
     label: str
@@ -51,6 +54,7 @@ class BenchRow:
     peak_cache_bytes: int = 0
     compile_seconds: float | None = None
     compile: dict[str, Any] | None = None
+    transformer_ms_per_image: float | None = None
 
     @property
     def median_ms(self) -> float:

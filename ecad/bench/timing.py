@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["GpuTimer", "environment", "peak_memory", "reset_peak_memory"]
+__all__ = ["GpuTimer", "ModuleClock", "environment", "peak_memory", "reset_peak_memory"]
 
 
 class GpuTimer:
@@ -33,6 +33,63 @@ class GpuTimer:
         end.record()
         end.synchronize()
         return float(start.elapsed_time(end))
+
+
+class ModuleClock:
+    """Milliseconds spent inside a module's calls while installed: CUDA events recorded on the
+    stream around each call (GPU time, gaps included where the GPU waits for the host inside
+    the call), ``perf_counter`` elsewhere. Splits a pipeline call into the denoiser's time and
+    the rest (the sampler's step, guidance, host work), which caching cannot shorten.
+
+        with ModuleClock(pipe.transformer, device) as clock:
+            pipe(...)
+        clock.total_ms()
+    """
+
+    def __init__(self, module: torch.nn.Module, device: str | torch.device) -> None:
+        self.module = module
+        self.cuda = torch.device(device).type == "cuda"
+        self._spans: list[tuple[Any, Any]] = []
+        self._handles: list[Any] = []
+
+    def _mark(self) -> Any:
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def _before(self, module: torch.nn.Module, args: Any) -> None:
+        self._spans.append((self._mark(), None))
+
+    def _after(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        start, _ = self._spans[-1]
+        self._spans[-1] = (start, self._mark())
+
+    def __enter__(self) -> ModuleClock:
+        self._spans.clear()
+        self._handles = [
+            self.module.register_forward_pre_hook(self._before),
+            self.module.register_forward_hook(self._after),
+        ]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    @property
+    def calls(self) -> int:
+        return len(self._spans)
+
+    def total_ms(self) -> float:
+        done = [(a, b) for a, b in self._spans if b is not None]
+        if not self.cuda:
+            return sum(b - a for a, b in done) * 1e3
+        if done:
+            done[-1][1].synchronize()
+        return float(sum(a.elapsed_time(b) for a, b in done))
 
 
 def reset_peak_memory(device: str | torch.device) -> None:

@@ -245,26 +245,27 @@ class CompiledForward:
         call = self.call
         for hook in self.checks:
             hook.check_call(call.true_step, args, kwargs)
-        signature = call_signature(args, kwargs)
+        leaves, spec = pytree.tree_flatten((args, kwargs))  # once per step: host time counts
+        signature = call_signature(leaves, spec)
         if signature != self._signature:
             self._invalidate(signature)
         key = (call.step, call.branch)
-        if not self._uses_graphs(args, kwargs):
+        if not self._uses_graphs(leaves):
             return self._compiled_call(key, forward, args, kwargs)
         graph = self._graphs.get(key)
         if graph is None:
             return self._capture(key, forward, args, kwargs)
-        for dst, src in zip(graph.inputs, _tensor_leaves(args, kwargs)):
+        for dst, src in zip(graph.inputs, (x for x in leaves if torch.is_tensor(x))):
             dst.copy_(src)
         graph.graph.replay()
         restore_caches(graph.after)
-        call.ledger.observe(call.held_bytes())
+        call.ledger.observe(graph.held)
         return pytree.tree_map(clone_contiguous, graph.output)
 
-    def _uses_graphs(self, args: tuple, kwargs: dict) -> bool:
+    def _uses_graphs(self, leaves: list[Any]) -> bool:
         if self.mode not in _CUDA_GRAPH_MODES:
             return False
-        device = device_of(args, kwargs)
+        device = device_of(leaves)
         return device is not None and (device.type == "cuda" or self.graphs_on_cpu)
 
     def _invalidate(self, signature: tuple) -> None:
@@ -310,8 +311,9 @@ class CompiledForward:
         self.stats.graphs += 1
         self.stats.static_cache_bytes = call.static.nbytes()
         after = snapshot_caches(self.listeners)
-        self._graphs[key] = CapturedGraph(graph, inputs, static_out, after)
-        call.ledger.observe(call.held_bytes())
+        held = call.held_bytes()
+        self._graphs[key] = CapturedGraph(graph, inputs, static_out, after, held)
+        call.ledger.observe(held)
         return out
 
 

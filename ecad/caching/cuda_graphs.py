@@ -57,10 +57,11 @@ def clone_contiguous(value: Any) -> Any:
 
 
 def _copy_containers(value: Any) -> Any:
-    """Dicts copied (recursively), tensors shared: the Python side of the caches."""
-    if isinstance(value, dict):
-        return {k: _copy_containers(v) for k, v in value.items()}
-    return value
+    """Dicts copied (recursively), tensors shared: the Python side of the caches. Runs after
+    every replay, so leaves are not recursed into."""
+    if type(value) is not dict:
+        return value
+    return {k: _copy_containers(v) if type(v) is dict else v for k, v in value.items()}
 
 
 def snapshot_caches(hooks: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
@@ -76,19 +77,19 @@ def restore_caches(snapshot: list[tuple[Any, dict[str, Any]]]) -> None:
             setattr(hook, name, _copy_containers(value))
 
 
-def call_signature(args: tuple, kwargs: dict) -> tuple:
-    leaves, spec = pytree.tree_flatten((args, kwargs))
+def call_signature(leaves: list[Any], spec: Any) -> tuple:
+    """What a captured graph depends on, from a call's flattened ``(args, kwargs)``: the
+    structure, each tensor's shape, dtype and device, and every other value."""
     return (
-        str(spec),
+        spec,
         tuple(
-            (tuple(x.shape), x.dtype, str(x.device)) if torch.is_tensor(x) else repr(x)
-            for x in leaves
+            (x.shape, x.dtype, x.device) if torch.is_tensor(x) else repr(x) for x in leaves
         ),
     )
 
 
-def device_of(args: tuple, kwargs: dict) -> torch.device | None:
-    for leaf in pytree.tree_leaves((args, kwargs)):
+def device_of(leaves: list[Any]) -> torch.device | None:
+    for leaf in leaves:
         if torch.is_tensor(leaf):
             return leaf.device
     return None
@@ -128,3 +129,5 @@ class CapturedGraph:
     inputs: list[torch.Tensor]
     output: Any
     after: list[tuple[Any, dict[str, Any]]]
+    #: the caches' bytes after a replay (static buffers: the same after every replay)
+    held: int = 0
