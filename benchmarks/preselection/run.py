@@ -249,6 +249,30 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge(paths: list[Path], output_dir: Path, baseline: Path | None) -> None:
+    """One result from several files (seeds run apart): the first file's settings, every run
+    and its comparisons by seed (computed when each ran), the summary recomputed. ``baseline``
+    names the merged baseline file those comparisons came from."""
+    results = [json.loads(p.read_text()) for p in paths]
+    runs = {r["seed"]: r for res in results for r in res["runs"]}
+    comparisons = {c["seed"]: c for res in results for c in res["comparison"]}
+    seeds = sorted(runs)
+    args = {**results[0]["args"], "seeds": seeds, "merged_from": [str(p) for p in paths]}
+    if baseline is not None:
+        args["baseline"] = str(baseline)
+    result: dict = {
+        "args": args,
+        "runs": [runs[s] for s in seeds],
+        "comparison": [comparisons[s] for s in seeds if s in comparisons],
+    }
+    result["summary"] = summary(result)
+    name = "preselection-gpu" if args.get("gpu") else "preselection-tiny"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
+    (output_dir / f"{name}.md").write_text(markdown(result))
+    print(markdown(result))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--output-dir", type=Path, required=True)
@@ -283,7 +307,18 @@ def main() -> None:
         help="a benchmarks/pruning/run.py result of the same setting: its unpruned "
         "and pruned runs of the same seeds are the comparisons",
     )
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="run nothing: merge earlier result JSONs (their runs, by seed) into one result in "
+        "--output-dir (--baseline then names the merged baseline they were compared with)",
+    )
     args = ap.parse_args()
+    if args.merge:
+        merge(args.merge, args.output_dir, args.baseline)
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.device = "cuda" if args.gpu and not args.tiny_model else "cpu"
     if args.gpu:

@@ -31,8 +31,9 @@ def _modulation(block: Any, temb: torch.Tensor) -> tuple[torch.Tensor, ...]:
 def _gated_add(hidden: torch.Tensor, out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     """``(hidden.float() + out.float() * gate).type_as(hidden)`` with ``gate`` float32."""
     product = out * gate  # float32: promoted in the multiply, no float copy of out
-    if torch.is_grad_enabled() and (hidden.requires_grad or product.requires_grad):
-        return (hidden.float() + product).type_as(hidden)  # out= records no autograd graph
+    grad = torch.is_grad_enabled() and (hidden.requires_grad or product.requires_grad)
+    if grad or torch.compiler.is_compiling():  # no autograd graph with out=; inductor fuses
+        return (hidden.float() + product).type_as(hidden)
     return torch.add(hidden, product, out=torch.empty_like(hidden))
 
 

@@ -9,11 +9,17 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ecad.caching import ScheduleCacheConfig, apply_schedule, cache_stats, remove_schedule
+from ecad.caching import (
+    ScheduleCacheConfig,
+    apply_schedule,
+    cache_stats,
+    compile_stats,
+    remove_schedule,
+)
 from ecad.caching.experts import pipeline_expert_steps
 from ecad.caching.recipes import recipe_for
 from ecad.cost import macs_table
-from ecad.errors import ScheduleMismatchError
+from ecad.errors import ConfigError, ScheduleMismatchError
 from ecad.families import get_family
 from ecad.families.loading import load_pipeline, save_tiny_pipeline
 from ecad.generation.adapters import adapter_for
@@ -259,3 +265,47 @@ def test_full_size_random_pipeline_builds_with_its_experts(name):
     )  # the released sampler's shift: the layout's map holds for the benchmark's pipeline
     embeddings = random_embeddings(pipe, family, 1)
     assert embeddings["prompt_embeds"].shape == (1, 512, 4096)
+
+
+class _CountingBackend:
+    """Counts the graphs dynamo hands it and runs them as traced (no inductor on the CPU)."""
+
+    def __init__(self) -> None:
+        self.graphs = 0
+
+    def __call__(self, gm, example_inputs):
+        self.graphs += 1
+        return gm.forward
+
+
+@pytest.mark.slow
+def test_wan21_compiles_once_per_pattern_and_matches_eager(loaded):
+    """The lean Wan forward under ``fullgraph=True`` (its two-pass gated adds fall back to the
+    plain expression inside the graph): one compilation per step pattern and guidance branch,
+    outputs equal to the eager cached run's."""
+    family, pipe, embeddings = loaded
+    steps = 6
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
+    schedule = fora(layout, steps, 3)
+    if family.name == WAN22:  # refused, saying so, until two-expert graphs exist
+        with pytest.raises(ConfigError, match="two-expert"):
+            apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="default"))
+        return
+    eager, _ = _cached(family, pipe, embeddings, schedule, steps)
+    torch._dynamo.reset()
+    backend = _CountingBackend()
+    config = ScheduleCacheConfig(schedule, compile="default", compile_backend=backend)
+    apply_schedule(pipe, config)
+    try:
+        compiled = _run(family, pipe, embeddings, steps)
+        first = backend.graphs
+        again = _run(family, pipe, embeddings, steps)
+        stats = compile_stats(pipe)
+    finally:
+        remove_schedule(pipe)
+        torch._dynamo.reset()
+    assert stats["patterns"] == 4  # as FORA-3 on the image families
+    # one graph per pattern and guidance branch (two calls a step); the second call none
+    assert first == backend.graphs == 2 * stats["patterns"]
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, eager, rtol=1e-5, atol=1e-5)
