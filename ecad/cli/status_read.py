@@ -20,6 +20,12 @@ from ecad.store import ObjectStore
 
 __all__ = ["read_search", "read_snapshot", "read_workers"]
 
+#: What ``ecad status`` shows as the search's status record has it.
+_RECORD_FIELDS = (
+    "generation", "generations", "population", "evaluated", "cached", "failed", "infeasible",
+    "pruned", "images", "images_saved", "shard_seconds", "preselection",
+)
+
 
 def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
     """The driver's status (counts from the generation records, shard numbers while a generation
@@ -51,24 +57,13 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
     return SearchStatus(
         search_id=search_id,
         phase=r.phase.value,
-        generation=r.generation,
-        generations=r.generations,
-        population=r.population,
         quality_name=session.spec.quality.name,
-        evaluated=r.evaluated,
-        cached=r.cached,
-        failed=r.failed,
-        infeasible=r.infeasible,
-        pruned=r.pruned,
-        images=r.images,
-        images_saved=r.images_saved,
-        shard_seconds=r.shard_seconds,
+        **{name: getattr(r, name) for name in _RECORD_FIELDS},
         last_generation=last_generation,
         running=Running(**vars(run)) if run else None,
         images_per_s=images_per_s,
         hypervolume=last.hypervolume if last is not None else None,
         front=front_rows_of(session.front()),
-        preselection=r.preselection,
     )
 
 
