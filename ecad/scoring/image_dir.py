@@ -1,7 +1,8 @@
 """Generated image directories: ``p{prompt:05d}_i{image:03d}.png`` files and ``manifest.json``.
 
 That is the layout ``ecad generate`` writes (see ``ecad.generation.image_filename``); the prompt
-index points into the prompt set the images were generated from.
+index points into the prompt set the images were generated from. A video family's directory
+holds ``p{prompt:05d}_i{video:03d}.mp4`` files instead, one video each.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ecad.scoring.errors import ScorerError
 
 __all__ = ["GeneratedImageFile", "list_generated_images", "read_manifest"]
 
-_NAME = re.compile(r"p(\d{5,})_i(\d{3,})\.png")
+_NAME = re.compile(r"p(\d{5,})_i(\d{3,})\.(png|mp4)")
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,14 @@ class GeneratedImageFile:
     image_index: int
     path: Path
 
+    @property
+    def video(self) -> bool:
+        return self.path.suffix == ".mp4"
+
 
 def list_generated_images(directory: str | os.PathLike) -> list[GeneratedImageFile]:
-    """Every ``pNNNNN_iNNN.png`` in ``directory``, ordered by (prompt, image)."""
+    """Every ``pNNNNN_iNNN.png`` (or, for videos, ``.mp4``) in ``directory``, ordered by
+    (prompt, image); a directory holds one kind."""
     d = Path(directory)
     if not d.is_dir():
         raise ScorerError(f"{d}: image directory does not exist")
@@ -38,8 +44,11 @@ def list_generated_images(directory: str | os.PathLike) -> list[GeneratedImageFi
         if m and p.is_file():
             found.append(GeneratedImageFile(int(m[1]), int(m[2]), p))
     if not found:
-        raise ScorerError(f"{d}: no images named p{{prompt:05d}}_i{{image:03d}}.png (the layout "
-                          "`ecad generate` writes)")
+        raise ScorerError(f"{d}: no images named p{{prompt:05d}}_i{{image:03d}}.png (or .mp4 "
+                          "videos; the layout `ecad generate` writes)")
+    if len({f.video for f in found}) > 1:
+        raise ScorerError(f"{d}: holds both PNG images and MP4 videos; score each kind from a "
+                          "directory of its own")
     return sorted(found, key=lambda f: (f.prompt_index, f.image_index))
 
 
