@@ -191,7 +191,8 @@ class CompiledForward:
         self.hooks = schedule_hooks(transformer)
         self.listeners = list(call.listeners)
         self.checks = [h for h in self.hooks if hasattr(h, "check_call")]
-        self.stats = CompileStats(mode, len(set(call.pattern_of[: call.steps])), call.steps)
+        runs = range(call.steps) if call.runs is None else call.runs
+        self.stats = CompileStats(mode, len({call.pattern_of[t] for t in runs}), call.steps)
         self._functions: dict[tuple, Callable[..., Any]] = {}
         self._graphs: dict[tuple, CapturedGraph] = {}
         self._signature: tuple | None = None

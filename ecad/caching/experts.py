@@ -44,8 +44,11 @@ def expert_transformers(pipe_or_transformer: Any, experts: tuple[str, ...]) -> l
     ]
 
 
-def expert_schedules(pipeline: Any, schedule: Schedule) -> list[tuple[Any, Schedule]]:
-    """``(transformer, its schedule)`` of each expert of a two-expert family's pipeline."""
+def expert_schedules(
+    pipeline: Any, schedule: Schedule
+) -> list[tuple[Any, Schedule, tuple[int, ...]]]:
+    """``(transformer, its schedule, the steps it runs)`` of each expert of a two-expert
+    family's pipeline; its schedule computes everything at the other expert's steps."""
     family = schedule.layout.family
     if isinstance(pipeline, torch.nn.Module):
         raise ScheduleMismatchError(
@@ -74,7 +77,8 @@ def expert_schedules(pipeline: Any, schedule: Schedule) -> list[tuple[Any, Sched
             continue
         own = bits.copy()
         own[owner != index, :] = True
-        out.append((module, Schedule(schedule.layout, own, schedule.metadata)))
+        runs = tuple(int(t) for t in np.flatnonzero(owner == index))
+        out.append((module, Schedule(schedule.layout, own, schedule.metadata), runs))
     return out
 
 

@@ -36,7 +36,6 @@ from ecad.caching.recipes import recipe_for
 from ecad.caching.state import CallState, ContextProbe, nbytes
 from ecad.caching.targets import SlotTarget, slot_targets, split_target
 from ecad.caching.tgate import TGATE_HOOK_NAMES, install_tgate, plain_caching_bits
-from ecad.errors import ConfigError
 from ecad.schedules import Schedule
 
 __all__ = [
@@ -196,21 +195,23 @@ def apply_schedule(
         config = replace(config, compile=compile)
     check_mode(config.compile, config.compile_backend, config.compile_scope)
     family = config.schedule.layout.family
-    if len(family.experts) > 1:
-        if config.compile is not None:
-            raise ConfigError(
-                f"{family.name}: the compiled engine does not serve two-expert "
-                "pipelines yet; run it eager (no compile)"
-            )
+    if len(family.experts) > 1:  # each expert its own engine (compiled: its own graphs)
         remove_schedule(pipe_or_transformer)
-        for transformer, own in expert_schedules(pipe_or_transformer, config.schedule):
-            _apply(transformer, pipe_or_transformer, replace(config, schedule=own))
+        for transformer, own, runs in expert_schedules(pipe_or_transformer, config.schedule):
+            _apply(transformer, pipe_or_transformer, replace(config, schedule=own), runs)
         return
     transformer, pipeline = split_target(pipe_or_transformer)
     _apply(transformer, pipeline, config)
 
 
-def _apply(transformer: torch.nn.Module, pipeline: Any, config: ScheduleCacheConfig) -> None:
+def _apply(
+    transformer: torch.nn.Module,
+    pipeline: Any,
+    config: ScheduleCacheConfig,
+    runs: tuple[int, ...] | None = None,
+) -> None:
+    """Install ``config`` on ``transformer``; ``runs``: the steps it runs (an expert's), if
+    not all."""
     sched = config.schedule
     if config.compile is not None:
         refuse_offload(transformer, config.compile)
@@ -219,6 +220,7 @@ def _apply(transformer: torch.nn.Module, pipeline: Any, config: ScheduleCacheCon
     remove_schedule(transformer)
 
     call = CallState(sched.steps)
+    call.runs = runs
     effective = sched.effective()
     if sched.custom_attention is not None:  # true TGATE: its hooks sit inside the step tracker
         effective = plain_caching_bits(sched)
@@ -348,10 +350,25 @@ def compile_stats(pipe_or_transformer: Any) -> dict[str, Any] | None:
     patterns of the schedule), ``compiled`` (graphs compiled so far: at most one per pattern,
     guidance branch and input shape), ``graphs`` (CUDA graphs captured), ``compile_seconds``
     (first run of each compiled pattern, compilation included), ``capture_seconds``,
-    ``static_cache_bytes`` (the CUDA graphs' cache buffers) and ``invalidations``."""
-    transformer, _ = split_target(pipe_or_transformer)
-    hooks = getattr(getattr(transformer, "_diffusers_hook", None), "hooks", {})
-    denoiser = hooks.get(DENOISER_HOOK)
-    if denoiser is None or denoiser.runner is None:
-        return None
-    return denoiser.runner.stats.to_json()
+    ``static_cache_bytes`` (the CUDA graphs' cache buffers) and ``invalidations``. A two-expert
+    pipeline (Wan 2.2) gives the sums over its experts and each one's under ``experts``."""
+    stats = []
+    for transformer in _transformers(pipe_or_transformer):
+        hooks = getattr(getattr(transformer, "_diffusers_hook", None), "hooks", {})
+        denoiser = hooks.get(DENOISER_HOOK)
+        if denoiser is not None and denoiser.runner is not None:
+            stats.append(denoiser.runner.stats.to_json())
+    if len(stats) <= 1:
+        return stats[0] if stats else None
+    # Experts (Wan 2.2): each compiles the patterns of the steps it runs; the totals, and each
+    total = {**stats[0], "experts": stats}
+    for key in _SUMMED_STATS:
+        total[key] = sum(s[key] for s in stats)
+    total["signatures"] = [sig for s in stats for sig in s["signatures"]]
+    return total
+
+
+_SUMMED_STATS = (
+    "patterns", "compiled", "graphs", "compile_seconds", "capture_seconds",
+    "static_cache_bytes", "invalidations",
+)

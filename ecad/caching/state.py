@@ -109,6 +109,8 @@ class CallState:
         self.static: Any | None = None
         #: Compiles lean blocks one graph per block pattern (``compile_scope="blocks"``).
         self.regional: Any | None = None
+        #: The steps this transformer runs, if not all (an expert of a two-expert pipeline).
+        self.runs: tuple[int, ...] | None = None
         self._calls: dict[str, int] = {}
         # Calls of each branch in the current sampler step: pipelines that run guidance as two
         # transformer calls per step without a cache context (Chroma, Lumina 2) get one branch

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils import _pytree as pytree
 
 from ecad.caching import ScheduleCacheConfig, apply_schedule, compile_stats, remove_schedule
 from ecad.caching.compiled import pattern_steps
@@ -21,6 +20,7 @@ from ecad.schedules import Schedule, ScheduleLayout
 from ecad.schedules.catalog import HeuristicCall
 from ecad.schedules.heuristics import fora
 from tests.caching import tiny_calls
+from tests.caching.replay_graph import ReplayGraph
 
 STEPS = 4  # fewer than the other caching tests: every pattern is a (dynamo) compilation
 
@@ -38,30 +38,6 @@ class CountingBackend:
     def __call__(self, gm: torch.fx.GraphModule, example_inputs: list) -> object:
         self.graphs += 1
         return gm.forward
-
-
-class ReplayGraph:
-    """CPU stand-in for a CUDA graph: capture runs the call once and keeps its output;
-    replay runs it again and writes the result into that output, as a replay rewrites the
-    graph's memory (the engine puts the caches' Python side back after each replay)."""
-
-    def __init__(self, pool: object, stream: object) -> None:
-        self.fn = self.output = None
-
-    @staticmethod
-    def shared() -> tuple[None, None]:
-        return None, None
-
-    def warm(self, fn):
-        return fn()
-
-    def capture(self, fn):
-        self.fn, self.output = fn, fn()
-        return self.output
-
-    def replay(self) -> None:
-        for dst, src in zip(pytree.tree_leaves(self.output), pytree.tree_leaves(self.fn())):
-            dst.copy_(src)
 
 
 @pytest.fixture(autouse=True)

@@ -17,9 +17,10 @@ from ecad.caching import (
     remove_schedule,
 )
 from ecad.caching.experts import pipeline_expert_steps
+from ecad.caching.hooks import DENOISER_HOOK
 from ecad.caching.recipes import recipe_for
 from ecad.cost import macs_table
-from ecad.errors import ConfigError, ScheduleMismatchError
+from ecad.errors import ScheduleMismatchError
 from ecad.families import get_family
 from ecad.families.loading import load_pipeline, save_tiny_pipeline
 from ecad.generation.adapters import adapter_for
@@ -27,6 +28,7 @@ from ecad.schedules import ScheduleLayout, read_schedule
 from ecad.schedules.baselines import baseline_schedules
 from ecad.schedules.heuristics import fora, no_cache, random_schedule
 from tests.caching.every_n import EveryN
+from tests.caching.replay_graph import ReplayGraph
 from tests.conftest import REPO_ROOT
 
 WAN21, WAN22 = "wan2.1-t2v-1.3b", "wan2.2-t2v-a14b"
@@ -279,18 +281,14 @@ class _CountingBackend:
 
 
 @pytest.mark.slow
-def test_wan21_compiles_once_per_pattern_and_matches_eager(loaded):
+def test_compiles_once_per_pattern_and_matches_eager(loaded):
     """The lean Wan forward under ``fullgraph=True`` (its two-pass gated adds fall back to the
-    plain expression inside the graph): one compilation per step pattern and guidance branch,
-    outputs equal to the eager cached run's."""
+    plain expression inside the graph): one compilation per step pattern and guidance branch
+    (Wan 2.2: per expert, of the steps it runs), outputs equal to the eager cached run's."""
     family, pipe, embeddings = loaded
     steps = 6
     layout = ScheduleLayout.for_model(family, pipe.transformer)
     schedule = fora(layout, steps, 3)
-    if family.name == WAN22:  # refused, saying so, until two-expert graphs exist
-        with pytest.raises(ConfigError, match="two-expert"):
-            apply_schedule(pipe, ScheduleCacheConfig(schedule, compile="default"))
-        return
     eager, _ = _cached(family, pipe, embeddings, schedule, steps)
     torch._dynamo.reset()
     backend = _CountingBackend()
@@ -304,8 +302,38 @@ def test_wan21_compiles_once_per_pattern_and_matches_eager(loaded):
     finally:
         remove_schedule(pipe)
         torch._dynamo.reset()
-    assert stats["patterns"] == 4  # as FORA-3 on the image families
+    if family.name == WAN21:
+        assert stats["patterns"] == 4  # as FORA-3 on the image families
+    else:
+        assert [sum(e["patterns"] for e in stats["experts"])] == [stats["patterns"]]
+        assert len(stats["experts"]) == 2 and all(e["patterns"] for e in stats["experts"])
     # one graph per pattern and guidance branch (two calls a step); the second call none
     assert first == backend.graphs == 2 * stats["patterns"]
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, eager, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_cuda_graph_path_replays_each_experts_patterns(loaded):
+    """``reduce-overhead``'s path (static cache buffers, one captured graph per pattern and
+    branch, replays) on the CPU with a stand-in graph: per expert, and equal to eager."""
+    family, pipe, embeddings = loaded
+    steps = 6
+    schedule = fora(ScheduleLayout.for_model(family, pipe.transformer), steps, 3)
+    eager, _ = _cached(family, pipe, embeddings, schedule, steps)
+    config = ScheduleCacheConfig(schedule, compile="reduce-overhead", compile_backend=None)
+    apply_schedule(pipe, config)
+    try:
+        for expert in ("transformer", "transformer_2"):
+            module = getattr(pipe, expert, None)
+            if module is not None:
+                runner = module._diffusers_hook.hooks[DENOISER_HOOK].runner
+                runner.graph_class, runner.graphs_on_cpu = ReplayGraph, True
+        first = _run(family, pipe, embeddings, steps)
+        again = _run(family, pipe, embeddings, steps)  # replays only
+        stats = compile_stats(pipe)
+    finally:
+        remove_schedule(pipe)
+    assert stats["graphs"] == 2 * stats["patterns"] and stats["static_cache_bytes"] > 0
+    torch.testing.assert_close(first, eager, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(again, eager, rtol=1e-5, atol=1e-5)
