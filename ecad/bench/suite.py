@@ -120,7 +120,7 @@ def pipeline_call(pipe: Any, family: ModelFamily, settings: BenchSettings) -> di
     adapter = adapter_for(family)
     return {
         **adapter.call_kwargs(embeddings),
-        **adapter.guidance_kwargs(guidance),
+        **adapter.guidance_kwargs(guidance, family.default_guidance_2),
         "num_inference_steps": settings.steps,
         "height": settings.resolution,
         "width": settings.resolution,

@@ -105,6 +105,7 @@ def show(
         "defaults": {
             "steps": fam.default_steps,
             "guidance": fam.default_guidance,
+            **({"guidance_2": fam.default_guidance_2} if fam.default_guidance_2 else {}),
             "resolution": fam.default_resolution,
             "dtype": fam.default_dtype,
             **(
@@ -162,7 +163,10 @@ def show(
         if fam.is_video
         else f"{d['resolution']} px"
     )
-    click.echo(f"  defaults    {d['steps']} steps, guidance {d['guidance']}, {size}, {d['dtype']}")
+    guidance = f"guidance {d['guidance']}" + (
+        f" (low-noise expert {d['guidance_2']})" if "guidance_2" in d else ""
+    )
+    click.echo(f"  defaults    {d['steps']} steps, {guidance}, {size}, {d['dtype']}")
     if len(fam.experts) > 1:
         of = fam.expert_of_steps(fam.default_steps)
         runs = ", ".join(

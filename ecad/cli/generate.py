@@ -125,6 +125,9 @@ def embed(
 @click.option("--batch-size", type=int, default=4, show_default=True)
 @click.option("--steps", type=int, default=None, help="Default: the schedule's, else family's.")
 @click.option("--guidance", type=float, default=None, help="Default: the family's.")
+@click.option("--guidance-2", "guidance_2", type=float, default=None,
+              help="Two-expert families (Wan 2.2): the low-noise expert's guidance. Default: "
+                   "the family's (the model card's).")
 @click.option("--resolution", type=int, default=None, help="Square size (family default).")
 @click.option("--height", type=int, default=None)
 @click.option("--width", type=int, default=None)
@@ -147,6 +150,7 @@ def generate(
     batch_size: int,
     steps: int | None,
     guidance: float | None,
+    guidance_2: float | None,
     resolution: int | None,
     height: int | None,
     width: int | None,
@@ -174,6 +178,9 @@ def generate(
     from ecad.families.loading import load_pipeline
     from ecad.generation import GenerationSettings, PromptEmbeddings, generate_images, save_images
 
+    if guidance_2 is not None and len(family.experts) < 2:
+        raise click.UsageError(f"--guidance-2 is for two-expert families (wan2.2-t2v-a14b); "
+                               f"{family.name} runs one transformer: use --guidance")
     if not family.is_video and (frames or fps):
         raise click.UsageError(f"--frames and --fps are for video families; {family.name} "
                                "makes images")
@@ -183,6 +190,7 @@ def generate(
         frames=(frames or family.default_frames) if family.is_video else 0,
         steps=steps,
         guidance=family.default_guidance if guidance is None else guidance,
+        guidance_2=family.default_guidance_2 if guidance_2 is None else guidance_2,
         seed=seed,
         num_images_per_prompt=num_images_per_prompt,
         batch_size=batch_size,

@@ -114,6 +114,8 @@ class ModelFamily:
             high noise, ``transformer_2`` for low noise).
         expert_steps: two-expert families: ``steps -> expert index of each step``; one
             schedule covers every expert, each step's row applying to the expert running it.
+        default_guidance_2: two-expert families: the second (low-noise) expert's guidance
+            (Wan 2.2's ``guidance_scale_2``); ``None``: ``default_guidance`` for both.
         tiny_blocks: block count of each group in the tiny build.
         transformer_inputs: ``(config, latent_size, batch, text_tokens) -> kwargs`` of one
             transformer forward (tensors made in the current default device, e.g. meta), for
@@ -158,6 +160,7 @@ class ModelFamily:
     expert_steps: Callable[[int], tuple[int, ...]] | None = field(
         default=None, repr=False, compare=False
     )
+    default_guidance_2: float | None = None
     pipelines: tuple[FamilyPipeline, ...] = ()
 
     @property

@@ -170,10 +170,11 @@ WAN22_T2V_A14B = replace(
     name="wan2.2-t2v-a14b",
     aliases=("wan2.2-a14b", "wan2.2", "wan2.2_t2v_a14b"),
     default_weights="Wan-AI/Wan2.2-T2V-A14B-Diffusers",
-    # Model card: 720p, 81 frames at 16 fps, 40 steps, guidance 4.0 (the low-noise expert's
-    # 3.0 is not set: the pipeline then uses 4.0 for both), boundary 0.875, flow shift 12.0.
+    # Model card: 720p, 81 frames at 16 fps, 40 steps, guidance 4.0 for the high-noise expert
+    # and 3.0 for the low-noise one (guidance_scale_2), boundary 0.875, flow shift 12.0.
     default_steps=40,
     default_guidance=4.0,
+    default_guidance_2=3.0,
     build_tiny_pipeline=build_tiny_wan22,
     experts=("transformer", "transformer_2"),
     expert_steps=wan22_expert_steps,

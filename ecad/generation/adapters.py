@@ -198,7 +198,8 @@ class QwenImageAdapter(PipelineAdapter):
             out[f"{stem}_mask"] = mask[:, :length]
         return out
 
-    def guidance_kwargs(self, guidance):
+    def guidance_kwargs(self, guidance, guidance_2=None):
+        super().guidance_kwargs(guidance, guidance_2)  # one transformer: refuses a second
         # Not guidance-distilled: guidance_scale must stay None (the pipeline warns otherwise).
         return {"true_cfg_scale": guidance, "guidance_scale": None}
 
@@ -250,6 +251,13 @@ class WanAdapter(PipelineAdapter):
             device=pipe._execution_device,
         )
         return {"prompt_embeds": pe, "negative_prompt_embeds": ne}
+
+    def guidance_kwargs(self, guidance, guidance_2=None):
+        # Wan 2.2: the low-noise expert's own guidance (guidance_scale_2); None: the same
+        out = {"guidance_scale": guidance}
+        if guidance_2 is not None:
+            out["guidance_scale_2"] = guidance_2
+        return out
 
     def latents(self, pipe, generators, height, width, frames=1):
         denoiser = pipe.transformer if pipe.transformer is not None else pipe.transformer_2

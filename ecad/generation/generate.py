@@ -41,6 +41,8 @@ class GenerationSettings:
     seed_rule: str = "ecad"  # or "reference": see ecad.generation.seeds
     #: Video families: frames per video (4k + 1); 0 for images.
     frames: int = 0
+    #: Two-expert families: the low-noise expert's guidance; ``None``: ``guidance`` for both.
+    guidance_2: float | None = None
 
     def validate(self, family: ModelFamily) -> None:
         multiple = family.resolution_multiple()
@@ -168,7 +170,7 @@ def generate_images(
                 **adapter.call_options(pipe),
                 **noise,
                 num_inference_steps=settings.steps,
-                **adapter.guidance_kwargs(settings.guidance),
+                **adapter.guidance_kwargs(settings.guidance, settings.guidance_2),
                 height=settings.height,
                 width=settings.width,
                 **({"num_videos_per_prompt": 1} if video else {"num_images_per_prompt": 1}),

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from ecad.errors import ConfigError
+
 __all__ = ["PipelineAdapter", "Randn"]
 
 #: ``randn(*shape)``: random values on the pipeline's device and dtype (random embeddings).
@@ -30,8 +32,12 @@ class PipelineAdapter:
     def call_kwargs(self, embeddings: dict[str, torch.Tensor]) -> dict[str, Any]:
         return dict(embeddings)
 
-    def guidance_kwargs(self, guidance: float) -> dict[str, Any]:
-        """The pipeline arguments that carry the family's guidance value."""
+    def guidance_kwargs(self, guidance: float, guidance_2: float | None = None) -> dict[str, Any]:
+        """The pipeline arguments that carry the guidance value (and a two-expert pipeline's
+        second one, which only such an adapter takes)."""
+        if guidance_2 is not None:
+            raise ConfigError(f"guidance_2={guidance_2}: {self.kind} pipelines run one "
+                              "transformer and take one guidance")
         return {"guidance_scale": guidance}
 
     def random_embeddings(

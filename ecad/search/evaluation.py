@@ -243,6 +243,7 @@ class Evaluator:
             frames=self.setting.frames,
             steps=self.setting.steps,
             guidance=self.setting.guidance,
+            guidance_2=self.setting.guidance_2,
             seed=self.setting.image_seed,
             batch_size=self.spec.batch_size,
             seed_rule=self.setting.image_seed_rule,

@@ -86,6 +86,8 @@ class EvaluationSetting:
     frames: int = 0
     fps: int = 0
     width: int | None = None
+    #: Two-expert families: the low-noise expert's guidance; ``None``: ``guidance`` for both.
+    guidance_2: float | None = None
 
     @classmethod
     def from_spec(cls, spec: SearchSpec) -> EvaluationSetting:
@@ -102,6 +104,7 @@ class EvaluationSetting:
             frames=spec.video.frames,
             fps=spec.video.fps,
             width=spec.video.width,
+            guidance_2=spec.guidance_2,
         )
 
     @property
@@ -142,6 +145,7 @@ class EvaluationSetting:
             **(
                 {"frames": self.frames, "fps": self.fps, "width": self.width} if self.frames else {}
             ),
+            **({"guidance_2": self.guidance_2} if self.guidance_2 is not None else {}),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 

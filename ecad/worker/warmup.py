@@ -38,7 +38,8 @@ def warm_up(target: WeightsTarget, device: str, dtype: str | None = None) -> flo
     family = target.family
     embeddings = _embeddings(pipe, target)
     settings = GenerationSettings(height=target.resolution, width=target.resolution, steps=2,
-                                  guidance=family.default_guidance, batch_size=1,
+                                  guidance=family.default_guidance,
+                                  guidance_2=family.default_guidance_2, batch_size=1,
                                   output_type="latent")
     for _ in generate_images(pipe, family, embeddings, settings):
         pass

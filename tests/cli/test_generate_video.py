@@ -87,3 +87,9 @@ def test_generate_writes_playable_videos(tmp_path):
         ],
     )
     assert bad.exit_code != 0 and "for video families" in bad.output
+    one = runner.invoke(
+        cli,
+        ["generate", "--family", "wan2.1-t2v-1.3b", "--weights", "tiny", "--prompt", "x",
+         "--guidance-2", "3", "--output-dir", str(out)],
+    )
+    assert one.exit_code != 0 and "--guidance-2 is for two-expert families" in one.output

@@ -50,12 +50,12 @@ def loaded(request, tmp_path_factory):
     return family, pipe, embeddings
 
 
-def _run(family, pipe, embeddings, steps, size=SIZE, frames=FRAMES):
+def _run(family, pipe, embeddings, steps, size=SIZE, frames=FRAMES, guidance_2=None):
     adapter = adapter_for(family)
     gens = [torch.Generator().manual_seed(i) for i in range(len(PROMPTS))]
     return pipe(
         **adapter.call_kwargs(embeddings),
-        **adapter.guidance_kwargs(family.default_guidance),
+        **adapter.guidance_kwargs(family.default_guidance, guidance_2),
         **adapter.noise_kwargs(pipe, gens, size, size, "cpu", torch.float32, frames=frames),
         num_inference_steps=steps,
         height=size,
@@ -337,3 +337,18 @@ def test_cuda_graph_path_replays_each_experts_patterns(loaded):
     assert stats["graphs"] == 2 * stats["patterns"] and stats["static_cache_bytes"] > 0
     torch.testing.assert_close(first, eager, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(again, eager, rtol=1e-5, atol=1e-5)
+
+
+def test_wan22_low_noise_expert_samples_with_its_own_guidance(loaded):
+    """The model card's two guidance values reach the pipeline: Wan 2.2's low-noise expert
+    runs at 3.0 (guidance_scale_2), the high-noise one at 4.0; Wan 2.1 has one."""
+    family, pipe, embeddings = loaded
+    kwargs = adapter_for(family).guidance_kwargs(family.default_guidance, family.default_guidance_2)
+    if family.name == WAN21:
+        assert kwargs == {"guidance_scale": 5.0}
+        return
+    assert kwargs == {"guidance_scale": 4.0, "guidance_scale_2": 3.0}
+    steps = STEPS[family.name]
+    one = _run(family, pipe, embeddings, steps)  # 4.0 for both experts
+    two = _run(family, pipe, embeddings, steps, guidance_2=family.default_guidance_2)
+    assert not torch.equal(one, two)  # the low-noise steps (5 and 6) ran at 3.0

@@ -107,3 +107,31 @@ def test_video_fields_default_from_the_family_and_are_refused_for_images(tmp_pat
     assert "frames: 8 must be 4k + 1" in str(err.value) and "width: 40 must be a multiple" in str(
         err.value
     )
+
+
+def test_wan22_low_noise_guidance_defaults_to_the_model_card_and_is_refused_elsewhere(tmp_path):
+    wan22 = dict(family="wan2.2-t2v-a14b", resolution=32, width=32, frames=5, fps=8, steps=7)
+    spec = load_spec(write_spec(tmp_path, name="w", **wan22))
+    assert (spec.guidance, spec.guidance_2) == (4.0, 3.0)  # guidance_scale / guidance_scale_2
+    assert EvaluationSetting.from_spec(spec).guidance_2 == 3.0
+    other = load_spec(write_spec(tmp_path, name="w2", guidance_2=5, **wan22))
+    assert other.guidance_2 == 5.0 and other.digest() != spec.digest()
+    setting, other_setting = EvaluationSetting.from_spec(spec), EvaluationSetting.from_spec(other)
+    schedule = session_free_schedule(spec)
+    assert setting.generation_key(schedule) != other_setting.generation_key(schedule)
+    assert type(spec).from_json(spec.to_json()).digest() == spec.digest()  # stored, read back
+    image = load_spec(write_spec(tmp_path, name="i"))
+    assert image.guidance_2 is None and "guidance_2" not in image.to_json()
+    with pytest.raises(ConfigError) as err:
+        load_spec(write_spec(tmp_path, name="bad", guidance_2=3.0))
+    assert "guidance_2: only two-expert families" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        load_spec(write_spec(tmp_path, name="bad2", guidance_2=-1, **wan22))
+    assert "guidance_2: must be a number" in str(err.value)
+
+
+def session_free_schedule(spec):
+    from ecad.schedules.heuristics import no_cache
+    from ecad.search.setting import layout_for
+
+    return no_cache(layout_for(spec), spec.steps)

@@ -47,6 +47,7 @@ _TOP_LEVEL = {
     "resolution",
     "steps",
     "guidance",
+    "guidance_2",
     "prompts",
     "images_per_prompt",
     "image_seed",
@@ -133,6 +134,23 @@ def _model(raw: Mapping, errors: _Errors, base: Path, source: str) -> tuple[Any,
     return family, d
 
 
+def _guidance_2(raw: Mapping, errors: _Errors, family: Any, d: dict[str, Any]) -> None:
+    """``guidance_2``: the low-noise expert's guidance of a two-expert family (Wan 2.2's
+    ``guidance_scale_2``); its default is the family's (the model card's)."""
+    experts = len(family.experts) if family else 1
+    if "guidance_2" in raw and experts < 2:
+        errors.add("guidance_2", "only two-expert families (wan2.2-t2v-a14b) have a second "
+                   "guidance; remove it or use guidance")
+        return
+    value = raw.get("guidance_2", family.default_guidance_2 if family else None)
+    if value is None:
+        return
+    if (bad := guidance_error(value)) is not None:
+        errors.add("guidance_2", bad)
+        return
+    d["guidance_2"] = float(value)
+
+
 def _images(raw: Mapping, errors: _Errors, base: Path, family: Any, d: dict[str, Any]) -> None:
     """``resolution``, ``steps``, ``guidance``, ``prompts`` and the images' seeds, into ``d``."""
     d["resolution"] = _int(
@@ -152,6 +170,7 @@ def _images(raw: Mapping, errors: _Errors, base: Path, family: Any, d: dict[str,
     if (bad := guidance_error(guidance)) is not None:
         errors.add("guidance", bad)
     d["guidance"] = float(guidance) if isinstance(guidance, (int, float)) else guidance
+    _guidance_2(raw, errors, family, d)
 
     prompts = _section(raw, "prompts", errors, shorthand="file")
     d["prompts"] = _prompts(prompts, errors, base)

@@ -72,6 +72,9 @@ class SearchSpec:
     family_record: Mapping[str, Any] | None = None
     #: Video families: frames, fps, width (:mod:`ecad.search.video_spec`); images: empty.
     video: VideoFields = field(default_factory=VideoFields)
+    #: Two-expert families: the low-noise expert's guidance (Wan 2.2's ``guidance_scale_2``);
+    #: in the JSON and digest only when set.
+    guidance_2: float | None = None
     source: str = field(default="", compare=False)
     #: The format version it was read in; it decides the id's form (see SPEC_VERSION).
     version: int = field(default=SPEC_VERSION, compare=False)
@@ -120,6 +123,7 @@ class SearchSpec:
             preselection=_preselection_json(data.get("preselection")),
             family_record=record,
             video=VideoFields.from_json(data),
+            guidance_2=_guidance_2(data.get("guidance_2")),
             source=source,
             version=version,
         )
@@ -158,6 +162,7 @@ class SearchSpec:
             **({"preselection": self.preselection.to_json()} if self.preselection.enabled else {}),
             **({"family_record": dict(self.family_record)} if self.family_record else {}),
             **self.video.to_json(),
+            **({"guidance_2": self.guidance_2} if self.guidance_2 is not None else {}),
         }
 
     def digest(self) -> str:
@@ -219,6 +224,14 @@ def _preselection_json(data: Any) -> PreselectionConfig:
     return config
 
 
+def _guidance_2(value: Any) -> float | None:
+    if value is None:
+        return None
+    if (bad := guidance_error(value)) is not None:
+        raise RecordError(f"guidance_2: {bad}")
+    return float(value)
+
+
 def _seed_rule(value: Any) -> str:
     if value not in SEED_RULES:
         raise RecordError(f"image_seed_rule: {value!r} unknown; choose one of {SEED_RULES}")
@@ -243,8 +256,9 @@ def _check_stored_limits(data: Mapping[str, Any]) -> None:
                 raise RecordError(f"{name}: must be >= 0, got {value}")
             if (too_big := limit_error(name, value)) is not None:
                 raise RecordError(f"{name}: {too_big}")
-    if (bad := guidance_error(data.get("guidance"))) is not None:
-        raise RecordError(f"guidance: {bad}")
+    for name in ("guidance", "guidance_2"):
+        if (name in data or name == "guidance") and (bad := guidance_error(data.get(name))):
+            raise RecordError(f"{name}: {bad}")
     for section, name in (("crossover", "prob"), ("mutation", "individual_prob"),
                           ("mutation", "bit_prob"), ("quality", "hv_reference")):
         holder = data.get(section)
