@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.pruning.run import (  # noqa: E402
     compare,
     full_size_spec,
-    fully_evaluated,
+    run_summary,
     seed_random_embeddings,
 )
 
@@ -85,7 +85,6 @@ def run_one(args: argparse.Namespace, seed: int) -> dict:
             flush=True,
         )
     history = session.history()
-    front = session.front()
     per_gen = []
     for r in history:
         pre = read_preselection(session, r.generation)
@@ -116,22 +115,7 @@ def run_one(args: argparse.Namespace, seed: int) -> dict:
                 "fully_evaluated": None if out is None else sum(out.full),
             }
         per_gen.append(row)
-    return {
-        "seed": seed,
-        "mode": MODE,
-        "search_id": session.search_id,
-        "seconds": round(time.time() - started, 1),
-        "generations": len(history),
-        "images_generated": sum(r.work.images for r in history),
-        "images_saved": sum(r.work.images_saved for r in history),
-        "png_objects": sum(1 for k in store.list("images/") if k.endswith(".png")),
-        "pruned": sum(r.counts.pruned for r in history),
-        "evaluated": sum(r.counts.evaluated for r in history),
-        "hypervolume": history[-1].hypervolume,
-        "front": [{"quality": m.quality, "relative_cost": m.relative_cost} for m in front],
-        "front_fully_evaluated": all(fully_evaluated(session, m) for m in front),
-        "per_generation": per_gen,
-    }
+    return run_summary(session, store, seed, MODE, started, per_gen)
 
 
 def _ci(values: list[float]) -> tuple[float, float, float]:

@@ -131,7 +131,6 @@ def run_one(args: argparse.Namespace, seed: int, pruned: bool, generations: int 
         if deadline is not None and time.time() > deadline:
             break
     history = session.history()
-    front = session.front()
     audited = None
     if pruned and args.audit:
         from benchmarks.pruning.audit import audit
@@ -144,6 +143,13 @@ def run_one(args: argparse.Namespace, seed: int, pruned: bool, generations: int 
         "evaluated": r.counts.evaluated, "cached": r.counts.cached, "pruned": r.counts.pruned,
         "hypervolume": r.hypervolume,
     } for r in history]
+    return {**run_summary(session, store, seed, mode, started, per_gen), "audit": audited}
+
+
+def run_summary(session, store, seed: int, mode: str, started: float, per_gen: list) -> dict:
+    """One finished search's record in a benchmark result (shared with the pre-selection
+    benchmark): totals over its generation records, final hypervolume, front."""
+    history, front = session.history(), session.front()
     return {
         "seed": seed, "mode": mode, "search_id": session.search_id,
         "seconds": round(time.time() - started, 1), "generations": len(history),
@@ -156,7 +162,6 @@ def run_one(args: argparse.Namespace, seed: int, pruned: bool, generations: int 
         "front": [{"quality": m.quality, "relative_cost": m.relative_cost} for m in front],
         "front_fully_evaluated": all(fully_evaluated(session, m) for m in front),
         "per_generation": per_gen,
-        "audit": audited,
     }
 
 

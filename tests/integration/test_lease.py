@@ -112,7 +112,7 @@ def test_a_second_scheduler_waits_for_the_lease_then_takes_over_from_a_killed_on
         audit = tmp_path / "second-writes.jsonl"
         second = _audited_scheduler(procs, "second", search_dir, audit)
         wait_for(lambda: "driven by another scheduler" in Path(second.log_path).read_text(),
-                 120, what="the second scheduler to see the search held")
+                 300, what="the second scheduler to see the search held")
         store = FilesystemStore(store_dir)
         wait_for(lambda: store.get_json(f"searches/{search_id}/state.json")["generation"] >= 1,
                  300, interval=0.2, what="generation 1 under the first scheduler")
