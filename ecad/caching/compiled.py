@@ -162,6 +162,23 @@ class CompileStats:
     def to_json(self) -> dict[str, Any]:
         return dict(vars(self))
 
+    @staticmethod
+    def combined(stats: list[dict[str, Any]]) -> dict[str, Any]:
+        """Several engines' stats (a two-expert pipeline's): the counts summed, each one's
+        under ``experts``."""
+        total = {**stats[0], "experts": stats}
+        for name in _SUMMED:
+            total[name] = sum(s[name] for s in stats)
+        total["signatures"] = [sig for s in stats for sig in s["signatures"]]
+        return total
+
+
+#: What several engines' :class:`CompileStats` add up to (``mode`` and ``steps`` they share).
+_SUMMED = (
+    "patterns", "compiled", "graphs", "compile_seconds", "capture_seconds",
+    "static_cache_bytes", "invalidations",
+)
+
 
 def _run_pattern(forward, *args, **kwargs):
     return forward(*args, **kwargs)

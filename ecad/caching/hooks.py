@@ -23,6 +23,7 @@ from diffusers.hooks import HookRegistry, ModelHook
 from ecad.caching.blocks import BlockHook, plan_block
 from ecad.caching.compiled import (
     CompiledForward,
+    CompileStats,
     check_mode,
     pattern_steps,
     raise_recompile_limit,
@@ -360,15 +361,4 @@ def compile_stats(pipe_or_transformer: Any) -> dict[str, Any] | None:
             stats.append(denoiser.runner.stats.to_json())
     if len(stats) <= 1:
         return stats[0] if stats else None
-    # Experts (Wan 2.2): each compiles the patterns of the steps it runs; the totals, and each
-    total = {**stats[0], "experts": stats}
-    for key in _SUMMED_STATS:
-        total[key] = sum(s[key] for s in stats)
-    total["signatures"] = [sig for s in stats for sig in s["signatures"]]
-    return total
-
-
-_SUMMED_STATS = (
-    "patterns", "compiled", "graphs", "compile_seconds", "capture_seconds",
-    "static_cache_bytes", "invalidations",
-)
+    return CompileStats.combined(stats)  # experts (Wan 2.2): each its steps' patterns
