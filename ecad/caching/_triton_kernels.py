@@ -11,7 +11,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-__all__ = ["gated_sum_kernel", "modulated_norm_kernel"]
+__all__ = ["gated_sum_kernel", "modulated_norm_kernel", "rounded_block_kernel"]
 
 
 def _gated_sum(
@@ -104,5 +104,53 @@ def _modulated_norm(
     tl.store(out_ptr + row * channels + cols, out.to(out_ptr.dtype.element_ty), mask=mask)
 
 
+def _rounded_block(
+    out_ptr,
+    h_ptr,
+    h_sb,
+    h_sn,
+    h_sc,
+    a_ptr,
+    a_sb,
+    a_sn,
+    b_ptr,
+    b_sb,
+    b_sn,
+    f_ptr,
+    f_sb,
+    f_sn,
+    ga_ptr,
+    ga_sb,
+    gf_ptr,
+    gf_sb,
+    n_rows,
+    tokens,
+    channels,
+    BLOCK_R: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
+    """A block whose three components are all reused, rounded as op-by-op torch rounds:
+    ``h = rnd(h + a * ga); h = rnd(h + b); out = rnd(h + f * gf)`` with float32 arithmetic,
+    ``rnd`` to the output's dtype and float32 gates ``[B, C]`` (channel stride 1). Launched with
+    fp fusion off, so each product is rounded before its add (no FMA), as two torch ops do."""
+    rows = (tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask = (rows < n_rows)[:, None] & (cols < channels)[None, :]
+    b = (rows // tokens)[:, None]
+    n = (rows % tokens)[:, None]
+    c = cols[None, :]
+    dtype = out_ptr.dtype.element_ty
+    h = tl.load(h_ptr + b * h_sb + n * h_sn + c * h_sc, mask=mask, other=0.0).to(tl.float32)
+    x = tl.load(a_ptr + b * a_sb + n * a_sn + c, mask=mask, other=0.0).to(tl.float32)
+    x = x * tl.load(ga_ptr + b * ga_sb + c, mask=mask, other=0.0)
+    h = (h + x).to(dtype).to(tl.float32)
+    x = tl.load(b_ptr + b * b_sb + n * b_sn + c, mask=mask, other=0.0).to(tl.float32)
+    h = (h + x).to(dtype).to(tl.float32)
+    x = tl.load(f_ptr + b * f_sb + n * f_sn + c, mask=mask, other=0.0).to(tl.float32)
+    x = x * tl.load(gf_ptr + b * gf_sb + c, mask=mask, other=0.0)
+    tl.store(out_ptr + rows[:, None] * channels + c, (h + x).to(dtype), mask=mask)
+
+
 gated_sum_kernel = triton.jit(_gated_sum)
 modulated_norm_kernel = triton.jit(_modulated_norm)
+rounded_block_kernel = triton.jit(_rounded_block)

@@ -17,15 +17,16 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["gated_sum", "modulate", "modulated_norm"]
+__all__ = ["gated_sum", "modulate", "modulated_norm", "rounded_block", "rounded_block_applies"]
 
 Term = tuple[torch.Tensor | None, torch.Tensor]
 
 try:  # triton is optional: CPU installs and tests run the torch path
     from ecad.caching._triton_kernels import gated_sum_kernel as _SUM_KERNEL
     from ecad.caching._triton_kernels import modulated_norm_kernel as _NORM_KERNEL
+    from ecad.caching._triton_kernels import rounded_block_kernel as _ROUNDED_KERNEL
 except ImportError:  # pragma: no cover - depends on the install
-    _SUM_KERNEL = _NORM_KERNEL = None
+    _SUM_KERNEL = _NORM_KERNEL = _ROUNDED_KERNEL = None
 
 _MAX_TERMS = 3
 _MAX_NORM_CHANNELS = 16384
@@ -68,6 +69,70 @@ def gated_sum(base: torch.Tensor, terms: Sequence[Term], fused: bool = True) -> 
     if fused and not _tracks_grad(*tensors) and _sum_kernel_applies(base, terms):
         return _fused_gated_sum(base, terms, _SUM_KERNEL)
     return _torch_gated_sum(base, terms, _tracks_grad(*tensors))
+
+
+def rounded_block_applies(
+    hidden: torch.Tensor, values: Sequence[torch.Tensor], gates: Sequence[torch.Tensor]
+) -> bool:
+    """Whether :func:`rounded_block` runs its one-pass kernel on these tensors: CUDA, no
+    autograd, not inside a compiled graph, three ``[B, N, C]`` values of ``hidden``'s dtype and
+    two float32 gates ``[B, C]`` or ``[B, 1, C]`` (channel stride 1)."""
+    if _ROUNDED_KERNEL is None or not _on_gpu(hidden) or _tracks_grad(hidden, *values, *gates):
+        return False
+    batch, _, channels = hidden.shape
+    values_ok = all(
+        v.shape == hidden.shape and v.dtype == hidden.dtype and v.stride(-1) == 1 for v in values
+    )
+    gates_ok = all(
+        g.shape in ((batch, channels), (batch, 1, channels))
+        and g.dtype == torch.float32
+        and g.stride(-1) == 1
+        for g in gates
+    )
+    return len(values) == 3 and len(gates) == 2 and values_ok and gates_ok
+
+
+def rounded_block(
+    hidden: torch.Tensor,
+    values: Sequence[torch.Tensor],
+    gates: Sequence[torch.Tensor],
+    kernel=None,
+) -> torch.Tensor:
+    """``rnd(rnd(rnd(hidden + a * ga) + b) + f * gf)`` in one pass (``values`` ``(a, b, f)``,
+    ``gates`` ``(ga, gf)``, float32 arithmetic, ``rnd`` to ``hidden``'s dtype): what three
+    rounded residual updates compute op by op, bit for bit, reading the stream once instead of
+    five times. Only where :func:`rounded_block_applies` (``kernel``: tests pass triton's
+    interpreted one)."""
+    batch, tokens, channels = hidden.shape
+    out = _empty(hidden)
+    a, b, f = values
+    ga, gf = gates
+    block_r, block_c = 16, 128
+    (kernel or _ROUNDED_KERNEL)[(_cdiv(batch * tokens, block_r), _cdiv(channels, block_c))](
+        out,
+        hidden,
+        *hidden.stride(),
+        a,
+        a.stride(0),
+        a.stride(1),
+        b,
+        b.stride(0),
+        b.stride(1),
+        f,
+        f.stride(0),
+        f.stride(1),
+        ga,
+        ga.stride(0),
+        gf,
+        gf.stride(0),
+        batch * tokens,
+        tokens,
+        channels,
+        BLOCK_R=block_r,
+        BLOCK_C=block_c,
+        enable_fp_fusion=False,  # a product rounded before its add, as in two torch ops
+    )
+    return out
 
 
 def _tracks_grad(*tensors: torch.Tensor) -> bool:

@@ -7,7 +7,9 @@ hooks still do when every component is reused. Its outputs equal the component e
 
 The gated adds ``(h.float() + out * gate).type_as(h)`` are two passes over the stream instead
 of four: the float32 sum is rounded to ``h``'s dtype as it is written (the same arithmetic, so
-the same bits). On a step that reuses every component they are most of what the block costs.
+the same bits). On a step that reuses every component they are most of what the block costs, so
+there, on CUDA, the block's three updates are one pass (``kernels.rounded_block``: each update
+still rounded to ``h``'s dtype and each product before its add, the same bits again).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from typing import Any
 import torch
 
 from ecad.caching.block_step import BlockStep
+from ecad.caching.kernels import rounded_block, rounded_block_applies
+
+_COMPONENTS = ("attn1", "attn2", "ffn")
 
 __all__ = []  # registered by ecad.caching.recipes
 
@@ -46,6 +51,10 @@ def _wan_forward(
     rotary_emb: torch.Tensor,
 ) -> torch.Tensor:
     shift_msa, scale_msa, gate_msa, c_shift_msa, c_scale_msa, c_gate_msa = _modulation(block, temb)
+    if not any(step.computes(name) for name in _COMPONENTS):
+        values = tuple(step.cached(name) for name in _COMPONENTS)
+        if rounded_block_applies(hidden_states, values, (gate_msa, c_gate_msa)):
+            return rounded_block(hidden_states, values, (gate_msa, c_gate_msa))
     if step.computes("attn1"):
         norm = block.norm1(hidden_states.float()) * (1 + scale_msa) + shift_msa
         out = step.store("attn1", block.attn1(norm.type_as(hidden_states), None, None, rotary_emb))

@@ -169,6 +169,34 @@ def test_fora_equals_an_independent_every_n_reuse(loaded, n):
     assert torch.equal(cached, independent)
 
 
+def test_all_reused_blocks_take_the_one_pass_update(loaded, monkeypatch):
+    """Where a block reuses all three components, the lean forward hands its three updates to
+    ``kernels.rounded_block`` (CUDA only; here a stand-in doing diffusers' op-by-op updates on
+    what it is given), with the caches and gates in the block's order: same output, every
+    block of every all-reused step."""
+    from ecad.caching import recipe_wan
+    from tests.caching.test_recipe_wan import _op_by_op
+
+    family, pipe, embeddings = loaded
+    steps = STEPS[family.name]
+    schedule = fora(ScheduleLayout.for_model(family, pipe.transformer), steps, 2)
+    config = ScheduleCacheConfig(schedule)
+    expected, _ = _cached(family, pipe, embeddings, config, steps)
+    calls = []
+
+    def one_pass(hidden, values, gates):
+        calls.append(hidden.shape)
+        return _op_by_op(hidden, values, gates)
+
+    monkeypatch.setattr(recipe_wan, "rounded_block_applies", lambda *args: True)
+    monkeypatch.setattr(recipe_wan, "rounded_block", one_pass)
+    got, _ = _cached(family, pipe, embeddings, config, steps)
+    assert torch.equal(got, expected)
+    reused_steps = int((~schedule.effective().any(axis=1)).sum())  # FORA: whole steps
+    assert reused_steps > 0
+    assert len(calls) == reused_steps * len(pipe.transformer.blocks) * CALLS_PER_STEP
+
+
 def test_lean_blocks_equal_the_component_engine_exactly(loaded):
     family, pipe, embeddings = loaded
     steps = STEPS[family.name]
