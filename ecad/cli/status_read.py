@@ -9,7 +9,6 @@ from typing import Any
 
 from ecad.cli.status_view import (
     UNREADABLE,
-    Running,
     SearchStatus,
     StatusSnapshot,
     WorkerStatus,
@@ -53,14 +52,13 @@ def read_search(store: ObjectStore, search_id: str) -> SearchStatus:
         last_generation = {**last.work.to_json(), "seconds": last.seconds}
         if last.seconds > 0:
             images_per_s = last.work.images / last.seconds or None
-    run = r.running
     return SearchStatus(
         search_id=search_id,
         phase=r.phase.value,
         quality_name=session.spec.quality.name,
         **{name: getattr(r, name) for name in _RECORD_FIELDS},
         last_generation=last_generation,
-        running=Running(**vars(run)) if run else None,
+        running=r.running,
         images_per_s=images_per_s,
         hypervolume=last.hypervolume if last is not None else None,
         front=front_rows_of(session.front()),

@@ -17,13 +17,13 @@ from ecad.cli.printable import printable
 from ecad.cli.table import render_table
 from ecad.cli.terminal import controls_allowed
 from ecad.report.units import duration, quality_unit
+from ecad.search.running import RunningGeneration
 
 if TYPE_CHECKING:
     from ecad.search.preselection.summary import PreselectionStatus
 
 __all__ = [
     "FrontRow",
-    "Running",
     "SearchStatus",
     "StatusSnapshot",
     "WorkerStatus",
@@ -41,17 +41,6 @@ class FrontRow:
     name: str
     quality: float
     relative_cost: float
-
-
-@dataclass(frozen=True)
-class Running:
-    """The generation being evaluated (only while one runs)."""
-
-    shards_done: int
-    shards_total: int
-    in_flight: int
-    failed: int = 0  # candidates failed in this generation so far
-    eta_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +62,7 @@ class SearchStatus:
     images_saved: int = 0  # images pruning did not need to generate
     shard_seconds: float = 0.0  # summed time of the shard work (GPU-seconds on one GPU each)
     last_generation: dict[str, Any] | None = None  # the latest record's work and seconds
-    running: Running | None = None
+    running: RunningGeneration | None = None
     images_per_s: float | None = None
     hypervolume: float | None = None
     front: tuple[FrontRow, ...] = ()

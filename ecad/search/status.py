@@ -14,6 +14,7 @@ from ecad.search.preselection.summary import (
 )
 from ecad.search.progress import read_progress
 from ecad.search.records import Phase
+from ecad.search.running import RunningGeneration
 from ecad.search.session import SearchSession
 from ecad.store import ObjectStore
 
@@ -24,17 +25,6 @@ __all__ = [
     "search_status",
     "status_line",
 ]
-
-
-@dataclass(frozen=True)
-class RunningGeneration:
-    """The generation being evaluated (only while one runs)."""
-
-    shards_done: int
-    shards_total: int
-    in_flight: int
-    failed: int = 0  # candidates failed in this generation so far
-    eta_seconds: float | None = None
 
 
 @dataclass(frozen=True)

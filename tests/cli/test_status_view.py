@@ -8,13 +8,13 @@ import re
 
 from ecad.cli.status_view import (
     FrontRow,
-    Running,
     SearchStatus,
     StatusSnapshot,
     WorkerStatus,
     render_status,
     watch,
 )
+from ecad.search.running import RunningGeneration
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 FRONT = (FrontRow("t_front_01", 54.2, 0.4), FrontRow("t_front_00", 57.0, 0.5))
@@ -23,7 +23,7 @@ FRONT = (FrontRow("t_front_01", 54.2, 0.4), FrontRow("t_front_00", 57.0, 0.5))
 def _running(shards_done: int = 5) -> SearchStatus:
     return SearchStatus(
         "t-abc", "evaluate", 2, 10, 12, "psnr", evaluated=20, cached=2, failed=1, infeasible=1,
-        running=Running(shards_done, 24, 3, failed=1, eta_seconds=750), images_per_s=7.25,
+        running=RunningGeneration(shards_done, 24, 3, failed=1, eta_seconds=750), images_per_s=7.25,
         hypervolume=28.5, front=FRONT,
     )
 
