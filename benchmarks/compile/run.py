@@ -49,7 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, action="append",
                    help="images per call (default: 1 and 4; 'large' configs via --large)")
     p.add_argument("--large", action="store_true",
-                   help="also the suite's large batch at 256 px (PixArt 100, FLUX 18)")
+                   help="the suite's large batch at 256 px (PixArt 100, FLUX 18): alone, only "
+                        "that; with --resolution or --batch, besides those")
     p.add_argument("--schedule", action="append",
                    help="schedule names to run: plain, no-cache, fora-3, tgate, ours_fast, ... "
                         "(repeatable; default: all; plain diffusers always runs)")
@@ -82,6 +83,8 @@ def configurations(args: argparse.Namespace) -> list[tuple[str, int, int]]:
     resolutions = args.resolution or ([64] if args.tiny else [256, 1024])
     batches = args.batch or [1, 4]
     out = [(f, r, b) for f in families for r in resolutions for b in batches]
+    if args.large and not (args.resolution or args.batch):  # --large alone: only the check
+        out = []
     if args.large:
         out += [(f, 256, FAMILIES[f][2] if not args.tiny else 8) for f in families]
     return list(dict.fromkeys(out))

@@ -90,3 +90,12 @@ def test_compile_benchmark_script_tiny(tmp_path):
     labels = [(r["label"], r["engine"]) for r in data["rows"]]
     assert ("tgate", "lean+reduce-overhead") in labels and not data["settings"]["errors"]
     assert "| tgate |" in (tmp_path / "compile-summary-cpu-tiny.md").read_text()
+
+
+def test_large_alone_runs_only_the_large_batch_and_adds_to_chosen_sizes():
+    from benchmarks.compile.run import configurations, parse_args
+
+    assert configurations(parse_args(["--only", "pixart", "--large"])) == [("pixart", 256, 100)]
+    chosen = configurations(parse_args(["--only", "pixart", "--large", "--batch", "1"]))
+    assert chosen == [("pixart", 256, 1), ("pixart", 1024, 1), ("pixart", 256, 100)]
+    assert ("pixart", 256, 100) not in configurations(parse_args(["--only", "pixart"]))
