@@ -41,6 +41,10 @@ def apply_to_loaded() -> None:
     """Apply the environment's verbosity and progress-bar settings to diffusers and
     transformers where this process has imported them; import nothing. Call it after importing
     diffusers, before loading a pipeline: diffusers' own bars have no variable."""
+    hub = sys.modules.get("huggingface_hub.utils")
+    if hub is not None and _truthy("HF_HUB_DISABLE_PROGRESS_BARS"):
+        # read by transformers when it is first imported (after this, e.g. to save a model)
+        hub.disable_progress_bars()
     for package in ("diffusers", "transformers"):
         module = sys.modules.get(f"{package}.utils.logging")
         if module is None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ecad.errors import ConfigError
 from ecad.families.family import ModelFamily
+from ecad.library_logs import apply_to_loaded
 
 __all__ = [
     "TINY_WEIGHTS",
@@ -48,6 +49,7 @@ def save_tiny_pipeline(family: ModelFamily, directory: str | os.PathLike, seed: 
     """Build the family's tiny random-weight pipeline and ``save_pretrained`` it."""
     out = Path(directory)
     pipe = family.build_tiny_pipeline(seed=seed)
+    apply_to_loaded()  # the libraries it imported: no "Writing model shards" bar
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     pipe.save_pretrained(tmp)
     try:
@@ -87,8 +89,6 @@ def load_pipeline(
     """
     import diffusers
     import torch
-
-    from ecad.library_logs import apply_to_loaded
 
     apply_to_loaded()
     source = resolve_weights(family, weights)
