@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from ecad.caching.kernels import gated_sum, modulate, modulated_norm
+from tests.caching.interpreted import run_interpreted
 
 
 def _terms(batch, tokens, channels, dtype, gates):
@@ -121,9 +116,7 @@ def test_compiled_norm_kernel_matches_the_torch_path_on_cuda(dtype, channels):
     torch.testing.assert_close(out.float(), expected, rtol=2e-2, atol=2e-2)
 
 
-# The Triton kernels under triton's CPU interpreter. TRITON_INTERPRET must be set before triton
-# is imported (triton's own jit helpers, e.g. tl.sum's combine, are then interpreted too), so
-# this runs in a fresh interpreter.
+# The Triton kernels under triton's CPU interpreter (tests/caching/interpreted.py).
 _INTERPRETED = """
 import json, torch
 from ecad.caching import _triton_kernels as k, kernels
@@ -151,14 +144,7 @@ print(json.dumps(out))
 
 
 def test_triton_kernels_match_the_torch_path_under_the_interpreter():
-    pytest.importorskip("triton")
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(root)}
-    proc = subprocess.run(
-        [sys.executable, "-c", _INTERPRETED], env=env, cwd=root, capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    results = run_interpreted(_INTERPRETED)
     assert len(results) == 10
     for key, (rel_diff, contiguous, same_dtype) in results.items():
         tol = 1e-6 if "float32" in key else 1e-2  # bf16 keeps 8 bits: one rounding apart

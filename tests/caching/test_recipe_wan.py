@@ -3,16 +3,11 @@ diffusers' arithmetic bit for bit."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from ecad.caching.recipe_wan import _gated_add
+from tests.caching.interpreted import run_interpreted
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
@@ -67,12 +62,12 @@ def _truncating_op_by_op(hidden, values, gates):
     return rnd(h + ffn * gates[1]).to(torch.bfloat16)
 
 
-# The one-pass kernel under triton's CPU interpreter (TRITON_INTERPRET is read when triton is
-# imported: a fresh interpreter). numpy rounds float32 to float16 as CUDA does, so float16 and
-# float32 must match diffusers' op-by-op updates bit for bit. The interpreter truncates float32
-# to bfloat16 where CUDA rounds to nearest even, so there bfloat16 must match the same updates
-# rounded by truncation bit for bit (the kernel's order and its three roundings), and it is
-# checked against diffusers' rounding on CUDA (below).
+# The one-pass kernel under triton's CPU interpreter (tests/caching/interpreted.py). numpy
+# rounds float32 to float16 as CUDA does, so float16 and float32 must match diffusers' op-by-op
+# updates bit for bit. The interpreter truncates float32 to bfloat16 where CUDA rounds to
+# nearest even, so there bfloat16 must match the same updates rounded by truncation bit for bit
+# (the kernel's order and its three roundings), and it is checked against diffusers' rounding
+# on CUDA (below).
 _INTERPRETED = """
 import json, torch
 from ecad.caching import _triton_kernels as k, kernels
@@ -93,14 +88,7 @@ print(json.dumps(out))
 
 
 def test_rounded_block_kernel_matches_op_by_op_under_the_interpreter():
-    pytest.importorskip("triton")
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(root)}
-    proc = subprocess.run(
-        [sys.executable, "-c", _INTERPRETED], env=env, cwd=root, capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    results = run_interpreted(_INTERPRETED)
     assert len(results) == 6
     for key, (equal, contiguous, same_dtype) in results.items():
         assert equal and contiguous and same_dtype, key
