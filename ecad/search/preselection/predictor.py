@@ -11,14 +11,22 @@ Model: weighted ridge regression through the SVD of the standardised design matr
 eigendecomposition of its smaller Gram matrix); the penalty
 is chosen among a fixed grid by exact leave-one-out error (closed form), and the predictive
 standard deviation is the Bayesian posterior's (noise variance from the leave-one-out residuals).
-Plain numpy, deterministic: the same rows give the same predictions.
+Plain numpy, deterministic: the same rows give the same predictions. Fit and prediction run
+their BLAS calls on one thread (threadpoolctl): the scheduler's CPU time per generation stays
+within a second at the paper's population (more BLAS threads spin while they wait for each
+other, doubling to quadrupling the process's CPU time on a busy machine), and the arithmetic
+does not change with the machine's thread count.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ecad.search.preselection.record import PredictorInfo
 
@@ -34,6 +42,17 @@ FEATURES = (
 )
 MODEL = "bayesian ridge (numpy), penalty by leave-one-out over 10^-3..10^3 x rows"
 _ALPHAS = np.logspace(-3, 3, 13)
+
+_Method = TypeVar("_Method", bound=Callable)
+
+
+def _one_blas_thread(method: _Method) -> _Method:
+    @functools.wraps(method)
+    def run(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return method(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 def genome_features(X: np.ndarray, steps: int) -> np.ndarray:
@@ -88,6 +107,7 @@ class QualityPredictor:
         self._fit: _Fit | None = None
         self.info: PredictorInfo | None = None  # set by :meth:`fit`
 
+    @_one_blas_thread
     def fit(
         self, X: np.ndarray, y: np.ndarray, weight: np.ndarray, source: np.ndarray | None = None
     ) -> QualityPredictor:
@@ -142,6 +162,7 @@ class QualityPredictor:
         )
         return self
 
+    @_one_blas_thread
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted quality and its standard deviation (the model's own uncertainty, without
         the noise of one evaluation) per genome row."""
