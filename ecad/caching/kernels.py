@@ -79,16 +79,8 @@ def rounded_block_applies(
     two float32 gates ``[B, C]`` or ``[B, 1, C]`` (channel stride 1)."""
     if _ROUNDED_KERNEL is None or not _on_gpu(hidden) or _tracks_grad(hidden, *values, *gates):
         return False
-    batch, _, channels = hidden.shape
-    values_ok = all(
-        v.shape == hidden.shape and v.dtype == hidden.dtype and v.stride(-1) == 1 for v in values
-    )
-    gates_ok = all(
-        g.shape in ((batch, channels), (batch, 1, channels))
-        and g.dtype == torch.float32
-        and g.stride(-1) == 1
-        for g in gates
-    )
+    values_ok = all(_value_ok(v, hidden) for v in values)
+    gates_ok = all(_gate_ok(g, hidden, torch.float32) for g in gates)
     return len(values) == 3 and len(gates) == 2 and values_ok and gates_ok
 
 
@@ -168,10 +160,15 @@ def _torch_gated_sum(base: torch.Tensor, terms: Sequence[Term], grad: bool = Fal
     return out
 
 
-def _gate_ok(gate: torch.Tensor, base: torch.Tensor) -> bool:
+def _gate_ok(gate: torch.Tensor, base: torch.Tensor, dtype: torch.dtype | None = None) -> bool:
+    """A ``[B, C]`` or ``[B, 1, C]`` gate of ``dtype`` (default ``base``'s), channel stride 1."""
     batch, _, channels = base.shape
     shape_ok = gate.shape in ((batch, channels), (batch, 1, channels))
-    return shape_ok and gate.dtype == base.dtype and gate.stride(-1) == 1
+    return shape_ok and gate.dtype == (dtype or base.dtype) and gate.stride(-1) == 1
+
+
+def _value_ok(value: torch.Tensor, base: torch.Tensor) -> bool:
+    return value.shape == base.shape and value.dtype == base.dtype and value.stride(-1) == 1
 
 
 def _on_gpu(x: torch.Tensor) -> bool:
@@ -188,7 +185,7 @@ def _sum_kernel_applies(base: torch.Tensor, terms: Sequence[Term]) -> bool:
     if _SUM_KERNEL is None or not _on_gpu(base) or len(terms) > _MAX_TERMS:
         return False
     for gate, value in terms:
-        if value.shape != base.shape or value.dtype != base.dtype or value.stride(-1) != 1:
+        if not _value_ok(value, base):
             return False
         if gate is not None and not _gate_ok(gate, base):
             return False

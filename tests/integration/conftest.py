@@ -49,11 +49,11 @@ class Cluster:
         key = f"searches/{search_id}/state.json"
         return store.get_json(key) if store.exists(key) else {}
 
-    def wait_generation(self, search_id: str, generation: int, timeout: float = 240) -> None:
+    def wait_generation(self, search_id: str, generation: int, timeout: float = 600) -> None:
         wait_for(lambda: self.state(search_id).get("generation", -1) >= generation, timeout,
                  interval=0.3, what=f"generation {generation} of {search_id}")
 
-    def wait_done(self, search_id: str, timeout: float = 300) -> None:
+    def wait_done(self, search_id: str, timeout: float = 600) -> None:
         wait_for(lambda: self.state(search_id).get("phase") == "done", timeout, interval=0.3,
                  what=f"{search_id} to finish")
 
