@@ -19,6 +19,7 @@ import torch
 from diffusers.hooks import ModelHook
 
 from ecad.caching.recipes import BlockRecipe
+from ecad.caching.reuse_runs import MEMBER, reused_sum, stream_of
 from ecad.caching.state import CallState, nbytes
 from ecad.caching.tgate import cross_attention_gates
 
@@ -133,11 +134,26 @@ class BlockHook(ModelHook):
         self.cache: dict[str, dict[str, Any]] = {}
         self.cache_id = 0  # set by CallState.add_listener
         self._gates_of: dict[str, Any] | None = None  # true TGATE's hooks on components
+        #: Per plan row, this block's part in a run of wholly reused blocks (compiled engine,
+        #: :func:`ecad.caching.reuse_runs.plan_runs`); ``None``: no runs.
+        self.roles: list[Any] | None = None
+
+    def can_join_run(self, block: torch.nn.Module, row: int) -> bool:
+        """Whether this block reuses every component at plan row ``row`` and its recipe can add
+        them to the stream as part of a run (true TGATE's gated blocks never do)."""
+        if self.recipe.reused is None or self._gates(block):
+            return False
+        return not any(run[row] for run in self.plan.run.values())
 
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         t, branch = self.call.step, self.call.branch
         store = self.cache.setdefault(branch, {})
-        if self.call.regional is not None:
+        role = self.roles[t] if self.roles is not None else None
+        if role is MEMBER:  # the run's first block has added this block's outputs
+            out = stream_of(args, kwargs)
+        elif role is not None:
+            out = self._run_forward(role, branch, args, kwargs)
+        elif self.call.regional is not None:
             out = self._compiled_forward(module, t, branch, store, args, kwargs)
         else:
             step = _Step(self.plan, t, store, self.call, self.fused, (self.cache_id, branch))
@@ -145,6 +161,15 @@ class BlockHook(ModelHook):
         for name in [n for n in store if not self.plan.keep[n][t]]:
             self.call.release(store.pop(name))
         return out
+
+    def _run_forward(self, role: tuple, branch: str, args: tuple, kwargs: dict) -> Any:
+        """The first block of a run: the stream after every block of the run."""
+        hooks, modules = role
+        names = self.recipe.components
+        cached = tuple({n: hook.cache[branch][n] for n in names} for hook in hooks)
+        if self.call.regional is not None:
+            return self.call.regional.reused_run(self.recipe, modules, cached, args, kwargs)
+        return reused_sum(self.recipe.reused, modules, cached, args, kwargs)
 
     def _compiled_forward(self, module, t, branch, store, args, kwargs) -> Any:
         """The recipe as one compiled graph per block *pattern* (``call.regional``): which

@@ -24,7 +24,9 @@ class ScheduleCacheConfig:
         lean_blocks: run blocks that have a lean forward (PixArt, FLUX) through it: the norm and
             modulation of a reused component are skipped and outputs nobody reads are not
             computed. ``False`` hooks the component modules only (the reference engine).
-        fused_kernels: add runs of gated residual terms in one pass (a Triton kernel on CUDA).
+        fused_kernels: add runs of gated residual terms in one pass (a Triton kernel on CUDA);
+            compiled (``compile`` with a backend), also add a run of blocks that reuse every
+            component in one pass (:mod:`ecad.caching.reuse_runs`: to float rounding).
         drop_guidance: true-TGATE schedules only (:mod:`ecad.caching.tgate`): from the gate
             step, run the transformer on the unconditional half only (batch B), as the paper
             did. ``False`` keeps batch 2B and gives both halves the cached average: the same

@@ -34,6 +34,7 @@ from ecad.caching.config import ScheduleCacheConfig
 from ecad.caching.exclusive import mark_cached, refuse_other_caches, unmark_cached
 from ecad.caching.experts import expert_schedules, expert_transformers
 from ecad.caching.recipes import recipe_for
+from ecad.caching.reuse_runs import plan_runs
 from ecad.caching.state import CallState, ContextProbe, nbytes
 from ecad.caching.targets import SlotTarget, slot_targets, split_target
 from ecad.caching.tgate import TGATE_HOOK_NAMES, install_tgate, plain_caching_bits
@@ -234,6 +235,7 @@ def _apply(
     reused = set(int(c) for c in sched.reused_slots())
     # Compiled per block, every lean block goes through its (compiled) recipe, reused or not.
     every_block = config.compile is not None and config.compile_scope == "blocks"
+    lean: list[tuple[BlockHook, torch.nn.Module]] = []
     for block, cols in _slots_by_block(targets).items():
         if not reused.intersection(cols.values()) and not every_block:
             continue
@@ -243,6 +245,7 @@ def _apply(
             hook = BlockHook(call, recipe, plan, config.fused_kernels)
             call.add_listener(hook)
             HookRegistry.check_if_exists_or_initialize(block).register_hook(hook, BLOCK_HOOK)
+            lean.append((hook, block))
             continue
         for col in sorted(reused.intersection(cols.values())):
             if targets[col].module is None:  # an optional component this block lacks
@@ -253,6 +256,9 @@ def _apply(
                 component, COMPONENT_HOOK
             )
     HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
+    if config.compile is not None and config.compile_backend is not None and config.fused_kernels:
+        places = _places(transformer)
+        plan_runs([(h, b, places.get(id(b), (None, -1))) for h, b in lean], 2 * sched.steps)
     call.pattern_of = pattern_steps(transformer, 2 * sched.steps)  # rows and entry rows
     raise_recompile_limit(len(set(call.pattern_of)))
     if config.compile is not None:
@@ -265,6 +271,16 @@ def _apply(
             config.compile_scope,
         )
     mark_cached(transformer, config)  # and diffusers' enable_cache refuses to stack on it
+
+
+def _places(transformer: torch.nn.Module) -> dict[int, tuple[torch.nn.ModuleList, int]]:
+    """Every module held in a ``ModuleList``: ``id(module) -> (the list, its index)``."""
+    return {
+        id(child): (module, index)
+        for module in transformer.modules()
+        if isinstance(module, torch.nn.ModuleList)
+        for index, child in enumerate(module)
+    }
 
 
 def _slots_by_block(targets: list[SlotTarget]) -> dict[torch.nn.Module, dict[str, int]]:

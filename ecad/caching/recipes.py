@@ -38,12 +38,18 @@ class BlockRecipe:
         supports: whether a block instance has the configuration the forward re-states.
         consumers: component whose only reader is another component (``{"attn": "proj_out"}``):
             its output is dead at a step where the reader is reused.
+        reused: for blocks that return only their updated ``hidden_states``:
+            ``reused(block, cached, *args, **kwargs)``, the ``(gate, value)`` terms such a block
+            adds to the stream at a step where it reuses every component (``cached``: the
+            component outputs by name). Lets the compiled engine add a run of such blocks in
+            one pass (:mod:`ecad.caching.reuse_runs`).
     """
 
     components: tuple[str, ...]
     forward: Callable[..., Any]
     supports: Callable[[torch.nn.Module], bool] = lambda block: True
     consumers: Mapping[str, str] = field(default_factory=dict)
+    reused: Callable[..., list] | None = None
 
 
 _RECIPES: dict[type, BlockRecipe] = {}
@@ -95,6 +101,7 @@ def _register_builtin() -> None:
         _flux_single_forward,
         _flux_single_supports,
         _pixart_forward,
+        _pixart_reused,
         _pixart_supports,
         _sd3_joint_supports,
     )
@@ -111,7 +118,9 @@ def _register_builtin() -> None:
     )
     register_recipe(
         BasicTransformerBlock,
-        BlockRecipe(("attn1", "attn2", "ff"), _pixart_forward, _pixart_supports),
+        BlockRecipe(
+            ("attn1", "attn2", "ff"), _pixart_forward, _pixart_supports, reused=_pixart_reused
+        ),
     )
     register_recipe(
         JointTransformerBlock,

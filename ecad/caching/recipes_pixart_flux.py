@@ -38,10 +38,9 @@ def _pixart_forward(
     kwargs = dict(cross_attention_kwargs or {})
     if "gligen" in kwargs:
         raise ScheduleMismatchError("GLIGEN inputs are not supported by the caching engine")
-    batch = hidden_states.shape[0]
-    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
-        block.scale_shift_table[None] + timestep.reshape(batch, 6, -1)
-    ).chunk(6, dim=1)
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = _pixart_modulation(
+        block, hidden_states, timestep
+    )
     stream = Residual(hidden_states, step.fused)
 
     if step.computes("attn1"):
@@ -70,6 +69,28 @@ def _pixart_forward(
         out = step.cached("ff")
     stream.add(out, gate_mlp)
     return stream.value()
+
+
+def _pixart_modulation(
+    block: Any, hidden_states: torch.Tensor, timestep: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    batch = hidden_states.shape[0]
+    return (block.scale_shift_table[None] + timestep.reshape(batch, 6, -1)).chunk(6, dim=1)
+
+
+def _pixart_reused(
+    block: Any,
+    cached: dict[str, torch.Tensor],
+    hidden_states: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    encoder_hidden_states: torch.Tensor | None = None,
+    encoder_attention_mask: torch.Tensor | None = None,
+    timestep: torch.Tensor | None = None,
+    **_: Any,
+) -> list[tuple[torch.Tensor | None, torch.Tensor]]:
+    """What a PixArt block that reuses every component adds to the stream."""
+    _, _, gate_msa, _, _, gate_mlp = _pixart_modulation(block, hidden_states, timestep)
+    return [(gate_msa, cached["attn1"]), (None, cached["attn2"]), (gate_mlp, cached["ff"])]
 
 
 # FLUX: FluxTransformerBlock (double stream); also SD3's JointTransformerBlock -------------------

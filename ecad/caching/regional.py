@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
+from ecad.caching.reuse_runs import reused_sum
 from ecad.errors import ScheduleCompileError
 
 __all__ = ["COMPILE_ERRORS", "RegionalBlocks", "compile_error", "fresh_function"]
@@ -51,7 +52,8 @@ def _run_block(forward, module, run, cached, args, kwargs):
 
 class RegionalBlocks:
     """``compile_scope="blocks"``: each lean block compiles once per block pattern (block
-    class, components run, cached outputs read), shared by every block of its class; the
+    class, components run, cached outputs read), shared by every block of its class, and each
+    run of wholly reused blocks once per run length (:mod:`ecad.caching.reuse_runs`); the
     transformer around the blocks runs as it is (and is captured whole in the CUDA-graph
     modes). A schedule's block patterns are few (PixArt at most 8 per class), so compilation
     stays short however many step patterns the schedule has."""
@@ -74,6 +76,24 @@ class RegionalBlocks:
             return fn(recipe.forward, module, run, cached, args, kwargs)
         except COMPILE_ERRORS as exc:
             raise compile_error(self.describe(), f"block {type(module).__name__}", exc) from exc
+
+    def reused_run(self, recipe, modules, cached, args, kwargs) -> Any:
+        """A run of wholly reused blocks (:mod:`ecad.caching.reuse_runs`): one graph per block
+        class and run length, shared by every run of that length."""
+        kind = type(modules[0])
+        key = (kind, "run", len(modules), tuple(tuple(c) for c in cached))
+        fn = self._functions.get(key)
+        if fn is None:
+            name = f"ecad_run_{kind.__name__}_{len(modules)}_{len(self._functions)}"
+            fn = self._functions[key] = torch.compile(
+                fresh_function(reused_sum, name), **self.options
+            )
+        args, kwargs = pytree.tree_map_only(torch.Tensor, _contiguous, (args, kwargs))
+        try:
+            return fn(recipe.reused, modules, cached, args, kwargs)
+        except COMPILE_ERRORS as exc:
+            where = f"run of {len(modules)} reused {kind.__name__} blocks"
+            raise compile_error(self.describe(), where, exc) from exc
 
 
 COMPILE_ERRORS = (torch._dynamo.exc.Unsupported, torch._dynamo.exc.BackendCompilerFailed)
