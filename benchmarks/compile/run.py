@@ -64,6 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "step pattern still one CUDA graph); transformer: one per step pattern "
                         "(learned schedules have 16-20 of their 20 steps: long compilation)")
     p.add_argument("--no-eager", action="store_true", help="compiled rows only")
+    p.add_argument("--profile", action="store_true",
+                   help="one more call per compiled row under torch.profiler: GPU busy ms "
+                        "against wall ms, the top kernels (in the JSON)")
     p.add_argument("--deadline-s", type=float, default=None,
                    help="start no new row after this many seconds (rows already measured and "
                         "written stay); for a device call with a hard time limit")
@@ -145,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     slug = re.sub(r"[^a-z0-9]+", "-", str(gpu).lower()).strip("-") + ("-tiny" if args.tiny else "")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     backend = None if args.backend == "none" else args.backend
-    compiled = CompileSettings(args.mode, backend, eager=not args.no_eager, scope=args.scope)
+    compiled = CompileSettings(args.mode, backend, eager=not args.no_eager, scope=args.scope,
+                               profile=args.profile)
     print(f"# compile benchmark on {gpu}: mode {args.mode}, backend {args.backend}, "
           f"scope {args.scope}, "
           f"{args.steps} steps; torch {torch.__version__}", flush=True)
@@ -194,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"patterns {extra.get('patterns', '-')}  "
                   f"peak {row.peak_gpu_bytes / 2**30:5.1f} GiB  "
                   f"[{time.perf_counter() - t0:.0f} s]", flush=True)
+            if row.profile and "gpu_busy_ms" in row.profile:
+                prof = row.profile
+                print(f"{'':>16} profile: wall {prof['wall_ms']:.1f} ms, GPU busy "
+                      f"{prof['gpu_busy_ms']:.1f} ms, {prof['kernels']} kernels; top: "
+                      + "; ".join(f"{k['name'][:40]} {k['total_ms']:.1f}"
+                                  for k in prof["top_kernels"][:5]), flush=True)
             report.settings["notes"] = notes
             report.save(args.out_dir / f"{stem}.json")
             summary[stem] = compiled_markdown(report)

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from ecad.bench.profiling import profile_call
 from ecad.bench.results import BenchReport, BenchRow
 from ecad.bench.suite import (
     BenchCase,
@@ -56,6 +57,8 @@ class CompileSettings:
     backend: str | None = "inductor"
     eager: bool = True
     scope: str = "transformer"
+    #: One more call per compiled row under ``torch.profiler`` (GPU busy time, top kernels).
+    profile: bool = False
 
     def validate(self) -> None:
         check_mode(self.mode, self.backend, self.scope)
@@ -141,7 +144,10 @@ def _time_row(
         row.peak_gpu_bytes = peak_memory(device)
         with ModuleClock(pipe.transformer, device) as clock:  # one more call, split
             call()
-        row.transformer_ms_per_image = clock.total_ms() / settings.batch
+        row.transformer_call_ms = clock.call_ms()
+        row.transformer_ms_per_image = sum(row.transformer_call_ms) / settings.batch
+        if compiled is not None and compiled.profile:
+            row.profile = profile_call(call, device)
         if case.schedule is not None:
             row.peak_cache_bytes = cache_stats(pipe)["peak_cached_bytes"]
             row.compile = compile_stats(pipe)

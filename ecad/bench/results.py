@@ -39,6 +39,10 @@ class BenchRow:
         transformer_ms_per_image: of ``ms_per_image``, the time inside the transformer's calls
             (one extra call, CUDA events around each transformer call); the rest is the
             pipeline's own per-step work, which no schedule shortens.
+        transformer_call_ms: the same call's time in each transformer call, in call order (a
+            step pattern's own cost: FORA-3's reused steps against its computed ones).
+        profile: ``--profile`` runs: one more call under ``torch.profiler``
+            (:func:`ecad.bench.profiling.profile_call`: GPU busy time, top kernels).
     """
 
     label: str
@@ -55,6 +59,8 @@ class BenchRow:
     compile_seconds: float | None = None
     compile: dict[str, Any] | None = None
     transformer_ms_per_image: float | None = None
+    transformer_call_ms: list[float] | None = None
+    profile: dict[str, Any] | None = None
 
     @property
     def median_ms(self) -> float:

@@ -83,13 +83,17 @@ class ModuleClock:
     def calls(self) -> int:
         return len(self._spans)
 
-    def total_ms(self) -> float:
+    def call_ms(self) -> list[float]:
+        """Milliseconds of each finished call, in call order."""
         done = [(a, b) for a, b in self._spans if b is not None]
         if not self.cuda:
-            return sum(b - a for a, b in done) * 1e3
+            return [(b - a) * 1e3 for a, b in done]
         if done:
             done[-1][1].synchronize()
-        return float(sum(a.elapsed_time(b) for a, b in done))
+        return [float(a.elapsed_time(b)) for a, b in done]
+
+    def total_ms(self) -> float:
+        return float(sum(self.call_ms()))
 
 
 def reset_peak_memory(device: str | torch.device) -> None:

@@ -47,6 +47,8 @@ def test_bench_compile_times_each_case_eager_and_compiled(tmp_path):
     fora = rows["fora-2", "lean+default"]
     assert fora.compile["patterns"] == fora.compile["compiled"] == 3  # steps: 0, 1, 2
     assert fora.compile["max_rel_diff_vs_eager"] < 1e-5 and fora.compile_seconds >= 0
+    assert len(fora.transformer_call_ms) == 3  # one call per step (batched guidance)
+    assert fora.transformer_ms_per_image == pytest.approx(sum(fora.transformer_call_ms))
     assert rows["fora-2", "lean"].compile is None
     assert "| fora-2 | 3 |" in (tmp_path / f"{stem}.md").read_text()
 
@@ -82,13 +84,15 @@ def test_compile_benchmark_script_tiny(tmp_path):
     cmd = [sys.executable, str(REPO_ROOT / "benchmarks" / "compile" / "run.py"), "--tiny",
            "--device", "cpu", "--only", "pixart", "--batch", "1", "--schedule", "fora-3",
            "--schedule", "tgate", "--backend", "eager", "--repeats", "1", "--warmup", "0",
-           "--out-dir", str(tmp_path)]
+           "--profile", "--out-dir", str(tmp_path)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert done.stdout.count(" ms/img  speedup") == 6  # plain, fora-3, tgate: eager, compiled
     data = json.loads((tmp_path / "compile-pixart-alpha-64-b1-cpu-tiny.json").read_text())
     labels = [(r["label"], r["engine"]) for r in data["rows"]]
     assert ("tgate", "lean+reduce-overhead") in labels and not data["settings"]["errors"]
+    profiled = [r["profile"] for r in data["rows"] if r["engine"].endswith("reduce-overhead")]
+    assert len(profiled) == 3 and all(p["wall_ms"] > 0 for p in profiled)  # CPU: wall only
     assert "| tgate |" in (tmp_path / "compile-summary-cpu-tiny.md").read_text()
 
 
