@@ -19,7 +19,7 @@ import torch
 from diffusers.hooks import ModelHook
 
 from ecad.caching.recipes import BlockRecipe
-from ecad.caching.reuse_runs import MEMBER, reused_sum, stream_of
+from ecad.caching.reuse_runs import MEMBER, reused_sum
 from ecad.caching.state import CallState, nbytes
 from ecad.caching.tgate import cross_attention_gates
 
@@ -150,7 +150,7 @@ class BlockHook(ModelHook):
         store = self.cache.setdefault(branch, {})
         role = self.roles[t] if self.roles is not None else None
         if role is MEMBER:  # the run's first block has added this block's outputs
-            out = stream_of(args, kwargs)
+            out = self.recipe.reused.passthrough(self.recipe.forward, args, kwargs)
         elif role is not None:
             out = self._run_forward(role, branch, args, kwargs)
         elif self.call.regional is not None:
@@ -165,11 +165,13 @@ class BlockHook(ModelHook):
     def _run_forward(self, role: tuple, branch: str, args: tuple, kwargs: dict) -> Any:
         """The first block of a run: the stream after every block of the run."""
         hooks, modules = role
-        names = self.recipe.components
-        cached = tuple({n: hook.cache[branch][n] for n in names} for hook in hooks)
-        if self.call.regional is not None:
-            return self.call.regional.reused_run(self.recipe, modules, cached, args, kwargs)
-        return reused_sum(self.recipe.reused, modules, cached, args, kwargs)
+        recipe, regional = self.recipe, self.call.regional
+        stores = [hook.cache[branch] for hook in hooks]
+        cached = tuple({n: s[n] for n in recipe.components if n in s} for s in stores)
+        places = recipe.reused.stream_places(recipe.forward, args)
+        if regional is not None:
+            return regional.reused_run(recipe, modules, cached, places, args, kwargs)
+        return reused_sum(recipe.reused, modules, cached, places, args, kwargs)
 
     def _compiled_forward(self, module, t, branch, store, args, kwargs) -> Any:
         """The recipe as one compiled graph per block *pattern* (``call.regional``): which

@@ -25,7 +25,7 @@ import torch
 
 from ecad.caching.block_step import BlockStep
 
-__all__ = ["BlockRecipe", "BlockStep", "recipe_for", "register_recipe"]
+__all__ = ["BlockRecipe", "BlockStep", "WhollyReused", "recipe_for", "register_recipe"]
 
 
 @dataclass(frozen=True)
@@ -38,18 +38,61 @@ class BlockRecipe:
         supports: whether a block instance has the configuration the forward re-states.
         consumers: component whose only reader is another component (``{"attn": "proj_out"}``):
             its output is dead at a step where the reader is reused.
-        reused: for blocks that return only their updated ``hidden_states``:
-            ``reused(block, cached, *args, **kwargs)``, the ``(gate, value)`` terms such a block
-            adds to the stream at a step where it reuses every component (``cached``: the
-            component outputs by name). Lets the compiled engine add a run of such blocks in
-            one pass (:mod:`ecad.caching.reuse_runs`).
+        reused: what the block adds to its residual streams at a step where it reuses every
+            component (:class:`WhollyReused`); lets the compiled engine add a run of such blocks
+            in one pass (:mod:`ecad.caching.reuse_runs`). ``None``: never in a run.
     """
 
     components: tuple[str, ...]
     forward: Callable[..., Any]
     supports: Callable[[torch.nn.Module], bool] = lambda block: True
     consumers: Mapping[str, str] = field(default_factory=dict)
-    reused: Callable[..., list] | None = None
+    reused: WhollyReused | None = None
+
+
+@dataclass(frozen=True)
+class WhollyReused:
+    """How a block that reuses every component updates its residual streams.
+
+    Attributes:
+        streams: the forward's arguments that are residual streams, in the order the block
+            returns them (one: the block returns that tensor; several: a tuple).
+        terms: ``terms(block, cached, *args, **kwargs)``: per stream, the ``(gate, value)``
+            terms the block adds to it (``cached``: the components' outputs by name).
+        clip_half: float16 results are clipped to float16's range, as the block does (FLUX).
+    """
+
+    streams: tuple[str, ...]
+    terms: Callable[..., tuple[list, ...]]
+    clip_half: bool = False
+
+    def stream_places(self, forward: Callable[..., Any], args: tuple) -> tuple[int | str, ...]:
+        """Where a call of ``forward`` (a recipe's: ``block, step`` first) with ``args``
+        positional arguments has each stream: an index into ``args``, else a keyword."""
+        code = forward.__code__  # not inspect: this also runs inside graphs dynamo traces
+        names = list(code.co_varnames[2 : min(code.co_argcount, 2 + len(args))])
+        return tuple(names.index(n) if n in names else n for n in self.streams)
+
+    def stream_values(self, forward: Callable[..., Any], args: tuple, kwargs: dict) -> tuple:
+        """The streams a call of ``forward`` got."""
+        return streams_at(self.stream_places(forward, args), args, kwargs)
+
+    def passthrough(self, forward: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        """What a block whose updates a run's first block made returns: its streams as given."""
+        values = self.stream_values(forward, args, kwargs)
+        return values[0] if len(values) == 1 else values
+
+    def output(self, values: tuple) -> Any:
+        if self.clip_half:
+            values = tuple(
+                v.clip(-65504, 65504) if v.dtype == torch.float16 else v for v in values
+            )
+        return values[0] if len(values) == 1 else values
+
+
+def streams_at(places: tuple[int | str, ...], args: tuple, kwargs: dict) -> tuple:
+    return tuple(args[p] if isinstance(p, int) else kwargs[p] for p in places)
+
 
 
 _RECIPES: dict[type, BlockRecipe] = {}
@@ -97,8 +140,10 @@ def _register_builtin() -> None:
     )
     from ecad.caching.recipes_pixart_flux import (
         _flux_double_forward,
+        _flux_double_reused,
         _flux_double_supports,
         _flux_single_forward,
+        _flux_single_reused,
         _flux_single_supports,
         _pixart_forward,
         _pixart_reused,
@@ -116,19 +161,26 @@ def _register_builtin() -> None:
         QwenImageTransformerBlock,
         BlockRecipe(("attn", "img_mlp", "txt_mlp"), _qwen_forward, _qwen_supports),
     )
+    one_stream = WhollyReused(("hidden_states",), _pixart_reused)
     register_recipe(
         BasicTransformerBlock,
-        BlockRecipe(
-            ("attn1", "attn2", "ff"), _pixart_forward, _pixart_supports, reused=_pixart_reused
-        ),
+        BlockRecipe(("attn1", "attn2", "ff"), _pixart_forward, _pixart_supports, reused=one_stream),
     )
     register_recipe(
         JointTransformerBlock,
         BlockRecipe(("attn", "ff", "ff_context"), _flux_double_forward, _sd3_joint_supports),
     )
+    # Not SD3's joint blocks: its skip-layer guidance leaves blocks out of the loop, so a run's
+    # first block cannot count on the others being called.
+    flux_streams = ("encoder_hidden_states", "hidden_states")
     register_recipe(
         FluxTransformerBlock,
-        BlockRecipe(("attn", "ff", "ff_context"), _flux_double_forward, _flux_double_supports),
+        BlockRecipe(
+            ("attn", "ff", "ff_context"),
+            _flux_double_forward,
+            _flux_double_supports,
+            reused=WhollyReused(flux_streams, _flux_double_reused, clip_half=True),
+        ),
     )
     register_recipe(
         FluxSingleTransformerBlock,
@@ -137,5 +189,6 @@ def _register_builtin() -> None:
             _flux_single_forward,
             _flux_single_supports,
             consumers={"attn": "proj_out", "proj_mlp": "proj_out"},
+            reused=WhollyReused(flux_streams, _flux_single_reused, clip_half=True),
         ),
     )

@@ -87,10 +87,10 @@ def _pixart_reused(
     encoder_attention_mask: torch.Tensor | None = None,
     timestep: torch.Tensor | None = None,
     **_: Any,
-) -> list[tuple[torch.Tensor | None, torch.Tensor]]:
-    """What a PixArt block that reuses every component adds to the stream."""
+) -> tuple[list[tuple[torch.Tensor | None, torch.Tensor]]]:
+    """What a PixArt block that reuses every component adds to its stream."""
     _, _, gate_msa, _, _, gate_mlp = _pixart_modulation(block, hidden_states, timestep)
-    return [(gate_msa, cached["attn1"]), (None, cached["attn2"]), (gate_mlp, cached["ff"])]
+    return ([(gate_msa, cached["attn1"]), (None, cached["attn2"]), (gate_mlp, cached["ff"])],)
 
 
 # FLUX: FluxTransformerBlock (double stream); also SD3's JointTransformerBlock -------------------
@@ -117,6 +117,55 @@ def _sd3_joint_supports(block: torch.nn.Module) -> bool:
 def _emb(norm: Any, temb: torch.Tensor, chunks: int) -> tuple[torch.Tensor, ...]:
     """The modulation vectors of an adaLN-zero norm, without normalising anything."""
     return norm.linear(norm.silu(temb)).chunk(chunks, dim=1)
+
+
+def _emb_chunks(norm: Any, temb: torch.Tensor, chunks: int, wanted: tuple[int, ...]) -> list:
+    """Chunks ``wanted`` of :func:`_emb` only: the rows of the modulation weight they need
+    (FLUX's are 3072 x 18432 per norm: reading all of it for two gates costs more than the
+    reused block's adds)."""
+    linear, silu = norm.linear, norm.silu(temb)
+    size = linear.out_features // chunks
+    out = []
+    for i in wanted:
+        rows = slice(i * size, (i + 1) * size)
+        bias = None if linear.bias is None else linear.bias[rows]
+        out.append(torch.nn.functional.linear(silu, linear.weight[rows], bias))
+    return out
+
+
+def _flux_double_reused(
+    block: Any,
+    cached: dict[str, Any],
+    hidden_states: torch.Tensor,
+    encoder_hidden_states: torch.Tensor,
+    temb: torch.Tensor,
+    image_rotary_emb: Any = None,
+    joint_attention_kwargs: dict[str, Any] | None = None,
+) -> tuple[list, list]:
+    """What a FLUX double block that reuses every component adds to its text and image
+    streams (only the four gates of its modulation are computed)."""
+    gate_msa, gate_mlp = _emb_chunks(block.norm1, temb, 6, (2, 5))
+    c_gate_msa, c_gate_mlp = _emb_chunks(block.norm1_context, temb, 6, (2, 5))
+    attn = cached["attn"]
+    img = [(gate_msa, attn[0]), (gate_mlp, cached["ff"])]
+    if len(attn) == 3:  # IP-adapter output
+        img.append((None, attn[2]))
+    return [(c_gate_msa, attn[1]), (c_gate_mlp, cached["ff_context"])], img
+
+
+def _flux_single_reused(
+    block: Any,
+    cached: dict[str, Any],
+    hidden_states: torch.Tensor,
+    encoder_hidden_states: torch.Tensor,
+    temb: torch.Tensor,
+    image_rotary_emb: Any = None,
+    joint_attention_kwargs: dict[str, Any] | None = None,
+) -> tuple[list, list]:
+    """What a FLUX single block that reuses its output projection adds to each stream."""
+    (gate,) = _emb_chunks(block.norm, temb, 3, (2,))
+    out, text_len = cached["proj_out"], encoder_hidden_states.shape[1]
+    return [(gate, out[:, :text_len])], [(gate, out[:, text_len:])]
 
 
 def _flux_double_forward(

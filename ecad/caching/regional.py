@@ -77,11 +77,11 @@ class RegionalBlocks:
         except COMPILE_ERRORS as exc:
             raise compile_error(self.describe(), f"block {type(module).__name__}", exc) from exc
 
-    def reused_run(self, recipe, modules, cached, args, kwargs) -> Any:
+    def reused_run(self, recipe, modules, cached, places, args, kwargs) -> Any:
         """A run of wholly reused blocks (:mod:`ecad.caching.reuse_runs`): one graph per block
         class and run length, shared by every run of that length."""
         kind = type(modules[0])
-        key = (kind, "run", len(modules), tuple(tuple(c) for c in cached))
+        key = (kind, "run", len(modules), tuple(tuple(c) for c in cached), places)
         fn = self._functions.get(key)
         if fn is None:
             name = f"ecad_run_{kind.__name__}_{len(modules)}_{len(self._functions)}"
@@ -90,7 +90,7 @@ class RegionalBlocks:
             )
         args, kwargs = pytree.tree_map_only(torch.Tensor, _contiguous, (args, kwargs))
         try:
-            return fn(recipe.reused, modules, cached, args, kwargs)
+            return fn(recipe.reused, modules, cached, places, args, kwargs)
         except COMPILE_ERRORS as exc:
             where = f"run of {len(modules)} reused {kind.__name__} blocks"
             raise compile_error(self.describe(), where, exc) from exc

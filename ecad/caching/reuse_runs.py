@@ -8,7 +8,10 @@ kernel, so a run of ``n`` blocks reads ``3n + 1`` tensors and writes one instead
 ``4n`` and writing ``n`` (PixArt at 1024 px: 19 MB each per block and step).
 
 The sum is rounded once instead of once per block, so a compiled schedule matches the eager one
-to float rounding, not bit for bit; the eager engine keeps block-by-block updates.
+to float rounding, not bit for bit; the eager engine keeps block-by-block updates. A block with
+several streams (FLUX: text and image) sums each; what happens between blocks (ControlNet
+residuals) commutes with the sum. A loop that may leave a block out (SD3's skip-layer
+guidance) must not have runs: its recipe gives no :class:`~ecad.caching.recipes.WhollyReused`.
 
 Runs are cut into lengths that are powers of two (at most :data:`MAX_RUN`), so a schedule
 compiles at most one graph per length that occurs (2, 4, 8, 16), whatever its runs.
@@ -16,14 +19,15 @@ compiles at most one graph per length that occurs (2, 4, 8, 16), whatever its ru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from ecad.caching.kernels import gated_sum
+from ecad.caching.recipes import WhollyReused, streams_at
 
-__all__ = ["MAX_RUN", "MEMBER", "chunk_lengths", "plan_runs", "reused_sum", "stream_of"]
+__all__ = ["MAX_RUN", "MEMBER", "chunk_lengths", "plan_runs", "reused_sum"]
 
 MAX_RUN = 16
 
@@ -87,19 +91,20 @@ def _assign(run: list[tuple[Any, torch.nn.Module]], row: int) -> None:
         start += size
 
 
-def stream_of(args: tuple, kwargs: dict) -> torch.Tensor:
-    """The residual stream a block is called with (its ``hidden_states``)."""
-    return args[0] if args else kwargs["hidden_states"]
-
-
 def reused_sum(
-    reused: Callable[..., list],
+    reused: WhollyReused,
     modules: Sequence[torch.nn.Module],
     cached: Sequence[dict[str, Any]],
+    places: tuple[int | str, ...],
     args: tuple,
     kwargs: dict,
-) -> torch.Tensor:
-    """The stream after a run: its input plus every block's gated cached outputs
-    (``reused(block, cached, *args, **kwargs)``: a block's ``(gate, value)`` terms)."""
-    terms = [term for m, c in zip(modules, cached) for term in reused(m, c, *args, **kwargs)]
-    return gated_sum(stream_of(args, kwargs), terms, True)
+) -> Any:
+    """The streams after a run: each one's input (in ``args`` or ``kwargs`` at ``places``:
+    :meth:`~ecad.caching.recipes.WhollyReused.stream_places`) plus every block's gated cached
+    outputs, in what the blocks return."""
+    streams = streams_at(places, args, kwargs)
+    terms: list[list] = [[] for _ in streams]
+    for module, outputs in zip(modules, cached):
+        for total, own in zip(terms, reused.terms(module, outputs, *args, **kwargs)):
+            total.extend(own)
+    return reused.output(tuple(gated_sum(s, t, True) for s, t in zip(streams, terms)))

@@ -20,6 +20,7 @@ from ecad.families import get_family
 from ecad.families.tiny import build_tiny_pixart
 from ecad.schedules import Schedule, ScheduleLayout
 from ecad.schedules.catalog import HeuristicCall
+from ecad.schedules.heuristics import fora
 from tests.caching import tiny_calls
 from tests.caching.test_compiled import CountingBackend
 
@@ -62,18 +63,18 @@ def _eager(pipe, family, schedule):
         remove_schedule(pipe)
 
 
+def _role(block, row: int):
+    """None (own forward), MEMBER, or the length of the run it heads; '-': no block hook."""
+    registry = getattr(block, "_diffusers_hook", None)
+    hook = registry.get_hook(BLOCK_HOOK) if registry is not None else None
+    if hook is None:
+        return "-"
+    role = None if hook.roles is None else hook.roles[row]
+    return role if role in (None, MEMBER) else len(role[0])
+
+
 def _roles(pipe, row: int) -> list:
-    """Per block: None (own forward), MEMBER, or the length of the run it heads; '-' unhooked."""
-    out = []
-    for block in pipe.transformer.transformer_blocks:
-        registry = getattr(block, "_diffusers_hook", None)
-        hook = registry.get_hook(BLOCK_HOOK) if registry is not None else None
-        if hook is None:
-            out.append("-")
-            continue
-        role = None if hook.roles is None else hook.roles[row]
-        out.append(role if role in (None, MEMBER) else len(role[0]))
-    return out
+    return [_role(block, row) for block in pipe.transformer.transformer_blocks]
 
 
 def test_runs_are_cut_into_powers_of_two():
@@ -158,3 +159,40 @@ def test_true_tgate_blocks_join_no_run(seven):
     finally:
         remove_schedule(pipe)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("scope", ["blocks", "transformer"])
+def test_flux_runs_update_both_streams(scope):
+    """FLUX's blocks carry a text and an image stream; double and single blocks form separate
+    runs, and a reused block computes only the gates of its modulation."""
+    from ecad.families.tiny import build_tiny_flux
+
+    family = get_family("flux-dev")
+    pipe = build_tiny_flux(family.pipeline_class, num_layers=3, num_single_layers=4)
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
+    schedule = fora(layout, STEPS, 2)
+    ref, _ = _eager(pipe, family, schedule)
+    backend = CountingBackend()
+    config = ScheduleCacheConfig(
+        schedule, compile="default", compile_backend=backend, compile_scope=scope
+    )
+    apply_schedule(pipe, config)
+    try:
+        blocks = [*pipe.transformer.transformer_blocks, *pipe.transformer.single_transformer_blocks]
+        roles = [_role(b, 1) for b in blocks]
+        out = _run(pipe, family)
+    finally:
+        remove_schedule(pipe)
+    assert roles == [2, MEMBER, None, 4, MEMBER, MEMBER, MEMBER]
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_gates_alone_equal_the_chunks_of_the_whole_modulation():
+    from ecad.caching.recipes_pixart_flux import _emb, _emb_chunks
+    from ecad.families.tiny import build_tiny_flux
+
+    block = build_tiny_flux(get_family("flux-dev").pipeline_class).transformer.transformer_blocks[0]
+    temb = torch.randn(2, block.norm1.linear.in_features)
+    whole = _emb(block.norm1, temb, 6)
+    for got, i in zip(_emb_chunks(block.norm1, temb, 6, (2, 5)), (2, 5)):
+        torch.testing.assert_close(got, whole[i], rtol=1e-6, atol=1e-6)
