@@ -23,6 +23,7 @@ the graphs and buffers.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from ecad.caching.cuda_graphs import (
     call_signature,
     clone_contiguous,
     device_of,
+    flatten_call,
     restore_caches,
     snapshot_caches,
 )
@@ -263,22 +265,27 @@ class CompiledForward:
         call = self.call
         for hook in self.checks:
             hook.check_call(call.true_step, args, kwargs)
-        leaves, spec = pytree.tree_flatten((args, kwargs))  # once per step: host time counts
+        leaves, spec = flatten_call(args, kwargs)  # once per step: host time counts
         signature = call_signature(leaves, spec)
         if signature != self._signature:
             self._invalidate(signature)
         key = (call.step, call.branch)
-        if not self._uses_graphs(leaves):
-            return self._compiled_call(key, forward, args, kwargs)
-        graph = self._graphs.get(key)
+        graph = self._graphs.get(key) if self._uses_graphs(leaves) else None
         if graph is None:
+            call.settle()  # the hooks run: their caches as the last replay left them
+            if not self._uses_graphs(leaves):
+                return self._compiled_call(key, forward, args, kwargs)
             return self._capture(key, forward, args, kwargs)
-        for dst, src in zip(graph.inputs, (x for x in leaves if torch.is_tensor(x))):
-            dst.copy_(src)
+        graph.load([x for x in leaves if torch.is_tensor(x)])
+        if graph.graph.runs_python:
+            call.settle()
         graph.graph.replay()
-        restore_caches(graph.after)
+        call.defer_restore(functools.partial(restore_caches, graph.after))
         call.ledger.observe(graph.held)
-        return pytree.tree_map(clone_contiguous, graph.output)
+        out = graph.output
+        if type(out) is tuple:
+            return tuple(clone_contiguous(x) for x in out)
+        return pytree.tree_map(clone_contiguous, out)
 
     def _uses_graphs(self, leaves: list[Any]) -> bool:
         if self.mode not in _CUDA_GRAPH_MODES:
@@ -317,8 +324,10 @@ class CompiledForward:
         before = snapshot_caches(self.listeners)
         forward(*args, **kwargs)
         restore_caches(before)
-        inputs = [clone_contiguous(t) for t in _tensor_leaves(args, kwargs)]
-        static_args, static_kwargs = _rebuild(args, kwargs, inputs)
+        tensors = [x for x in flatten_call(args, kwargs)[0] if torch.is_tensor(x)]
+        inputs = [clone_contiguous(t) for t in tensors]
+        versions = [t._version for t in inputs]
+        static_args, static_kwargs = _rebuild(args, kwargs, tensors, inputs)
         out = graph.warm(lambda: self._compiled_call(key, forward, static_args, static_kwargs))
         out = pytree.tree_map(clone_contiguous, out)  # the warm run's memory may be the capture's
         restore_caches(before)
@@ -330,20 +339,20 @@ class CompiledForward:
         self.stats.static_cache_bytes = call.static.nbytes()
         after = snapshot_caches(self.listeners)
         held = call.held_bytes()
-        self._graphs[key] = CapturedGraph(graph, inputs, static_out, after, held)
+        written = [t._version != v for t, v in zip(inputs, versions)]
+        self._graphs[key] = CapturedGraph(
+            graph, inputs, static_out, after, held, [None] * len(inputs), written
+        )
         call.ledger.observe(held)
         return out
 
 
-def _tensor_leaves(args: tuple, kwargs: dict) -> list[torch.Tensor]:
-    return [x for x in pytree.tree_leaves((args, kwargs)) if torch.is_tensor(x)]
-
-
-def _rebuild(args: tuple, kwargs: dict, tensors: list[torch.Tensor]) -> tuple[tuple, dict]:
-    leaves, spec = pytree.tree_flatten((args, kwargs))
-    it = iter(tensors)
-    leaves = [next(it) if torch.is_tensor(x) else x for x in leaves]
-    return pytree.tree_unflatten(leaves, spec)
+def _rebuild(
+    args: tuple, kwargs: dict, tensors: list[torch.Tensor], static: list[torch.Tensor]
+) -> tuple[tuple, dict]:
+    """``(args, kwargs)`` with each of ``tensors`` replaced by its static buffer."""
+    by_id = {id(t): s for t, s in zip(tensors, static)}
+    return pytree.tree_map_only(torch.Tensor, lambda t: by_id[id(t)], (args, kwargs))
 
 
 def _synced(out: Any, start: float) -> float:

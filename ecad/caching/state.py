@@ -125,6 +125,9 @@ class CallState:
         #: Why this schedule cannot start part-way, if it cannot (true TGATE).
         self.refuse_partial: str | None = None
         self._loop: Any = None  # the sampler's timesteps of the current call
+        #: Puts back the caches' Python side as the last replayed CUDA graph left it; run
+        #: only when something reads that side (:meth:`settle`), not after every replay.
+        self._unsettled: Any = None
 
     def add_listener(self, hook: Any) -> None:
         """``hook.drop_caches()`` is called whenever the caches must be emptied; the hook gets
@@ -149,7 +152,18 @@ class CallState:
         self.ledger.sub(nbytes(value))
 
     def held_bytes(self) -> int:
+        self.settle()
         return sum(hook.cached_bytes() for hook in self._listeners)
+
+    def defer_restore(self, restore: Any) -> None:
+        """A CUDA graph replayed: the hooks' caches (Python side) are ``restore()`` away."""
+        self._unsettled = restore
+
+    def settle(self) -> None:
+        """Bring the hooks' caches up to date before anything reads or changes them."""
+        if self._unsettled is not None:
+            restore, self._unsettled = self._unsettled, None
+            restore()
 
     def begin_forward(self, sampler: Any | None, branch: str) -> None:
         if sampler is not None and hasattr(sampler, "step_index"):
@@ -231,6 +245,7 @@ class CallState:
         return start
 
     def drop_caches(self) -> None:
+        self.settle()
         for hook in self._listeners:
             hook.drop_caches()
 

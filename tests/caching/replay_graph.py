@@ -10,6 +10,8 @@ class ReplayGraph:
     replay runs it again and writes the result into that output, as a replay rewrites the
     graph's memory (the engine puts the caches' Python side back after each replay)."""
 
+    runs_python = True
+
     def __init__(self, pool: object, stream: object) -> None:
         self.fn = self.output = None
 
