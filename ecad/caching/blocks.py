@@ -184,9 +184,18 @@ class BlockHook(ModelHook):
             if gate.gated(t):
                 hidden = args[0] if args else kwargs["hidden_states"]
                 runs[name], cached[name] = False, gate.average_for(int(hidden.shape[0]))
+        # Under CUDA graphs a kept output goes into its static buffer inside the block's graph,
+        # where the compiler fuses the write with the output's other reader (the residual add)
+        # instead of a copy of its own after the graph.
+        static = self.call.static.buffers if self.call.static is not None else {}
+        targets = {
+            n: static[key]
+            for n, on in runs.items()
+            if on and self.plan.keep[n][t] and (key := (self.cache_id, branch, n)) in static
+        }
         with _plain_forwards(module, gates):
             out, computed = self.call.regional(
-                self.recipe, module, tuple(runs.items()), cached, args, kwargs
+                self.recipe, module, tuple(runs.items()), cached, targets, args, kwargs
             )
         for name, gate in gates.items():
             if gate.keeps_average(t):

@@ -46,7 +46,8 @@ class StaticCaches:
             buffer = self.buffers[key] = pytree.tree_map(clone_contiguous, value)
             return buffer
         for dst, src in zip(pytree.tree_leaves(buffer), pytree.tree_leaves(value)):
-            dst.copy_(src)
+            if dst is not src:  # a compiled block may have written the buffer itself
+                dst.copy_(src)
         return buffer
 
     def nbytes(self) -> int:

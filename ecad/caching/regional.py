@@ -26,12 +26,13 @@ def fresh_function(template: Callable[..., Any], name: str) -> Callable[..., Any
 
 class _CollectStep:
     """The :class:`~ecad.caching.recipes.BlockStep` inside a compiled block: runs what it is
-    told, reads the cached outputs it is given, hands back what it computed."""
+    told, reads the cached outputs it is given, hands back what it computed (written into
+    ``targets``, the static buffers of kept outputs, where it is given them)."""
 
     fused = True  # inside a graph the kernels module leaves fusion to the compiler anyway
 
-    def __init__(self, run: tuple, cached: dict[str, Any]) -> None:
-        self.run, self.cached_, self.computed = dict(run), cached, {}
+    def __init__(self, run: tuple, cached: dict[str, Any], targets: dict[str, Any]) -> None:
+        self.run, self.cached_, self.targets, self.computed = dict(run), cached, targets, {}
 
     def computes(self, name: str) -> bool:
         return self.run[name]
@@ -40,12 +41,18 @@ class _CollectStep:
         return self.cached_[name]
 
     def store(self, name: str, output: Any) -> Any:
-        self.computed[name] = output
+        target = self.targets.get(name)
+        if target is None:
+            self.computed[name] = output
+            return output
+        for dst, src in zip(pytree.tree_leaves(target), pytree.tree_leaves(output)):
+            dst.copy_(src)
+        self.computed[name] = target
         return output
 
 
-def _run_block(forward, module, run, cached, args, kwargs):
-    step = _CollectStep(run, cached)
+def _run_block(forward, module, run, cached, targets, args, kwargs):
+    step = _CollectStep(run, cached, targets)
     out = forward(module, step, *args, **kwargs)
     return out, step.computed
 
@@ -62,8 +69,8 @@ class RegionalBlocks:
         self.options, self.describe = options, describe
         self._functions: dict[tuple, Callable[..., Any]] = {}
 
-    def __call__(self, recipe, module, run, cached, args, kwargs) -> Any:
-        key = (type(module), run, tuple(cached))
+    def __call__(self, recipe, module, run, cached, targets, args, kwargs) -> Any:
+        key = (type(module), run, tuple(cached), tuple(targets))
         fn = self._functions.get(key)
         if fn is None:
             name = f"ecad_block_{type(module).__name__}_{len(self._functions)}"
@@ -73,7 +80,7 @@ class RegionalBlocks:
         # FLUX's blocks slices): otherwise dynamo compiles each pattern once per layout.
         args, kwargs = pytree.tree_map_only(torch.Tensor, _contiguous, (args, kwargs))
         try:
-            return fn(recipe.forward, module, run, cached, args, kwargs)
+            return fn(recipe.forward, module, run, cached, targets, args, kwargs)
         except COMPILE_ERRORS as exc:
             raise compile_error(self.describe(), f"block {type(module).__name__}", exc) from exc
 

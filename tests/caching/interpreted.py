@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_interpreted(script: str) -> dict[str, Any]:
     pytest.importorskip("triton")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    # The repository first, then whatever the caller's path held (wheels installed with
+    # --target on a device machine).
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": path}
     proc = subprocess.run(
         [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
     )

@@ -197,6 +197,37 @@ def test_cuda_graph_mode_replays_one_graph_per_pattern(pixart, fora_eager, compi
     assert runner.call.static is None  # buffers freed on removal
 
 
+def test_block_graphs_write_kept_outputs_into_their_static_buffers(pixart, fora_eager):
+    """Under CUDA graphs a kept output is written into its static buffer inside the block's
+    graph (fused with its other reader), not copied there after it."""
+    family, pipe, _ = pixart
+    schedule, ref = fora_eager
+    config = ScheduleCacheConfig(
+        schedule, compile="reduce-overhead", compile_backend=CountingBackend(),
+        compile_scope="blocks",
+    )
+    apply_schedule(pipe, config)
+    runner = pipe.transformer._diffusers_hook.hooks[DENOISER_HOOK].runner
+    runner.graph_class, runner.graphs_on_cpu = ReplayGraph, True
+    try:
+        first = run_pipe(pipe, family)  # captures: the first store of an entry makes its buffer
+        static = runner.call.static
+        copies, hold = [], static.hold
+
+        def counting_hold(key, value):
+            buffer = static.buffers.get(key)
+            copies.append(buffer is not None and buffer is not value)
+            return hold(key, value)
+
+        static.hold = counting_hold
+        again = run_pipe(pipe, family)  # the stand-in replays by running the graphs' code again
+    finally:
+        remove_schedule(pipe)
+    assert copies and not any(copies)
+    torch.testing.assert_close(first, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, ref, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["tgate", "component", "flux"])
 def test_other_engines_compile_once_per_pattern(tiny_dirs, name):
