@@ -174,7 +174,10 @@ def apply_schedule(
     schedule's steps fall into a few *patterns* (which components run, which caches are read
     and written); the transformer compiles **once per pattern** (and guidance branch), with
     ``fullgraph=True``, never once per step, and in the CUDA-graph modes each pattern is
-    captured once as a CUDA graph with static input and cache buffers. ``compile_stats(pipe)``
+    captured once as a CUDA graph with static input and cache buffers. With
+    ``compile_scope="blocks"`` each block compiles once per *block* pattern instead, plus once
+    per length (2, 4, 8, 16) of a run of blocks that reuse every component, whose cached
+    outputs are then added to the stream in one pass (to float rounding). ``compile_stats(pipe)``
     reports the patterns, compilations and compile seconds. A new resolution or batch size
     recompiles and recaptures every pattern (shapes are static); another schedule is another
     ``apply_schedule``. Wrapping the transformer in ``torch.compile`` yourself after
