@@ -134,13 +134,8 @@ def _emb_chunks(norm: Any, temb: torch.Tensor, chunks: int, wanted: tuple[int, .
 
 
 def _flux_double_reused(
-    block: Any,
-    cached: dict[str, Any],
-    hidden_states: torch.Tensor,
-    encoder_hidden_states: torch.Tensor,
-    temb: torch.Tensor,
-    image_rotary_emb: Any = None,
-    joint_attention_kwargs: dict[str, Any] | None = None,
+    block: Any, cached: dict[str, Any], hidden_states: Any, encoder_hidden_states: Any, temb: Any,
+    **_: Any,
 ) -> tuple[list, list]:
     """What a FLUX double block that reuses every component adds to its text and image
     streams (only the four gates of its modulation are computed)."""
@@ -159,8 +154,7 @@ def _flux_single_reused(
     hidden_states: torch.Tensor,
     encoder_hidden_states: torch.Tensor,
     temb: torch.Tensor,
-    image_rotary_emb: Any = None,
-    joint_attention_kwargs: dict[str, Any] | None = None,
+    **_: Any,
 ) -> tuple[list, list]:
     """What a FLUX single block that reuses its output projection adds to each stream."""
     (gate,) = _emb_chunks(block.norm, temb, 3, (2,))

@@ -22,17 +22,10 @@ from ecad.schedules import Schedule, ScheduleLayout
 from ecad.schedules.catalog import HeuristicCall
 from ecad.schedules.heuristics import fora
 from tests.caching import tiny_calls
-from tests.caching.test_compiled import CountingBackend
+from tests.caching.test_compiled import CountingBackend, _fresh_dynamo  # noqa: F401
 
 STEPS = 4
 BLOCKS = 7
-
-
-@pytest.fixture(autouse=True)
-def _fresh_dynamo():
-    torch._dynamo.reset()
-    yield
-    torch._dynamo.reset()
 
 
 @pytest.fixture(scope="module")
