@@ -224,12 +224,14 @@ class BlockHook(ModelHook):
         )
 
     def drop_caches(self) -> None:
+        self.call.settle()  # whatever order the hooks are reset in
         for store in self.cache.values():
             for value in store.values():
                 self.call.release(value)
         self.cache.clear()
 
     def cached_bytes(self) -> int:
+        self.call.settle()
         return sum(nbytes(v) for store in self.cache.values() for v in store.values())
 
     def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:

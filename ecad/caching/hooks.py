@@ -145,10 +145,12 @@ class _ComponentHook(ModelHook):
             self.call.release(old)
 
     def drop_caches(self) -> None:
+        self.call.settle()  # whatever order the hooks are reset in
         for branch in list(self.cache):
             self._drop(branch)
 
     def cached_bytes(self) -> int:
+        self.call.settle()
         return sum(nbytes(v) for v in self.cache.values())
 
     def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:

@@ -187,11 +187,13 @@ class _CrossAttentionHook(ModelHook):
         return self.average if repeat == 1 else self.average.repeat(repeat, 1, 1)
 
     def drop_caches(self) -> None:
+        self.call.settle()  # whatever order the hooks are reset in
         if self.average is not None:
             self.call.release(self.average)
             self.average = None
 
     def cached_bytes(self) -> int:
+        self.call.settle()
         return nbytes(self.average)
 
     def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:

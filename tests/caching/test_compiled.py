@@ -10,7 +10,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ecad.caching import ScheduleCacheConfig, apply_schedule, compile_stats, remove_schedule
+from ecad.caching import (
+    ScheduleCacheConfig,
+    apply_schedule,
+    cache_stats,
+    compile_stats,
+    remove_schedule,
+)
 from ecad.caching.compiled import pattern_steps
 from ecad.caching.hooks import DENOISER_HOOK
 from ecad.errors import ConfigError, ScheduleCompileError
@@ -221,9 +227,11 @@ def test_block_graphs_write_kept_outputs_into_their_static_buffers(pixart, fora_
 
         static.hold = counting_hold
         again = run_pipe(pipe, family)  # the stand-in replays by running the graphs' code again
+        held_after_call = cache_stats(pipe)["cached_bytes"]
     finally:
         remove_schedule(pipe)
     assert copies and not any(copies)
+    assert held_after_call == 0  # the end of a call drops the caches, replayed steps' too
     torch.testing.assert_close(first, ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(again, ref, rtol=1e-5, atol=1e-5)
 
