@@ -43,6 +43,7 @@ from ecad.caching.cuda_graphs import (
     flatten_call,
     restore_caches,
     snapshot_caches,
+    version,
 )
 from ecad.caching.regional import COMPILE_ERRORS, RegionalBlocks, compile_error, fresh_function
 from ecad.caching.state import CallState
@@ -326,7 +327,7 @@ class CompiledForward:
         restore_caches(before)
         tensors = [x for x in flatten_call(args, kwargs)[0] if torch.is_tensor(x)]
         inputs = [clone_contiguous(t) for t in tensors]
-        versions = [t._version for t in inputs]
+        versions = [version(t) for t in inputs]
         static_args, static_kwargs = _rebuild(args, kwargs, tensors, inputs)
         out = graph.warm(lambda: self._compiled_call(key, forward, static_args, static_kwargs))
         out = pytree.tree_map(clone_contiguous, out)  # the warm run's memory may be the capture's
@@ -339,7 +340,9 @@ class CompiledForward:
         self.stats.static_cache_bytes = call.static.nbytes()
         after = snapshot_caches(self.listeners)
         held = call.held_bytes()
-        written = [t._version != v for t, v in zip(inputs, versions)]
+        # An input whose changes cannot be seen (inference tensors) counts as written: always
+        # copied.
+        written = [v is None or version(t) != v for t, v in zip(inputs, versions)]
         self._graphs[key] = CapturedGraph(
             graph, inputs, static_out, after, held, [None] * len(inputs), written
         )

@@ -23,6 +23,7 @@ __all__ = [
     "flatten_call",
     "restore_caches",
     "snapshot_caches",
+    "version",
 ]
 
 # Where the engine's hooks keep what they cache (BlockHook, component and TGATE hooks).
@@ -178,7 +179,14 @@ class CapturedGraph:
         sources = self.sources
         for i, (dst, src) in enumerate(zip(self.inputs, tensors)):
             last = sources[i]
-            if last is not None and last[0] is src and last[1] == src._version:
+            if last is not None and last[0] is src and last[1] == version(src):
                 continue
             dst.copy_(src)
-            sources[i] = None if self.written[i] else (src, src._version)
+            known = version(src)
+            sources[i] = None if self.written[i] or known is None else (src, known)
+
+
+def version(tensor: torch.Tensor) -> int | None:
+    """A tensor's version counter (bumped by every in-place change), ``None`` for tensors made
+    under ``torch.inference_mode``, which keep none."""
+    return None if tensor.is_inference() else tensor._version

@@ -176,6 +176,24 @@ def test_block_scope_compiles_once_per_block_pattern(pixart, fora_eager):
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 
+def test_cuda_graph_mode_runs_under_inference_mode(pixart, fora_eager):
+    """Tensors made under ``torch.inference_mode`` keep no version counter; a replay copies
+    them every time instead of asking."""
+    family, pipe, _ = pixart
+    schedule, ref = fora_eager
+    config = ScheduleCacheConfig(schedule, compile="reduce-overhead", compile_backend=None)
+    apply_schedule(pipe, config)
+    runner = pipe.transformer._diffusers_hook.hooks[DENOISER_HOOK].runner
+    runner.graph_class, runner.graphs_on_cpu = ReplayGraph, True
+    try:
+        with torch.inference_mode():
+            first, again = run_pipe(pipe, family), run_pipe(pipe, family)
+    finally:
+        remove_schedule(pipe)
+    torch.testing.assert_close(first, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, ref, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("compiler", [pytest.param("dynamo", marks=pytest.mark.slow), None])
 def test_cuda_graph_mode_replays_one_graph_per_pattern(pixart, fora_eager, compiler):
     family, pipe, _ = pixart

@@ -66,3 +66,13 @@ def test_an_input_the_graph_writes_is_always_copied():
     graph.inputs[0].fill_(-1)  # what a replay that writes its input would leave
     graph.load([source])
     assert graph.inputs[0].tolist() == [1] * 3
+
+
+def test_inference_tensors_keep_no_version_and_are_always_copied():
+    graph = _graph(1, [False])
+    with torch.inference_mode():
+        source = torch.ones(3)
+    graph.load([source])
+    graph.inputs[0].fill_(-1)
+    graph.load([source])  # no version counter to trust: copied again
+    assert graph.inputs[0].tolist() == [1] * 3
