@@ -271,12 +271,13 @@ class CompiledForward:
         if signature != self._signature:
             self._invalidate(signature)
         key = (call.step, call.branch)
-        graph = self._graphs.get(key) if self._uses_graphs(leaves) else None
+        graphs = self._uses_graphs(leaves)
+        graph = self._graphs.get(key) if graphs else None
         if graph is None:
             call.settle()  # the hooks run: their caches as the last replay left them
-            if not self._uses_graphs(leaves):
-                return self._compiled_call(key, forward, args, kwargs)
-            return self._capture(key, forward, args, kwargs)
+            if graphs:
+                return self._capture(key, forward, args, kwargs)
+            return self._compiled_call(key, forward, args, kwargs)
         graph.load([x for x in leaves if torch.is_tensor(x)])
         if graph.graph.runs_python:
             call.settle()
@@ -343,9 +344,7 @@ class CompiledForward:
         # An input whose changes cannot be seen (inference tensors) counts as written: always
         # copied.
         written = [v is None or version(t) != v for t, v in zip(inputs, versions)]
-        self._graphs[key] = CapturedGraph(
-            graph, inputs, static_out, after, held, [None] * len(inputs), written
-        )
+        self._graphs[key] = CapturedGraph(graph, inputs, static_out, after, held, written)
         call.ledger.observe(held)
         return out
 

@@ -19,6 +19,7 @@ __all__ = [
     "StaticCaches",
     "call_signature",
     "clone_contiguous",
+    "copy_into",
     "device_of",
     "flatten_call",
     "restore_caches",
@@ -46,13 +47,19 @@ class StaticCaches:
                 raise RuntimeError(f"cache entry {key} first stored inside a graph")  # a bug
             buffer = self.buffers[key] = pytree.tree_map(clone_contiguous, value)
             return buffer
-        for dst, src in zip(pytree.tree_leaves(buffer), pytree.tree_leaves(value)):
-            if dst is not src:  # a compiled block may have written the buffer itself
-                dst.copy_(src)
-        return buffer
+        return copy_into(buffer, value)
 
     def nbytes(self) -> int:
         return sum(nbytes(v) for v in self.buffers.values())
+
+
+def copy_into(buffer: Any, value: Any) -> Any:
+    """Copy ``value``'s tensors into ``buffer``'s (same structure); returns ``buffer``. A leaf
+    that already is its buffer (a compiled block wrote it there) is left alone."""
+    for dst, src in zip(pytree.tree_leaves(buffer), pytree.tree_leaves(value)):
+        if dst is not src:
+            dst.copy_(src)
+    return buffer
 
 
 def clone_contiguous(value: Any) -> Any:
@@ -168,11 +175,15 @@ class CapturedGraph:
     after: list[tuple[Any, dict[str, Any]]]
     #: the caches' bytes after a replay (static buffers: the same after every replay)
     held: int = 0
-    #: per input, the tensor last copied in and its version then: the same tensor unchanged
-    #: (prompt embeddings, masks) is not copied again
-    sources: list[Any] = field(default_factory=list)
     #: inputs the graph writes to (their buffer changes at replay): always copied
     written: list[bool] = field(default_factory=list)
+    #: per input, the tensor last copied in and its version then: the same tensor unchanged
+    #: (prompt embeddings, masks) is not copied again
+    sources: list[Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sources = [None] * len(self.inputs)
+        self.written = self.written or [False] * len(self.inputs)
 
     def load(self, tensors: list[torch.Tensor]) -> None:
         """Copy a call's tensors into the static input buffers."""

@@ -94,7 +94,6 @@ def streams_at(places: tuple[int | str, ...], args: tuple, kwargs: dict) -> tupl
     return tuple(args[p] if isinstance(p, int) else kwargs[p] for p in places)
 
 
-
 _RECIPES: dict[type, BlockRecipe] = {}
 _registered = False
 

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
+from ecad.caching.cuda_graphs import copy_into
 from ecad.caching.reuse_runs import reused_sum
 from ecad.errors import ScheduleCompileError
 
@@ -45,9 +46,7 @@ class _CollectStep:
         if target is None:
             self.computed[name] = output
             return output
-        for dst, src in zip(pytree.tree_leaves(target), pytree.tree_leaves(output)):
-            dst.copy_(src)
-        self.computed[name] = target
+        self.computed[name] = copy_into(target, output)
         return output
 
 
@@ -70,36 +69,36 @@ class RegionalBlocks:
         self._functions: dict[tuple, Callable[..., Any]] = {}
 
     def __call__(self, recipe, module, run, cached, targets, args, kwargs) -> Any:
-        key = (type(module), run, tuple(cached), tuple(targets))
-        fn = self._functions.get(key)
-        if fn is None:
-            name = f"ecad_block_{type(module).__name__}_{len(self._functions)}"
-            fresh = fresh_function(_run_block, name)
-            fn = self._functions[key] = torch.compile(fresh, **self.options)
-        # One memory layout for every block (PixArt's first block gets a transposed stream,
-        # FLUX's blocks slices): otherwise dynamo compiles each pattern once per layout.
-        args, kwargs = pytree.tree_map_only(torch.Tensor, _contiguous, (args, kwargs))
-        try:
-            return fn(recipe.forward, module, run, cached, targets, args, kwargs)
-        except COMPILE_ERRORS as exc:
-            raise compile_error(self.describe(), f"block {type(module).__name__}", exc) from exc
+        kind = type(module)
+        key = (kind, run, tuple(cached), tuple(targets))
+        fn = self._compiled(key, _run_block, f"block_{kind.__name__}")
+        return self._call(fn, f"block {kind.__name__}", recipe.forward, module, run, cached,
+                          targets, args, kwargs)
 
     def reused_run(self, recipe, modules, cached, places, args, kwargs) -> Any:
         """A run of wholly reused blocks (:mod:`ecad.caching.reuse_runs`): one graph per block
         class and run length, shared by every run of that length."""
-        kind = type(modules[0])
-        key = (kind, "run", len(modules), tuple(tuple(c) for c in cached), places)
+        kind, n = type(modules[0]), len(modules)
+        key = (kind, "run", n, tuple(tuple(c) for c in cached), places)
+        fn = self._compiled(key, reused_sum, f"run_{kind.__name__}_{n}")
+        return self._call(fn, f"run of {n} reused {kind.__name__} blocks", recipe.reused,
+                          modules, cached, places, args, kwargs)
+
+    def _compiled(self, key: tuple, template: Callable[..., Any], name: str) -> Any:
         fn = self._functions.get(key)
         if fn is None:
-            name = f"ecad_run_{kind.__name__}_{len(modules)}_{len(self._functions)}"
-            fn = self._functions[key] = torch.compile(
-                fresh_function(reused_sum, name), **self.options
-            )
+            fresh = fresh_function(template, f"ecad_{name}_{len(self._functions)}")
+            fn = self._functions[key] = torch.compile(fresh, **self.options)
+        return fn
+
+    def _call(self, fn, where: str, *inputs: Any) -> Any:
+        *head, args, kwargs = inputs
+        # One memory layout for every block (PixArt's first block gets a transposed stream,
+        # FLUX's blocks slices): otherwise dynamo compiles each pattern once per layout.
         args, kwargs = pytree.tree_map_only(torch.Tensor, _contiguous, (args, kwargs))
         try:
-            return fn(recipe.reused, modules, cached, places, args, kwargs)
+            return fn(*head, args, kwargs)
         except COMPILE_ERRORS as exc:
-            where = f"run of {len(modules)} reused {kind.__name__} blocks"
             raise compile_error(self.describe(), where, exc) from exc
 
 

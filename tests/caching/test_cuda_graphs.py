@@ -43,7 +43,7 @@ def test_other_containers_go_through_pytree():
 
 def _graph(n: int, written: list[bool]) -> CapturedGraph:
     inputs = [torch.zeros(3) for _ in range(n)]
-    return CapturedGraph(None, inputs, None, [], 0, [None] * n, written)
+    return CapturedGraph(None, inputs, None, [], 0, written)
 
 
 def test_an_unchanged_input_is_not_copied_again():
