@@ -125,8 +125,27 @@ def _poison_scores(cluster, tmp_path, spec_path) -> dict[str, dict]:
     return out
 
 
+TRUNCATED = b'{"phase": "evaluate", "generat'
+
+
+def _corrupted_until_failed(cluster, search_id: str):
+    """The search's failure reason once the scheduler marked it failed; until then its state is
+    kept truncated. The scheduler may be between its reload and its checkpoint when the state is
+    truncated, and its checkpoint then overwrites the damage (the last writer wins): truncated
+    again, the next reload finds it."""
+    store = cluster.store()
+    if (reason := failure_reason(store, search_id)) is not None:
+        return reason
+    if store.get(state_key(search_id)) != TRUNCATED:
+        assert cluster.state(search_id).get("phase") != "done", \
+            "the broken search finished before its truncated state was read"
+        store.put(state_key(search_id), TRUNCATED)
+    return None
+
+
 def test_corrupt_state_fails_that_search_and_the_other_finishes(cluster, tmp_path):
-    broken_spec = cluster_spec(tmp_path / "a", name="broken", seed=3)
+    # the broken search has generations to spare: it cannot finish before the damage is read
+    broken_spec = cluster_spec(tmp_path / "a", name="broken", seed=3, generations=6)
     healthy_spec = cluster_spec(tmp_path / "b", name="healthy", seed=5, generations=1)
     poisoned = _poison_scores(cluster, tmp_path, healthy_spec)
     cluster.procs.worker("w1", extra_env=SLOW)
@@ -135,10 +154,10 @@ def test_corrupt_state_fails_that_search_and_the_other_finishes(cluster, tmp_pat
     healthy = cluster.submit(healthy_spec)
     wait_for(lambda: cluster.state(broken).get("generation", 0) >= 1, 240, interval=0.3,
              what="the first generation of the broken search")
-    cluster.store().put(state_key(broken), b'{"phase": "evaluate", "generat')  # truncated
-    cluster.wait_done(healthy, timeout=600)
-    wait_for(lambda: failure_reason(cluster.store(), broken), 300, interval=0.5,
+    cluster.store().put(state_key(broken), TRUNCATED)
+    wait_for(lambda: _corrupted_until_failed(cluster, broken), 300, interval=0.5,
              what="the broken search to be marked failed")
+    cluster.wait_done(healthy, timeout=600)
     assert cluster_result(cluster, healthy) == local_result(tmp_path / "b", healthy_spec)
     store = cluster.store()
     for key in poisoned:  # healed: scored again by the worker
