@@ -45,6 +45,7 @@ from ecad.caching.cuda_graphs import (
     snapshot_caches,
     version,
 )
+from ecad.caching.outer import outer_recipe_for
 from ecad.caching.regional import COMPILE_ERRORS, RegionalBlocks, compile_error, fresh_function
 from ecad.caching.state import CallState
 from ecad.errors import ConfigError, ScheduleCompileError
@@ -221,8 +222,14 @@ class CompiledForward:
         self.graph_class: Any = CudaGraph
         #: Capture on CPU too (with a stand-in ``graph_class``).
         self.graphs_on_cpu = False
+        #: Block scope: the transformer's forward with its head and tail compiled
+        #: (:mod:`ecad.caching.outer`); ``None``: its own forward.
+        self._outer: Callable[..., Any] | None = None
         if scope == "blocks" and backend is not None:
             call.regional = RegionalBlocks(self._options(), self._describe)
+            recipe = outer_recipe_for(transformer)
+            if recipe is not None:
+                self._outer = functools.partial(recipe.forward, transformer, call.regional.outer)
 
     # -- compiled functions ----------------------------------------------------------------
     def _describe(self) -> str:
@@ -237,12 +244,16 @@ class CompiledForward:
     def _function(self, key: tuple) -> Callable[..., Any]:
         fn = self._functions.get(key)
         if fn is None and (self.backend is None or self.scope == "blocks"):
-            fn = self._functions[key] = _run_pattern  # graphs of the eager (or block) engine
+            # graphs of the eager (or block) engine
+            fn = self._functions[key] = _run_pattern if self._outer is None else self._run_outer
         if fn is None:
             name = f"ecad_pattern_{key[0]}_{key[1]}".replace("-", "_")
             fn = self._functions[key] = torch.compile(fresh_function(_run_pattern, name),
                                                       **self._options())
         return fn
+
+    def _run_outer(self, forward: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._outer(*args, **kwargs)
 
     def _compiled_call(self, key: tuple, forward: Any, args: tuple, kwargs: dict) -> Any:
         fn = self._function(key)

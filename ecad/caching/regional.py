@@ -60,9 +60,10 @@ class RegionalBlocks:
     """``compile_scope="blocks"``: each lean block compiles once per block pattern (block
     class, components run, cached outputs read), shared by every block of its class, and each
     run of wholly reused blocks once per run length (:mod:`ecad.caching.reuse_runs`); the
-    transformer around the blocks runs as it is (and is captured whole in the CUDA-graph
-    modes). A schedule's block patterns are few (PixArt at most 8 per class), so compilation
-    stays short however many step patterns the schedule has."""
+    transformer's work before and after the blocks once each where its class has an outer
+    recipe (:mod:`ecad.caching.outer`), else it runs as it is. In the CUDA-graph modes the
+    whole step is captured as one graph. A schedule's block patterns are few (PixArt at most
+    8 per class), so compilation stays short however many step patterns the schedule has."""
 
     def __init__(self, options: dict[str, Any], describe: Callable[[], str]) -> None:
         self.options, self.describe = options, describe
@@ -84,6 +85,12 @@ class RegionalBlocks:
         return self._call(fn, f"run of {n} reused {kind.__name__} blocks", recipe.reused,
                           modules, cached, places, args, kwargs)
 
+    def outer(self, name: str, function: Callable[..., Any], model: Any, *values: Any) -> Any:
+        """A part of the transformer around the blocks (:mod:`ecad.caching.outer`): one graph
+        per part, whatever the step pattern."""
+        fn = self._compiled(("outer", name), function, f"outer_{name}")
+        return self._guarded(fn, f"the transformer's {name}", model, *values)
+
     def _compiled(self, key: tuple, template: Callable[..., Any], name: str) -> Any:
         fn = self._functions.get(key)
         if fn is None:
@@ -96,8 +103,11 @@ class RegionalBlocks:
         # One memory layout for every block (PixArt's first block gets a transposed stream,
         # FLUX's blocks slices): otherwise dynamo compiles each pattern once per layout.
         args, kwargs = pytree.tree_map_only(torch.Tensor, _contiguous, (args, kwargs))
+        return self._guarded(fn, where, *head, args, kwargs)
+
+    def _guarded(self, fn, where: str, *inputs: Any) -> Any:
         try:
-            return fn(*head, args, kwargs)
+            return fn(*inputs)
         except COMPILE_ERRORS as exc:
             raise compile_error(self.describe(), where, exc) from exc
 
