@@ -137,6 +137,12 @@ class BlockHook(ModelHook):
         #: Per plan row, this block's part in a run of wholly reused blocks (compiled engine,
         #: :func:`ecad.caching.reuse_runs.plan_runs`); ``None``: no runs.
         self.roles: list[Any] | None = None
+        #: A call's first step is a pattern of its own: where dynamo traces this hook, its
+        #: caches' Python side (empty before the first step) is guarded on. Off where nothing
+        #: traces it (block scope, CUDA graphs of the eager engine): a step that holds nothing
+        #: and does what step 0 does is step 0's pattern (FORA's computed steps: one graph, and
+        #: the first writer of each cache entry, see ``StaticCaches``).
+        self.first_step_apart = True
 
     def can_join_run(self, block: torch.nn.Module, row: int) -> bool:
         """Whether this block reuses every component at plan row ``row`` and its recipe can add
@@ -215,11 +221,12 @@ class BlockHook(ModelHook):
 
     def step_signature(self, t: int) -> tuple:
         """What this hook does at step ``t`` (see :mod:`ecad.caching.compiled`): which
-        components run, which outputs it keeps and which it holds on entry."""
+        components run, which outputs it keeps and which it holds on entry; and, unless
+        :attr:`first_step_apart` is off, whether it is a call's first step."""
         plan, steps = self.plan, self.steps
         held = 0 < t < steps  # an entry row (t >= steps) holds nothing, as step 0
         return (
-            t == 0 or t >= steps,
+            self.first_step_apart and (t == 0 or t >= steps),
             *((plan.run[n][t], plan.keep[n][t], held and plan.keep[n][t - 1]) for n in plan.run),
         )
 

@@ -325,28 +325,35 @@ class CompiledForward:
         self.stats.static_cache_bytes = 0
 
     def _capture(self, key: tuple, forward: Any, args: tuple, kwargs: dict) -> Any:
-        """First time a pattern runs: once eagerly (makes the static buffers of what it stores),
-        once compiled (same inputs, same result), then captured; the Python side of the caches
-        is put back before each run and recorded after the capture, for every replay."""
+        """First time a pattern runs: once eagerly, once compiled (same inputs, same result),
+        then captured; the Python side of the caches is put back before each run and recorded
+        after the capture, for every replay. Entries first stored here get their static
+        buffers (:class:`~ecad.caching.cuda_graphs.StaticCaches`): made by the eager run, or,
+        where the hooks run as Python in the capture, the capture's own tensors."""
         call = self.call
         if call.static is None:
-            call.static = StaticCaches()
+            # the hooks run as Python in a capture unless they are traced into the graph
+            call.static = StaticCaches(adopt=self.backend is None or self.scope == "blocks")
         if self._shared is None:
             self._shared = self.graph_class.shared()
         graph = self.graph_class(*self._shared)
         before = snapshot_caches(self.listeners)
-        forward(*args, **kwargs)
-        restore_caches(before)
-        tensors = [x for x in flatten_call(args, kwargs)[0] if torch.is_tensor(x)]
-        inputs = [clone_contiguous(t) for t in tensors]
-        versions = [version(t) for t in inputs]
-        static_args, static_kwargs = _rebuild(args, kwargs, tensors, inputs)
-        out = graph.warm(lambda: self._compiled_call(key, forward, static_args, static_kwargs))
-        out = pytree.tree_map(clone_contiguous, out)  # the warm run's memory may be the capture's
-        restore_caches(before)
+        with call.static.before_capture():
+            forward(*args, **kwargs)
+            restore_caches(before)
+            tensors = [x for x in flatten_call(args, kwargs)[0] if torch.is_tensor(x)]
+            inputs = [clone_contiguous(t) for t in tensors]
+            versions = [version(t) for t in inputs]
+            static_args, static_kwargs = _rebuild(args, kwargs, tensors, inputs)
+            out = graph.warm(
+                lambda: self._compiled_call(key, forward, static_args, static_kwargs)
+            )
+            out = pytree.tree_map(clone_contiguous, out)  # the warm memory may be the capture's
+            restore_caches(before)
         start = time.perf_counter()
         fn = self._function(key)
-        static_out = graph.capture(lambda: fn(forward, *static_args, **static_kwargs))
+        with call.static.capturing():
+            static_out = graph.capture(lambda: fn(forward, *static_args, **static_kwargs))
         self.stats.capture_seconds += time.perf_counter() - start
         self.stats.graphs += 1
         self.stats.static_cache_bytes = call.static.nbytes()

@@ -4,7 +4,8 @@ address), and snapshots of the hooks' caches around a capture."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,20 +35,76 @@ _CACHE_ATTRS = ("cache", "average")
 class StaticCaches:
     """One buffer per cache entry, so that every CUDA graph reads and writes it at one address.
 
-    Buffers are made on an entry's first store, which the engine runs eagerly (never inside a
-    graph being traced or captured); later stores copy into them."""
+    Buffers are made on an entry's first store, which the engine runs eagerly before the
+    capture (never inside a graph being traced or captured); later stores copy into them (a
+    compiled block writes them itself, fused with the output's other reader).
 
-    def __init__(self) -> None:
+    With ``adopt`` (the hooks run as Python while a graph is captured: block scope, or the
+    eager engine captured), the *first graph captured* on the schedule's memory pool keeps the
+    entries it stores instead: each one's buffer is the tensor that graph computes it into,
+    taken as it is during the capture, so that graph never copies it (FORA's computed steps
+    are all that graph: no copy at all). A capture runs nothing, so these buffers are then
+    filled with the values the run just before the capture computed (:meth:`before_capture`
+    keeps them aside). Only the first graph: the graphs share one pool, and a tensor a later
+    capture kept could lie in memory an earlier graph uses as scratch, which its next replay
+    would overwrite; the first graph's kept tensors are alive through every later capture, so
+    no other graph's scratch lies there."""
+
+    def __init__(self, adopt: bool = False) -> None:
+        self.adopt = adopt
         self.buffers: dict[tuple, Any] = {}
+        self._phase: str | None = None  # "before" a capture that adopts, in "capture", else None
+        self._captured = False  # a graph was captured on the pool
+        self._pending: dict[tuple, Any] = {}
+        self._adopted: list[tuple] = []
 
     def hold(self, key: tuple, value: Any) -> Any:
         buffer = self.buffers.get(key)
-        if buffer is None:
-            if in_graph():
-                raise RuntimeError(f"cache entry {key} first stored inside a graph")  # a bug
-            buffer = self.buffers[key] = pytree.tree_map(clone_contiguous, value)
-            return buffer
-        return copy_into(buffer, value)
+        if buffer is not None:
+            return copy_into(buffer, value)
+        if self._phase == "before":  # the capture that follows adopts this entry
+            self._pending[key] = value
+            return value
+        if self._phase == "capture":
+            self.buffers[key] = value
+            self._adopted.append(key)
+            return value
+        if in_graph():
+            raise RuntimeError(f"cache entry {key} first stored inside a graph")  # a bug
+        buffer = self.buffers[key] = pytree.tree_map(clone_contiguous, value)
+        return buffer
+
+    @property
+    def adopting(self) -> bool:
+        """The next capture keeps the entries it stores first (the pool's first graph)."""
+        return self.adopt and not self._captured
+
+    @contextmanager
+    def before_capture(self) -> Iterator[None]:
+        """The runs that precede a capture: entries first stored here are kept aside for the
+        capture to adopt, or, where it does not, get their buffers now."""
+        self._phase = "before" if self.adopting else None
+        try:
+            yield
+        finally:
+            self._phase = None
+
+    @contextmanager
+    def capturing(self) -> Iterator[None]:
+        """A capture: entries first stored in it keep the graph's own tensors as buffers, then
+        get the values the run before computed."""
+        self._phase = "capture" if self.adopting else None
+        try:
+            yield
+            for key in self._adopted:
+                if key not in self._pending:  # the run before stored less: a bug
+                    raise RuntimeError(f"cache entry {key} first stored in a capture only")
+                copy_into(self.buffers[key], self._pending[key])
+        finally:
+            self._phase = None
+            self._captured = True
+            self._pending.clear()
+            self._adopted.clear()
 
     def nbytes(self) -> int:
         return sum(nbytes(v) for v in self.buffers.values())

@@ -264,6 +264,9 @@ def _apply(
     if config.compile is not None and config.compile_backend is not None and config.fused_kernels:
         places = _places(transformer)
         plan_runs([(h, b, places.get(id(b), (None, -1))) for h, b in lean], 2 * sched.steps)
+    if config.compile is not None and (config.compile_backend is None or every_block):
+        for hook, _ in lean:  # no dynamo traces the hooks themselves
+            hook.first_step_apart = False
     call.pattern_of = pattern_steps(transformer, 2 * sched.steps)  # rows and entry rows
     raise_recompile_limit(len(set(call.pattern_of)))
     if config.compile is not None:

@@ -1,13 +1,17 @@
-"""The host side of a replay: the call flattened fast, inputs copied only when they changed."""
+"""The host side of a replay: the call flattened fast, inputs copied only when they changed;
+the static buffers of the caches: the first writer's own tensors, filled after its capture."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
+import pytest
 import torch
 from torch.utils import _pytree as pytree
 
-from ecad.caching.cuda_graphs import CapturedGraph, call_signature, flatten_call
+from ecad.caching.cuda_graphs import CapturedGraph, StaticCaches, call_signature, flatten_call
+
+KEY = (0, "batched", "attn1")
 
 
 def _call():
@@ -76,3 +80,49 @@ def test_inference_tensors_keep_no_version_and_are_always_copied():
     graph.inputs[0].fill_(-1)
     graph.load([source])  # no version counter to trust: copied again
     assert graph.inputs[0].tolist() == [1] * 3
+
+
+def test_the_first_writers_capture_owns_the_buffer_and_gets_the_value_run_before():
+    caches = StaticCaches(adopt=True)
+    with caches.before_capture():  # the eager run and the warm run: values kept aside
+        eager = torch.ones(3)
+        assert caches.hold(KEY, eager) is eager
+        warm = torch.full((3,), 2.0)
+        assert caches.hold(KEY, warm) is warm
+    assert not caches.buffers
+    with caches.capturing():
+        captured = torch.full((3,), float("nan"))  # a capture computes nothing
+        assert caches.hold(KEY, captured) is captured  # no copy in the graph
+    assert caches.buffers[KEY] is captured
+    torch.testing.assert_close(captured, warm)  # filled once the capture is over
+    later = torch.full((3,), 5.0)  # another writer: copies into the buffer
+    assert caches.hold(KEY, later) is captured
+    torch.testing.assert_close(captured, later)
+    assert caches.nbytes() == 3 * 4
+    # the next graph on the pool adopts nothing: an entry it stores first gets a buffer of its
+    # own before its capture (a tensor it kept could lie in the first graph's scratch memory)
+    other_key = (1, "batched", "ff")
+    assert not caches.adopting
+    with caches.before_capture():
+        value = torch.ones(2)
+        buffer = caches.hold(other_key, value)
+    assert buffer is not value and caches.buffers[other_key] is buffer
+    with caches.capturing():
+        assert caches.hold(other_key, torch.zeros(2)) is buffer
+
+
+def test_without_adoption_the_first_store_makes_the_buffer():
+    caches = StaticCaches(adopt=False)  # hooks traced into the graph: buffers exist before
+    with caches.before_capture():
+        value = torch.ones(3)
+        buffer = caches.hold(KEY, value)
+    assert buffer is not value and caches.buffers[KEY] is buffer
+    with caches.capturing():
+        assert caches.hold(KEY, torch.zeros(3)) is buffer
+    torch.testing.assert_close(buffer, torch.zeros(3))
+
+
+def test_an_entry_only_the_capture_stored_is_a_bug():
+    caches = StaticCaches(adopt=True)
+    with pytest.raises(RuntimeError, match="first stored in a capture only"), caches.capturing():
+        caches.hold(KEY, torch.ones(3))
