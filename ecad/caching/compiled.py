@@ -344,6 +344,7 @@ class CompiledForward:
             tensors = [x for x in flatten_call(args, kwargs)[0] if torch.is_tensor(x)]
             inputs = [clone_contiguous(t) for t in tensors]
             versions = [version(t) for t in inputs]
+            call.static.inputs(inputs)
             static_args, static_kwargs = _rebuild(args, kwargs, tensors, inputs)
             out = graph.warm(
                 lambda: self._compiled_call(key, forward, static_args, static_kwargs)

@@ -57,12 +57,14 @@ class StaticCaches:
         self._captured = False  # a graph was captured on the pool
         self._pending: dict[tuple, Any] = {}
         self._adopted: list[tuple] = []
+        self._inputs: set[int] = set()  # storages of the captured call's inputs
 
     def hold(self, key: tuple, value: Any) -> Any:
         buffer = self.buffers.get(key)
         if buffer is not None:
             return copy_into(buffer, value)
-        if self._phase == "before":  # the capture that follows adopts this entry
+        if self._phase == "before" and not self._aliases_an_input(value):
+            # the capture that follows adopts this entry
             self._pending[key] = value
             return value
         if self._phase == "capture":
@@ -73,6 +75,17 @@ class StaticCaches:
             raise RuntimeError(f"cache entry {key} first stored inside a graph")  # a bug
         buffer = self.buffers[key] = pytree.tree_map(clone_contiguous, value)
         return buffer
+
+    def inputs(self, tensors: list[torch.Tensor]) -> None:
+        """The static inputs of the call about to be captured: a value that is (a view of) one
+        of them is never adopted (the next call's inputs overwrite it), it gets a buffer."""
+        self._inputs = {t.untyped_storage().data_ptr() for t in tensors}
+
+    def _aliases_an_input(self, value: Any) -> bool:
+        return any(
+            torch.is_tensor(leaf) and leaf.untyped_storage().data_ptr() in self._inputs
+            for leaf in pytree.tree_leaves(value)
+        )
 
     @property
     def adopting(self) -> bool:
@@ -105,6 +118,7 @@ class StaticCaches:
             self._captured = True
             self._pending.clear()
             self._adopted.clear()
+            self._inputs = set()
 
     def nbytes(self) -> int:
         return sum(nbytes(v) for v in self.buffers.values())

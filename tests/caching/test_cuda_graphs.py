@@ -126,3 +126,14 @@ def test_an_entry_only_the_capture_stored_is_a_bug():
     caches = StaticCaches(adopt=True)
     with pytest.raises(RuntimeError, match="first stored in a capture only"), caches.capturing():
         caches.hold(KEY, torch.ones(3))
+
+
+def test_a_value_that_is_an_input_of_the_captured_call_is_not_adopted():
+    caches = StaticCaches(adopt=True)
+    stream = torch.ones(2, 3)
+    with caches.before_capture():
+        caches.inputs([stream])
+        buffer = caches.hold(KEY, stream[0])  # a view of an input: the next call overwrites it
+    assert buffer is not stream and caches.buffers[KEY] is buffer
+    with caches.capturing():
+        assert caches.hold(KEY, stream[0]) is buffer  # copied in the graph, as before
