@@ -9,8 +9,9 @@
 #                                               # compiled, reduce-overhead, then mode default
 #   bash benchmarks/compile/device_calls.sh 3   # PixArt-α 1024/1, transformer scope: FORA-3 and
 #                                               # ours_fastest (one full compilation per pattern)
-#   bash benchmarks/compile/device_calls.sh 4   # PixArt-α 1024/4 and FLUX.1-dev 256/4
-#   bash benchmarks/compile/device_calls.sh 5   # PixArt-α 1024/1 and 256/1 in max-autotune
+#   bash benchmarks/compile/device_calls.sh 4   # PixArt-α 1024/4; FLUX.1-dev 256/1 and 256/4
+#   bash benchmarks/compile/device_calls.sh 5   # FLUX.1-dev 1024/4
+#   bash benchmarks/compile/device_calls.sh 6   # PixArt-α 1024/1 and 256/1 in max-autotune
 #   TINY=1 bash benchmarks/compile/device_calls.sh N   # the same steps on the CPU, tiny models
 #
 # Needs .reference/schedules_in_paper (see README.md) and, on a machine without diffusers, the
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/../.."
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONWARNINGS=ignore
 PYTHON=${PYTHON:-python3}
 RESULTS=${OUT:-benchmarks/results/compile-runs}
-PART=${1:?which part: 1-5}
+PART=${1:?which part: 1-6}
 
 if [ -d .whl ] && ! $PYTHON -c "import diffusers" 2>/dev/null; then
     $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -66,15 +67,18 @@ case "$PART" in
         --scope transformer --schedule fora-3 --schedule ours_fastest
     ;;
 4)
-    bench pixart-1024-b4 300 --only pixart --resolution "$RES_HI" --batch 4 --no-eager
-    bench flux-256-b4 240 --only flux --resolution "$RES_LO" --batch 4 --no-eager
+    bench pixart-1024-b4 240 --only pixart --resolution "$RES_HI" --batch 4 --no-eager
+    bench flux-256 300 --only flux --resolution "$RES_LO" --batch 1 --batch 4 --no-eager
     ;;
 5)
+    bench flux-1024-b4 540 --only flux --resolution "$RES_HI" --batch 4 --no-eager
+    ;;
+6)
     bench max-autotune 540 --only pixart --resolution "$RES_HI" --resolution "$RES_LO" \
         --batch 1 --no-eager --mode max-autotune
     ;;
 *)
-    echo "unknown part $PART (1-5)" >&2
+    echo "unknown part $PART (1-6)" >&2
     exit 2
     ;;
 esac
