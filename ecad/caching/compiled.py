@@ -230,6 +230,7 @@ class CompiledForward:
             recipe = outer_recipe_for(transformer)
             if recipe is not None:
                 self._outer = functools.partial(recipe.forward, transformer, call.regional.outer)
+                self._model_forward = type(transformer).forward
 
     # -- compiled functions ----------------------------------------------------------------
     def _describe(self) -> str:
@@ -253,6 +254,10 @@ class CompiledForward:
         return fn
 
     def _run_outer(self, forward: Any, *args: Any, **kwargs: Any) -> Any:
+        """The outer recipe in place of the model's own forward; where ``forward`` is another
+        hook's (true TGATE's guidance drop wraps the transformer), that hook runs as it is."""
+        if getattr(forward, "__func__", None) is not self._model_forward:
+            return forward(*args, **kwargs)
         return self._outer(*args, **kwargs)
 
     def _compiled_call(self, key: tuple, forward: Any, args: tuple, kwargs: dict) -> Any:

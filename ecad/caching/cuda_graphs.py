@@ -99,6 +99,9 @@ class StaticCaches:
         self._phase = "before" if self.adopting else None
         try:
             yield
+        except BaseException:
+            self._forget()
+            raise
         finally:
             self._phase = None
 
@@ -113,12 +116,19 @@ class StaticCaches:
                 if key not in self._pending:  # the run before stored less: a bug
                     raise RuntimeError(f"cache entry {key} first stored in a capture only")
                 copy_into(self.buffers[key], self._pending[key])
+            self._captured = True
+        except BaseException:  # no graph: what it kept is no buffer
+            for key in self._adopted:
+                self.buffers.pop(key, None)
+            raise
         finally:
             self._phase = None
-            self._captured = True
-            self._pending.clear()
-            self._adopted.clear()
-            self._inputs = set()
+            self._forget()
+
+    def _forget(self) -> None:
+        self._pending.clear()
+        self._adopted.clear()
+        self._inputs = set()
 
     def nbytes(self) -> int:
         return sum(nbytes(v) for v in self.buffers.values())

@@ -12,7 +12,9 @@ arguments), the blocks' loop and ``tail`` (the last stream to the output); block
 the head and the tail as two more graphs (once per input shape: they do not depend on the step
 pattern), and the loop stays outside them, calling each block through its hook. The
 re-statement must equal the model's own forward: ``tests/caching/test_outer.py`` checks it bit
-for bit on the tiny real models.
+for bit on the tiny real models. It stands in for the model's own forward only: where another
+hook wraps the transformer (true TGATE's guidance drop), that hook and the forward under it run
+as they are.
 """
 
 from __future__ import annotations

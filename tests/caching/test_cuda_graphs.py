@@ -126,6 +126,22 @@ def test_an_entry_only_the_capture_stored_is_a_bug():
     caches = StaticCaches(adopt=True)
     with pytest.raises(RuntimeError, match="first stored in a capture only"), caches.capturing():
         caches.hold(KEY, torch.ones(3))
+    assert not caches.buffers and caches.adopting  # no graph was made: the next one adopts
+
+
+def test_a_failed_run_or_capture_leaves_nothing_behind():
+    caches = StaticCaches(adopt=True)
+    with pytest.raises(ValueError), caches.before_capture():
+        caches.inputs([torch.ones(2)])
+        caches.hold(KEY, torch.ones(3))
+        raise ValueError("the warm run failed")
+    assert not caches._pending and not caches._inputs
+    with caches.before_capture():
+        caches.hold(KEY, torch.ones(3))
+    with pytest.raises(ValueError), caches.capturing():
+        caches.hold(KEY, torch.ones(3))
+        raise ValueError("the capture failed")
+    assert not caches.buffers and caches.adopting and not caches._pending
 
 
 def test_a_value_that_is_an_input_of_the_captured_call_is_not_adopted():

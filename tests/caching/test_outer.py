@@ -165,3 +165,48 @@ def test_tiny_pipeline_blocks_have_an_outer_recipe():
     family = get_family("pixart-sigma")
     pipe = build_tiny_pixart(family.pipeline_class)
     assert outer_recipe_for(pipe.transformer) is not None
+
+
+@pytest.mark.parametrize("graphs", [False, True])
+def test_true_tgate_keeps_its_guidance_drop_in_block_scope(tiny_dirs, graphs):
+    """True TGATE's guidance drop wraps the transformer's forward: block scope runs that hook
+    (the blocks see half the batch after the gate) instead of the outer recipe under it."""
+    from ecad.caching.hooks import DENOISER_HOOK
+    from ecad.families.loading import load_pipeline
+    from ecad.schedules import Schedule
+    from ecad.schedules.catalog import HeuristicCall
+    from tests.caching.replay_graph import ReplayGraph
+
+    family = get_family("pixart-alpha")
+    pipe = load_pipeline(family, str(tiny_dirs[family.name]))
+    layout = ScheduleLayout.for_model(family, pipe.transformer)
+    true = HeuristicCall.of("tgate", m=3, k=2).build(layout, tiny_calls.STEPS)
+    bits = true.bits.copy()
+    bits[5, [i for i, s in enumerate(layout.slots) if s.component == "ff"]] = False  # a cache
+    schedule = Schedule(layout, bits, true.metadata, true.custom_attention)  # after the gate
+    apply_schedule(pipe, schedule)
+    try:
+        ref = tiny_calls.run_pipe(pipe, family)
+    finally:
+        remove_schedule(pipe)
+    config = ScheduleCacheConfig(
+        schedule, compile="reduce-overhead" if graphs else "default", compile_backend="eager",
+        compile_scope="blocks",
+    )
+    torch._dynamo.reset()
+    apply_schedule(pipe, config)
+    runner = pipe.transformer._diffusers_hook.hooks[DENOISER_HOOK].runner
+    runner.graph_class, runner.graphs_on_cpu = ReplayGraph, graphs
+    batches = []
+    handle = pipe.transformer.transformer_blocks[0].register_forward_pre_hook(
+        lambda module, args: batches.append(args[0].shape[0])
+    )
+    try:
+        out = tiny_calls.run_pipe(pipe, family)
+    finally:
+        handle.remove()
+        remove_schedule(pipe)
+        torch._dynamo.reset()
+    if not graphs:  # a replay runs no Python: the stand-in's re-runs would count twice
+        assert batches == [4, 4, 4, 2, 2, 2]
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
