@@ -23,13 +23,7 @@ RESULTS=${RESULTS:-${OUT:-benchmarks/results}}
 REF=.reference/schedules_in_paper
 mkdir -p "$RESULTS"
 
-if [ -d .whl ] && ! $PYTHON -c "import diffusers" 2>/dev/null; then
-    $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl || exit 1
-    export PYTHONPATH=/tmp/site:$PWD
-else
-    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-fi
+source benchmarks/device_env.sh
 
 if [ "${TINY:-0}" = 1 ]; then
     COMMON=(--tiny --device cpu --steps 6 --repeats 2)
