@@ -101,25 +101,23 @@ def test_the_first_writers_capture_owns_the_buffer_and_gets_the_value_run_before
     assert caches.nbytes() == 3 * 4
     # the next graph on the pool adopts nothing: an entry it stores first gets a buffer of its
     # own before its capture (a tensor it kept could lie in the first graph's scratch memory)
-    other_key = (1, "batched", "ff")
     assert not caches.adopting
+    _a_buffer_is_made_before_the_capture(caches, (1, "batched", "ff"))
+
+
+def _a_buffer_is_made_before_the_capture(caches: StaticCaches, key: tuple) -> None:
     with caches.before_capture():
-        value = torch.ones(2)
-        buffer = caches.hold(other_key, value)
-    assert buffer is not value and caches.buffers[other_key] is buffer
+        value = torch.ones(3)
+        buffer = caches.hold(key, value)
+    assert buffer is not value and caches.buffers[key] is buffer
     with caches.capturing():
-        assert caches.hold(other_key, torch.zeros(2)) is buffer
+        assert caches.hold(key, torch.zeros(3)) is buffer  # copied in the graph
+    torch.testing.assert_close(buffer, torch.zeros(3))
 
 
 def test_without_adoption_the_first_store_makes_the_buffer():
-    caches = StaticCaches(adopt=False)  # hooks traced into the graph: buffers exist before
-    with caches.before_capture():
-        value = torch.ones(3)
-        buffer = caches.hold(KEY, value)
-    assert buffer is not value and caches.buffers[KEY] is buffer
-    with caches.capturing():
-        assert caches.hold(KEY, torch.zeros(3)) is buffer
-    torch.testing.assert_close(buffer, torch.zeros(3))
+    # the hooks traced into the graph (transformer scope): buffers exist before it
+    _a_buffer_is_made_before_the_capture(StaticCaches(adopt=False), KEY)
 
 
 def test_an_entry_only_the_capture_stored_is_a_bug():
