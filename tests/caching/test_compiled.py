@@ -356,8 +356,9 @@ def test_true_tgate_compiles_once_per_block_pattern_however_many_blocks():
         remove_schedule(pipe)
     # Block patterns of tgate:3:1 over 4 steps: all computed (steps 0-1: plain caching with
     # nothing reused; step 2 = m - 1: cross-attention computed and averaged) and, from the gate,
-    # cross-attention answered by its average; the head and the tail.
-    assert backend.graphs == stats["compiled"] == 2 + 2
+    # cross-attention answered by its average. No head and tail graphs: the guidance drop wraps
+    # the transformer's forward, and the outer recipe stands in for the model's own only.
+    assert backend.graphs == stats["compiled"] == 2
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(again, ref, rtol=1e-5, atol=1e-5)
 
