@@ -343,9 +343,11 @@ class CompiledForward:
             self._shared = self.graph_class.shared()
         graph = self.graph_class(*self._shared)
         before = snapshot_caches(self.listeners)
+        held_before = call.ledger.bytes  # each run below starts there: one step's worth, once
         with call.static.before_capture():
             forward(*args, **kwargs)
             restore_caches(before)
+            call.ledger.bytes = held_before
             tensors = [x for x in flatten_call(args, kwargs)[0] if torch.is_tensor(x)]
             inputs = [clone_contiguous(t) for t in tensors]
             versions = [version(t) for t in inputs]
@@ -356,6 +358,7 @@ class CompiledForward:
             )
             out = pytree.tree_map(clone_contiguous, out)  # the warm memory may be the capture's
             restore_caches(before)
+            call.ledger.bytes = held_before
         start = time.perf_counter()
         fn = self._function(key)
         with call.static.capturing():

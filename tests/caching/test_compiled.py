@@ -258,6 +258,31 @@ def test_block_graphs_write_kept_outputs_into_their_static_buffers(pixart, fora_
     torch.testing.assert_close(again, ref, rtol=1e-5, atol=1e-5)
 
 
+def test_a_capturing_call_counts_its_cache_peak_once(pixart, fora_eager):
+    """The runs before a capture (eager, warm) hold caches as the step does: the first call's
+    peak is the eager engine's, not three steps' worth."""
+    family, pipe, _ = pixart
+    schedule, _ = fora_eager
+    apply_schedule(pipe, schedule)
+    try:
+        run_pipe(pipe, family)
+        eager_peak = cache_stats(pipe)["peak_cached_bytes"]
+    finally:
+        remove_schedule(pipe)
+    config = ScheduleCacheConfig(schedule, compile="reduce-overhead", compile_backend=None)
+    apply_schedule(pipe, config)
+    runner = pipe.transformer._diffusers_hook.hooks[DENOISER_HOOK].runner
+    runner.graph_class, runner.graphs_on_cpu = ReplayGraph, True
+    try:
+        run_pipe(pipe, family)  # captures every pattern
+        first = cache_stats(pipe)["peak_cached_bytes"]
+        run_pipe(pipe, family)  # replays
+        again = cache_stats(pipe)["peak_cached_bytes"]
+    finally:
+        remove_schedule(pipe)
+    assert eager_peak > 0 and first == again == eager_peak
+
+
 @pytest.mark.parametrize("scope", ["blocks", "eager engine"])
 def test_cache_buffers_are_the_first_writers_own_tensors(pixart, fora_eager, scope, monkeypatch):
     """Where no dynamo traces the hooks, FORA's computed steps are one pattern, and its graph
