@@ -82,18 +82,18 @@ def test_scheduler_redis_and_store_outages(cluster, tmp_path):
     sched = cluster.procs.scheduler(deadline=8)
     search_id = cluster.submit(spec)
 
-    cluster.wait_generation(search_id, 1)
+    cluster.wait_generation(search_id, 1, timeout=600)  # a hang guard
     done_before = dict(attempts(cluster))
     cluster.procs.kill_group(sched, signal.SIGKILL)  # scheduler dies mid-generation
     sched.wait(600)  # gone (a hang guard), before its replacement starts
     cluster.procs.scheduler(deadline=8)
 
-    cluster.wait_generation(search_id, 2)
+    cluster.wait_generation(search_id, 2, timeout=600)  # a hang guard
     cluster.redis.stop()  # queues lost
     time.sleep(2)  # the outage's length (asserted on: nothing), not a bound on anything
     cluster.redis.start()
 
-    cluster.wait_generation(search_id, 3)
+    cluster.wait_generation(search_id, 3, timeout=600)  # a hang guard
     cluster.proxy.pause_for(20)  # the S3 endpoint is unreachable for 20 s
     cluster.wait_done(search_id, timeout=400)
     assert cluster_result(cluster, search_id) == local_result(tmp_path, spec)
