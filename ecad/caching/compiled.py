@@ -225,12 +225,12 @@ class CompiledForward:
         #: Block scope: the transformer's forward with its head and tail compiled
         #: (:mod:`ecad.caching.outer`); ``None``: its own forward.
         self._outer: Callable[..., Any] | None = None
+        self._model_forward = type(transformer).forward  # what the outer recipe stands in for
         if scope == "blocks" and backend is not None:
             call.regional = RegionalBlocks(self._options(), self._describe)
             recipe = outer_recipe_for(transformer)
             if recipe is not None:
                 self._outer = functools.partial(recipe.forward, transformer, call.regional.outer)
-                self._model_forward = type(transformer).forward
 
     # -- compiled functions ----------------------------------------------------------------
     def _describe(self) -> str:
@@ -342,12 +342,15 @@ class CompiledForward:
         if self._shared is None:
             self._shared = self.graph_class.shared()
         graph = self.graph_class(*self._shared)
-        before = snapshot_caches(self.listeners)
-        held_before = call.ledger.bytes  # each run below starts there: one step's worth, once
-        with call.static.before_capture():
-            forward(*args, **kwargs)
+        before, held_before = snapshot_caches(self.listeners), call.ledger.bytes
+
+        def rewind() -> None:  # each run below starts from the same caches: one step, once
             restore_caches(before)
             call.ledger.bytes = held_before
+
+        with call.static.before_capture():
+            forward(*args, **kwargs)
+            rewind()
             tensors = [x for x in flatten_call(args, kwargs)[0] if torch.is_tensor(x)]
             inputs = [clone_contiguous(t) for t in tensors]
             versions = [version(t) for t in inputs]
@@ -357,8 +360,7 @@ class CompiledForward:
                 lambda: self._compiled_call(key, forward, static_args, static_kwargs)
             )
             out = pytree.tree_map(clone_contiguous, out)  # the warm memory may be the capture's
-            restore_caches(before)
-            call.ledger.bytes = held_before
+            rewind()
         start = time.perf_counter()
         fn = self._function(key)
         with call.static.capturing():

@@ -225,7 +225,24 @@ def test_cuda_graph_mode_replays_one_graph_per_pattern(pixart, fora_eager, compi
     assert runner.call.static is None  # buffers freed on removal
 
 
-def test_block_graphs_write_kept_outputs_into_their_static_buffers(pixart, fora_eager):
+def _record_stores(monkeypatch) -> list[tuple[bool, bool]]:
+    """Every store into the static caches from now on: (inside a capture, copied into a buffer
+    it is not)."""
+    from ecad.caching.cuda_graphs import StaticCaches
+
+    stores, hold = [], StaticCaches.hold
+
+    def recording_hold(self, key, value):
+        buffer = self.buffers.get(key)
+        stores.append((self._phase == "capture", buffer is not None and buffer is not value))
+        return hold(self, key, value)
+
+    monkeypatch.setattr(StaticCaches, "hold", recording_hold)
+    return stores
+
+
+def test_block_graphs_write_kept_outputs_into_their_static_buffers(pixart, fora_eager,
+                                                                   monkeypatch):
     """Under CUDA graphs a kept output is written into its static buffer inside the block's
     graph (fused with its other reader), not copied there after it."""
     family, pipe, _ = pixart
@@ -237,21 +254,15 @@ def test_block_graphs_write_kept_outputs_into_their_static_buffers(pixart, fora_
     apply_schedule(pipe, config)
     runner = pipe.transformer._diffusers_hook.hooks[DENOISER_HOOK].runner
     runner.graph_class, runner.graphs_on_cpu = ReplayGraph, True
+    stores = _record_stores(monkeypatch)
     try:
         first = run_pipe(pipe, family)  # captures: the first store of an entry makes its buffer
-        static = runner.call.static
-        copies, hold = [], static.hold
-
-        def counting_hold(key, value):
-            buffer = static.buffers.get(key)
-            copies.append(buffer is not None and buffer is not value)
-            return hold(key, value)
-
-        static.hold = counting_hold
+        stores.clear()
         again = run_pipe(pipe, family)  # the stand-in replays by running the graphs' code again
         held_after_call = cache_stats(pipe)["cached_bytes"]
     finally:
         remove_schedule(pipe)
+    copies = [copied for _, copied in stores]
     assert copies and not any(copies)
     assert held_after_call == 0  # the end of a call drops the caches, replayed steps' too
     torch.testing.assert_close(first, ref, rtol=1e-5, atol=1e-5)
@@ -289,8 +300,6 @@ def test_cache_buffers_are_the_first_writers_own_tensors(pixart, fora_eager, sco
     computes every entry into the tensor that is the entry's buffer: no copy in any captured
     graph. A capture computes nothing (the stand-in leaves NaN), so the buffers get the run
     before's values."""
-    from ecad.caching.cuda_graphs import StaticCaches
-
     family, pipe, _ = pixart
     schedule, ref = fora_eager
     backend = CountingBackend() if scope == "blocks" else None
@@ -298,14 +307,7 @@ def test_cache_buffers_are_the_first_writers_own_tensors(pixart, fora_eager, sco
         schedule, compile="reduce-overhead", compile_backend=backend,
         compile_scope="blocks" if scope == "blocks" else "transformer",
     )
-    stores, hold = [], StaticCaches.hold
-
-    def recording_hold(self, key, value):  # (in a capture, copied into an existing buffer)
-        buffer = self.buffers.get(key)
-        stores.append((self._phase == "capture", buffer is not None and buffer is not value))
-        return hold(self, key, value)
-
-    monkeypatch.setattr(StaticCaches, "hold", recording_hold)
+    stores = _record_stores(monkeypatch)
     apply_schedule(pipe, config)
     runner = pipe.transformer._diffusers_hook.hooks[DENOISER_HOOK].runner
     runner.graph_class, runner.graphs_on_cpu = UnexecutedCapture, True
